@@ -1,0 +1,32 @@
+"""Settings from the environment (prefix ``PLANTCAST_``); CLI flags override them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SQLITE_PATH = Path("data") / "plantcast.db"
+
+
+class Settings(BaseSettings):
+    """Every setting has a default that works on a fresh machine; none holds a secret."""
+
+    model_config = SettingsConfigDict(env_prefix="PLANTCAST_", extra="ignore")
+
+    database_url: str = Field(
+        default=f"sqlite:///{DEFAULT_SQLITE_PATH.as_posix()}",
+        validation_alias=AliasChoices("PLANTCAST_DATABASE_URL", "DATABASE_URL"),
+        description="SQLAlchemy-style URL; postgresql://user@host/db is mapped to psycopg 3.",
+    )
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    refresh_seconds: float = 5.0
+
+
+def load_settings(**overrides) -> Settings:
+    """Environment first, then explicit overrides (None means 'not given')."""
+    settings = Settings()
+    given = {k: v for k, v in overrides.items() if v is not None}
+    return settings.model_copy(update=given) if given else settings

@@ -1,0 +1,62 @@
+"""Time helpers: durations written the way people write them, and UTC everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.errors import InputError
+
+
+def parse_duration(text: str | pd.Timedelta, *, field: str = "duration") -> pd.Timedelta:
+    """Parse '30min', '2s', '24h', '7d', '1d12h' into a positive or zero ``Timedelta``."""
+    if isinstance(text, pd.Timedelta):
+        value = text
+    else:
+        raw = str(text).strip()
+        if raw in {"0", "0s"}:
+            return pd.Timedelta(0)
+        try:
+            value = pd.Timedelta(raw)
+        except (ValueError, TypeError):
+            raise InputError(
+                f"cannot read {raw!r} as a duration (examples: 30min, 2s, 24h, 7d)", field=field
+            ) from None
+        if raw and raw[-1].isdigit() and raw not in {"0"}:
+            raise InputError(
+                f"{raw!r} has no unit (examples: 30min, 2s, 24h, 7d)", field=field
+            )
+    if value < pd.Timedelta(0) or pd.isna(value):
+        raise InputError(f"duration must not be negative, got {text!r}", field=field)
+    return value
+
+
+def utcnow() -> pd.Timestamp:
+    """The current time as a tz-aware UTC ``Timestamp``."""
+    return pd.Timestamp(datetime.now(UTC))
+
+
+def to_utc(ts) -> pd.Timestamp:
+    """Coerce a timestamp to tz-aware UTC; naive input is taken to be UTC already."""
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def to_epoch_us(index: pd.DatetimeIndex | pd.Series) -> np.ndarray:
+    """Microseconds since the epoch, as int64, for a tz-aware index or series."""
+    idx = pd.DatetimeIndex(index)
+    if idx.tz is None:
+        idx = idx.tz_localize("UTC")
+    return idx.tz_convert("UTC").as_unit("us").asi8.astype(np.int64)
+
+
+def from_epoch_us(values) -> pd.DatetimeIndex:
+    """The inverse of :func:`to_epoch_us`."""
+    return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype=np.int64), unit="us", utc=True))
+
+
+def floor_to(ts: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
+    """Floor a timestamp to a multiple of ``step`` since the epoch (stable grid for all sensors)."""
+    return to_utc(ts).floor(step)

@@ -1,0 +1,68 @@
+"""Domain types shared by the layers: sensor descriptions, event kinds, alert states."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pandas as pd
+
+
+class Source(StrEnum):
+    SIMULATED = "simulated"
+    IMPORTED = "imported"
+    MQTT = "mqtt"
+
+
+class EventKind(StrEnum):
+    LEVEL_SHIFT = "level_shift"
+    SPIKE = "spike"
+    DRIFT = "drift"
+    STUCK = "stuck"
+    DROPOUT = "dropout"
+    NOISE_BURST = "noise_burst"
+
+
+class AlertStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Sensor:
+    id: int
+    name: str
+    unit: str
+    description: str
+    source: Source
+    interval: pd.Timedelta
+    created_at: pd.Timestamp
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    sensor_id: int
+    kind: EventKind
+    starts_at: pd.Timestamp
+    ends_at: pd.Timestamp | None
+    magnitude: float
+    note: str
+
+    def active_at(self, ts: pd.Timestamp) -> bool:
+        return self.starts_at <= ts and (self.ends_at is None or ts < self.ends_at)
+
+
+@dataclass(frozen=True)
+class Alert:
+    id: int
+    sensor_id: int
+    ts: pd.Timestamp
+    ends_at: pd.Timestamp | None
+    detector: str
+    score: float
+    value: float
+    expected: float | None
+    status: AlertStatus
+    created_at: pd.Timestamp

@@ -1,0 +1,12 @@
+"""Store: the only layer that speaks SQL — one schema on SQLite (embedded) and PostgreSQL.
+
+:class:`Store` is the facade the other layers use. Every read of readings is bounded by a time
+window; display reads are downsampled in SQL into time buckets (mean, min, max, count). Writes
+are idempotent upserts on (sensor_id, ts); bulk writes use COPY on PostgreSQL and one
+``executemany`` transaction on SQLite.
+"""
+
+from plantcast.store.engine import make_engine, normalize_url
+from plantcast.store.facade import Store
+
+__all__ = ["Store", "make_engine", "normalize_url"]

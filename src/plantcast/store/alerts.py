@@ -1,0 +1,109 @@
+"""Alerts: what detectors found, with a lifecycle open → acknowledged → resolved."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, and_, func, select
+
+from plantcast.core.errors import InputError, NotFound
+from plantcast.core.timeutil import to_utc
+from plantcast.core.types import Alert, AlertStatus
+from plantcast.store.schema import alerts, detector_state, sensors
+
+
+def _to_alert(row) -> Alert:
+    return Alert(
+        id=row.id,
+        sensor_id=row.sensor_id,
+        ts=row.ts,
+        ends_at=row.ends_at,
+        detector=row.detector,
+        score=row.score,
+        value=row.value,
+        expected=row.expected,
+        status=AlertStatus(row.status),
+        created_at=row.created_at,
+    )
+
+
+def insert_alert(conn: Connection, sensor_id: int, **fields) -> int:
+    values = {**fields, "sensor_id": sensor_id}
+    for key in ("ts", "ends_at"):
+        if values.get(key) is not None:
+            values[key] = to_utc(values[key])
+    return int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0])
+
+
+def update_alert(conn: Connection, alert_id: int, **fields) -> None:
+    for key in ("ts", "ends_at"):
+        if fields.get(key) is not None:
+            fields[key] = to_utc(fields[key])
+    conn.execute(alerts.update().where(alerts.c.id == alert_id).values(**fields))
+
+
+def list_alerts(
+    conn: Connection,
+    *,
+    sensor_id: int | None = None,
+    status: AlertStatus | str | None = None,
+    start=None,
+    end=None,
+    detector: str | None = None,
+    limit: int = 200,
+) -> list[Alert]:
+    q = select(alerts)
+    if sensor_id is not None:
+        q = q.where(alerts.c.sensor_id == sensor_id)
+    if status is not None:
+        q = q.where(alerts.c.status == str(AlertStatus(status)))
+    if detector is not None:
+        q = q.where(alerts.c.detector == detector)
+    if start is not None:
+        q = q.where((alerts.c.ends_at.is_(None)) | (alerts.c.ends_at >= to_utc(start)))
+    if end is not None:
+        q = q.where(alerts.c.ts < to_utc(end))
+    q = q.order_by(alerts.c.ts.desc(), alerts.c.id.desc()).limit(limit)
+    return [_to_alert(r) for r in conn.execute(q)]
+
+
+def set_alert_status(conn: Connection, alert_id: int, status: AlertStatus | str) -> Alert:
+    try:
+        status = AlertStatus(status)
+    except ValueError:
+        choices = ", ".join(s.value for s in AlertStatus)
+        raise InputError(f"unknown status {status!r}; choose one of {choices}") from None
+    n = conn.execute(
+        alerts.update().where(alerts.c.id == alert_id).values(status=str(status))
+    ).rowcount
+    if n == 0:
+        raise NotFound(f"no alert with id {alert_id}")
+    return _to_alert(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
+
+
+def count_open_alerts(conn: Connection, sensor_id: int | None = None) -> int:
+    q = select(func.count()).select_from(alerts).where(alerts.c.status == str(AlertStatus.OPEN))
+    if sensor_id is not None:
+        q = q.where(alerts.c.sensor_id == sensor_id)
+    return int(conn.execute(q).scalar())
+
+
+def sensor_names(conn: Connection) -> dict[int, str]:
+    return {r.id: r.name for r in conn.execute(select(sensors.c.id, sensors.c.name))}
+
+
+def get_scored_until(conn: Connection, sensor_id: int, detector: str) -> pd.Timestamp | None:
+    q = select(detector_state.c.scored_until).where(
+        and_(detector_state.c.sensor_id == sensor_id, detector_state.c.detector == detector)
+    )
+    return conn.execute(q).scalar()
+
+
+def set_scored_until(conn: Connection, sensor_id: int, detector: str, ts: pd.Timestamp) -> None:
+    where = and_(detector_state.c.sensor_id == sensor_id, detector_state.c.detector == detector)
+    n = conn.execute(detector_state.update().where(where).values(scored_until=to_utc(ts))).rowcount
+    if n == 0:
+        conn.execute(
+            detector_state.insert().values(
+                sensor_id=sensor_id, detector=detector, scored_until=to_utc(ts)
+            )
+        )

@@ -1,0 +1,170 @@
+"""The Store facade: engine lifecycle, transactions, and the calls other layers make."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, inspect
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from plantcast.core.errors import StoreUnavailable
+from plantcast.core.types import Sensor, Source
+from plantcast.store import alerts as _alerts
+from plantcast.store import catalog as _catalog
+from plantcast.store import events as _events
+from plantcast.store import readings as _readings
+from plantcast.store.engine import make_engine, redact
+from plantcast.store.schema import metadata
+
+# Errors that mean "the database is not reachable right now" rather than "your query is wrong".
+TRANSIENT_ERRORS = (OperationalError,)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when retrying later may succeed (connection lost, server down, locked)."""
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        return True
+    return isinstance(exc, TRANSIENT_ERRORS)
+
+
+class Store:
+    """One database: SQLite file or PostgreSQL server, behind the same methods."""
+
+    def __init__(self, engine: Engine, url: str | None = None) -> None:
+        self.engine = engine
+        self.url = url or engine.url.render_as_string(hide_password=True)
+
+    @classmethod
+    def open(cls, url: str) -> Store:
+        return cls(make_engine(url), redact(url))
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- transactions ---------------------------------------------------------------------
+    @contextmanager
+    def read(self) -> Iterator[Connection]:
+        """A read-only transaction."""
+        with self._connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """A write transaction: committed on success, rolled back whole on any error."""
+        with self._connect(sqlite_begin="IMMEDIATE") as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _connect(self, **options) -> Iterator[Connection]:
+        try:
+            conn = self.engine.connect()
+        except OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to {self.url}: {_first_line(exc)}") from exc
+        try:
+            yield conn.execution_options(**options) if options else conn
+        finally:
+            conn.close()
+
+    # -- schema ---------------------------------------------------------------------------
+    def init(self) -> None:
+        """Create the tables that are missing (idempotent)."""
+        with self.write() as conn:
+            metadata.create_all(conn, checkfirst=True)
+
+    def is_initialized(self) -> bool:
+        with self.read() as conn:
+            return inspect(conn).has_table("readings")
+
+    # -- sensors --------------------------------------------------------------------------
+    def ensure_sensor(self, name: str, **attrs) -> Sensor:
+        with self.write() as conn:
+            return _catalog.ensure_sensor(conn, name, **attrs)
+
+    def get_sensor(self, name: str) -> Sensor:
+        with self.read() as conn:
+            return _catalog.get_sensor(conn, name)
+
+    def list_sensors(self, source: Source | None = None) -> list[Sensor]:
+        with self.read() as conn:
+            found = _catalog.list_sensors(conn)
+        return [s for s in found if source is None or s.source == source]
+
+    def sensor_params(self, sensor_id: int) -> dict:
+        with self.read() as conn:
+            return _catalog.sensor_params(conn, sensor_id)
+
+    # -- readings -------------------------------------------------------------------------
+    def write_readings(self, sensor_id: int, series: pd.Series) -> int:
+        with self.write() as conn:
+            return _readings.write_readings(conn, sensor_id, series)
+
+    def read_series(self, sensor_id: int, start, end) -> pd.Series:
+        with self.read() as conn:
+            return _readings.read_series(conn, sensor_id, start, end)
+
+    def read_tail(self, sensor_id: int, n: int, end=None) -> pd.Series:
+        with self.read() as conn:
+            return _readings.read_tail(conn, sensor_id, n, end)
+
+    def read_buckets(self, sensor_id: int, start, end, buckets: int) -> pd.DataFrame:
+        with self.read() as conn:
+            return _readings.read_buckets(conn, sensor_id, start, end, buckets)
+
+    def last_reading(self, sensor_id: int) -> tuple[pd.Timestamp, float] | None:
+        with self.read() as conn:
+            return _readings.last_reading(conn, sensor_id)
+
+    def last_timestamp(self, sensor_id: int) -> pd.Timestamp | None:
+        last = self.last_reading(sensor_id)
+        return None if last is None else last[0]
+
+    def first_timestamp(self, sensor_id: int) -> pd.Timestamp | None:
+        with self.read() as conn:
+            return _readings.first_timestamp(conn, sensor_id)
+
+    def count_readings(self, sensor_id: int, start=None, end=None) -> int:
+        with self.read() as conn:
+            return _readings.count_readings(conn, sensor_id, start, end)
+
+    # -- events ---------------------------------------------------------------------------
+    def add_event(self, sensor_id: int, kind, starts_at, **fields):
+        with self.write() as conn:
+            return _events.add_event(conn, sensor_id, kind, starts_at, **fields)
+
+    def events_overlapping(self, sensor_id: int, start, end):
+        with self.read() as conn:
+            return _events.events_overlapping(conn, sensor_id, start, end)
+
+    def end_open_events(self, sensor_id: int, at) -> int:
+        with self.write() as conn:
+            return _events.end_open_events(conn, sensor_id, at)
+
+    # -- alerts ---------------------------------------------------------------------------
+    def list_alerts(self, **filters):
+        with self.read() as conn:
+            return _alerts.list_alerts(conn, **filters)
+
+    def set_alert_status(self, alert_id: int, status):
+        with self.write() as conn:
+            return _alerts.set_alert_status(conn, alert_id, status)
+
+    def count_open_alerts(self, sensor_id: int | None = None) -> int:
+        with self.read() as conn:
+            return _alerts.count_open_alerts(conn, sensor_id)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", exc) or exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

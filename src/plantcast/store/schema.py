@@ -1,0 +1,123 @@
+"""The tables of DESIGN.md, in SQLAlchemy Core, with one time type for both engines."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCTime(TypeDecorator):
+    """Tz-aware UTC time: ``TIMESTAMPTZ`` on PostgreSQL, integer epoch microseconds on SQLite.
+
+    SQLite has no time type; an integer keeps range scans and bucketing cheap and exact.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect):
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(BigInteger())
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        ts = pd.Timestamp(value)
+        ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+        if dialect.name == "sqlite":
+            return int(ts.value // 1_000)
+        return ts.to_pydatetime()
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if dialect.name == "sqlite":
+            return pd.Timestamp(int(value) * 1_000, tz="UTC")
+        return pd.Timestamp(value).tz_convert("UTC")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+metadata = MetaData()
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("unit", String(50), nullable=False, default=""),
+    Column("description", Text, nullable=False, default=""),
+    Column("source", String(20), nullable=False),
+    Column("interval_s", Float, nullable=False),
+    # The signal model of a simulated sensor, as JSON, so any process can stream it.
+    Column("params", Text, nullable=False, default="{}"),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+)
+
+readings = Table(
+    "readings",
+    metadata,
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), primary_key=True),
+    Column("ts", UTCTime, primary_key=True),
+    Column("value", Float, nullable=False),
+    # The primary key is the clustered index on SQLite: range scans per sensor read contiguously.
+    sqlite_with_rowid=False,
+)
+
+events = Table(
+    "events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), nullable=False),
+    Column("kind", String(20), nullable=False),
+    Column("starts_at", UTCTime, nullable=False),
+    Column("ends_at", UTCTime, nullable=True),
+    Column("magnitude", Float, nullable=False, default=0.0),
+    Column("note", Text, nullable=False, default=""),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+    Index("ix_events_sensor_start", "sensor_id", "starts_at"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), nullable=False),
+    Column("ts", UTCTime, nullable=False),  # when the anomaly started
+    Column("ends_at", UTCTime, nullable=True),  # last flagged reading; NULL while ongoing
+    Column("detector", String(50), nullable=False),
+    Column("score", Float, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("expected", Float, nullable=True),
+    Column("status", String(20), nullable=False, default="open"),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+    Index("ix_alerts_sensor_ts", "sensor_id", "ts"),
+    Index("ix_alerts_status", "status"),
+)
+
+# Per sensor and detector: the last reading time already scored, so `detect` is incremental.
+detector_state = Table(
+    "detector_state",
+    metadata,
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), primary_key=True),
+    Column("detector", String(50), primary_key=True),
+    Column("scored_until", UTCTime, nullable=False),
+)
