@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import InputError
+
+_BARE_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 
 def parse_duration(text: str | pd.Timedelta, *, field: str = "duration") -> pd.Timedelta:
@@ -24,10 +27,8 @@ def parse_duration(text: str | pd.Timedelta, *, field: str = "duration") -> pd.T
             raise InputError(
                 f"cannot read {raw!r} as a duration (examples: 30min, 2s, 24h, 7d)", field=field
             ) from None
-        if raw and raw[-1].isdigit() and raw not in {"0"}:
-            raise InputError(
-                f"{raw!r} has no unit (examples: 30min, 2s, 24h, 7d)", field=field
-            )
+        if _BARE_NUMBER.fullmatch(raw):
+            raise InputError(f"{raw!r} has no unit (examples: 30min, 2s, 24h, 7d)", field=field)
     if value < pd.Timedelta(0) or pd.isna(value):
         raise InputError(f"duration must not be negative, got {text!r}", field=field)
     return value
@@ -60,3 +61,16 @@ def from_epoch_us(values) -> pd.DatetimeIndex:
 def floor_to(ts: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
     """Floor a timestamp to a multiple of ``step`` since the epoch (stable grid for all sensors)."""
     return to_utc(ts).floor(step)
+
+
+def format_duration(td: pd.Timedelta) -> str:
+    """A compact duration for people: 30min, 2s, 1d12h, 0s."""
+    total = int(pd.Timedelta(td).total_seconds())
+    if total == 0:
+        return "0s"
+    parts = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+        if total >= size:
+            parts.append(f"{total // size}{unit}")
+            total %= size
+    return "".join(parts)

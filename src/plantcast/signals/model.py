@@ -129,3 +129,36 @@ def generate_readings(
     else:
         idx = pd.date_range(start, periods=periods, freq=step, name="ts")
     return pd.Series(model.values(idx), index=idx, name="value")
+
+
+def model_to_dict(model: SignalModel) -> dict:
+    """A JSON-ready description of a model (stored with a simulated sensor)."""
+    return {
+        "baseline": model.baseline,
+        "cycles": [
+            {"amplitude": c.amplitude, "period": str(c.period), "phase": str(c.phase)}
+            for c in model.cycles
+        ],
+        "noise": model.noise,
+        "noise_kind": model.noise_kind,
+        "drift_per_day": model.drift_per_day,
+        "drift_origin": model.drift_origin.isoformat(),
+        "seed": model.seed,
+    }
+
+
+def model_from_dict(data: dict) -> SignalModel:
+    """The inverse of :func:`model_to_dict`; missing keys take the demo's defaults."""
+    defaults = SignalModel()
+    cycles = data.get("cycles")
+    return SignalModel(
+        baseline=float(data.get("baseline", defaults.baseline)),
+        cycles=defaults.cycles
+        if cycles is None
+        else tuple(Cycle.of(c["amplitude"], c["period"], c.get("phase", "0s")) for c in cycles),
+        noise=float(data.get("noise", defaults.noise)),
+        noise_kind=data.get("noise_kind", defaults.noise_kind),
+        drift_per_day=float(data.get("drift_per_day", 0.0)),
+        drift_origin=pd.Timestamp(data.get("drift_origin", defaults.drift_origin)),
+        seed=int(data.get("seed", 0)),
+    )

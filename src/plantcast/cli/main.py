@@ -1,0 +1,131 @@
+"""The ``plantcast`` command: the group and the data commands (init, backfill, stream, import)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import click
+
+from plantcast import __version__
+from plantcast.cli.common import (
+    DURATION,
+    PlantcastGroup,
+    console,
+    database_option,
+    out,
+    progress_bar,
+    setup_logging,
+)
+from plantcast.core.timeutil import format_duration
+from plantcast.core.types import Source
+from plantcast.ingest.backfill import backfill as run_backfill
+from plantcast.ingest.csv_import import CsvSpec, import_csv
+from plantcast.ingest.stream import Streamer
+from plantcast.services.context import open_store
+from plantcast.signals.presets import DEMO_SENSORS
+
+
+@click.group(cls=PlantcastGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="plantcast")
+@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
+def cli(verbose: bool) -> None:
+    """plantcast: store, simulate, stream, forecast and watch industrial sensor readings."""
+    setup_logging(verbose)
+
+
+@cli.command()
+@database_option
+def init(database_url: str | None) -> None:
+    """Create the tables (safe to run again)."""
+    with open_store(database_url, init=True) as store:
+        out.print(f"initialized {store.url}")
+
+
+@cli.command()
+@database_option
+@click.option("--sensor", default="reservoir_pressure", show_default=True, help="Sensor name.")
+@click.option("--days", type=float, default=3.0, show_default=True, help="Days of history.")
+@click.option("--interval", type=DURATION, default="30min", show_default=True, help="Step.")
+@click.option("--end", default=None, help="Last timestamp (ISO 8601; default: now).")
+def backfill(database_url, sensor, days, interval, end) -> None:
+    """Write a simulated sensor's history in bulk, ending now; adds nothing twice."""
+    with open_store(database_url, init=True) as store, progress_bar(f"backfill {sensor}") as bar:
+        result = run_backfill(store, sensor, days=days, interval=interval, end=end, on_progress=bar)
+    out.print(
+        f"{result.sensor}: {result.rows:,} readings from {result.start:%Y-%m-%d %H:%M} to "
+        f"{result.end:%Y-%m-%d %H:%M} UTC in {result.seconds:.2f} s ({result.rate:,.0f} rows/s)"
+    )
+
+
+@cli.command()
+@database_option
+@click.option(
+    "--sensor",
+    "sensors",
+    multiple=True,
+    help="Sensor to stream (repeatable). Default: every simulated sensor, or the demo's.",
+)
+@click.option("--tick", type=DURATION, default="2s", show_default=True, help="Real time per tick.")
+@click.option("--step", type=DURATION, default="30min", show_default=True, help="Simulated step.")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N readings.")
+def stream(database_url, sensors, tick, step, count) -> None:
+    """Write the next reading of each sensor every tick, one step of simulated time later.
+
+    Survives database outages (readings wait in memory and are written exactly once when it
+    returns). SIGINT/SIGTERM flush what is pending and exit 0. `--tick 0` runs flat out.
+    """
+    if step.total_seconds() <= 0:
+        raise click.BadParameter("must be positive", param_hint="--step")
+    with open_store(database_url, init=True) as store:
+        names = (
+            list(sensors)
+            or [s.name for s in store.list_sensors(Source.SIMULATED)]
+            or list(DEMO_SENSORS[:1])
+        )
+        streamer = Streamer(store, names, tick=tick.total_seconds(), step=step, count=count)
+
+        def _stop(signum, _frame):
+            console.print(f"[yellow]{signal.Signals(signum).name}: flushing and stopping[/]")
+            streamer.stop()
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        console.print(
+            f"streaming {', '.join(names)} every {format_duration(tick)} "
+            f"(+{format_duration(step)} simulated); Ctrl-C stops"
+        )
+        stats = streamer.run()
+    out.print(
+        f"generated {stats.generated:,} readings, wrote {stats.written:,}; "
+        f"{stats.outages} outage(s), {stats.failures} failed write attempt(s)"
+    )
+
+
+@cli.command("import")
+@database_option
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--sensor", required=True, help="Sensor to import into (created if missing).")
+@click.option("--ts-col", default="ts", show_default=True, help="Timestamp column.")
+@click.option("--value-col", default="value", show_default=True, help="Value column.")
+@click.option("--tz", default=None, help="Time zone of timestamps that carry none (e.g. UTC).")
+@click.option("--unit", default="", help="Unit of the values, for a new sensor.")
+def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
+    """Import readings from a CSV file: all rows or, on any error, none."""
+    spec = CsvSpec(file, ts_col=ts_col, value_col=value_col, tz=tz)
+    with open_store(database_url, init=True) as store, progress_bar(f"import {file}") as bar:
+        result = import_csv(
+            store, spec, sensor, unit=unit, on_progress=lambda s, d, t: bar(d, t, s)
+        )
+    dup = f" ({result.duplicates_dropped} exact duplicate rows skipped)" if result else ""
+    out.print(
+        f"{result.sensor}: imported {result.rows:,} readings from {result.start} to "
+        f"{result.end} in {result.seconds:.2f} s{dup if result.duplicates_dropped else ''}"
+    )
+
+
+def _register() -> None:
+    from plantcast.cli import app_commands  # noqa: F401  (registers dashboard and demo)
+
+
+_register()

@@ -1,0 +1,146 @@
+"""Store behaviour on both engines: round trips, idempotent upserts, bounded and bucketed reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from plantcast.core.errors import NotFound
+from plantcast.core.types import Source
+from plantcast.signals import SignalModel, generate_readings
+from plantcast.store import Store, normalize_url
+
+START = pd.Timestamp("2026-01-01", tz="UTC")
+
+
+def _sensor(store: Store, name: str = "p"):
+    return store.ensure_sensor(name, source=Source.SIMULATED, interval=pd.Timedelta("30min"))
+
+
+def test_init_is_idempotent_and_sensor_lookup(store):
+    store.init()
+    a = _sensor(store)
+    assert _sensor(store).id == a.id
+    assert store.get_sensor("p").interval == pd.Timedelta("30min")
+    with pytest.raises(NotFound, match="no sensor named 'nope'.*known sensors: p"):
+        store.get_sensor("nope")
+
+
+timestamps = st.lists(
+    st.datetimes(
+        min_value=pd.Timestamp("1980-01-01").to_pydatetime(),
+        max_value=pd.Timestamp("2100-01-01").to_pydatetime(),
+    ),
+    min_size=1,
+    max_size=40,
+    unique=True,
+)
+floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_round_trip_is_exact(store, data):
+    """What is written is what is read back: tz-aware timestamps (µs), floats, order."""
+    stamps = data.draw(timestamps)
+    idx = pd.DatetimeIndex(stamps).tz_localize("UTC").as_unit("us").floor("us")
+    idx = idx.drop_duplicates()
+    values = data.draw(st.lists(floats, min_size=len(idx), max_size=len(idx)))
+    written = pd.Series(values, index=idx).sort_index()
+    sensor = _sensor(store, f"s{abs(hash(tuple(stamps))) % 10**9}")
+    store.write_readings(sensor.id, written.sample(frac=1.0, random_state=0))  # any order in
+    back = store.read_series(sensor.id, written.index[0], written.index[-1] + pd.Timedelta("1us"))
+    assert str(back.index.tz) == "UTC"
+    assert back.index.equals(written.index.as_unit("ns"))
+    np.testing.assert_array_equal(back.to_numpy(), written.to_numpy())
+
+
+def test_upsert_replay_adds_nothing_and_updates_values(store):
+    s = _sensor(store)
+    series = generate_readings(SignalModel(), START, periods=500)
+    assert store.write_readings(s.id, series) == 500
+    store.write_readings(s.id, series)
+    assert store.count_readings(s.id) == 500
+    store.write_readings(s.id, series.iloc[:10] + 1.0)
+    back = store.read_series(s.id, START, START + pd.Timedelta("1d"))
+    assert back.iloc[0] == pytest.approx(series.iloc[0] + 1.0)
+    assert store.count_readings(s.id) == 500
+
+
+def test_reads_are_bounded_by_the_window(store):
+    s = _sensor(store)
+    store.write_readings(s.id, generate_readings(SignalModel(), START, periods=96))
+    got = store.read_series(s.id, START + pd.Timedelta("1h"), START + pd.Timedelta("3h"))
+    assert list(got.index) == list(pd.date_range(START + pd.Timedelta("1h"), periods=4, freq="30min"))
+    tail = store.read_tail(s.id, 5)
+    assert len(tail) == 5 and tail.index[-1] == START + pd.Timedelta("47.5h")
+    assert store.last_reading(s.id)[0] == START + pd.Timedelta("47.5h")
+    assert store.first_timestamp(s.id) == START
+
+
+@pytest.mark.parametrize("buckets", [1, 7, 50, 1000])
+def test_downsampled_read_matches_pandas_oracle(store, buckets):
+    s = _sensor(store)
+    rng = np.random.default_rng(3)
+    # Irregular timestamps with a gap, so some buckets are empty.
+    offsets = np.sort(rng.choice(3 * 86_400, size=2_000, replace=False))
+    offsets = offsets[(offsets < 80_000) | (offsets > 120_000)]
+    idx = START + pd.to_timedelta(offsets, unit="s")
+    series = pd.Series(rng.normal(50, 5, len(idx)), index=idx)
+    store.write_readings(s.id, series)
+    start, end = START + pd.Timedelta("1h"), START + pd.Timedelta("2d 5h")
+    got = store.read_buckets(s.id, start, end, buckets)
+
+    window = series[(series.index >= start) & (series.index < end)]
+    width_us = -(-((end - start).value // 1000) // buckets)
+    key = ((window.index - start).asi8 // 1000) // width_us
+    expected = window.groupby(key).agg(["mean", "min", "max", "count"])
+    expected.index = start + pd.to_timedelta(expected.index * width_us, unit="us")
+    assert len(got) <= buckets
+    assert list(got.index) == list(expected.index)
+    np.testing.assert_allclose(got["mean"], expected["mean"], rtol=1e-12)
+    np.testing.assert_array_equal(got["min"], expected["min"])
+    np.testing.assert_array_equal(got["max"], expected["max"])
+    np.testing.assert_array_equal(got["count"], expected["count"])
+
+
+def test_empty_reads(store):
+    s = _sensor(store)
+    assert store.read_series(s.id, START, START + pd.Timedelta("1d")).empty
+    assert store.read_buckets(s.id, START, START + pd.Timedelta("1d"), 10).empty
+    assert store.last_reading(s.id) is None
+
+
+@pytest.mark.parametrize(
+    ("given", "expected"),
+    [
+        ("postgresql://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgres://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("postgresql+psycopg://u@h/db", "postgresql+psycopg://u@h/db"),
+        ("sqlite:///data/x.db", "sqlite:///data/x.db"),
+    ],
+)
+def test_urls_are_taken_as_people_write_them(given, expected):
+    assert normalize_url(given) == expected
+
+
+def test_unsupported_url_is_a_clear_error_without_the_password():
+    from plantcast.core.errors import InputError
+
+    with pytest.raises(InputError, match="unsupported database URL") as info:
+        normalize_url("mysql://user:secret@host/db")
+    assert "secret" not in str(info.value)
+
+
+def test_settings_read_the_environment(monkeypatch):
+    from plantcast.core.config import load_settings
+
+    monkeypatch.delenv("PLANTCAST_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DATABASE_URL", "postgresql://a@b/c")
+    assert load_settings().database_url == "postgresql://a@b/c"
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", "sqlite:///x.db")
+    assert load_settings().database_url == "sqlite:///x.db"
+    assert load_settings(database_url="sqlite:///y.db").database_url == "sqlite:///y.db"

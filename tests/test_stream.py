@@ -1,0 +1,127 @@
+"""The streamer: pace and resume, exactly-once through PostgreSQL outages, SQLite concurrency."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import psycopg
+import pytest
+
+from plantcast.ingest.backfill import backfill
+from plantcast.ingest.stream import Streamer
+from plantcast.store import Store
+
+STEP = pd.Timedelta("30min")
+
+
+def _plantcast(url: str, *args: str, **kw) -> subprocess.Popen:
+    env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
+    return subprocess.Popen(
+        [sys.executable, "-m", "plantcast", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
+
+
+def test_stream_resumes_after_the_last_reading(store):
+    r = backfill(store, "reservoir_pressure", days=1, interval=STEP, end="2026-01-02")
+    assert r.rows == 49
+    stats = Streamer(store, ["reservoir_pressure"], tick=0, step=STEP, count=10).run()
+    assert stats.written == 10
+    s = store.get_sensor("reservoir_pressure")
+    got = store.read_series(s.id, "2026-01-01", "2026-01-03")
+    expected = pd.date_range("2026-01-01", periods=59, freq=STEP, tz="UTC")
+    assert list(got.index) == list(expected)
+    # Run again: it continues, never rewrites or skips.
+    Streamer(store, ["reservoir_pressure"], tick=0, step=STEP, count=3).run()
+    assert store.last_timestamp(s.id) == expected[-1] + 3 * STEP
+    assert store.count_readings(s.id) == 62
+
+
+def test_stream_paces_by_tick(store):
+    t0 = time.monotonic()
+    Streamer(store, ["reservoir_pressure"], tick=0.2, step=STEP, count=5).run()
+    assert 0.8 <= time.monotonic() - t0 < 3.0
+
+
+def test_backfill_is_idempotent(store):
+    a = backfill(store, "reservoir_pressure", days=3, interval=STEP, end="2026-01-04")
+    b = backfill(store, "reservoir_pressure", days=3, interval=STEP, end="2026-01-04")
+    assert a.rows == b.rows == 145
+    assert store.count_readings(store.get_sensor("reservoir_pressure").id) == 145
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(180)
+def test_stream_survives_killed_connections_exactly_once(pg_url):
+    store = Store.open(pg_url)
+    store.init()
+    backfill(store, "reservoir_pressure", days=1, interval=STEP, end="2026-01-02")
+    sensor = store.get_sensor("reservoir_pressure")
+    count = 4000
+    proc = _plantcast(pg_url, "stream", "--tick", "0", "--count", str(count))
+    kills = 0
+    admin = psycopg.connect(pg_url.split("?")[0].replace("+psycopg", ""), autocommit=True)
+    deadline = time.monotonic() + 120
+    while proc.poll() is None and kills < 6 and time.monotonic() < deadline:
+        time.sleep(0.4)
+        n = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = 'plantcast' AND pid <> pg_backend_pid()"
+        ).fetchone()[0]
+        kills += 1 if n else 0
+    out, err = proc.communicate(timeout=120)
+    admin.close()
+    assert proc.returncode == 0, err
+    assert kills >= 3, f"the streamer finished before enough kills ({kills}); raise count"
+    got = store.read_series(sensor.id, "2026-01-01", "2030-01-01")
+    expected = pd.date_range("2026-01-01", periods=49 + count, freq=STEP, tz="UTC")
+    assert got.index.is_unique
+    assert list(got.index) == list(expected)
+    assert "wrote 4,000" in out
+    store.close()
+
+
+@pytest.mark.timeout(120)
+def test_sqlite_streamer_and_reader_coexist(sqlite_url, tmp_path):
+    store = Store.open(sqlite_url)
+    store.init()
+    backfill(store, "reservoir_pressure", days=30, interval=STEP, end="2026-02-01")
+    store.close()
+    streamer = _plantcast(sqlite_url, "stream", "--tick", "0")
+    reader_code = textwrap.dedent(
+        f"""
+        import time, pandas as pd
+        from plantcast.store import Store
+        s = Store.open({sqlite_url!r}); sid = s.get_sensor("reservoir_pressure").id
+        n, t0 = 0, time.monotonic()
+        while time.monotonic() - t0 < 10:
+            last = s.last_timestamp(sid)
+            s.read_buckets(sid, last - pd.Timedelta("30d"), last, 500); n += 1
+        print("reads", n)
+        """
+    )
+    reader = subprocess.run(
+        [sys.executable, "-c", reader_code], capture_output=True, text=True, timeout=60
+    )
+    streamer.send_signal(signal.SIGTERM)
+    out, err = streamer.communicate(timeout=60)
+    assert reader.returncode == 0, reader.stderr
+    assert "locked" not in reader.stderr + err
+    assert int(reader.stdout.split()[-1]) > 50
+    assert streamer.returncode == 0, err
+    assert "0 failed write attempt(s)" in out
+    written = int(out.split("wrote ")[1].split(";")[0].replace(",", ""))
+    assert written > 1000
+    check = Store.open(sqlite_url)
+    assert check.count_readings(check.get_sensor("reservoir_pressure").id) == 1441 + written
+    check.close()
