@@ -1,0 +1,78 @@
+"""Seasonal naive: the value one season earlier, matched by timestamp (works across gaps)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.timeutil import parse_duration
+from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
+
+_LOOKBACK = 4  # seasons to look back when the matching reading fell in a gap
+
+
+class SeasonalNaiveForecaster(Forecaster):
+    """ŷ(t) = y(t − kP) with the smallest k ≥ 1 that lands on an observed reading.
+
+    For a future t, k is large enough that t − kP is in the history (the last season repeated).
+    Readings are matched by timestamp within half an interval, so gaps and irregular sampling
+    are fine; a season lost in a gap is taken from an earlier one. In-sample timestamps of the
+    first season have nothing before them and take the season after instead; whatever is
+    still unmatched gets the training mean.
+    """
+
+    min_periods = 1
+
+    def __init__(
+        self,
+        period="24h",
+        interval=None,
+        max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
+        smooth=None,
+    ) -> None:
+        self.period = period
+        self.interval = interval
+        self.max_train_points = max_train_points
+        self.smooth = smooth
+
+    def seasonal_period(self) -> pd.Timedelta:
+        return parse_duration(self.period, field="period")
+
+    def _fit(self, series: pd.Series) -> None:
+        self.period_ = self.seasonal_period()
+        self.history_ = series
+        self.mean_ = float(series.mean())
+
+    def _lookup(self, ns: np.ndarray) -> np.ndarray:
+        """Reading nearest to each timestamp (ns), NaN when none is within half an interval."""
+        target = pd.DatetimeIndex(pd.to_datetime(ns, unit="ns", utc=True))
+        where = self.history_.index.get_indexer(
+            target, method="nearest", tolerance=self.interval_ / 2
+        )
+        out = np.full(len(ns), np.nan)
+        found = where >= 0
+        out[found] = self.history_.to_numpy()[where[found]]
+        return out
+
+    def predict_at(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """Expected values at arbitrary timestamps (future or in-sample)."""
+        self._check_fitted()
+        t = pd.DatetimeIndex(index).as_unit("ns").asi8
+        p = self.period_.value
+        last = self.last_ts_.as_unit("ns").value
+        first = self.history_.index[0].as_unit("ns").value
+        k = np.maximum(1, -((last - t) // p))  # ceil((t - last) / P), at least one season
+        backward = [-(k + j) for j in range(_LOOKBACK)]
+        forward = [np.full(len(t), j) for j in range(1, _LOOKBACK + 1)]
+        out = np.full(len(t), np.nan)
+        for seasons in backward + forward:
+            todo = np.isnan(out)
+            if not todo.any():
+                break
+            src = t[todo] + seasons[todo] * p
+            ok = (src >= first) & (src <= last)
+            vals = np.full(len(src), np.nan)
+            if ok.any():
+                vals[ok] = self._lookup(src[ok])
+            out[todo] = vals
+        return np.where(np.isnan(out), self.mean_, out)

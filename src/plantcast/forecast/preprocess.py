@@ -1,0 +1,91 @@
+"""Preprocessing: validation, NaN policy, smoothing, bounded windows and regular resampling."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.errors import InputError, NotEnoughData
+from plantcast.core.timeutil import parse_duration
+
+
+def clean(series: pd.Series) -> pd.Series:
+    """Check the input contract and drop NaNs: float values on a sorted, unique UTC index."""
+    if not isinstance(series, pd.Series):
+        raise InputError(f"expected a pandas Series, got {type(series).__name__}")
+    idx = series.index
+    if not isinstance(idx, pd.DatetimeIndex) or idx.tz is None:
+        raise InputError("the series needs a tz-aware DatetimeIndex (UTC)")
+    s = series.astype(np.float64)
+    if str(idx.tz) != "UTC":
+        s.index = idx.tz_convert("UTC")
+    if not s.index.is_monotonic_increasing:
+        s = s.sort_index()
+    if not s.index.is_unique:
+        s = s[~s.index.duplicated(keep="last")]
+    return s[np.isfinite(s.to_numpy())]
+
+
+def tail(series: pd.Series, points: int | None) -> pd.Series:
+    """The last ``points`` readings (all of them when ``points`` is None)."""
+    if points is None or len(series) <= points:
+        return series
+    return series.iloc[-points:]
+
+
+def rolling_mean(series: pd.Series, window: int | str | pd.Timedelta) -> pd.Series:
+    """Trailing rolling mean over a count of points (int) or a duration ('2h').
+
+    Trailing means it only looks back, so it is usable online — and it lags the signal by half
+    the window, which is why models fit on raw readings by default.
+    """
+    if isinstance(window, int | np.integer):
+        if window < 1:
+            raise InputError("smoothing window must be at least 1 point", field="smooth")
+        return series.rolling(int(window), min_periods=1).mean()
+    return series.rolling(parse_duration(window, field="smooth"), min_periods=1).mean()
+
+
+def require_history(
+    series: pd.Series, period: pd.Timedelta, count: int, interval: pd.Timedelta
+) -> None:
+    """Raise NotEnoughData unless the series spans ``count`` periods (one reading of slack)."""
+    need = math.ceil(count * period / interval)
+    have_span = series.index[-1] - series.index[0] + interval if len(series) else pd.Timedelta(0)
+    if len(series) < need or have_span < count * period:
+        raise NotEnoughData(
+            f"need at least {count} period{'s' if count > 1 else ''} of {format_duration(period)} "
+            f"({need} readings at {format_duration(interval)}), have {len(series)}"
+        )
+
+
+def format_duration(delta: pd.Timedelta) -> str:
+    """Durations the way they were probably written: 30min, 24h, 7d."""
+    seconds = int(delta.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds and seconds % size == 0 and seconds >= size * (2 if unit == "d" else 1):
+            return f"{seconds // size}{unit}"
+    return str(delta)
+
+
+def regularize(
+    series: pd.Series, interval: pd.Timedelta, max_gap: int = 4, season_steps: int = 0
+) -> pd.Series:
+    """Resample to ``interval`` (mean per bucket) and fill the holes, for regular-step models.
+
+    Gaps of up to ``max_gap`` steps are interpolated linearly. Longer gaps would turn into
+    straight lines across whole cycles, so they take the value one season earlier (or later)
+    first; whatever is left is interpolated.
+    """
+    s = series.resample(interval, origin="start").mean()
+    if not s.isna().any():
+        return s
+    filled = s.interpolate(limit=max_gap, limit_area="inside")
+    if season_steps > 0:
+        for _ in range(3):
+            if not filled.isna().any():
+                break
+            filled = filled.fillna(filled.shift(season_steps)).fillna(filled.shift(-season_steps))
+    return filled.interpolate(limit_direction="both")

@@ -1,0 +1,112 @@
+"""Any scikit-learn regressor plus time features as a forecaster (the mlforecast pattern)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone as sk_clone
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import SVR
+
+from plantcast.core.errors import InputError
+from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
+from plantcast.forecast.features import as_periods, time_features
+
+
+def _linear(random_state: int, **kw):
+    return LinearRegression(**kw)
+
+
+def _svr(random_state: int, **kw):
+    # On standardised features and target: C=10 lets the RBF follow a full cycle, epsilon
+    # 0.05 σ keeps nearly all points as support (the noise is what is being averaged out).
+    return SVR(**{"kernel": "rbf", "C": 10.0, "epsilon": 0.05, "gamma": "scale", **kw})
+
+
+def _random_forest(random_state: int, **kw):
+    defaults = {"n_estimators": 60, "min_samples_leaf": 3, "max_features": 1.0, "n_jobs": 1}
+    return RandomForestRegressor(**{**defaults, "random_state": random_state, **kw})
+
+
+# Regressor factories: the three registered regression models are configurations of one class.
+REGRESSORS = {"linear": _linear, "svr": _svr, "random_forest": _random_forest}
+
+
+class RegressionForecaster(Forecaster):
+    """A scikit-learn regressor on Fourier terms of time (and an optional trend).
+
+    Features: sin/cos(2πk·t/P) for k = 1..``harmonics`` and each period P in ``periods``
+    (durations such as '24h', '7d'), plus time scaled to [0, 1] over the training span when
+    ``trend`` is true. Features and target are standardised, so kernel models (SVR RBF) see
+    unit-scale inputs. Because features come from timestamps, gaps and irregular sampling do
+    not shift the season, and ``predict_at`` gives expected values at any timestamp.
+
+    ``regressor`` is a name from ``REGRESSORS`` or an unfitted scikit-learn estimator.
+    """
+
+    def __init__(
+        self,
+        regressor="linear",
+        periods=("24h",),
+        harmonics: int = 3,
+        trend: bool = False,
+        regressor_params: dict | None = None,
+        random_state: int = 0,
+        interval=None,
+        max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
+        smooth=None,
+    ) -> None:
+        self.regressor = regressor
+        self.periods = periods
+        self.harmonics = harmonics
+        self.trend = trend
+        self.regressor_params = regressor_params
+        self.random_state = random_state
+        self.interval = interval
+        self.max_train_points = max_train_points
+        self.smooth = smooth
+
+    def seasonal_period(self) -> pd.Timedelta | None:
+        periods = as_periods(self.periods)
+        return periods[0] if periods else None
+
+    def history_period(self) -> pd.Timedelta | None:
+        periods = as_periods(self.periods)
+        return max(periods) if periods else None
+
+    def _make_regressor(self):
+        params = dict(self.regressor_params or {})
+        if isinstance(self.regressor, str):
+            if self.regressor not in REGRESSORS:
+                raise InputError(
+                    f"unknown regressor {self.regressor!r}; choose from {sorted(REGRESSORS)}",
+                    field="regressor",
+                )
+            return REGRESSORS[self.regressor](self.random_state, **params)
+        return sk_clone(self.regressor).set_params(**params)
+
+    def _features(self, index: pd.DatetimeIndex) -> np.ndarray:
+        trend = (self.t0_, self.span_) if self.trend else None
+        return time_features(index, self.periods_, int(self.harmonics), trend)
+
+    def _fit(self, series: pd.Series) -> None:
+        if int(self.harmonics) < 1 and not self.trend and self.periods:
+            raise InputError("harmonics must be at least 1", field="harmonics")
+        self.periods_ = as_periods(self.periods)
+        self.t0_ = series.index[0]
+        self.span_ = series.index[-1] - series.index[0]
+        y = series.to_numpy()
+        self.y_mean_ = float(y.mean())
+        std = float(y.std())
+        self.y_scale_ = std if std > 1e-12 * max(1.0, abs(self.y_mean_)) else 1.0  # constant
+        self.pipeline_ = make_pipeline(StandardScaler(), self._make_regressor())
+        self.pipeline_.fit(self._features(series.index), (y - self.y_mean_) / self.y_scale_)
+
+    def predict_at(self, index: pd.DatetimeIndex) -> np.ndarray:
+        """Expected values at arbitrary timestamps (future or in-sample)."""
+        self._check_fitted()
+        z = self.pipeline_.predict(self._features(pd.DatetimeIndex(index)))
+        return np.asarray(z, dtype=np.float64) * self.y_scale_ + self.y_mean_

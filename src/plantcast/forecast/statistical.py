@@ -1,0 +1,106 @@
+"""Statistical baselines from statsforecast (MSTL, AutoETS) on a regularised series."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.errors import InputError
+from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
+from plantcast.forecast.features import as_periods
+from plantcast.forecast.preprocess import regularize
+
+
+def season_steps(period: pd.Timedelta, interval: pd.Timedelta) -> int:
+    """A period in steps of the interval (at least 1)."""
+    return max(1, round(period / interval))
+
+
+class _RegularStepForecaster(Forecaster):
+    """Resamples to the interval (mean per step) and fills gaps before the model sees it."""
+
+    max_gap = 4
+
+    def _regular(self, series: pd.Series) -> np.ndarray:
+        season = self.seasonal_period()
+        steps = season_steps(season, self.interval_) if season is not None else 0
+        y = regularize(series, self.interval_, max_gap=self.max_gap, season_steps=steps)
+        return y.to_numpy(dtype=np.float64)
+
+    def _predict_steps(self, horizon: int) -> np.ndarray:
+        return np.asarray(self.model_.predict(h=horizon)["mean"], dtype=np.float64)
+
+
+class MSTLForecaster(_RegularStepForecaster):
+    """MSTL: one seasonal component per period (in steps), trend forecast by AutoETS.
+
+    A constant series is fitted as a flat line: STL on zero variance has nothing to find.
+    """
+
+    def __init__(
+        self,
+        periods=("24h",),
+        interval=None,
+        max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
+        smooth=None,
+    ) -> None:
+        self.periods = periods
+        self.interval = interval
+        self.max_train_points = max_train_points
+        self.smooth = smooth
+
+    def seasonal_period(self) -> pd.Timedelta | None:
+        periods = as_periods(self.periods)
+        return periods[0] if periods else None
+
+    def history_period(self) -> pd.Timedelta | None:
+        periods = as_periods(self.periods)
+        return max(periods) if periods else None
+
+    def _fit(self, series: pd.Series) -> None:
+        from statsforecast.models import MSTL, Naive
+
+        y = self._regular(series)
+        steps = sorted({season_steps(p, self.interval_) for p in as_periods(self.periods)})
+        steps = [m for m in steps if m > 1]
+        if np.ptp(y) == 0 or not steps:
+            self.model_ = Naive().fit(y)
+            return
+        self.season_lengths_ = steps
+        self.model_ = MSTL(season_length=steps).fit(y)
+
+
+class ETSForecaster(_RegularStepForecaster):
+    """AutoETS (error/trend/season chosen by AICc) with one season length from ``period``."""
+
+    def __init__(
+        self,
+        period="24h",
+        model: str = "ZZZ",
+        interval=None,
+        max_train_points: int | None = 1008,
+        smooth=None,
+    ) -> None:
+        self.period = period
+        self.model = model
+        self.interval = interval
+        self.max_train_points = max_train_points
+        self.smooth = smooth
+
+    def seasonal_period(self) -> pd.Timedelta | None:
+        periods = as_periods(self.period)
+        if len(periods) > 1:
+            raise InputError("ets takes one period", field="period")
+        return periods[0] if periods else None
+
+    def _fit(self, series: pd.Series) -> None:
+        from statsforecast.models import AutoETS, Naive
+
+        y = self._regular(series)
+        season = self.seasonal_period()
+        m = season_steps(season, self.interval_) if season is not None else 1
+        if np.ptp(y) == 0:
+            self.model_ = Naive().fit(y)
+            return
+        self.season_length_ = m
+        self.model_ = AutoETS(season_length=m, model=self.model).fit(y)
