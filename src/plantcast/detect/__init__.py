@@ -1,0 +1,45 @@
+"""Detect: anomaly scores, flags and episodes for one sensor's readings, as pure functions.
+
+The roles (after darts' ``ad`` package):
+
+* a **scorer** turns a series into a per-reading score (robust z of forecast residuals, a CUSUM
+  statistic, the length of a flat run, the size of a gap);
+* a **detector** turns scores into flags; every detector shares one template
+  (:class:`Detector`): ``detect(series)`` validates the input once (float values, sorted unique
+  tz-aware UTC index; NaN = missing reading, dropped) and each subclass writes only
+  ``_detect_core``. ``fit(series) -> self`` learns from a bounded training window; a detector
+  that needs it refuses to detect before;
+* a **forecasting anomaly model** is any forecaster (a ``plantcast.forecast`` model name or an
+  object with ``fit``/``predict_at``) plus a residual scorer: :class:`ResidualZDetector`
+  (spikes, noise bursts, onsets) and :class:`LevelShiftDetector` (CUSUM: shifts, drifts).
+
+:class:`StuckDetector` and :class:`DropoutDetector` read the series alone; the baselines
+(:class:`ThresholdDetector`, :class:`RandomDetector`) are what the others must beat.
+:func:`find_episodes` groups flags so an ongoing anomaly is one episode; :func:`merge_episodes`
+turns episodes into alert inserts/updates idempotently; ``plantcast.detect.evaluation`` scores
+detectors on labeled scenarios (event-level precision, recall, F1, delay, false alerts).
+"""
+
+from plantcast.detect.alerts import merge_episodes
+from plantcast.detect.base import Detector, NotFitted, validate_series
+from plantcast.detect.baselines import RandomDetector, ThresholdDetector
+from plantcast.detect.dropout import DropoutDetector
+from plantcast.detect.episodes import find_episodes
+from plantcast.detect.residual import ResidualDetector, ResidualZDetector
+from plantcast.detect.shift import LevelShiftDetector
+from plantcast.detect.stuck import StuckDetector
+
+__all__ = [
+    "Detector",
+    "DropoutDetector",
+    "LevelShiftDetector",
+    "NotFitted",
+    "RandomDetector",
+    "ResidualDetector",
+    "ResidualZDetector",
+    "StuckDetector",
+    "ThresholdDetector",
+    "find_episodes",
+    "merge_episodes",
+    "validate_series",
+]

@@ -1,0 +1,158 @@
+"""The detector template: validate once in the base class, score in each subclass."""
+
+from __future__ import annotations
+
+import copy
+from abc import ABC, abstractmethod
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.errors import InputError, Refused
+from plantcast.core.timeutil import parse_duration
+
+SCORE_COLUMNS = ["value", "score", "flag", "expected"]
+
+
+class NotFitted(Refused):
+    """A fittable detector was asked to detect before ``fit``."""
+
+
+def validate_series(series: Any, *, what: str = "series") -> pd.Series:
+    """Check the analytics contract and apply the NaN policy; return a float64 copy.
+
+    Contract: a float ``Series`` on a tz-aware UTC ``DatetimeIndex``, sorted and unique.
+    NaN policy: a NaN value is a missing reading; it is dropped (gaps are what dropout sees).
+    Infinite values are refused.
+    """
+    if not isinstance(series, pd.Series):
+        raise InputError(f"{what} must be a pandas Series, got {type(series).__name__}")
+    if not pd.api.types.is_float_dtype(series.dtype):
+        raise InputError(
+            f"{what} must hold floats, got dtype {series.dtype} (convert with .astype(float))"
+        )
+    idx = series.index
+    if not isinstance(idx, pd.DatetimeIndex):
+        raise InputError(f"{what} must be indexed by a DatetimeIndex, got {type(idx).__name__}")
+    if idx.tz is None:
+        raise InputError(f"{what} has a naive index: localize it to UTC (tz_localize('UTC'))")
+    if str(idx.tz) != "UTC":
+        raise InputError(f"{what} index is in {idx.tz}, not UTC (use tz_convert('UTC'))")
+    if not idx.is_monotonic_increasing:
+        raise InputError(f"{what} index is not sorted (use sort_index())")
+    if not idx.is_unique:
+        raise InputError(f"{what} index has duplicate timestamps")
+    values = series.to_numpy(dtype=np.float64)
+    if np.isinf(values).any():
+        raise InputError(f"{what} holds infinite values")
+    keep = ~np.isnan(values)
+    return pd.Series(values[keep], index=idx[keep], name=series.name)
+
+
+def score_frame(series: pd.Series, score, flag, expected=None, **extra) -> pd.DataFrame:
+    """The common output: one row per reading with value, score, flag, expected (+ extras)."""
+    n = len(series)
+    exp = np.full(n, np.nan) if expected is None else np.asarray(expected, dtype=np.float64)
+    frame = pd.DataFrame(
+        {
+            "value": series.to_numpy(),
+            "score": np.asarray(score, dtype=np.float64),
+            "flag": np.asarray(flag, dtype=bool),
+            "expected": exp,
+            **extra,
+        },
+        index=series.index.rename("ts"),
+    )
+    return frame
+
+
+class Detector(ABC):
+    """Base class: ``detect(series)`` validates, then calls ``_detect_core`` on clean input.
+
+    ``_detect_core`` gets a float64 series without NaN on a sorted, unique UTC index and returns
+    :func:`score_frame` output (optional ``since`` / ``detected_at`` columns mark where a flagged
+    span began and when a live system would have known, e.g. for a dropout). ``episode_gap`` is
+    how many unflagged readings may sit inside one episode (for detectors that flag in bursts).
+
+    ``fit(series) -> self`` is the same for all: it validates, keeps the last ``train_window``,
+    forgets any earlier fit and calls ``_fit_core``. A detector whose ``requires_fit`` is true
+    refuses to detect before it; for the others ``fit`` is optional (it may learn defaults).
+    """
+
+    name: ClassVar[str] = "detector"
+    episode_gap: ClassVar[int] = 0
+    min_train_points: ClassVar[int] = 10
+    train_window: str | pd.Timedelta = "14d"
+
+    @property
+    def requires_fit(self) -> bool:
+        return False
+
+    @property
+    def is_fitted(self) -> bool:
+        return getattr(self, "fitted_", False)
+
+    def fit(self, series: pd.Series) -> Self:
+        """Learn from the last ``train_window`` of ``series``; returns ``self``."""
+        s = validate_series(series, what="training series")
+        if len(s):
+            window = parse_duration(self.train_window, field="train_window")
+            s = s[s.index >= s.index[-1] - window]
+        if len(s) < self.min_train_points:
+            raise InputError(
+                f"{type(self).__name__} needs at least {self.min_train_points} training readings,"
+                f" got {len(s)}"
+            )
+        for key in [k for k in vars(self) if k.endswith("_")]:
+            delattr(self, key)
+        self._fit_core(s)
+        self.fitted_ = True
+        return self
+
+    def detect(self, series: pd.Series) -> pd.DataFrame:
+        """Score every reading: a frame indexed by ts with value, score, flag, expected."""
+        if self.requires_fit and not self.is_fitted:
+            raise NotFitted(f"{type(self).__name__} is not fitted: call .fit(series) first")
+        s = validate_series(series)
+        if s.empty:
+            return score_frame(s, [], [])
+        return self._detect_core(s)
+
+    def episodes(self, series: pd.Series) -> pd.DataFrame:
+        """Flagged readings grouped into episodes (see :func:`plantcast.detect.find_episodes`)."""
+        from plantcast.detect.episodes import find_episodes
+
+        return find_episodes(self.detect(series), max_gap=self.episode_gap)
+
+    def _fit_core(self, series: pd.Series) -> None:  # noqa: B027 - optional hook
+        """Learn state (attributes ending in ``_``) from a validated training series."""
+
+    @abstractmethod
+    def _detect_core(self, series: pd.Series) -> pd.DataFrame: ...
+
+    def __repr__(self) -> str:
+        params = {k: v for k, v in vars(self).items() if not k.endswith("_")}
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def make_forecaster(forecaster: Any, params: dict | None = None) -> Any:
+    """A fresh forecaster: a registry name (``plantcast.forecast.get_model``) or a copy of one.
+
+    Any object with ``fit(series) -> self`` and ``predict_at(index) -> ndarray`` serves.
+    """
+    if isinstance(forecaster, str):
+        from plantcast.forecast import get_model
+
+        return get_model(forecaster, **(params or {}))
+    if not (hasattr(forecaster, "fit") and hasattr(forecaster, "predict_at")):
+        raise InputError(
+            f"forecaster must be a model name or have fit() and predict_at(), got {forecaster!r}"
+        )
+    return copy.deepcopy(forecaster)
+
+
+def robust_location_scale(x: np.ndarray) -> tuple[float, float]:
+    """Median and 1.4826·MAD of ``x`` (the σ of Gaussian data, robust to outliers)."""
+    med = float(np.median(x))
+    return med, float(1.4826 * np.median(np.abs(x - med)))

@@ -1,0 +1,106 @@
+"""Each detector finds its kind in a labeled scenario and stays quiet on clean demo data."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from plantcast.detect import (
+    DropoutDetector,
+    LevelShiftDetector,
+    RandomDetector,
+    ResidualZDetector,
+    StuckDetector,
+    ThresholdDetector,
+)
+from plantcast.detect.shift import cusum_with_reset
+from plantcast.signals import SignalModel, generate_readings
+from plantcast.signals.scenarios import generate_scenario
+
+# Which detector must catch which kind (see plantcast.detect.evaluation.COVERS).
+CASES = [
+    (ResidualZDetector, "spike"),
+    (ResidualZDetector, "noise_burst"),
+    (ResidualZDetector, "level_shift"),
+    (LevelShiftDetector, "level_shift"),
+    (LevelShiftDetector, "drift"),
+    (StuckDetector, "stuck"),
+    (DropoutDetector, "dropout"),
+]
+DETECTORS = [ResidualZDetector, LevelShiftDetector, StuckDetector, DropoutDetector]
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    return generate_scenario(7, magnitudes_sigma=(6, 10))
+
+
+@pytest.mark.parametrize(("cls", "kind"), CASES, ids=lambda x: getattr(x, "__name__", x))
+def test_detector_finds_its_kind(scenario, cls, kind):
+    event = scenario.labels.set_index("kind").loc[kind]
+    eps = cls().fit(scenario.train).episodes(scenario.series)
+    hit = eps[
+        (eps["start"] <= event["ends_at"] + 3 * scenario.interval)
+        & (eps["end"] >= event["starts_at"])
+    ]
+    assert len(hit) >= 1
+    # a drift ramps up from zero: it is caught once it has grown, before it ends
+    allowed = event["ends_at"] - event["starts_at"] if kind == "drift" else "3h"
+    assert hit["detected_at"].min() - event["starts_at"] <= pd.Timedelta(allowed)
+
+
+@pytest.mark.parametrize("cls", [*DETECTORS, ThresholdDetector], ids=lambda c: c.__name__)
+def test_no_alert_on_14_clean_days_of_the_demo_signal(cls):
+    clean = generate_readings(SignalModel(), "2024-03-01", periods=14 * 48, interval="30min")
+    det = cls().fit(clean.iloc[: 7 * 48])
+    frame = det.detect(clean)
+    assert not frame["flag"].any(), frame[frame["flag"]]
+    assert list(frame.columns[:4]) == ["value", "score", "flag", "expected"]
+    assert frame.index.equals(clean.index)
+
+
+def test_stuck_episode_brackets_the_event(scenario):
+    event = scenario.labels.set_index("kind").loc["stuck"]
+    eps = StuckDetector().fit(scenario.train).episodes(scenario.series)
+    assert len(eps) == 1
+    assert eps["start"].iloc[0] == event["starts_at"]
+    assert eps["end"].iloc[0] == event["ends_at"] - scenario.interval
+
+
+def test_dropout_reports_the_gap_as_one_episode(scenario):
+    event = scenario.labels.set_index("kind").loc["dropout"]
+    eps = DropoutDetector(interval="30min").episodes(scenario.series)
+    assert len(eps) == 1
+    assert eps["start"].iloc[0] == event["starts_at"]
+    assert eps["end"].iloc[0] == event["ends_at"]
+    assert eps["peak_score"].iloc[0] == (event["ends_at"] - event["starts_at"]) / "30min" + 1
+
+
+def test_level_shift_is_one_episode(scenario):
+    event = scenario.labels.set_index("kind").loc["level_shift"]
+    eps = LevelShiftDetector().fit(scenario.train).episodes(scenario.series)
+    inside = eps[(eps["start"] < event["ends_at"]) & (eps["end"] >= event["starts_at"])]
+    assert len(inside) == 1
+
+
+def test_cusum_with_reset_matches_a_plain_loop():
+    x = pd.Series(range(500)).map(lambda i: ((i * 7919) % 101) / 25.0 - 1.9).to_numpy()
+    s, alarm = cusum_with_reset(x, 4.0, block=8)
+    acc, want_s, want_alarm = 0.0, [], []
+    for v in x:
+        acc = max(0.0, acc + v)
+        want_s.append(acc)
+        want_alarm.append(acc > 4.0)
+        if acc > 4.0:
+            acc = 0.0
+    assert alarm.tolist() == want_alarm and alarm.any()
+    assert s.tolist() == pytest.approx(want_s)
+
+
+def test_static_threshold_and_random_baselines():
+    clean = generate_readings(SignalModel(), "2024-03-01", periods=200, interval="30min")
+    fixed = ThresholdDetector(low=95.0, high=105.0).detect(clean)
+    assert fixed["flag"].equals((clean > 105) | (clean < 95))
+    a, b = RandomDetector(seed=1).detect(clean), RandomDetector(seed=1).detect(clean)
+    pd.testing.assert_frame_equal(a, b)
+    assert a["score"].between(0, 1).all()

@@ -1,0 +1,140 @@
+"""Episodes, the alert lifecycle and the evaluation metrics, checked against hand-made cases."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from plantcast.detect import find_episodes, merge_episodes
+from plantcast.detect.base import score_frame
+from plantcast.detect.evaluation import (
+    evaluate_detectors,
+    match_events,
+    summarize,
+    union_episodes,
+)
+
+IDX = pd.date_range("2024-01-01", periods=20, freq="30min", tz="UTC", name="ts")
+STEP = pd.Timedelta("30min")
+
+
+def frame(flags, scores=None):
+    flags = np.array(flags + [0] * (20 - len(flags)), dtype=bool)
+    scores = np.where(flags, 1.0, 0.0) if scores is None else np.asarray(scores, float)
+    series = pd.Series(np.arange(20.0), index=IDX)
+    return score_frame(series, scores, flags, series.to_numpy() - 0.5)
+
+
+def test_contiguous_flags_are_one_episode_with_its_peak():
+    scores = np.zeros(20)
+    scores[3:7] = [1, 5, 2, 1]
+    eps = find_episodes(frame([0, 0, 0, 1, 1, 1, 1, 0, 0, 1], scores))
+    assert len(eps) == 2
+    first = eps.iloc[0]
+    assert (first["start"], first["end"], first["n_flagged"]) == (IDX[3], IDX[6], 4)
+    assert (first["peak_ts"], first["peak_score"], first["value"]) == (IDX[4], 5.0, 4.0)
+    assert first["expected"] == 3.5 and first["detected_at"] == IDX[3]
+
+
+def test_max_gap_bridges_short_quiet_stretches_and_empty_is_typed():
+    flags = [0, 1, 0, 0, 1, 0, 0, 0, 1]
+    assert len(find_episodes(frame(flags), max_gap=2)) == 2
+    assert len(find_episodes(frame(flags), max_gap=3)) == 1
+    empty = find_episodes(frame([]))
+    assert empty.empty and str(empty["start"].dtype) == "datetime64[ns, UTC]"
+
+
+def _labels(*spans):
+    rows = [(k, IDX[a], IDX[b], 1.0, 5.0) for k, a, b in spans]
+    cols = ["kind", "starts_at", "ends_at", "magnitude", "magnitude_sigma"]
+    return pd.DataFrame(rows, columns=cols)
+
+
+def _eps(*spans):
+    rows = [(IDX[a], IDX[b], IDX[d]) for a, b, d in spans]
+    return pd.DataFrame(rows, columns=["start", "end", "detected_at"])
+
+
+def test_match_events_oracle():
+    labels = _labels(("spike", 2, 3), ("level_shift", 8, 12), ("stuck", 15, 17))
+    # hits the spike (delay 0); hits the shift late (delay 2); one false positive; stuck missed
+    # only via the tolerance: an episode at 19 is within ends_at (17) + 2 readings
+    eps = _eps((2, 2, 2), (10, 11, 10), (6, 6, 6), (19, 19, 19))
+    matched, fps = match_events(labels, eps, STEP, tolerance=2)
+    assert matched["detected"].tolist() == [True, True, True]
+    assert matched["delay"].tolist() == [0.0, 2.0, 4.0]
+    assert fps == 1
+    matched, fps = match_events(labels, eps, STEP, tolerance=1)
+    assert matched["detected"].tolist() == [True, True, False] and fps == 2
+
+
+def test_summary_metrics_oracle():
+    events = pd.DataFrame(
+        {
+            "detector": ["d"] * 4,
+            "kind": ["spike", "spike", "drift", "drift"],
+            "detected": [True, False, True, True],
+            "delay": [1.0, np.nan, 3.0, 5.0],
+        }
+    )
+    stats = pd.DataFrame(
+        {"detector": ["d"], "false_positives": [1], "clean_alerts": [2], "clean_days": [60.0]}
+    )
+    table = summarize(events, stats).set_index("kind")
+    spike, all_ = table.loc["spike"], table.loc["all"]
+    assert spike["precision"] == pytest.approx(1 / 2) and spike["recall"] == pytest.approx(1 / 2)
+    assert spike["f1"] == pytest.approx(0.5)
+    assert all_["precision"] == pytest.approx(3 / 4) and all_["recall"] == pytest.approx(3 / 4)
+    assert table.loc["drift", "median_delay"] == 4.0
+    assert all_["false_alerts_per_30d"] == pytest.approx(1.0)
+
+
+def test_union_merges_overlaps_and_keeps_earliest_detection():
+    u = union_episodes([_eps((2, 5, 3)), _eps((4, 8, 2), (10, 11, 10))])
+    assert u["start"].tolist() == [IDX[2], IDX[10]]
+    assert u["end"].tolist() == [IDX[8], IDX[11]] and u["detected_at"].iloc[0] == IDX[2]
+
+
+def test_evaluate_detectors_table_and_progress():
+    seen = []
+    table = evaluate_detectors(2, 500, on_progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1, 2), (2, 2)]
+    assert {"combined", "random", "static_threshold", "residual_z"} <= set(table["detector"])
+    combined = table[(table["detector"] == "combined") & (table["kind"] == "all")].iloc[0]
+    assert combined["events"] == 12 and combined["recall"] >= 0.8
+
+
+def _episode(start, end, score=3.0, detector="residual_z"):
+    return {
+        "start": IDX[start],
+        "end": IDX[end],
+        "detected_at": IDX[start],
+        "n_flagged": 1,
+        "peak_ts": IDX[start],
+        "peak_score": score,
+        "value": 1.0,
+        "expected": 0.0,
+        "detector": detector,
+    }
+
+
+def test_merge_episodes_opens_extends_closes_and_is_idempotent():
+    new = pd.DataFrame([_episode(2, 4), _episode(10, 19, score=9.0)])
+    updates, inserts = merge_episodes([], new, scored_until=IDX[19])
+    assert updates == [] and len(inserts) == 2
+    assert inserts[0]["ends_at"] == IDX[4] and inserts[1]["ends_at"] is None  # ongoing
+    stored = [dict(a, id=i) for i, a in enumerate(inserts)]
+    # running again on the same data changes nothing
+    assert merge_episodes(stored, new, scored_until=IDX[19]) == ([], [])
+    # later: the ongoing one ended at 12 (re-scored from its start); a new one starts at 18
+    later = pd.DataFrame([_episode(10, 12, score=9.0), _episode(18, 19)])
+    updates, inserts = merge_episodes(stored, later, scored_until=IDX[19], gap_tolerance="1h")
+    assert updates == [{"id": 1, "ends_at": IDX[12]}]
+    assert len(inserts) == 1 and inserts[0]["ts"] == IDX[18]
+    # an episode within the gap tolerance extends the closed alert instead of opening one
+    near = pd.DataFrame([_episode(5, 6, score=4.0)])
+    updates, inserts = merge_episodes(stored, near, gap_tolerance="30min")
+    assert inserts == [] and updates == [
+        {"id": 0, "ends_at": IDX[6], "score": 4.0, "value": 1.0, "expected": 0.0}
+    ]
