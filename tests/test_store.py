@@ -25,7 +25,7 @@ def test_init_is_idempotent_and_sensor_lookup(store):
     a = _sensor(store)
     assert _sensor(store).id == a.id
     assert store.get_sensor("p").interval == pd.Timedelta("30min")
-    with pytest.raises(NotFound, match="no sensor named 'nope'.*known sensors: p"):
+    with pytest.raises(NotFound, match=r"no sensor named 'nope'.*known sensors: p"):
         store.get_sensor("nope")
 
 
@@ -41,7 +41,9 @@ timestamps = st.lists(
 floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(data=st.data())
 def test_round_trip_is_exact(store, data):
     """What is written is what is read back: tz-aware timestamps (µs), floats, order."""
@@ -74,7 +76,8 @@ def test_reads_are_bounded_by_the_window(store):
     s = _sensor(store)
     store.write_readings(s.id, generate_readings(SignalModel(), START, periods=96))
     got = store.read_series(s.id, START + pd.Timedelta("1h"), START + pd.Timedelta("3h"))
-    assert list(got.index) == list(pd.date_range(START + pd.Timedelta("1h"), periods=4, freq="30min"))
+    expected = pd.date_range(START + pd.Timedelta("1h"), periods=4, freq="30min")
+    assert list(got.index) == list(expected)
     tail = store.read_tail(s.id, 5)
     assert len(tail) == 5 and tail.index[-1] == START + pd.Timedelta("47.5h")
     assert store.last_reading(s.id)[0] == START + pd.Timedelta("47.5h")

@@ -47,7 +47,7 @@ def dashboard(database_url, host, port) -> None:
 @click.option("--tick", default="2s", show_default=True, help="Streamer tick.")
 @click.option("--step", default="30min", show_default=True, help="Streamer step.")
 def demo(database_url, host, port, tick, step) -> None:
-    """Set up demo sensors, stream them in the background and serve the dashboard."""
+    """Set up demo sensors, stream and watch them in the background, serve the dashboard."""
     host, port = _host_port(host, port)
     url = load_settings(database_url=database_url).database_url
     with open_store(url, init=True) as store:
@@ -66,6 +66,9 @@ def demo(database_url, host, port, tick, step) -> None:
         [sys.executable, "-m", "plantcast", "stream", *sensor_args, "--tick", tick, "--step", step],
         env=env,
     )
+    detector = subprocess.Popen(
+        [sys.executable, "-m", "plantcast", "detect", "--follow", *sensor_args], env=env
+    )
     web = subprocess.Popen(streamlit_command(host, port), env=env)
     out.print(f"\n  plantcast demo: open http://{host}:{port}  (Ctrl-C stops everything)\n")
     try:
@@ -74,10 +77,10 @@ def demo(database_url, host, port, tick, step) -> None:
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
-        for proc in (web, streamer):
+        for proc in (web, detector, streamer):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in (web, streamer):
+        for proc in (web, detector, streamer):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

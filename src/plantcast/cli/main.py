@@ -125,7 +125,8 @@ def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
 
 
 def _register() -> None:
-    from plantcast.cli import app_commands  # noqa: F401  (registers dashboard and demo)
+    # Importing these modules registers their commands on `cli`.
+    from plantcast.cli import anomalies, app_commands, forecasting  # noqa: F401
 
 
 _register()

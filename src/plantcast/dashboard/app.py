@@ -1,80 +1,68 @@
-"""The live dashboard page: `streamlit run` this file (or `plantcast dashboard`)."""
+"""The live dashboard page: `plantcast dashboard` serves it (it is a Streamlit script)."""
 
 from __future__ import annotations
 
 import os
 
-import pandas as pd
 import streamlit as st
 
 from plantcast.core.errors import PlantcastError, StoreUnavailable
-from plantcast.dashboard.charts import history_figure
-from plantcast.services.context import open_store
-from plantcast.services.views import sensor_window
+from plantcast.dashboard import state
+from plantcast.dashboard.charts import live_figure
+from plantcast.dashboard.controls import Controls, sidebar
+from plantcast.dashboard.panels import alerts_panel, injection_controls, models_panel
+from plantcast.services.live import refresh
 
-WINDOWS = {
-    "6 hours": "6h",
-    "1 day": "1d",
-    "3 days": "3d",
-    "7 days": "7d",
-    "28 days": "28d",
-    "90 days": "90d",
-    "1 year": "365d",
-}
 REFRESH = f"{float(os.environ.get('PLANTCAST_REFRESH_SECONDS', '5'))}s"
 
 
-@st.cache_resource(show_spinner=False)
-def _store(url: str | None):
-    return open_store(url, init=True)
-
-
-def _sidebar(sensors) -> dict:
-    st.sidebar.header("plantcast")
-    names = [s.name for s in sensors]
-    name = st.sidebar.selectbox("Sensor", names, key="sensor")
-    window = st.sidebar.selectbox("Time window", list(WINDOWS), index=2, key="window")
-    smoothing = st.sidebar.slider("Smoothing window (readings)", 1, 48, 5, key="smoothing")
-    return {
-        "sensor": next(s for s in sensors if s.name == name),
-        "window": pd.Timedelta(WINDOWS[window]),
-        "smoothing": smoothing,
+def _summary(live, controls: Controls) -> None:
+    """Figures above the chart, and a record of what was computed (read by tests)."""
+    ts, value = live.view.latest
+    first = live.view.buckets["mean"].iloc[0]
+    unit = live.view.sensor.unit
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric("Latest value", f"{value:,.2f} {unit}")
+    c2.metric("Change over window", f"{value - first:+,.2f} {unit}")
+    c3.metric("Open alerts", live.open_alerts)
+    c4.metric("Latest reading (UTC)", f"{ts:%b %d, %H:%M}")
+    st.session_state["computed"] = {
+        "sensor": live.view.sensor.name,
+        "points": len(live.view.buckets),
+        "forecast_lengths": {m: len(r.frame) for m, r in live.forecasts.items()},
+        "features": {m: r.n_features for m, r in live.forecasts.items()},
+        "events": len(live.events),
+        "alerts": len(live.alerts),
     }
 
 
 @st.fragment(run_every=REFRESH)
-def live_chart(store, controls: dict) -> None:
+def live_section(controls: Controls) -> None:
+    req = controls.request
     try:
-        view = sensor_window(
-            store, controls["sensor"], controls["window"], smoothing=controls["smoothing"]
-        )
+        live = refresh(state.store(), state.forecasting(), req)
     except StoreUnavailable as exc:
-        st.warning(f"The database is not reachable right now; retrying every {REFRESH}. ({exc})")
+        st.warning(f"The database is not reachable; retrying every {REFRESH}. ({exc})")
         return
-    if view.empty:
-        st.info("This sensor has no readings yet. Start the streamer: `plantcast stream`.")
+    except PlantcastError as exc:
+        st.error(str(exc))
         return
-    ts, value = view.latest
-    first = view.buckets["mean"].iloc[0]
-    unit = view.sensor.unit
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Latest value", f"{value:,.2f} {unit}")
-    c2.metric("Change over window", f"{value - first:+,.2f} {unit}")
-    c3.metric("Latest reading (UTC)", f"{ts:%Y-%m-%d %H:%M}")
-    st.plotly_chart(history_figure(view), use_container_width=True, key="history")
-    st.caption(
-        f"{len(view.buckets):,} points"
-        + (" (downsampled in SQL: bucket mean with min–max band)" if view.downsampled else "")
-        + f"; refreshed every {REFRESH}."
-    )
+    if live.view.empty:
+        st.info(f"{req.sensor.name} has no readings yet. Start the streamer: `plantcast stream`.")
+        return
+    _summary(live, controls)
+    st.plotly_chart(live_figure(live, controls.level), key="live_chart")
+    for name, why in live.problems.items():
+        st.caption(f"No forecast from {name}: {why}")
+    detail = " (downsampled in SQL: bucket mean with min–max band)" if live.view.downsampled else ""
+    st.caption(f"{len(live.view.buckets):,} points{detail}; refreshed every {REFRESH}.")
 
 
 def main() -> None:
     st.set_page_config(page_title="plantcast", layout="wide")
     st.title("plantcast")
     try:
-        store = _store(None)
-        sensors = store.list_sensors()
+        sensors = state.store().list_sensors()
     except StoreUnavailable as exc:
         st.error(f"Cannot reach the database: {exc}")
         st.button("Retry")
@@ -85,7 +73,22 @@ def main() -> None:
     if not sensors:
         st.info("The database has no sensors yet. Run `plantcast demo` or `plantcast backfill`.")
         return
-    live_chart(store, _sidebar(sensors))
+    controls = sidebar(sensors)
+    if controls is None:
+        return
+    injection_controls(controls.request.sensor)
+    live_section(controls)
+    left, right = st.columns([3, 2])
+    with left:
+        try:
+            models_panel(controls.request, state.store().last_timestamp(controls.request.sensor.id))
+        except StoreUnavailable:
+            st.caption("Models panel waits for the database.")
+    with right:
+        try:
+            alerts_panel(controls.request.sensor)
+        except StoreUnavailable:
+            st.caption("Alerts panel waits for the database.")
 
 
 main()

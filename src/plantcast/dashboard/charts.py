@@ -4,65 +4,109 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from plantcast.services.views import WindowView
+from plantcast.services.live import LiveFrame
 
 RAW = "#7f8c9a"
 SMOOTH = "#1f77b4"
+MODEL_COLORS = {
+    "fourier_linear": "#2ca02c",
+    "svr": "#d62728",
+    "random_forest": "#9467bd",
+    "seasonal_naive": "#8c564b",
+    "mstl": "#e377c2",
+    "ets": "#17becf",
+    "auto": "#ff7f0e",
+}
+EVENT_FILL = "rgba(255,165,0,0.15)"
 
 
-def history_figure(view: WindowView) -> go.Figure:
-    """Raw readings (with a min–max band when downsampled) and the rolling mean."""
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _band(fig: go.Figure, x, lower, upper, fill: str, name: str, group: str | None = None):
+    """A filled band between two lines (drawn as an invisible upper line, then fill to it)."""
+    edge = {"mode": "lines", "line": {"width": 0}, "legendgroup": group, "hoverinfo": "skip"}
+    fig.add_trace(go.Scatter(x=x, y=upper, showlegend=False, name=f"{name} upper", **edge))
+    fig.add_trace(go.Scatter(x=x, y=lower, fill="tonexty", fillcolor=fill, name=name, **edge))
+
+
+def _history(fig: go.Figure, live: LiveFrame) -> None:
+    view, b = live.view, live.view.buckets
+    if view.downsampled:  # min/max kept so a spike inside a bucket stays visible
+        _band(fig, b.index, b["min"], b["max"], "rgba(127,140,154,0.25)", "min–max")
+    label = "raw (bucket mean)" if view.downsampled else "raw"
+    line = {"color": RAW, "width": 1}
+    fig.add_trace(go.Scatter(x=b.index, y=b["mean"], mode="lines", name=label, line=line))
+    s = view.smoothed
+    line = {"color": SMOOTH, "width": 2}
+    fig.add_trace(go.Scatter(x=s.index, y=s.to_numpy(), mode="lines", name="smoothed", line=line))
+
+
+def _forecasts(fig: go.Figure, live: LiveFrame, level: int | None) -> None:
+    for name, result in live.forecasts.items():
+        color = MODEL_COLORS.get(name, "#333333")
+        f = result.frame
+        label = name if result.chosen == name else f"{name} → {result.chosen}"
+        lo, hi = f"lower_{level}", f"upper_{level}"
+        if level is not None and lo in f.columns:
+            _band(fig, f.index, f[lo], f[hi], _rgba(color, 0.15), f"{label} {level}%", name)
+        line = {"color": color, "width": 2, "dash": "dash"}
+        fig.add_trace(
+            go.Scatter(
+                x=f.index,
+                y=f["mean"],
+                mode="lines",
+                legendgroup=name,
+                name=f"forecast · {label}",
+                line=line,
+            )
+        )
+
+
+def _events_and_alerts(fig: go.Figure, live: LiveFrame) -> None:
+    end = live.view.end
+    for ev in live.events:
+        x1 = ev.ends_at if ev.ends_at is not None else end
+        x1 = max(x1, ev.starts_at + live.view.sensor.interval / 2)
+        fig.add_vrect(
+            x0=ev.starts_at,
+            x1=x1,
+            fillcolor=EVENT_FILL,
+            line_width=0,
+            layer="below",
+            annotation_text=ev.kind.value,
+            annotation_position="top left",
+        )
+    if live.alerts:
+        fig.add_trace(
+            go.Scatter(
+                x=[a.ts for a in live.alerts],
+                y=[a.value for a in live.alerts],
+                mode="markers",
+                name="alerts",
+                marker={"symbol": "x", "size": 11, "color": "#d62728"},
+                text=[f"{a.detector} (score {a.score:.1f}, {a.status.value})" for a in live.alerts],
+                hovertemplate="%{text}<extra>alert</extra>",
+            )
+        )
+
+
+def live_figure(live: LiveFrame, level: int | None = 80) -> go.Figure:
+    """History, forecasts with bands, injected events (spans) and alerts (markers)."""
     fig = go.Figure()
-    b = view.buckets
-    if view.downsampled:
-        fig.add_trace(
-            go.Scatter(
-                x=b.index,
-                y=b["max"],
-                mode="lines",
-                line={"width": 0},
-                name="max",
-                showlegend=False,
-                hoverinfo="skip",
-            )
-        )
-        fig.add_trace(
-            go.Scatter(
-                x=b.index,
-                y=b["min"],
-                mode="lines",
-                line={"width": 0},
-                fill="tonexty",
-                fillcolor="rgba(127,140,154,0.25)",
-                name="min–max",
-                hoverinfo="skip",
-            )
-        )
-    fig.add_trace(
-        go.Scatter(
-            x=b.index,
-            y=b["mean"],
-            mode="lines",
-            name="raw" + (" (bucket mean)" if view.downsampled else ""),
-            line={"color": RAW, "width": 1},
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=view.smoothed.index,
-            y=view.smoothed.to_numpy(),
-            mode="lines",
-            name="smoothed",
-            line={"color": SMOOTH, "width": 2},
-        )
-    )
-    unit = f" ({view.sensor.unit})" if view.sensor.unit else ""
+    _history(fig, live)
+    _forecasts(fig, live, level)
+    _events_and_alerts(fig, live)
+    sensor = live.view.sensor
+    unit = f" ({sensor.unit})" if sensor.unit else ""
     fig.update_layout(
-        height=460,
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
-        yaxis_title=f"{view.sensor.name}{unit}",
-        legend={"orientation": "h", "y": 1.08},
-        uirevision=view.sensor.name,  # keep zoom and legend state across live refreshes
+        height=480,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        yaxis_title=f"{sensor.name}{unit}",
+        legend={"orientation": "h", "y": 1.12},
+        uirevision=sensor.name,  # keep zoom and legend clicks across live refreshes
         hovermode="x unified",
     )
     return fig

@@ -21,6 +21,7 @@ from plantcast.core.types import Event, Sensor
 from plantcast.ingest.simulated import ensure_simulated_sensor, simulate, stored_model
 from plantcast.signals import SignalModel
 from plantcast.store import Store
+from plantcast.store.catalog import set_clock
 from plantcast.store.facade import is_transient
 from plantcast.store.readings import write_readings
 
@@ -39,6 +40,7 @@ class _Lane:
     last_value: float | None
     events: list[Event] = field(default_factory=list)
     pending: list[tuple[pd.Timestamp, float]] = field(default_factory=list)
+    clock_dirty: bool = False  # generated past what the stored clock says
 
 
 @dataclass
@@ -80,10 +82,9 @@ class Streamer:
         for name in self.names:
             sensor = ensure_simulated_sensor(self.store, name, self.step)
             last = self.store.last_reading(sensor.id)
-            if last is None:
-                next_ts, last_value = floor_to(utcnow(), self.step), None
-            else:
-                next_ts, last_value = last[0] + self.step, last[1]
+            data_time = self.store.data_time(sensor.id)  # later than `last` after a dropout
+            next_ts = floor_to(utcnow(), self.step) if data_time is None else data_time + self.step
+            last_value = None if last is None else last[1]
             lane = _Lane(sensor, stored_model(self.store, sensor), next_ts, last_value)
             self._lanes.append(lane)
 
@@ -118,7 +119,7 @@ class Streamer:
         return self.stats
 
     def _pending_total(self) -> int:
-        return sum(len(lane.pending) for lane in self._lanes)
+        return sum(len(lane.pending) + lane.clock_dirty for lane in self._lanes)
 
     def _generate(self) -> None:
         for lane in self._lanes:
@@ -127,6 +128,7 @@ class Streamer:
             active = [e for e in lane.events if e.active_at(ts)]
             reading = simulate(lane.model, pd.DatetimeIndex([ts]), active, lane.last_value)
             self.stats.generated += 1
+            lane.clock_dirty = True
             if len(reading):  # a dropout writes nothing
                 lane.last_value = float(reading.iloc[0])
                 lane.pending.append((ts, lane.last_value))
@@ -142,6 +144,8 @@ class Streamer:
                         idx = pd.DatetimeIndex([t for t, _ in lane.pending])
                         series = pd.Series([v for _, v in lane.pending], index=idx)
                         write_readings(conn, lane.sensor.id, series)
+                    if lane.clock_dirty:
+                        set_clock(conn, lane.sensor.id, lane.next_ts - self.step)
         except Exception as exc:
             if not (isinstance(exc, StoreUnavailable) or is_transient(exc)):
                 raise
@@ -154,6 +158,7 @@ class Streamer:
         for lane in self._lanes:
             self.stats.written += len(lane.pending)
             lane.pending.clear()
+            lane.clock_dirty = False
         self._delay = self.backoff_min
         self._retry_at = 0.0
         if self.on_write:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from plantcast.core.errors import NotFound
 from plantcast.core.types import Sensor, Source
@@ -67,3 +67,12 @@ def ensure_sensor(
         )
         row = conn.execute(select(sensors).where(sensors.c.name == name)).one()
     return _to_sensor(row)
+
+
+def set_clock(conn: Connection, sensor_id: int, ts: pd.Timestamp) -> None:
+    """Record how far a streamer's simulated clock has run for this sensor."""
+    conn.execute(update(sensors).where(sensors.c.id == sensor_id).values(clock=ts))
+
+
+def get_clock(conn: Connection, sensor_id: int) -> pd.Timestamp | None:
+    return conn.execute(select(sensors.c.clock).where(sensors.c.id == sensor_id)).scalar()

@@ -101,6 +101,14 @@ class Store:
             found = _catalog.list_sensors(conn)
         return [s for s in found if source is None or s.source == source]
 
+    def data_time(self, sensor_id: int) -> pd.Timestamp | None:
+        """The sensor's 'now': its last reading or its streamer's clock, whichever is later."""
+        with self.read() as conn:
+            last = _readings.last_reading(conn, sensor_id)
+            clock = _catalog.get_clock(conn, sensor_id)
+        found = [t for t in (None if last is None else last[0], clock) if t is not None]
+        return max(found) if found else None
+
     def sensor_params(self, sensor_id: int) -> dict:
         with self.read() as conn:
             return _catalog.sensor_params(conn, sensor_id)

@@ -70,6 +70,8 @@ sensors = Table(
     # The signal model of a simulated sensor, as JSON, so any process can stream it.
     Column("params", Text, nullable=False, default="{}"),
     Column("created_at", UTCTime, nullable=False, default=_now),
+    # A streamer's simulated clock: the last time it generated, written or not (dropouts).
+    Column("clock", UTCTime, nullable=True),
 )
 
 readings = Table(

@@ -1,0 +1,170 @@
+"""Forecast commands: ``forecast`` one sensor, ``backtest`` its models with a report."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from plantcast.cli.common import DURATION, database_option, format_option, out, progress_bar
+from plantcast.cli.main import cli
+from plantcast.core.errors import InputError
+from plantcast.forecast import available_models
+from plantcast.services.backtest_report import write_backtest_report
+from plantcast.services.context import open_store
+from plantcast.services.forecasting import (
+    DEFAULT_MODELS,
+    ForecastSpec,
+    backtest_sensor,
+    forecast_sensor,
+    metrics_table,
+)
+
+
+def _steps(horizon, interval) -> int:
+    steps = horizon / interval
+    if steps < 1:
+        raise InputError(f"horizon {horizon} is shorter than one reading interval", field="horizon")
+    return math.floor(steps)
+
+
+def _spec_options(func):
+    for option in reversed(
+        [
+            click.option("--sensor", required=True, help="Sensor name."),
+            click.option("--horizon", type=DURATION, default="1d", show_default=True),
+            click.option(
+                "--periods", default="24h", show_default=True, help="Seasonal periods (24h,7d)."
+            ),
+            click.option("--harmonics", type=click.IntRange(1, 20), default=3, show_default=True),
+            click.option(
+                "--smooth",
+                type=click.IntRange(min=2),
+                default=None,
+                help="Fit on a rolling mean of N readings (default: raw readings).",
+            ),
+            click.option(
+                "--train-points",
+                type=click.IntRange(min=10),
+                default=2016,
+                show_default=True,
+                help="Latest readings to train on.",
+            ),
+        ]
+    ):
+        func = option(func)
+    return func
+
+
+def _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, **kw) -> ForecastSpec:
+    interval = store.get_sensor(sensor).interval
+    return ForecastSpec(
+        horizon=_steps(horizon, interval),
+        periods=tuple(p.strip() for p in periods.split(",") if p.strip()),
+        harmonics=harmonics,
+        smooth=smooth,
+        max_train_points=train_points,
+        **kw,
+    )
+
+
+@cli.command()
+@database_option
+@_spec_options
+@click.option(
+    "--model", type=click.Choice(available_models()), default="fourier_linear", show_default=True
+)
+@format_option("table", "csv", "json")
+def forecast(database_url, sensor, horizon, periods, harmonics, smooth, train_points, model, fmt):
+    """Forecast a sensor with 80 % and 95 % conformal intervals."""
+    with open_store(database_url) as store:
+        spec = _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, model=model)
+        result = forecast_sensor(store, sensor, spec)
+    frame = result.frame.reset_index().rename(columns={"index": "ts"})
+    frame["ts"] = frame["ts"].map(lambda t: t.isoformat())
+    if fmt == "csv":
+        click.echo(frame.to_csv(index=False), nl=False)
+    elif fmt == "json":
+        payload = {
+            "sensor": sensor,
+            "model": model,
+            "chosen": result.chosen,
+            "forecast": frame.to_dict(orient="records"),
+        }
+        click.echo(json.dumps(payload, indent=2))
+    else:
+        table = Table(*frame.columns)
+        for row in frame.itertuples(index=False):
+            table.add_row(row[0], *(f"{v:.3f}" for v in row[1:]))
+        out.print(table)
+        out.print(f"model {result.chosen}; fitted on {result.fitted_on:,} readings")
+
+
+@cli.command("backtest")
+@database_option
+@_spec_options
+@click.option(
+    "--models",
+    default="all",
+    show_default=True,
+    help=f"Comma-separated models, or 'all' ({', '.join(DEFAULT_MODELS)}, mstl, ets).",
+)
+@click.option("--windows", type=click.IntRange(min=2), default=10, show_default=True)
+@click.option(
+    "--report",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="HTML report path (default: reports/backtest-SENSOR.html).",
+)
+@format_option("table", "json")
+def backtest_cmd(
+    database_url,
+    sensor,
+    horizon,
+    periods,
+    harmonics,
+    smooth,
+    train_points,
+    models,
+    windows,
+    report,
+    fmt,
+):
+    """Backtest models on a sensor (rolling origin): metrics table and an HTML report."""
+    names = (
+        tuple(m for m in available_models() if m != "auto")
+        if models == "all"
+        else tuple(m.strip() for m in models.split(",") if m.strip())
+    )
+    with open_store(database_url) as store:
+        spec = _spec(
+            store, sensor, horizon, periods, harmonics, smooth, train_points, windows=windows
+        )
+        with progress_bar("backtest") as bar:
+            series, results, failed = backtest_sensor(
+                store, sensor, names, spec, on_progress=lambda d, t, m: bar(d, t, f"backtest {m}")
+            )
+    table = metrics_table(results)
+    report = report or Path("reports") / f"backtest-{sensor}.html"
+    write_backtest_report(results, series, report, title=f"Backtest of {sensor}")
+    if fmt == "json":
+        payload = {
+            "sensor": sensor,
+            "horizon": spec.horizon,
+            "windows": windows,
+            "models": table.to_dict(orient="index"),
+            "failed": failed,
+            "report": str(report),
+        }
+        click.echo(json.dumps(payload, indent=2))
+        return
+    rich_table = Table("model", *table.columns)
+    for name, row in table.iterrows():
+        rich_table.add_row(name, *(f"{v:.3f}" for v in row))
+    out.print(rich_table)
+    for name, why in failed.items():
+        out.print(f"[yellow]{name} skipped:[/] {why}")
+    out.print(f"report: {report}")

@@ -1,0 +1,118 @@
+"""Page sections besides the chart: injections, the models panel and the alerts panel."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from plantcast.core.errors import PlantcastError
+from plantcast.core.timeutil import parse_duration
+from plantcast.core.types import AlertStatus, EventKind, Sensor, Source
+from plantcast.dashboard import state
+from plantcast.services.injection import DEMO_SPIKE_MAGNITUDE, inject, normalize
+from plantcast.services.live import LiveRequest
+
+
+def injection_controls(sensor: Sensor) -> None:
+    """The demo's two buttons and the other kinds, for simulated sensors only."""
+    if sensor.source is not Source.SIMULATED:
+        st.sidebar.caption(f"{sensor.name} holds {sensor.source.value} data: no injection.")
+        return
+    sb = st.sidebar
+    sb.subheader("Inject anomalies")
+    sb.caption("These change the stored data: every viewer and every detector sees them.")
+    c1, c2 = sb.columns(2)
+    try:
+        if c1.button("Simulate Pressure Spike", key="spike"):
+            inject(
+                state.store(),
+                sensor.name,
+                EventKind.LEVEL_SHIFT,
+                magnitude=DEMO_SPIKE_MAGNITUDE,
+                note="dashboard: simulate spike",
+            )
+            sb.success(f"+{DEMO_SPIKE_MAGNITUDE:g} from the next reading on")
+        if c2.button("Normalize Pressure", key="normalize"):
+            n = normalize(state.store(), sensor.name)
+            sb.success(f"ended {n} event(s)")
+        with sb.expander("Other injections"):
+            kind = st.selectbox("Kind", [k.value for k in EventKind], key="inject_kind")
+            magnitude = st.number_input("Magnitude", value=10.0, key="inject_magnitude")
+            duration = st.text_input("Duration (empty: until normalized)", "", key="inject_dur")
+            if st.button("Inject", key="inject_go"):
+                dur = parse_duration(duration, field="duration") if duration.strip() else None
+                ev = inject(
+                    state.store(),
+                    sensor.name,
+                    kind,
+                    magnitude=magnitude,
+                    duration=dur,
+                    note="dashboard",
+                )
+                st.success(f"event {ev.id}: {ev.kind.value}")
+    except PlantcastError as exc:
+        sb.error(str(exc))
+
+
+def models_panel(request: LiveRequest, last_ts) -> None:
+    """Backtest metrics per model, from the background board (never computed on refresh)."""
+    st.subheader("Models")
+    if not request.models:
+        st.caption("Choose models in the sidebar.")
+        return
+    force = st.button("Recompute backtests", key="recompute")
+    entry = state.model_board().get(
+        state.store(), request.sensor.name, request.models, request.spec, last_ts, force=force
+    )
+    if entry.table is not None:
+        shown = entry.table.rename(
+            columns={
+                "mae": "MAE",
+                "rmse": "RMSE",
+                "mase": "MASE",
+                "smape": "sMAPE %",
+                "coverage_80": "cover 80 %",
+                "coverage_95": "cover 95 %",
+            }
+        )
+        st.dataframe(shown.style.format("{:.3f}"), key="metrics")
+        st.caption(
+            f"Rolling-origin backtest ({request.spec.windows} origins) on data up to "
+            f"{entry.as_of:%Y-%m-%d %H:%M} UTC. MASE < 1 beats the seasonal naive forecast; "
+            "coverage is the share of actuals inside the conformal band."
+        )
+    if entry.failed:
+        for name, why in entry.failed.items():
+            st.caption(f"{name}: {why}")
+    if entry.error:
+        st.warning(f"Backtest failed: {entry.error}")
+    if entry.computing:
+        st.caption("Backtesting in the background…")
+
+
+def alerts_panel(sensor: Sensor) -> None:
+    st.subheader("Alerts")
+    store = state.store()
+    alerts = store.list_alerts(sensor_id=sensor.id, status=AlertStatus.OPEN, limit=50)
+    if not alerts:
+        st.caption(f"No open alerts on {sensor.name}.")
+        return
+    rows = pd.DataFrame(
+        [
+            {
+                "id": a.id,
+                "detector": a.detector,
+                "start (UTC)": f"{a.ts:%Y-%m-%d %H:%M}",
+                "end": "ongoing" if a.ends_at is None else f"{a.ends_at:%Y-%m-%d %H:%M}",
+                "score": round(a.score, 1),
+                "value": round(a.value, 2),
+            }
+            for a in alerts
+        ]
+    )
+    st.dataframe(rows, hide_index=True, key="alerts_table")
+    ids = [a.id for a in alerts]
+    chosen = st.selectbox("Alert", ids, key="ack_id")
+    if st.button("Acknowledge", key="ack"):
+        store.set_alert_status(int(chosen), AlertStatus.ACKNOWLEDGED)
+        st.rerun()

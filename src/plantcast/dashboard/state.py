@@ -1,0 +1,26 @@
+"""Long-lived objects shared by every session of the page: the store and the model caches."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from plantcast.services.context import open_store
+from plantcast.services.forecasting import Forecasting
+from plantcast.services.model_board import ModelBoard
+from plantcast.store import Store
+
+
+@st.cache_resource(show_spinner=False)
+def store() -> Store:
+    # The URL comes from the environment (PLANTCAST_DATABASE_URL), set by `plantcast dashboard`.
+    return open_store(None, init=True)
+
+
+@st.cache_resource(show_spinner=False)
+def forecasting() -> Forecasting:
+    return Forecasting()
+
+
+@st.cache_resource(show_spinner=False)
+def model_board() -> ModelBoard:
+    return ModelBoard()

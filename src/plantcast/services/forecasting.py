@@ -1,0 +1,207 @@
+"""Forecast a stored sensor and backtest its models: bounded reads, cached fits and intervals.
+
+The point model is refitted only when the sensor has a new reading (``ForecastCache``). Its
+conformal intervals come from a backtest, which costs ``windows + 1`` fits; they are cached per
+(sensor, model, parameters) and recalibrated only after ``recalibrate_every`` new readings,
+so a live page refreshing every few seconds never pays for a backtest on its hot path.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import pandas as pd
+
+from plantcast.core.errors import InputError, NotEnoughData
+from plantcast.core.types import Sensor
+from plantcast.forecast import (
+    BacktestResult,
+    ForecastCache,
+    available_models,
+    backtest,
+    get_model,
+)
+from plantcast.forecast.cache import freeze
+from plantcast.forecast.conformal import ConformalIntervals
+from plantcast.store import Store
+
+DEFAULT_MODELS = ("fourier_linear", "svr", "random_forest", "seasonal_naive")
+
+
+@dataclass(frozen=True)
+class ForecastSpec:
+    """What to forecast and how; ``model_params`` keeps only what each model accepts."""
+
+    model: str = "fourier_linear"
+    horizon: int = 48
+    periods: tuple[str, ...] = ("24h",)
+    harmonics: int = 3
+    smooth: int | None = None  # None: fit raw readings (see plantcast.forecast.base)
+    max_train_points: int = 2016
+    intervals: bool = True
+    windows: int = 10  # backtest origins used to calibrate intervals
+
+    def model_params(self, name: str | None = None) -> dict:
+        name = name or self.model
+        wanted = {
+            "periods": self.periods,
+            "harmonics": self.harmonics,
+            "max_train_points": self.max_train_points,
+            "smooth": self.smooth,
+            "horizon": self.horizon,
+        }
+        accepted = get_model(name)._param_names()
+        return {k: v for k, v in wanted.items() if k in accepted}
+
+    def history_points(self) -> int:
+        """How many latest readings to read: the training window plus the backtest's span."""
+        return self.max_train_points + self.horizon * (self.windows + 1)
+
+
+@dataclass
+class ForecastResult:
+    sensor: str
+    model: str  # the registry name asked for
+    chosen: str  # what actually forecast (differs for ``auto``)
+    frame: pd.DataFrame  # mean (+ lower_80/upper_80/lower_95/upper_95), indexed by ts
+    fitted_on: int  # readings the model was fitted on
+    calibration: ConformalIntervals | None = None
+    n_features: int | None = None  # inputs of a time-feature model (Fourier terms, trend)
+
+
+@dataclass
+class _Calibration:
+    intervals: ConformalIntervals
+    at: pd.Timestamp
+    coverage: dict = field(default_factory=dict)
+
+
+class Forecasting:
+    """Forecasts for many sensors, with cached fits and interval calibrations (thread-safe)."""
+
+    def __init__(self, cache: ForecastCache | None = None, recalibrate_every: int = 48) -> None:
+        self.cache = cache or ForecastCache()
+        self.recalibrate_every = recalibrate_every
+        self._calibrations: dict = {}
+        self._lock = threading.Lock()
+
+    def forecast_series(self, key: str, series: pd.Series, spec: ForecastSpec) -> ForecastResult:
+        """Forecast ``series`` (identified by ``key`` for the caches) ``spec.horizon`` steps."""
+        if spec.model not in available_models():
+            raise InputError(
+                f"unknown model {spec.model!r}; choose from {', '.join(available_models())}",
+                field="model",
+            )
+        if spec.horizon < 1:
+            raise InputError("horizon must be at least one step", field="horizon")
+        params = spec.model_params()
+        model = self.cache.get_or_fit(key, spec.model, params, series)
+        intervals = self._intervals(key, series, spec, params) if spec.intervals else None
+        frame = model.predict(spec.horizon)
+        if intervals is not None:
+            frame = intervals.apply(frame[["mean"]])
+        chosen = getattr(model, "chosen_", spec.model)
+        pipeline = getattr(getattr(model, "model_", model), "pipeline_", None)
+        n_features = getattr(pipeline, "n_features_in_", None)
+        return ForecastResult(key, spec.model, chosen, frame, model.n_train_, intervals, n_features)
+
+    def _intervals(self, key, series, spec, params) -> ConformalIntervals | None:
+        ckey = (key, spec.model, freeze(params), spec.horizon)
+        last = series.index[-1]
+        with self._lock:
+            cal = self._calibrations.get(ckey)
+        if cal is not None and (series.index > cal.at).sum() < self.recalibrate_every:
+            return cal.intervals
+        try:
+            step = max(1, spec.horizon // 4)
+            result = backtest(
+                series, get_model(spec.model, **params), spec.horizon, step, spec.windows
+            )
+        except NotEnoughData:
+            return None  # too short to calibrate: forecast without bands rather than fail
+        with self._lock:
+            self._calibrations[ckey] = _Calibration(result.intervals, last, result.coverage)
+        return result.intervals
+
+
+def read_history(store: Store, sensor: Sensor, points: int) -> pd.Series:
+    """The latest ``points`` readings: a bounded read whatever the length of history."""
+    return store.read_tail(sensor.id, points)
+
+
+def forecast_sensor(
+    store: Store, sensor_name: str, spec: ForecastSpec, service: Forecasting | None = None
+) -> ForecastResult:
+    """Forecast a stored sensor from its latest readings."""
+    sensor = store.get_sensor(sensor_name)
+    series = read_history(store, sensor, spec.history_points())
+    if series.empty:
+        raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
+    return (service or Forecasting()).forecast_series(sensor.name, series, spec)
+
+
+def backtest_sensor(
+    store: Store,
+    sensor_name: str,
+    models: tuple[str, ...],
+    spec: ForecastSpec,
+    *,
+    step: int | None = None,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[pd.Series, dict[str, BacktestResult], dict[str, str]]:
+    """Backtest each model on the sensor's latest readings.
+
+    Returns the series, the results by model, and the models that could not be backtested
+    with the reason (e.g. too little history), so one short model does not sink the rest.
+    """
+    sensor = store.get_sensor(sensor_name)
+    series = read_history(store, sensor, spec.history_points())
+    if series.empty:
+        raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
+    unknown = [m for m in models if m not in available_models()]
+    if unknown:
+        raise InputError(
+            f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(available_models())}",
+            field="models",
+        )
+    results, failed = {}, {}
+    for i, name in enumerate(models):
+        if on_progress:
+            on_progress(i, len(models), name)
+        model = get_model(name, **spec.model_params(name))
+        try:
+            results[name] = backtest(series, model, spec.horizon, step, spec.windows)
+        except NotEnoughData as exc:
+            failed[name] = str(exc)
+    if on_progress:
+        on_progress(len(models), len(models), "done")
+    if not results:
+        raise NotEnoughData(
+            "no model could be backtested: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+        )
+    return series, results, failed
+
+
+def metrics_table(results: dict[str, BacktestResult]) -> pd.DataFrame:
+    """One row per model: MAE, RMSE, MASE, sMAPE and interval coverage."""
+    rows = {name: r.metrics for name, r in results.items()}
+    cols = ["mae", "rmse", "mase", "smape", "coverage_80", "coverage_95"]
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    return table[[c for c in cols if c in table.columns]].sort_values("mase")
+
+
+def with_spec(spec: ForecastSpec, **changes) -> ForecastSpec:
+    return replace(spec, **changes)
+
+
+__all__ = [
+    "DEFAULT_MODELS",
+    "ForecastResult",
+    "ForecastSpec",
+    "Forecasting",
+    "backtest_sensor",
+    "forecast_sensor",
+    "metrics_table",
+]
