@@ -18,7 +18,7 @@ def store() -> Store:
 
 @st.cache_resource(show_spinner=False)
 def forecasting() -> Forecasting:
-    return Forecasting()
+    return Forecasting(background=True)  # interval calibration never blocks a refresh
 
 
 @st.cache_resource(show_spinner=False)

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 DEFAULT_LEVELS = (80, 95)
+MIN_SAMPLES = 40  # residuals behind each step's quantile (pooled over nearby steps)
 
 
 def _quantile(abs_residuals: np.ndarray, level: float) -> float:
@@ -29,19 +30,28 @@ class ConformalIntervals:
     n_calibration: int
 
     @classmethod
-    def calibrate(cls, residuals: np.ndarray, levels=DEFAULT_LEVELS) -> ConformalIntervals:
+    def calibrate(
+        cls, residuals: np.ndarray, levels=DEFAULT_LEVELS, min_samples: int = MIN_SAMPLES
+    ) -> ConformalIntervals:
         """From a (origins × horizon) residual matrix (NaN where an actual is missing).
 
-        A step with no residual at all borrows the quantile pooled over every step.
+        Each step's quantile uses that step's residuals, pooled with neighbouring steps
+        (±w) until about ``min_samples`` residuals are in hand: with few origins a per-step
+        conformal quantile is just the largest residual, whatever the level asked. With
+        enough origins (``origins >= min_samples``) w is 0: purely per step. A step with no
+        residual at all borrows the quantile pooled over every step.
         """
         res = np.abs(np.atleast_2d(np.asarray(residuals, dtype=np.float64)))
-        q = np.empty((len(levels), res.shape[1]))
+        n_origins, horizon = res.shape
+        half = max(0, math.ceil((min_samples / max(1, n_origins) - 1) / 2))
+        q = np.empty((len(levels), horizon))
         for i, level in enumerate(levels):
             pooled = _quantile(res.ravel(), level)
-            for step in range(res.shape[1]):
-                value = _quantile(res[:, step], level)
+            for step in range(horizon):
+                near = res[:, max(0, step - half) : step + half + 1]
+                value = _quantile(near.ravel(), level)
                 q[i, step] = pooled if math.isnan(value) else value
-        return cls(tuple(int(v) for v in levels), q, int(res.shape[0]))
+        return cls(tuple(int(v) for v in levels), q, int(n_origins))
 
     @property
     def horizon(self) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import pandas as pd
@@ -79,13 +80,35 @@ class _Calibration:
 
 
 class Forecasting:
-    """Forecasts for many sensors, with cached fits and interval calibrations (thread-safe)."""
+    """Forecasts for many sensors, with cached fits and interval calibrations (thread-safe).
 
-    def __init__(self, cache: ForecastCache | None = None, recalibrate_every: int = 48) -> None:
+    With ``background=True`` (the live page) a missing or stale calibration is computed on a
+    worker thread and the forecast is served at once with the previous bands (or none yet);
+    otherwise (CLI, tests) it is computed before returning.
+    """
+
+    def __init__(
+        self,
+        cache: ForecastCache | None = None,
+        recalibrate_every: int = 48,
+        *,
+        background: bool = False,
+    ) -> None:
         self.cache = cache or ForecastCache()
         self.recalibrate_every = recalibrate_every
         self._calibrations: dict = {}
+        self._pending: set = set()
         self._lock = threading.Lock()
+        self._pool = (
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="plantcast-calibrate")
+            if background
+            else None
+        )
+
+    def wait(self) -> None:
+        """Block until background calibrations are done (tests, benchmarks)."""
+        if self._pool is not None:
+            self._pool.submit(lambda: None).result()
 
     def forecast_series(self, key: str, series: pd.Series, spec: ForecastSpec) -> ForecastResult:
         """Forecast ``series`` (identified by ``key`` for the caches) ``spec.horizon`` steps."""
@@ -109,21 +132,35 @@ class Forecasting:
 
     def _intervals(self, key, series, spec, params) -> ConformalIntervals | None:
         ckey = (key, spec.model, freeze(params), spec.horizon)
-        last = series.index[-1]
         with self._lock:
             cal = self._calibrations.get(ckey)
         if cal is not None and (series.index > cal.at).sum() < self.recalibrate_every:
             return cal.intervals
+        if self._pool is None:
+            self._calibrate(ckey, series, spec, params)
+            with self._lock:
+                cal = self._calibrations.get(ckey)
+            return cal.intervals if cal else None
+        with self._lock:
+            if ckey not in self._pending:
+                self._pending.add(ckey)
+                self._pool.submit(self._calibrate, ckey, series.copy(), spec, params)
+        return cal.intervals if cal else None
+
+    def _calibrate(self, ckey, series, spec, params) -> None:
         try:
             step = max(1, spec.horizon // 4)
-            result = backtest(
-                series, get_model(spec.model, **params), spec.horizon, step, spec.windows
-            )
+            model = get_model(spec.model, **params)
+            result = backtest(series, model, spec.horizon, step, spec.windows)
+            with self._lock:
+                self._calibrations[ckey] = _Calibration(
+                    result.intervals, series.index[-1], result.coverage
+                )
         except NotEnoughData:
-            return None  # too short to calibrate: forecast without bands rather than fail
-        with self._lock:
-            self._calibrations[ckey] = _Calibration(result.intervals, last, result.coverage)
-        return result.intervals
+            pass  # too short to calibrate: forecasts go without bands rather than fail
+        finally:
+            with self._lock:
+                self._pending.discard(ckey)
 
 
 def read_history(store: Store, sensor: Sensor, points: int) -> pd.Series:
