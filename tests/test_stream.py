@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import uuid
 
 import pandas as pd
 import psycopg
@@ -68,7 +69,10 @@ def test_stream_survives_killed_connections_exactly_once(pg_url):
     backfill(store, "reservoir_pressure", days=1, interval=STEP, end="2026-01-02")
     sensor = store.get_sensor("reservoir_pressure")
     count = 4000
-    proc = _plantcast(pg_url, "stream", "--tick", "0", "--count", str(count))
+    app = f"pc_fault_{uuid.uuid4().hex[:8]}"  # kill this streamer's connections, no one else's
+    proc = _plantcast(
+        f"{pg_url}&application_name={app}", "stream", "--tick", "0", "--count", str(count)
+    )
     kills = 0
     admin = psycopg.connect(pg_url.split("?")[0].replace("+psycopg", ""), autocommit=True)
     deadline = time.monotonic() + 120
@@ -76,7 +80,8 @@ def test_stream_survives_killed_connections_exactly_once(pg_url):
         time.sleep(0.4)
         n = admin.execute(
             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name = 'plantcast' AND pid <> pg_backend_pid()"
+            "WHERE application_name = %s AND pid <> pg_backend_pid()",
+            (app,),
         ).fetchone()[0]
         kills += 1 if n else 0
     out, err = proc.communicate(timeout=120)

@@ -25,8 +25,8 @@ from plantcast.services.injection import inject as inject_event
 from plantcast.services.injection import normalize as normalize_sensor
 
 
-def _periods(text: str) -> tuple[str, ...]:
-    return tuple(p.strip() for p in text.split(",") if p.strip())
+def _periods(text: str | None) -> tuple[str, ...] | None:
+    return tuple(p.strip() for p in text.split(",") if p.strip()) if text else None
 
 
 @cli.command()
@@ -58,7 +58,7 @@ def normalize(database_url, sensor) -> None:
 @database_option
 @click.option("--sensor", "sensors", multiple=True, help="Sensor (repeatable; default: all).")
 @click.option(
-    "--periods", default="24h", show_default=True, help="Seasonal periods, comma-separated."
+    "--periods", default=None, help="Seasonal periods, e.g. 24h,7d (default: the sensor's)."
 )
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
 @click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")

@@ -14,7 +14,7 @@ from plantcast.cli.main import cli
 from plantcast.core.errors import InputError
 from plantcast.forecast import available_models
 from plantcast.services.backtest_report import write_backtest_report
-from plantcast.services.context import open_store
+from plantcast.services.context import open_store, sensor_periods
 from plantcast.services.forecasting import (
     DEFAULT_MODELS,
     ForecastSpec,
@@ -37,7 +37,9 @@ def _spec_options(func):
             click.option("--sensor", required=True, help="Sensor name."),
             click.option("--horizon", type=DURATION, default="1d", show_default=True),
             click.option(
-                "--periods", default="24h", show_default=True, help="Seasonal periods (24h,7d)."
+                "--periods",
+                default=None,
+                help="Seasonal periods, e.g. 24h,7d (default: the sensor's).",
             ),
             click.option("--harmonics", type=click.IntRange(1, 20), default=3, show_default=True),
             click.option(
@@ -60,10 +62,11 @@ def _spec_options(func):
 
 
 def _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, **kw) -> ForecastSpec:
-    interval = store.get_sensor(sensor).interval
+    found = store.get_sensor(sensor)
+    chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
     return ForecastSpec(
-        horizon=_steps(horizon, interval),
-        periods=tuple(p.strip() for p in periods.split(",") if p.strip()),
+        horizon=_steps(horizon, found.interval),
+        periods=chosen or sensor_periods(store, found.id),
         harmonics=harmonics,
         smooth=smooth,
         max_train_points=train_points,

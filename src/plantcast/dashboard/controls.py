@@ -10,7 +10,9 @@ import streamlit as st
 from plantcast.core.errors import InputError
 from plantcast.core.timeutil import parse_duration
 from plantcast.core.types import Sensor
+from plantcast.dashboard import state
 from plantcast.forecast import available_models
+from plantcast.services.context import sensor_periods
 from plantcast.services.forecasting import ForecastSpec
 from plantcast.services.live import LiveRequest
 
@@ -52,20 +54,28 @@ def _periods(text: str) -> tuple[str, ...]:
     return parts
 
 
+def _sensor_changed() -> None:
+    """A new sensor brings its own seasonal periods into the periods box."""
+    st.session_state.pop("periods", None)
+
+
 def sidebar(sensors: list[Sensor]) -> Controls | None:
     """Draw the controls; None when an input is invalid (the message is shown in place)."""
     sb = st.sidebar
     sb.header("plantcast")
     names = [s.name for s in sensors]
     default = names.index("reservoir_pressure") if "reservoir_pressure" in names else 0
-    name = sb.selectbox("Sensor", names, index=default, key="sensor")
+    name = sb.selectbox("Sensor", names, index=default, key="sensor", on_change=_sensor_changed)
     sensor = next(s for s in sensors if s.name == name)
     window = sb.selectbox("Time window", list(WINDOWS), index=2, key="window")
     smoothing = sb.slider("Smoothing window (readings)", 1, 96, 5, key="smoothing")
     sb.subheader("Forecast")
     horizon = sb.select_slider("Forecast horizon", HORIZONS, value="1d", key="horizon")
     periods_text = sb.text_input(
-        "Seasonal period(s)", "24h", key="periods", help="Durations, comma-separated: 24h, 7d, 12h…"
+        "Seasonal period(s)",
+        ", ".join(sensor_periods(state.store(), sensor.id)),
+        key="periods",
+        help="Durations, comma-separated: 24h, 7d, 12h…",
     )
     harmonics = sb.slider("Fourier harmonics", 1, 10, 3, key="harmonics")
     models = sb.multiselect(

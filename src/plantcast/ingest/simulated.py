@@ -23,7 +23,10 @@ def ensure_simulated_sensor(
         interval=interval,
         unit=preset.unit if preset else "",
         description=preset.description if preset else "Simulated sensor.",
-        params=model_to_dict(model or model_for(name)),
+        params={
+            **model_to_dict(model or model_for(name)),
+            "periods": list(preset.periods if preset else ("24h",)),
+        },
     )
     if sensor.source is not Source.SIMULATED:
         raise Refused(

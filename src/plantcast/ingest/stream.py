@@ -93,7 +93,9 @@ class Streamer:
             try:
                 self._open_lanes()
                 return
-            except StoreUnavailable as exc:
+            except Exception as exc:
+                if not (isinstance(exc, StoreUnavailable) or is_transient(exc)):
+                    raise
                 log.warning("database unavailable at start: %s; retrying", exc)
                 self._lanes.clear()
                 self.stop_event.wait(self._next_delay())

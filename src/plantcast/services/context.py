@@ -20,3 +20,12 @@ def open_store(database_url: str | None = None, *, init: bool = False) -> Store:
             "(or `plantcast demo`)"
         )
     return store
+
+
+DEFAULT_PERIODS = ("24h",)
+
+
+def sensor_periods(store: Store, sensor_id: int) -> tuple[str, ...]:
+    """The seasonal periods configured for a sensor (its models' default), else 24h."""
+    periods = store.sensor_params(sensor_id).get("periods")
+    return tuple(periods) if periods else DEFAULT_PERIODS

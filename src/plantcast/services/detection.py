@@ -23,6 +23,7 @@ from plantcast.detect import (
     StuckDetector,
     merge_episodes,
 )
+from plantcast.services.context import sensor_periods
 from plantcast.store import Store
 from plantcast.store import alerts as alert_rows
 
@@ -71,11 +72,12 @@ def detect_sensor(
     store: Store,
     sensor_name: str,
     *,
-    periods: tuple[str, ...] = ("24h",),
+    periods: tuple[str, ...] | None = None,
     detectors: tuple[str, ...] = DETECTORS,
 ) -> DetectResult:
     """Score the new readings of one sensor and write or extend its alerts."""
     sensor = store.get_sensor(sensor_name)
+    periods = periods or sensor_periods(store, sensor.id)
     latest = store.last_reading(sensor.id)
     if latest is None:
         return DetectResult(sensor.name, 0, 0, 0, None, None)

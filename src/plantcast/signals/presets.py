@@ -13,6 +13,7 @@ class Preset:
     unit: str
     description: str
     model: SignalModel
+    periods: tuple[str, ...] = ("24h",)  # the seasonal periods its models should use
 
 
 PRESETS: dict[str, Preset] = {
@@ -47,6 +48,7 @@ PRESETS: dict[str, Preset] = {
                 noise_kind="gaussian",
                 seed=23,
             ),
+            periods=("24h", "7d"),
         ),
     )
 }

@@ -44,12 +44,11 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite:"):
         return _sqlite_engine(url)
+    connect_args = {"connect_timeout": 5}
+    if "application_name" not in make_url(url).query:  # the URL may name the client itself
+        connect_args["application_name"] = "plantcast"
     return create_engine(
-        url,
-        pool_pre_ping=True,
-        pool_size=2,
-        max_overflow=4,
-        connect_args={"connect_timeout": 5, "application_name": "plantcast"},
+        url, pool_pre_ping=True, pool_size=2, max_overflow=4, connect_args=connect_args
     )
 
 
