@@ -74,6 +74,11 @@ class Store:
             raise StoreUnavailable(f"cannot connect to {self.url}: {_first_line(exc)}") from exc
         try:
             yield conn.execution_options(**options) if options else conn
+        except DBAPIError as exc:
+            # A connection lost mid-transaction is an outage, not a bug: say so in one line.
+            if is_transient(exc):
+                raise StoreUnavailable(f"lost the database {self.url}: {_first_line(exc)}") from exc
+            raise
         finally:
             conn.close()
 

@@ -39,6 +39,20 @@ def _bound_us(conn: Connection, ts) -> int | pd.Timestamp:
     return int(t.value // 1_000) if conn.dialect.name == "sqlite" else t.to_pydatetime()
 
 
+def _ts_value_arrays(rows) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch µs, value) rows into two arrays. Rows are unpacked as tuples: numpy probing
+    SQLAlchemy ``Row`` objects for the array protocol costs ~20 µs a row."""
+    if not rows:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float64)
+    ts, values = zip(*rows, strict=True)
+    return np.fromiter(ts, np.int64, len(ts)), np.fromiter(values, np.float64, len(values))
+
+
+def _series(rows) -> pd.Series:
+    us, values = _ts_value_arrays(rows)
+    return pd.Series(values, index=from_epoch_us(us).rename("ts"), name="value")
+
+
 def write_readings(conn: Connection, sensor_id: int, series: pd.Series) -> int:
     """Upsert a series of readings (UTC index) for one sensor, inside the caller's transaction."""
     if len(series) == 0:
@@ -77,11 +91,7 @@ def read_series(conn: Connection, sensor_id: int, start, end) -> pd.Series:
     rows = conn.execute(
         sql, {"sid": sensor_id, "start": _bound_us(conn, start), "end": _bound_us(conn, end)}
     ).fetchall()
-    if not rows:
-        return pd.Series([], index=from_epoch_us([]).rename("ts"), name="value", dtype=float)
-    arr = np.array(rows, dtype=object)
-    idx = from_epoch_us(arr[:, 0].astype(np.int64)).rename("ts")
-    return pd.Series(arr[:, 1].astype(np.float64), index=idx, name="value")
+    return _series(rows)
 
 
 def read_tail(conn: Connection, sensor_id: int, n: int, end=None) -> pd.Series:
@@ -94,10 +104,7 @@ def read_tail(conn: Connection, sensor_id: int, n: int, end=None) -> pd.Series:
         f"SELECT {_ts_us_sql(conn)} AS ts_us, value FROM readings WHERE {where} "
         "ORDER BY ts DESC LIMIT :n"
     )
-    rows = conn.execute(sql, params).fetchall()[::-1]
-    arr = np.array(rows, dtype=object).reshape(-1, 2)
-    idx = from_epoch_us(arr[:, 0].astype(np.int64)).rename("ts")
-    return pd.Series(arr[:, 1].astype(np.float64), index=idx, name="value")
+    return _series(conn.execute(sql, params).fetchall()[::-1])
 
 
 def read_buckets(conn: Connection, sensor_id: int, start, end, buckets: int) -> pd.DataFrame:
@@ -131,7 +138,7 @@ def read_buckets(conn: Connection, sensor_id: int, start, end, buckets: int) -> 
         empty = pd.DataFrame(columns=cols, dtype=float)
         empty.index = from_epoch_us([]).rename("ts")
         return empty
-    arr = np.array(rows, dtype=np.float64)
+    arr = np.array([tuple(r) for r in rows], dtype=np.float64)  # tuples: see _ts_value_arrays
     start_us = start.value // 1_000
     idx = from_epoch_us(start_us + arr[:, 0].astype(np.int64) * width_us).rename("ts")
     out = pd.DataFrame(arr[:, 1:], index=idx, columns=cols)
