@@ -17,7 +17,8 @@ from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
 
 console = Console(stderr=True, soft_wrap=True)
-out = Console(soft_wrap=True)
+# Piped output is not cut to 80 columns: tables stay whole in logs and files.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 class PlantcastGroup(click.Group):
