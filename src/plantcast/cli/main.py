@@ -117,10 +117,11 @@ def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
         result = import_csv(
             store, spec, sensor, unit=unit, on_progress=lambda s, d, t: bar(d, t, s)
         )
-    dup = f" ({result.duplicates_dropped} exact duplicate rows skipped)" if result else ""
+    skipped = result.duplicates_dropped
+    note = f" ({skipped:,} exact duplicate rows skipped)" if skipped else ""
     out.print(
         f"{result.sensor}: imported {result.rows:,} readings from {result.start} to "
-        f"{result.end} in {result.seconds:.2f} s{dup if result.duplicates_dropped else ''}"
+        f"{result.end} in {result.seconds:.2f} s{note}"
     )
 
 

@@ -62,7 +62,8 @@ def _scoring_start(store: Store, sensor: Sensor, names, last: pd.Timestamp) -> p
     with store.read() as conn:
         marks = [alert_rows.get_scored_until(conn, sensor.id, n) for n in names]
         ongoing = [
-            a.ts for a in alert_rows.list_alerts(conn, sensor_id=sensor.id) if a.ends_at is None
+            a.ts
+            for a in alert_rows.list_alerts(conn, sensor_id=sensor.id, ongoing=True, limit=10_000)
         ]
     start = last - FIRST_LOOKBACK if any(m is None for m in marks) else min(marks)
     return min([start, *ongoing])

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import pandas as pd
 
@@ -227,10 +227,6 @@ def metrics_table(results: dict[str, BacktestResult]) -> pd.DataFrame:
     cols = ["mae", "rmse", "mase", "smape", "coverage_80", "coverage_95"]
     table = pd.DataFrame.from_dict(rows, orient="index")
     return table[[c for c in cols if c in table.columns]].sort_values("mase")
-
-
-def with_spec(spec: ForecastSpec, **changes) -> ForecastSpec:
-    return replace(spec, **changes)
 
 
 __all__ = [

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from plantcast.core.types import Sensor
+from plantcast.forecast.preprocess import rolling_mean
 from plantcast.store import Store
 
 MAX_POINTS = 2_000
@@ -29,11 +30,14 @@ class WindowView:
         return self.buckets.empty
 
 
-def rolling_mean(series: pd.Series, window: pd.Timedelta) -> pd.Series:
-    """Trailing rolling mean over a time window (robust to gaps and irregular sampling)."""
-    if series.empty or window <= pd.Timedelta(0):
-        return series.copy()
-    return series.rolling(window, min_periods=1).mean().rename("smoothed")
+def _smooth(series: pd.Series, interval: pd.Timedelta, readings: int) -> pd.Series:
+    """Trailing mean over ``readings`` nominal intervals, as a time window so that gaps and
+    buckets wider than one reading are weighed by time, not by row count."""
+    if series.empty or readings <= 1:
+        return series.rename("smoothed")
+    # A window of k intervals must hold k readings, not k + 1 (time windows are closed right).
+    window = interval * readings - pd.Timedelta(microseconds=1)
+    return rolling_mean(series, window).rename("smoothed")
 
 
 def sensor_window(
@@ -61,12 +65,8 @@ def sensor_window(
         raw = store.read_series(sensor.id, start, end)
         if len(raw) <= max_points:
             frame = pd.DataFrame({"mean": raw, "min": raw, "max": raw, "count": 1})
-            smoothed = rolling_mean(raw, sensor.interval * max(1, smoothing) - _EPS)
+            smoothed = _smooth(raw, sensor.interval, smoothing)
             return WindowView(sensor, start, end, frame, smoothed, latest, False)
     frame = store.read_buckets(sensor.id, start, end, max_points)
-    smoothed = rolling_mean(frame["mean"], sensor.interval * max(1, smoothing) - _EPS)
+    smoothed = _smooth(frame["mean"], sensor.interval, smoothing)
     return WindowView(sensor, start, end, frame, smoothed, latest, True)
-
-
-# A window of k intervals must hold k readings, not k + 1 (rolling time windows are closed right).
-_EPS = pd.Timedelta(microseconds=1)

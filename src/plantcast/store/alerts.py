@@ -49,9 +49,12 @@ def list_alerts(
     start=None,
     end=None,
     detector: str | None = None,
+    ongoing: bool = False,
     limit: int = 200,
 ) -> list[Alert]:
     q = select(alerts)
+    if ongoing:
+        q = q.where(alerts.c.ends_at.is_(None))
     if sensor_id is not None:
         q = q.where(alerts.c.sensor_id == sensor_id)
     if status is not None:
