@@ -27,9 +27,10 @@ test: lint
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
-	$(BIN)/python benchmarks/forecast.py --quick
-	$(BIN)/python benchmarks/detect.py --quick
 	$(BIN)/python benchmarks/store.py
+	$(BIN)/python benchmarks/forecast.py
+	$(BIN)/python benchmarks/detect.py --scenarios 50 --seed 0
+	$(BIN)/python benchmarks/dashboard.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache build src/*.egg-info
