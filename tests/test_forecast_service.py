@@ -113,3 +113,19 @@ def test_evaluate_detectors_cli_json():
     detectors = {r["detector"] for r in rows}
     assert {"combined", "static_threshold", "random"} <= detectors
     assert all({"precision", "recall", "f1"} <= set(r) for r in rows)
+
+
+def test_live_mode_forecasts_from_the_latest_reading_and_refits_in_background(history):
+    svc = Forecasting(background=True)
+    spec = ForecastSpec(model="random_forest", horizon=4, intervals=False)
+    forecast_sensor(history, "reservoir_pressure", spec, svc)  # first fit: synchronous
+    misses = svc.cache.misses
+    Streamer(history, ["reservoir_pressure"], tick=0, step=STEP, count=1).run()
+    served = forecast_sensor(history, "reservoir_pressure", spec, svc)
+    assert served.frame.index[0] == END + 2 * STEP  # anchored at the new reading at once
+    assert served.fitted_on == 673  # ...by the previous fit, not a refit on the hot path
+    svc.wait()
+    assert svc.cache.misses == misses + 1  # the refit happened in the background
+    again = forecast_sensor(history, "reservoir_pressure", spec, svc)
+    assert again.fitted_on == 674
+    assert len(svc.cache) == 1  # the superseded fit was dropped: memory stays flat

@@ -81,7 +81,7 @@ def main() -> None:
     left, right = st.columns([3, 2])
     with left:
         try:
-            models_panel(controls.request, state.store().last_timestamp(controls.request.sensor.id))
+            models_panel(controls.request)
         except StoreUnavailable:
             st.caption("Models panel waits for the database.")
     with right:

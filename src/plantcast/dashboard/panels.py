@@ -54,13 +54,18 @@ def injection_controls(sensor: Sensor) -> None:
         sb.error(str(exc))
 
 
-def models_panel(request: LiveRequest, last_ts) -> None:
-    """Backtest metrics per model, from the background board (never computed on refresh)."""
+@st.fragment(run_every="5s")
+def models_panel(request: LiveRequest) -> None:
+    """Backtest metrics per model, from the background board (never computed on refresh).
+
+    A fragment of its own, so finished scores appear without touching the rest of the page.
+    """
     st.subheader("Models")
     if not request.models:
         st.caption("Choose models in the sidebar.")
         return
     force = st.button("Recompute backtests", key="recompute")
+    last_ts = state.store().last_timestamp(request.sensor.id)
     entry = state.model_board().get(
         state.store(), request.sensor.name, request.models, request.spec, last_ts, force=force
     )

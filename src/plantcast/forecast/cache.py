@@ -39,6 +39,9 @@ class ForecastCache:
     def __init__(self, maxsize: int = 256) -> None:
         self.maxsize = maxsize
         self._items: OrderedDict = OrderedDict()
+        # Newest key per (sensor, name, params): a fit superseded by newer data is dropped, so
+        # a live sensor holds one fit per model and setting, not one per reading it has seen.
+        self._newest: dict = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
@@ -62,15 +65,41 @@ class ForecastCache:
             self.misses += 1
         model.fit(series)  # outside the lock: other sensors are served meanwhile
         with self._lock:
+            old = self._newest.get(key[:3])
+            if old is not None and old != key and _newer_or_equal(key, old):
+                self._items.pop(old, None)
+            if old is None or _newer_or_equal(key, old):
+                self._newest[key[:3]] = key
             self._items[key] = model
             self._items.move_to_end(key)
             while len(self._items) > self.maxsize:
-                self._items.popitem(last=False)
+                dropped, _ = self._items.popitem(last=False)
+                if self._newest.get(dropped[:3]) == dropped:
+                    del self._newest[dropped[:3]]
         return model
+
+    def latest(self, sensor, name: str, params: dict | None):
+        """The most recent fit for (sensor, model, parameters) whatever its data, or None."""
+        probe = get_model(name, **(params or {}))
+        prefix = (sensor, name, freeze(probe.get_params()))
+        with self._lock:
+            key = self._newest.get(prefix)
+            return None if key is None else self._items.get(key)
+
+    def peek(self, sensor, name: str, params: dict | None, series: pd.Series):
+        """The fit for exactly this data if cached (counted as a hit), else None."""
+        key = self.key(sensor, name, get_model(name, **(params or {})), series)
+        with self._lock:
+            if key in self._items:
+                self._items.move_to_end(key)
+                self.hits += 1
+                return self._items[key]
+        return None
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._newest.clear()
             self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -78,3 +107,10 @@ class ForecastCache:
 
     def stats(self) -> dict[str, int]:
         return {"hits": self.hits, "misses": self.misses, "size": len(self)}
+
+
+def _newer_or_equal(key: tuple, other: tuple) -> bool:
+    """Whether ``key`` describes data at least as recent as ``other`` (same prefix)."""
+    if other[3] is None:
+        return True
+    return key[3] is not None and (key[3], key[5]) >= (other[3], other[5])

@@ -26,6 +26,7 @@ from plantcast.forecast import (
 )
 from plantcast.forecast.cache import freeze
 from plantcast.forecast.conformal import ConformalIntervals
+from plantcast.forecast.features import future_index
 from plantcast.store import Store
 
 DEFAULT_MODELS = ("fourier_linear", "svr", "random_forest", "seasonal_naive")
@@ -82,10 +83,15 @@ class _Calibration:
 class Forecasting:
     """Forecasts for many sensors, with cached fits and interval calibrations (thread-safe).
 
-    With ``background=True`` (the live page) a missing or stale calibration is computed on a
-    worker thread and the forecast is served at once with the previous bands (or none yet);
-    otherwise (CLI, tests) it is computed before returning.
+    With ``background=True`` (the live page) the refresh path never waits for a backtest or,
+    after the first fit, for a refit: a missing or stale calibration, and the refit of a
+    time-feature model after a new reading, run on a worker thread, while the refresh forecasts
+    from the latest reading with the previous fit (its features are timestamps, so an earlier
+    fit forecasts any future time) and the previous bands. Without it (CLI, tests) everything
+    is computed before returning.
     """
+
+    MAX_PENDING = 8  # queued background jobs; beyond this a refresh retries later
 
     def __init__(
         self,
@@ -100,15 +106,41 @@ class Forecasting:
         self._pending: set = set()
         self._lock = threading.Lock()
         self._pool = (
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="plantcast-calibrate")
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="plantcast-forecast")
             if background
             else None
         )
 
     def wait(self) -> None:
-        """Block until background calibrations are done (tests, benchmarks)."""
-        if self._pool is not None:
+        """Block until background refits and calibrations are done (tests, benchmarks)."""
+        while self._pool is not None:
             self._pool.submit(lambda: None).result()
+            with self._lock:
+                if not self._pending:
+                    return
+
+    def shutdown(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _submit(self, job_key, fn, *args) -> bool:
+        """Queue ``fn(*args)`` once per ``job_key``; False when the queue is full."""
+        with self._lock:
+            if job_key in self._pending:
+                return True
+            if len(self._pending) >= self.MAX_PENDING:
+                return False
+            self._pending.add(job_key)
+
+        def run():
+            try:
+                fn(*args)
+            finally:
+                with self._lock:
+                    self._pending.discard(job_key)
+
+        self._pool.submit(run)
+        return True
 
     def forecast_series(self, key: str, series: pd.Series, spec: ForecastSpec) -> ForecastResult:
         """Forecast ``series`` (identified by ``key`` for the caches) ``spec.horizon`` steps."""
@@ -120,15 +152,29 @@ class Forecasting:
         if spec.horizon < 1:
             raise InputError("horizon must be at least one step", field="horizon")
         params = spec.model_params()
-        model = self.cache.get_or_fit(key, spec.model, params, series)
+        model, frame = self._fitted_forecast(key, series, spec, params)
         intervals = self._intervals(key, series, spec, params) if spec.intervals else None
-        frame = model.predict(spec.horizon)
         if intervals is not None:
             frame = intervals.apply(frame[["mean"]])
         chosen = getattr(model, "chosen_", spec.model)
         pipeline = getattr(getattr(model, "model_", model), "pipeline_", None)
         n_features = getattr(pipeline, "n_features_in_", None)
         return ForecastResult(key, spec.model, chosen, frame, model.n_train_, intervals, n_features)
+
+    def _fitted_forecast(self, key, series, spec, params):
+        """The model and its forecast from the latest reading (see the class docstring)."""
+        if self._pool is not None:
+            exact = self.cache.peek(key, spec.model, params, series)
+            previous = None if exact else self.cache.latest(key, spec.model, params)
+            if previous is not None and hasattr(previous, "predict_at"):
+                job = ("fit", key, spec.model, freeze(params))
+                self._submit(job, self.cache.get_or_fit, key, spec.model, params, series.copy())
+                index = future_index(series.index[-1], previous.interval_, spec.horizon)
+                return previous, pd.DataFrame({"mean": previous.predict_at(index)}, index=index)
+            if exact is not None:
+                return exact, exact.predict(spec.horizon)
+        model = self.cache.get_or_fit(key, spec.model, params, series)
+        return model, model.predict(spec.horizon)
 
     def _intervals(self, key, series, spec, params) -> ConformalIntervals | None:
         ckey = (key, spec.model, freeze(params), spec.horizon)
@@ -141,10 +187,7 @@ class Forecasting:
             with self._lock:
                 cal = self._calibrations.get(ckey)
             return cal.intervals if cal else None
-        with self._lock:
-            if ckey not in self._pending:
-                self._pending.add(ckey)
-                self._pool.submit(self._calibrate, ckey, series.copy(), spec, params)
+        self._submit(ckey, self._calibrate, ckey, series.copy(), spec, params)
         return cal.intervals if cal else None
 
     def _calibrate(self, ckey, series, spec, params) -> None:
@@ -158,9 +201,6 @@ class Forecasting:
                 )
         except NotEnoughData:
             pass  # too short to calibrate: forecasts go without bands rather than fail
-        finally:
-            with self._lock:
-                self._pending.discard(ckey)
 
 
 def read_history(store: Store, sensor: Sensor, points: int) -> pd.Series:

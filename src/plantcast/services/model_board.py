@@ -30,6 +30,8 @@ class BoardEntry:
 class ModelBoard:
     """Per (sensor, models, spec): the latest backtest metrics, refreshed in the background."""
 
+    MAX_PENDING = 4  # settings queued at once (a dragged slider must not queue dozens)
+
     def __init__(self, stale_after: int = 48) -> None:
         self.stale_after = stale_after
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="plantcast-backtest")
@@ -60,7 +62,7 @@ class ModelBoard:
                     and (last_ts - done.as_of) >= self.stale_after * _interval(store, sensor)
                 )
             )
-            if stale and not running and models:
+            if stale and not running and models and len(self._running) < self.MAX_PENDING:
                 self._running[key] = self._pool.submit(
                     self._compute, key, store, sensor, models, spec, last_ts
                 )

@@ -1,0 +1,470 @@
+"""Benchmark one live-dashboard refresh: plantcast's bounded, cached path vs the reference demo's.
+
+Run: ``.venv/bin/python benchmarks/dashboard.py [--quick | --full] [--pg-url URL | --no-pg]``.
+
+A refresh is what the page's live fragment does on the server: ``services.live.refresh`` (window
+read, forecasts of fourier_linear, svr and random_forest, events, alerts) + ``live_figure`` +
+``fig.to_json()`` (what Streamlit serialises), over a 3-day window with a 1-day horizon.
+It is timed two ways: *warm* (nothing changed since the last refresh: cached fits) and *new
+reading each refresh* (one reading written before each refresh, untimed, as the streamer does in
+the live demo: every model refits). Interval calibration runs on a background thread as on the
+page (``Forecasting(background=True)``).
+
+The sensor is the demo's signal at the demo's 30-minute interval; histories grow backwards from
+2250-01-01, so 10M readings span 1679–2250 (within pandas' timestamp range). SQLite is a file in
+a temporary folder, PostgreSQL a fresh schema ``bench_…`` dropped at the end.
+
+The reference demo's way, at 1k / 4,320 / 10k rows: ``SELECT *`` of a plain table into pandas, a
+rolling mean, SVR(RBF), RandomForest (100 trees) and LinearRegression refitted on Fourier
+features of the row id (period 24 rows, K=3, plus the raw id), 48 steps predicted, a Plotly
+figure of every point.
+
+Memory: 720 refreshes, a new reading written before each, in this process on SQLite at the
+largest history; growth of VmRSS from /proc/self/status. Tables to stdout, progress to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import psycopg
+from psycopg import sql
+from sklearn.ensemble import RandomForestRegressor
+from sklearn.linear_model import LinearRegression
+from sklearn.svm import SVR
+
+from plantcast.core.types import Sensor, Source
+from plantcast.dashboard.charts import live_figure
+from plantcast.forecast import get_model
+from plantcast.services.forecasting import Forecasting, ForecastSpec
+from plantcast.services.live import LiveRequest, refresh
+from plantcast.signals import SignalModel, generate_readings
+from plantcast.store import Store
+
+DEFAULT_PG_URL = os.environ.get(
+    "PLANTCAST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+STEP = pd.Timedelta("30min")
+END = pd.Timestamp("2250-01-01", tz="UTC")  # last backfilled reading; histories grow backwards
+WINDOW = pd.Timedelta("3d")
+HORIZON = 48  # one day at 30 min
+MODELS = ("fourier_linear", "svr", "random_forest")
+CHUNK = 500_000
+GOAL_P95_S = 0.200
+GOAL_RSS_MB = 50.0
+MODEL = SignalModel()
+
+
+@dataclass(frozen=True)
+class Plan:
+    histories: tuple[int, ...] = (10_000, 1_000_000)
+    runs: int = 30
+    warmups: int = 3
+    ref_rows: tuple[int, ...] = (1_000, 4_320, 10_000)
+    ref_runs: int = 5
+    memory_refreshes: int = 720
+
+    @classmethod
+    def for_mode(cls, quick: bool, full: bool) -> Plan:
+        if quick:
+            return cls(histories=(10_000, 100_000), ref_runs=3)
+        if full:
+            return cls(histories=(10_000, 1_000_000, 10_000_000))
+        return cls()
+
+
+# -- output -------------------------------------------------------------------------------
+_T0 = time.perf_counter()
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def print_table(title: str, headers: list[str], rows: list[list], left: int = 2) -> None:
+    """An aligned text table; the first ``left`` columns are left-aligned."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.ljust(w) if i < left else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    print(f"\n{title}")
+    print(line(headers))
+    print(line(["-" * w for w in widths]))
+    for row in cells:
+        print(line(row))
+    sys.stdout.flush()
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:,.1f}"
+
+
+@dataclass(frozen=True)
+class Stats:
+    median: float
+    p95: float
+    n: int
+
+    @classmethod
+    def of(cls, samples: list[float]) -> Stats:
+        a = np.asarray(samples)
+        return cls(float(np.median(a)), float(np.percentile(a, 95)), len(a))
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+# -- engines ------------------------------------------------------------------------------
+@dataclass
+class Target:
+    engine: str  # "sqlite" | "postgresql"
+    url: str
+    connect_raw: Callable[[], object]  # a DB-API connection for the reference demo's queries
+    mark: str  # the raw driver's parameter placeholder
+
+
+@dataclass
+class Workspace:
+    tmpdir: str
+    pg_url: str | None
+    schemas: list[str] = field(default_factory=list)
+
+    def targets(self) -> list[Target]:
+        path = os.path.join(self.tmpdir, "bench.db")
+        out = [Target("sqlite", f"sqlite:///{path}", lambda: sqlite3.connect(path), "?")]
+        if self.pg_url:
+            schema = f"bench_{uuid.uuid4().hex[:10]}"
+            with psycopg.connect(self.pg_url, autocommit=True) as conn:
+                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+            self.schemas.append(schema)
+            sep = "&" if "?" in self.pg_url else "?"
+            # Its own application_name: tests terminate sessions named 'plantcast'.
+            url = f"{self.pg_url}{sep}options=-csearch_path%3D{schema}"
+            url += "&application_name=plantcast-bench"
+            out.append(Target("postgresql", url, lambda: psycopg.connect(url), "%s"))
+        return out
+
+    def drop(self) -> None:
+        if not self.schemas:
+            return
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            for schema in self.schemas:
+                stmt = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
+                conn.execute(stmt)
+        progress(f"dropped PostgreSQL schema(s) {', '.join(self.schemas)}")
+        self.schemas.clear()
+
+
+@contextmanager
+def workspace(pg_url: str | None) -> Iterator[Workspace]:
+    with tempfile.TemporaryDirectory(prefix="plantcast-bench-") as tmpdir:
+        ws = Workspace(tmpdir, pg_url)
+        try:
+            yield ws
+        finally:
+            ws.drop()
+
+
+def pg_version(url: str) -> str | None:
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.OperationalError as exc:
+        progress(f"PostgreSQL unreachable at {url}: {str(exc).strip().splitlines()[0]}")
+        return None
+
+
+# -- plantcast's refresh ------------------------------------------------------------------
+def grow(store: Store, sensor: Sensor, n: int) -> None:
+    """Extend the sensor's history backwards from END until it holds ``n`` readings."""
+    first = store.first_timestamp(sensor.id)
+    start = END - (n - 1) * STEP
+    stop = END if first is None else first - STEP
+    missing = int((stop - start) / STEP) + 1
+    for lo in range(0, missing, CHUNK):
+        size = min(CHUNK, missing - lo)
+        store.write_readings(
+            sensor.id, generate_readings(MODEL, start + lo * STEP, periods=size, interval=STEP)
+        )
+        progress(f"  {store.dialect}: wrote {lo + size:,}/{missing:,} readings")
+
+
+def request(sensor: Sensor) -> LiveRequest:
+    spec = ForecastSpec(horizon=HORIZON, periods=("24h",), harmonics=3, intervals=True)
+    return LiveRequest(sensor=sensor, window=WINDOW, smoothing=5, models=MODELS, spec=spec)
+
+
+def one_refresh(store: Store, forecasting: Forecasting, req: LiveRequest) -> tuple[float, int]:
+    """Seconds for one refresh as the page does it, and the size of the figure JSON."""
+    t0 = time.perf_counter()
+    live = refresh(store, forecasting, req)
+    payload = live_figure(live, 80).to_json()
+    elapsed = time.perf_counter() - t0
+    assert len(live.forecasts) == len(MODELS), live.problems
+    return elapsed, len(payload)
+
+
+def write_next(store: Store, sensor: Sensor) -> None:
+    """What the streamer does between two refreshes: the next reading, one step later."""
+    ts = store.last_timestamp(sensor.id) + STEP
+    store.write_readings(sensor.id, generate_readings(MODEL, ts, periods=1, interval=STEP))
+
+
+def time_refreshes(store: Store, sensor: Sensor, plan: Plan) -> tuple[Stats, Stats, int]:
+    """(warm, new reading each refresh, figure JSON bytes), with a fresh cache per history."""
+    forecasting = Forecasting(background=True)
+    req = request(sensor)
+    for _ in range(plan.warmups):
+        one_refresh(store, forecasting, req)
+    forecasting.wait()  # bands calibrated, as after the first seconds on the page
+    _, size = one_refresh(store, forecasting, req)
+    warm = [one_refresh(store, forecasting, req)[0] for _ in range(plan.runs)]
+    fresh = []
+    for _ in range(plan.runs):
+        write_next(store, sensor)
+        fresh.append(one_refresh(store, forecasting, req)[0])
+    forecasting.wait()
+    return Stats.of(warm), Stats.of(fresh), size
+
+
+def fit_costs(store: Store, sensor: Sensor, runs: int = 5) -> dict[str, tuple[Stats, int]]:
+    """Where a new reading's refresh goes: one fit of each model on the training window."""
+    spec = request(sensor).spec
+    history = store.read_tail(sensor.id, spec.history_points())
+    out = {}
+    for name in MODELS:
+        times = []
+        for _ in range(runs):
+            model = get_model(name, **spec.model_params(name))
+            t0 = time.perf_counter()
+            model.fit(history)
+            model.predict(spec.horizon)
+            times.append(time.perf_counter() - t0)
+        out[name] = (Stats.of(times), model.n_train_)
+    return out
+
+
+def memory_run(store: Store, sensor: Sensor, refreshes: int) -> dict:
+    """RSS growth over ``refreshes`` refreshes, each after a new reading (as in the live demo)."""
+    forecasting = Forecasting(background=True)
+    req = request(sensor)
+    for _ in range(3):
+        write_next(store, sensor)
+        one_refresh(store, forecasting, req)
+    forecasting.wait()
+    gc.collect()
+    before = rss_mb()
+    times = []
+    for i in range(refreshes):
+        write_next(store, sensor)
+        times.append(one_refresh(store, forecasting, req)[0])
+        if (i + 1) % 120 == 0:
+            progress(f"  memory: {i + 1}/{refreshes} refreshes, VmRSS {rss_mb():,.1f} MB")
+    forecasting.wait()
+    gc.collect()
+    after = rss_mb()
+    return {
+        "before": before,
+        "after": after,
+        "stats": Stats.of(times),
+        "cached_fits": len(forecasting.cache),
+    }
+
+
+# -- the reference demo -------------------------------------------------------------------
+def ref_table(target: Target, rows: int) -> None:
+    """A plain table (id, timestamp, pressure) holding ``rows`` readings (setup, untimed)."""
+    series = generate_readings(MODEL, END - (rows - 1) * STEP, periods=rows, interval=STEP)
+    stamps = series.index.to_pydatetime()
+    if target.engine == "sqlite":
+        stamps = [t.isoformat() for t in stamps]
+    data = list(zip(stamps, series.to_numpy().tolist(), strict=True))
+    pk = "INTEGER PRIMARY KEY" if target.engine == "sqlite" else "serial"
+    with closing(target.connect_raw()) as conn:
+        conn.execute("DROP TABLE IF EXISTS ref_pressure")
+        conn.execute(f"CREATE TABLE ref_pressure (id {pk}, timestamp timestamptz, pressure float)")
+        m = target.mark
+        stmt = f"INSERT INTO ref_pressure (timestamp, pressure) VALUES ({m}, {m})"
+        if target.engine == "sqlite":
+            conn.executemany(stmt, data)
+        else:
+            with conn.cursor() as cur:
+                cur.executemany(stmt, data)
+        conn.commit()
+
+
+def ref_features(ids: np.ndarray, period: int = 24, harmonics: int = 3) -> np.ndarray:
+    cols = [ids.astype(float)]
+    for k in range(1, harmonics + 1):
+        cols += [np.sin(2 * np.pi * k * ids / period), np.cos(2 * np.pi * k * ids / period)]
+    return np.column_stack(cols)
+
+
+def ref_refresh(target: Target) -> float:
+    """The reference demo's refresh: everything read, everything refitted, every point drawn."""
+    t0 = time.perf_counter()
+    with closing(target.connect_raw()) as conn:
+        cur = conn.execute("SELECT * FROM ref_pressure")
+        df = pd.DataFrame(cur.fetchall(), columns=["id", "timestamp", "pressure"])
+    df["timestamp"] = pd.to_datetime(df["timestamp"], utc=True)
+    df["smoothed"] = df["pressure"].rolling(5, min_periods=1).mean()
+    ids = df["id"].to_numpy()
+    future = np.arange(ids[-1] + 1, ids[-1] + 1 + HORIZON)
+    x, y, xf = ref_features(ids), df["pressure"].to_numpy(), ref_features(future)
+    future_ts = df["timestamp"].iloc[-1] + STEP * np.arange(1, HORIZON + 1)
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=df["timestamp"], y=df["pressure"], name="raw"))
+    fig.add_trace(go.Scatter(x=df["timestamp"], y=df["smoothed"], name="smoothed"))
+    for name, model in (
+        ("svr", SVR(kernel="rbf")),
+        ("random_forest", RandomForestRegressor()),
+        ("linear", LinearRegression()),
+    ):
+        pred = model.fit(x, y).predict(xf)
+        fig.add_trace(go.Scatter(x=future_ts, y=pred, name=name))
+    fig.to_json()
+    return time.perf_counter() - t0
+
+
+def time_reference(target: Target, plan: Plan) -> dict[int, Stats]:
+    out = {}
+    for i, rows in enumerate(plan.ref_rows):
+        ref_table(target, rows)
+        if i == 0:
+            ref_refresh(target)  # warm-up (imports, first connection)
+        out[rows] = Stats.of([ref_refresh(target) for _ in range(plan.ref_runs)])
+        progress(f"  {target.engine}: reference at {rows:,} rows, p95 {ms(out[rows].p95)} ms")
+    return out
+
+
+# -- main ---------------------------------------------------------------------------------
+def bench_target(target: Target, plan: Plan, results: list, refs: dict) -> Store:
+    store = Store.open(target.url)
+    store.init()
+    sensor = store.ensure_sensor("bench_pressure", source=Source.SIMULATED, interval=STEP)
+    for n in plan.histories:
+        progress(f"{target.engine}: filling to {n:,} readings")
+        grow(store, sensor, n)
+        progress(f"{target.engine}: timing refreshes at {n:,} readings")
+        warm, fresh, size = time_refreshes(store, sensor, plan)
+        results.append((target.engine, n, warm, fresh, size))
+    progress(f"{target.engine}: reference demo")
+    refs[target.engine] = time_reference(target, plan)
+    return store
+
+
+def report(results: list, refs: dict, plan: Plan) -> None:
+    rows = [
+        [e, f"{n:,}", ms(w.median), ms(w.p95), ms(f.median), ms(f.p95), f"{size / 1024:,.0f}"]
+        for e, n, w, f, size in results
+    ]
+    print_table(
+        f"plantcast refresh (3 models, 3-day window, 1-day horizon; {plan.runs} refreshes each)",
+        ["engine", "readings", "warm med ms", "warm p95 ms", "new-reading med ms",
+         "new-reading p95 ms", "figure KiB"],
+        rows,
+    )  # fmt: skip
+    ref_rows = [
+        [e, f"{n:,}", ms(s.median), ms(s.p95), str(s.n)]
+        for e, by_rows in refs.items()
+        for n, s in by_rows.items()
+    ]
+    print_table(
+        "reference demo's refresh (SELECT * + refit SVR, RF(100), linear + figure of all points)",
+        ["engine", "rows", "median ms", "p95 ms", "runs"],
+        ref_rows,
+    )
+    print("\nscaling and goal (p95 ≤ 200 ms):")
+    for engine in dict.fromkeys(e for e, *_ in results):
+        mine = [r for r in results if r[0] == engine]
+        (_, n0, w0, f0, _), (_, n1, w1, f1, _) = mine[0], mine[-1]
+        for label, a, b in (("warm", w0, w1), ("new reading", f0, f1)):
+            ok = "holds" if b.p95 <= GOAL_P95_S else "MISSED"
+            print(
+                f"  {engine:10} {label:11}: p95 {n1:,} / {n0:,} = {b.p95 / a.p95:.2f}x; "
+                f"p95 at {n1:,} = {ms(b.p95)} ms → goal {ok}"
+            )
+
+
+def report_memory(mem: dict, n: int, refreshes: int) -> None:
+    growth = mem["after"] - mem["before"]
+    s = mem["stats"]
+    print(
+        f"\nmemory (SQLite, {n:,} readings, {refreshes} refreshes, a new reading before each): "
+        f"VmRSS {mem['before']:,.1f} → {mem['after']:,.1f} MB, growth {growth:+,.1f} MB "
+        f"(goal ≤ {GOAL_RSS_MB:.0f} MB: {'holds' if growth <= GOAL_RSS_MB else 'MISSED'}); "
+        f"refresh median {ms(s.median)} ms, p95 {ms(s.p95)} ms over the run "
+        f"(background recalibration every 48 readings included); "
+        f"{mem['cached_fits']} fitted models cached"
+    )
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help="10k and 100k readings")
+    mode.add_argument("--full", action="store_true", help="add a 10M-reading history")
+    pg = parser.add_mutually_exclusive_group()
+    pg.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server to use")
+    pg.add_argument("--no-pg", action="store_true", help="SQLite only")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    plan = Plan.for_mode(args.quick, args.full)
+    pg_url = None if args.no_pg else args.pg_url
+    version = pg_version(pg_url) if pg_url else None
+    print(
+        f"plantcast dashboard benchmark; python {sys.version.split()[0]}, "
+        f"PostgreSQL {version or 'not used'}, {os.cpu_count()} CPUs; "
+        f"sensor interval 30min, histories {', '.join(f'{n:,}' for n in plan.histories)}"
+    )
+    results: list = []
+    refs: dict = {}
+    with workspace(pg_url if version else None) as ws:
+        stores = {t.engine: bench_target(t, plan, results, refs) for t in ws.targets()}
+        report(results, refs, plan)
+        sqlite = stores["sqlite"]
+        progress(f"memory: {plan.memory_refreshes} refreshes on SQLite")
+        sensor = sqlite.get_sensor("bench_pressure")
+        mem = memory_run(sqlite, sensor, plan.memory_refreshes)
+        report_memory(mem, plan.histories[-1], plan.memory_refreshes)
+        fits = fit_costs(sqlite, sensor)
+        print_table(
+            "one fit + predict per model on the training window (what a new reading costs)",
+            ["model", "train points", "median ms", "p95 ms"],
+            [[m, f"{n:,}", ms(s.median), ms(s.p95)] for m, (s, n) in fits.items()],
+            left=1,
+        )
+        for store in stores.values():
+            store.close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,210 @@
+"""The live dashboard in a real headless Chromium: a streamer writes, the chart follows, a click
+on "Simulate Pressure Spike" shows up in the plotted data a few refreshes later.
+
+Two subprocesses over one temporary SQLite file: ``plantcast stream`` (a reading every 0.5 s)
+and ``plantcast dashboard`` (its live fragment refreshing every second). Playwright drives the
+system Chromium (``apt-get install chromium``); without it the test skips, or fails under CI.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from plantcast.ingest.backfill import backfill
+from plantcast.services.injection import DEMO_SPIKE_MAGNITUDE
+from plantcast.signals.presets import model_for
+from plantcast.store import Store
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
+SENSOR = "reservoir_pressure"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+# Name, x and y of every trace of the chart; Plotly ≥ 6 may keep typed arrays ({dtype, bdata})
+# in gd.data, the decoded values are in gd._fullData.
+READ_TRACES = """
+() => {
+  // During a fragment refresh the old chart may briefly remain beside the new one.
+  const all = Array.from(document.querySelectorAll('.js-plotly-plot'));
+  const gd = all.filter(e => e.getBoundingClientRect().height > 0).pop();
+  if (!gd || !gd._fullData) return null;
+  return gd._fullData.map(t => ({
+    name: t.name,
+    x: Array.from(t.x || [], String),
+    y: Array.from(t.y || [], Number),
+  }));
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """The system Chromium (checked before any subprocess starts)."""
+    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    reason = "no chromium on PATH: apt-get install chromium (Playwright's download is not used)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        path, reason = None, "playwright is not installed: pip install -e '.[dev]'"
+    if path is None:
+        if IN_CI:
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start(url: str, *args: str, log: Path, **env) -> subprocess.Popen:
+    """``python -m plantcast ARGS`` in its own process group (the dashboard spawns Streamlit)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "plantcast", *args],
+        env={**os.environ, "PLANTCAST_DATABASE_URL": url, **env},
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+def _wait_healthy(port: int, procs: list[subprocess.Popen], logs: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs):
+            tails = {f.name: f.read_text()[-2000:] for f in logs.glob("*.log")}
+            raise AssertionError(f"a subprocess exited early: {tails}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.3)
+    raise AssertionError(f"the dashboard did not answer on port {port} within {timeout:.0f}s")
+
+
+@pytest.fixture
+def served(chromium, tmp_path) -> Iterator[tuple[str, Path]]:
+    """A backfilled SQLite file, a streamer on it and the dashboard serving it."""
+    url = f"sqlite:///{tmp_path / 'plantcast.db'}"
+    store = Store.open(url)
+    store.init()
+    backfill(store, SENSOR, days=7, interval=pd.Timedelta("30min"))
+    store.close()
+    port = _free_port()
+    procs = []
+    try:
+        procs.append(
+            _start(url, "stream", "--tick", "500ms", "--step", "30min", "--sensor", SENSOR,
+                   log=tmp_path / "stream.log")
+        )  # fmt: skip
+        procs.append(
+            _start(url, "dashboard", "--port", str(port), log=tmp_path / "dashboard.log",
+                   PLANTCAST_REFRESH_SECONDS="1")
+        )  # fmt: skip
+        _wait_healthy(port, procs, tmp_path, timeout=60)
+        yield f"http://127.0.0.1:{port}", tmp_path
+    finally:
+        for p in procs:
+            _stop(p)
+
+
+def _raw(page) -> tuple[pd.DatetimeIndex, np.ndarray] | None:
+    traces = page.evaluate(READ_TRACES)
+    raw = next((t for t in traces or [] if t["name"] == "raw"), None)
+    if raw is None or not raw["y"]:
+        return None
+    return pd.DatetimeIndex(pd.to_datetime(raw["x"], utc=True)), np.asarray(raw["y"])
+
+
+def _offset(page, last: int = 3) -> tuple[float, pd.Timestamp]:
+    """Mean of (plotted raw − clean model) over the last readings, and the last timestamp."""
+    got = _raw(page)
+    if got is None:
+        return float("nan"), pd.NaT
+    x, y = got
+    clean = model_for(SENSOR).expected(x[-last:])
+    return float(np.mean(y[-last:] - clean)), x[-1]
+
+
+def _poll(fn, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+def test_live_chart_follows_the_stream_and_shows_the_spike(chromium, served):
+    from playwright.sync_api import sync_playwright
+
+    base, logs = served
+    ARTIFACTS.mkdir(exist_ok=True)
+    shot = ARTIFACTS / "dashboard.png"
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(base)
+            page.wait_for_selector(".js-plotly-plot", timeout=40_000)
+            names = _poll(
+                lambda: {t["name"] for t in page.evaluate(READ_TRACES) or []} or None,
+                30,
+                "chart traces",
+            )
+            assert {"raw", "smoothed", "forecast · fourier_linear"} <= names, names
+            assert {"forecast · svr", "forecast · random_forest"} <= names, names
+            legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
+            assert {"raw", "smoothed", "forecast · fourier_linear"} <= set(legend), legend
+
+            # The stream moves the chart: the last plotted reading advances between refreshes.
+            offset0, last0 = _offset(page)
+            assert abs(offset0) < 3, f"before the spike raw − model = {offset0:.2f}"
+            _poll(lambda: _offset(page)[1] > last0, 30, "the chart to show a newer reading")
+
+            page.get_by_role("button", name="Simulate Pressure Spike").click()
+            page.get_by_text(f"+{DEMO_SPIKE_MAGNITUDE:g} from the next reading on").wait_for()
+            _poll(lambda: _offset(page)[0] > 15, 40, "the raw trace to show the +20 shift")
+            offset1, _ = _offset(page)
+            assert abs(offset1 - DEMO_SPIKE_MAGNITUDE) < 3, offset1
+            page.screenshot(path=str(shot), full_page=True)
+        finally:
+            browser.close()
+    print(f"screenshot: {shot}")
+    assert shot.stat().st_size > 10_000
+    assert "Traceback" not in (logs / "dashboard.log").read_text()
