@@ -7,8 +7,9 @@ read, forecasts of fourier_linear, svr and random_forest, events, alerts) + ``li
 ``fig.to_json()`` (what Streamlit serialises), over a 3-day window with a 1-day horizon.
 It is timed two ways: *warm* (nothing changed since the last refresh: cached fits) and *new
 reading each refresh* (one reading written before each refresh, untimed, as the streamer does in
-the live demo: every model refits). Interval calibration runs on a background thread as on the
-page (``Forecasting(background=True)``).
+the live demo). As on the page (``Forecasting(background=True)``), a new reading's refits and
+interval calibrations run on a background thread while the refresh forecasts from the latest
+reading with the previous fit; back-to-back refreshes here compete with that thread for the CPU.
 
 The sensor is the demo's signal at the demo's 30-minute interval; histories grow backwards from
 2250-01-01, so 10M readings span 1679–2250 (within pandas' timestamp range). SQLite is a file in
