@@ -104,3 +104,19 @@ def test_static_threshold_and_random_baselines():
     a, b = RandomDetector(seed=1).detect(clean), RandomDetector(seed=1).detect(clean)
     pd.testing.assert_frame_equal(a, b)
     assert a["score"].between(0, 1).all()
+
+
+def test_residual_threshold_follows_the_noise_tails():
+    """Uniform noise keeps the floor (small spikes are caught); Gaussian noise raises it, so
+    60 clean days at 30-min steps raise at most a couple of alerts instead of about eight."""
+    uniform = generate_readings(SignalModel(), "2024-03-01", periods=74 * 48, interval="30min")
+    gauss_model = SignalModel(noise=SignalModel().noise_std, noise_kind="gaussian", seed=5)
+    gauss = generate_readings(gauss_model, "2024-03-01", periods=74 * 48, interval="30min")
+    det_u = ResidualZDetector().fit(uniform.iloc[: 14 * 48])
+    det_g = ResidualZDetector().fit(gauss.iloc[: 14 * 48])
+    assert det_u.threshold_ == 3.0
+    assert 3.5 < det_g.threshold_ < 4.5
+    episodes = det_g.episodes(gauss.iloc[14 * 48 :])
+    assert len(episodes) <= 2
+    fixed = ResidualZDetector(tail_factor=0.0).fit(gauss.iloc[: 14 * 48])  # a flat 3σ rule
+    assert len(fixed.episodes(gauss.iloc[14 * 48 :])) > len(episodes)

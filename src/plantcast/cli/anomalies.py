@@ -158,13 +158,20 @@ def alerts_resolve(ctx, alert_id) -> None:
 @cli.command("evaluate-detectors")
 @click.option("--scenarios", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--noise",
+    type=click.Choice(["uniform", "gaussian"]),
+    default="uniform",
+    show_default=True,
+    help="Scenario noise: the demo's uniform ±2, or Gaussian of the same σ.",
+)
 @format_option("table", "json")
-def evaluate_detectors(scenarios, seed, fmt) -> None:
+def evaluate_detectors(scenarios, seed, noise, fmt) -> None:
     """Score the detectors on generated labeled scenarios: precision, recall, F1, delay."""
     from plantcast.detect.evaluation import evaluate_detectors as run
 
     with progress_bar("scenarios") as bar:
-        table = run(n_scenarios=scenarios, seed=seed, on_progress=bar)
+        table = run(n_scenarios=scenarios, seed=seed, on_progress=bar, noise_kind=noise)
     if fmt == "json":
         click.echo(table.to_json(orient="records", indent=2))
         return

@@ -80,6 +80,7 @@ def generate_scenario(
     events_per_kind: int = 1,
     magnitudes_sigma: tuple[float, float] = (3.0, 10.0),
     model: SignalModel | None = None,
+    noise_kind: str = "uniform",
     start="2024-01-01",
     warmup: str | pd.Timedelta = "7d",
     guard: str | pd.Timedelta = "12h",
@@ -88,10 +89,15 @@ def generate_scenario(
 
     Each event's magnitude is drawn uniformly in ``magnitudes_sigma`` (times ``model.noise_std``)
     with a random sign; events are at least ``guard`` apart. ``model`` defaults to the demo's
-    signal with ``seed`` as its noise seed. Pure: a local RNG, no files, no network.
+    signal with ``seed`` as its noise seed; ``noise_kind="gaussian"`` swaps its uniform ±2 noise
+    for Gaussian noise of the same σ (heavier tails: the honest case for false alerts).
+    Pure: a local RNG, no files, no network.
     """
     rng = np.random.default_rng(seed)
-    model = model if model is not None else SignalModel(seed=seed)
+    if model is None:
+        model = SignalModel(seed=seed)
+        if noise_kind == "gaussian":
+            model = SignalModel(seed=seed, noise=model.noise_std, noise_kind="gaussian")
     step = parse_duration(interval, field="interval")
     warm, gap = parse_duration(warmup, field="warmup"), parse_duration(guard, field="guard")
     clean = generate_readings(
