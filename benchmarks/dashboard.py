@@ -203,13 +203,15 @@ def pg_version(url: str) -> str | None:
 def grow(store: Store, sensor: Sensor, n: int) -> None:
     """Extend the sensor's history backwards from END until it holds ``n`` readings."""
     first = store.first_timestamp(sensor.id)
-    start = END - (n - 1) * STEP
-    stop = END if first is None else first - STEP
-    missing = int((stop - start) / STEP) + 1
+    # Integer nanoseconds: 10M steps of 30 min (570 years) overflow a pandas Timedelta.
+    start_ns = END.value - (n - 1) * STEP.value
+    stop_ns = (END if first is None else first - STEP).value
+    missing = (stop_ns - start_ns) // STEP.value + 1
     for lo in range(0, missing, CHUNK):
         size = min(CHUNK, missing - lo)
+        chunk_start = pd.Timestamp(start_ns + lo * STEP.value, tz="UTC")
         store.write_readings(
-            sensor.id, generate_readings(MODEL, start + lo * STEP, periods=size, interval=STEP)
+            sensor.id, generate_readings(MODEL, chunk_start, periods=size, interval=STEP)
         )
         progress(f"  {store.dialect}: wrote {lo + size:,}/{missing:,} readings")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -13,13 +14,17 @@ import pandas as pd
 from plantcast.cli.common import console, database_option, out, progress_bar
 from plantcast.cli.main import cli
 from plantcast.core.config import load_settings
-from plantcast.dashboard import streamlit_command
 from plantcast.ingest.backfill import backfill
 from plantcast.services.context import open_store
 from plantcast.signals.presets import DEMO_SENSORS
 
 DEMO_HISTORY_DAYS = 28  # four weekly cycles: enough for daily and weekly seasonal models
 DEMO_INTERVAL = pd.Timedelta("30min")
+
+
+def _dashboard_command(host: str, port: int) -> list[str]:
+    # Started as a module, not imported: surfaces do not import each other (DESIGN.md).
+    return [sys.executable, "-m", "plantcast.dashboard", "--host", host, "--port", str(port)]
 
 
 def _host_port(host, port):
@@ -37,7 +42,7 @@ def dashboard(database_url, host, port) -> None:
     url = load_settings(database_url=database_url).database_url
     env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
     out.print(f"dashboard on http://{host}:{port}")
-    raise SystemExit(subprocess.call(streamlit_command(host, port), env=env))
+    raise SystemExit(subprocess.call(_dashboard_command(host, port), env=env))
 
 
 @cli.command()
@@ -69,8 +74,13 @@ def demo(database_url, host, port, tick, step) -> None:
     detector = subprocess.Popen(
         [sys.executable, "-m", "plantcast", "detect", "--follow", *sensor_args], env=env
     )
-    web = subprocess.Popen(streamlit_command(host, port), env=env)
+    web = subprocess.Popen(_dashboard_command(host, port), env=env)
     out.print(f"\n  plantcast demo: open http://{host}:{port}  (Ctrl-C stops everything)\n")
+
+    def _on_term(signum, _frame):  # SIGTERM stops the children too, like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _on_term)
     try:
         while web.poll() is None and streamer.poll() is None:
             time.sleep(0.5)

@@ -11,7 +11,6 @@ import click
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from sqlalchemy.exc import SQLAlchemyError
 
 from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
@@ -29,11 +28,6 @@ class PlantcastGroup(click.Group):
             return super().invoke(ctx)
         except PlantcastError as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(1)
-        except SQLAlchemyError as exc:
-            # An unexpected database answer: say what it was in one line, not as a trace.
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-            click.echo(f"Error: the database refused the operation: {detail}", err=True)
             sys.exit(1)
 
 

@@ -41,3 +41,7 @@ class Refused(PlantcastError):
 
 class StoreUnavailable(PlantcastError):
     """The database cannot be reached right now."""
+
+
+class StoreError(PlantcastError):
+    """The database refused an operation for a reason other than being unreachable."""

@@ -22,7 +22,6 @@ from plantcast.ingest.simulated import ensure_simulated_sensor, simulate, stored
 from plantcast.signals import SignalModel
 from plantcast.store import Store
 from plantcast.store.catalog import set_clock
-from plantcast.store.facade import is_transient
 from plantcast.store.readings import write_readings
 
 log = logging.getLogger(__name__)
@@ -93,9 +92,7 @@ class Streamer:
             try:
                 self._open_lanes()
                 return
-            except Exception as exc:
-                if not (isinstance(exc, StoreUnavailable) or is_transient(exc)):
-                    raise
+            except StoreUnavailable as exc:
                 log.warning("database unavailable at start: %s; retrying", exc)
                 self._lanes.clear()
                 self.stop_event.wait(self._next_delay())
@@ -148,9 +145,7 @@ class Streamer:
                         write_readings(conn, lane.sensor.id, series)
                     if lane.clock_dirty:
                         set_clock(conn, lane.sensor.id, lane.next_ts - self.step)
-        except Exception as exc:
-            if not (isinstance(exc, StoreUnavailable) or is_transient(exc)):
-                raise
+        except StoreUnavailable:
             self.stats.failures += 1
             if self._delay == self.backoff_min:
                 self.stats.outages += 1
@@ -178,9 +173,8 @@ class Streamer:
             for lane in self._lanes:
                 horizon = lane.next_ts + self.step
                 lane.events = self.store.events_overlapping(lane.sensor.id, lane.next_ts, horizon)
-        except Exception as exc:
-            if not (isinstance(exc, StoreUnavailable) or is_transient(exc)):
-                raise
+        except StoreUnavailable:
+            pass
 
     def _next_delay(self) -> float:
         delay = self._delay

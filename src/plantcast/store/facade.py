@@ -7,9 +7,9 @@ from contextlib import contextmanager
 
 import pandas as pd
 from sqlalchemy import Connection, Engine, inspect
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
-from plantcast.core.errors import StoreUnavailable
+from plantcast.core.errors import StoreError, StoreUnavailable
 from plantcast.core.types import Sensor, Source
 from plantcast.store import alerts as _alerts
 from plantcast.store import catalog as _catalog
@@ -74,11 +74,11 @@ class Store:
             raise StoreUnavailable(f"cannot connect to {self.url}: {_first_line(exc)}") from exc
         try:
             yield conn.execution_options(**options) if options else conn
-        except DBAPIError as exc:
+        except SQLAlchemyError as exc:
             # A connection lost mid-transaction is an outage, not a bug: say so in one line.
             if is_transient(exc):
                 raise StoreUnavailable(f"lost the database {self.url}: {_first_line(exc)}") from exc
-            raise
+            raise StoreError(f"the database refused the operation: {_first_line(exc)}") from exc
         finally:
             conn.close()
 
