@@ -21,9 +21,8 @@ def injection_controls(sensor: Sensor) -> None:
     sb = st.sidebar
     sb.subheader("Inject anomalies")
     sb.caption("These change the stored data: every viewer and every detector sees them.")
-    c1, c2 = sb.columns(2)
     try:
-        if c1.button("Simulate Pressure Spike", key="spike"):
+        if sb.button("Simulate Pressure Spike", key="spike", width="stretch"):
             inject(
                 state.store(),
                 sensor.name,
@@ -32,7 +31,7 @@ def injection_controls(sensor: Sensor) -> None:
                 note="dashboard: simulate spike",
             )
             sb.success(f"+{DEMO_SPIKE_MAGNITUDE:g} from the next reading on")
-        if c2.button("Normalize Pressure", key="normalize"):
+        if sb.button("Normalize Pressure", key="normalize", width="stretch"):
             n = normalize(state.store(), sensor.name)
             sb.success(f"ended {n} event(s)")
         with sb.expander("Other injections"):
