@@ -33,20 +33,19 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import psycopg
-from psycopg import sql
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.svm import SVR
 
+from _common import ScratchSchemas, pg_version, print_table, progress
 from plantcast.core.types import Sensor, Source
 from plantcast.dashboard.charts import live_figure
 from plantcast.forecast import get_model
@@ -88,33 +87,6 @@ class Plan:
 
 
 # -- output -------------------------------------------------------------------------------
-_T0 = time.perf_counter()
-
-
-def progress(msg: str) -> None:
-    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def print_table(title: str, headers: list[str], rows: list[list], left: int = 2) -> None:
-    """An aligned text table; the first ``left`` columns are left-aligned."""
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-
-    def line(values: list[str]) -> str:
-        parts = [
-            v.ljust(w) if i < left else v.rjust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    print(f"\n{title}")
-    print(line(headers))
-    print(line(["-" * w for w in widths]))
-    for row in cells:
-        print(line(row))
-    sys.stdout.flush()
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:,.1f}"
 
@@ -151,52 +123,26 @@ class Target:
 @dataclass
 class Workspace:
     tmpdir: str
-    pg_url: str | None
-    schemas: list[str] = field(default_factory=list)
+    schemas: ScratchSchemas | None
 
     def targets(self) -> list[Target]:
         path = os.path.join(self.tmpdir, "bench.db")
         out = [Target("sqlite", f"sqlite:///{path}", lambda: sqlite3.connect(path), "?")]
-        if self.pg_url:
-            schema = f"bench_{uuid.uuid4().hex[:10]}"
-            with psycopg.connect(self.pg_url, autocommit=True) as conn:
-                conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-            self.schemas.append(schema)
-            sep = "&" if "?" in self.pg_url else "?"
-            # Its own application_name: tests terminate sessions named 'plantcast'.
-            url = f"{self.pg_url}{sep}options=-csearch_path%3D{schema}"
-            url += "&application_name=plantcast-bench"
+        if self.schemas is not None:
+            url = self.schemas.create()
             out.append(Target("postgresql", url, lambda: psycopg.connect(url), "%s"))
         return out
-
-    def drop(self) -> None:
-        if not self.schemas:
-            return
-        with psycopg.connect(self.pg_url, autocommit=True) as conn:
-            for schema in self.schemas:
-                stmt = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-                conn.execute(stmt)
-        progress(f"dropped PostgreSQL schema(s) {', '.join(self.schemas)}")
-        self.schemas.clear()
 
 
 @contextmanager
 def workspace(pg_url: str | None) -> Iterator[Workspace]:
     with tempfile.TemporaryDirectory(prefix="plantcast-bench-") as tmpdir:
-        ws = Workspace(tmpdir, pg_url)
+        schemas = ScratchSchemas(pg_url) if pg_url else None
         try:
-            yield ws
+            yield Workspace(tmpdir, schemas)
         finally:
-            ws.drop()
-
-
-def pg_version(url: str) -> str | None:
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            return conn.execute("SHOW server_version").fetchone()[0]
-    except psycopg.OperationalError as exc:
-        progress(f"PostgreSQL unreachable at {url}: {str(exc).strip().splitlines()[0]}")
-        return None
+            if schemas is not None:
+                schemas.drop()
 
 
 # -- plantcast's refresh ------------------------------------------------------------------

@@ -18,7 +18,6 @@ import sqlite3
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
@@ -26,9 +25,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import psycopg
-from psycopg import sql
-from sqlalchemy import event
 
+from _common import ScratchSchemas, pg_version, print_table, progress
 from plantcast.core.types import Source
 from plantcast.ingest.stream import Streamer
 from plantcast.signals import SignalModel, generate_readings
@@ -37,7 +35,6 @@ from plantcast.store import Store
 DEFAULT_PG_URL = os.environ.get(
     "PLANTCAST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
 )
-APP_NAME = "plantcast-bench"
 STEP = pd.Timedelta("1min")
 WRITE_START = pd.Timestamp("2020-01-01", tz="UTC")
 READ_END = pd.Timestamp("2024-06-01", tz="UTC")  # histories grow backwards from here
@@ -72,33 +69,6 @@ class Plan:
 
 
 # -- output -------------------------------------------------------------------------------
-_T0 = time.perf_counter()
-
-
-def progress(msg: str) -> None:
-    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
-
-
-def print_table(title: str, headers: list[str], rows: list[list], left: int = 2) -> None:
-    """Print an aligned text table; the first ``left`` columns are left-aligned."""
-    cells = [[str(c) for c in row] for row in rows]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
-
-    def line(values: list[str]) -> str:
-        parts = [
-            v.ljust(w) if i < left else v.rjust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
-        ]
-        return "  ".join(parts).rstrip()
-
-    print(f"\n{title}")
-    print(line(headers))
-    print(line(["-" * w for w in widths]))
-    for row in cells:
-        print(line(row))
-    sys.stdout.flush()
-
-
 def fmt_int(n: float) -> str:
     return f"{n:,.0f}"
 
@@ -119,17 +89,8 @@ class Target:
 
     def open(self) -> Store:
         store = Store.open(self.url)
-        if self.engine == "postgresql":
-            event.listen(store.engine, "connect", _rename_connection)
         store.init()
         return store
-
-
-def _rename_connection(dbapi_conn, _record) -> None:
-    # plantcast names its sessions 'plantcast'; a concurrent test run may terminate all of
-    # those (tests/test_stream.py does), so the benchmark's own sessions carry another name.
-    dbapi_conn.execute("SELECT set_config('application_name', %s, false)", (APP_NAME,))
-    dbapi_conn.commit()
 
 
 @dataclass
@@ -137,12 +98,11 @@ class Workspace:
     """Temporary places for data: SQLite files in a temp folder, PostgreSQL schemas."""
 
     tmpdir: str
-    pg_url: str | None
-    schemas: list[str] = field(default_factory=list)
+    schemas: ScratchSchemas | None
 
     def targets(self, tag: str) -> list[Target]:
         out = [self._sqlite(tag)]
-        if self.pg_url:
+        if self.schemas is not None:
             out.append(self._postgres(tag))
         return out
 
@@ -159,44 +119,19 @@ class Workspace:
         return Target("sqlite", f"sqlite:///{path}", connect, "?")
 
     def _postgres(self, tag: str) -> Target:
-        schema = f"bench_{uuid.uuid4().hex[:10]}_{tag}"
-        with psycopg.connect(self.pg_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
-        self.schemas.append(schema)
-        sep = "&" if "?" in self.pg_url else "?"
-        url = f"{self.pg_url}{sep}options=-csearch_path%3D{schema}"
-        return Target(
-            "postgresql", url, lambda: psycopg.connect(url, application_name=APP_NAME), "%s"
-        )
-
-    def drop(self) -> None:
-        if not self.schemas:
-            return
-        with psycopg.connect(self.pg_url, autocommit=True) as conn:
-            for schema in self.schemas:
-                stmt = sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema))
-                conn.execute(stmt)
-        progress(f"dropped PostgreSQL schema(s) {', '.join(self.schemas)}")
-        self.schemas.clear()
+        url = self.schemas.create(tag)
+        return Target("postgresql", url, lambda: psycopg.connect(url), "%s")
 
 
 @contextmanager
 def workspace(pg_url: str | None) -> Iterator[Workspace]:
     with tempfile.TemporaryDirectory(prefix="plantcast-bench-") as tmpdir:
-        ws = Workspace(tmpdir, pg_url)
+        schemas = ScratchSchemas(pg_url) if pg_url else None
         try:
-            yield ws
+            yield Workspace(tmpdir, schemas)
         finally:
-            ws.drop()
-
-
-def pg_version(url: str) -> str | None:
-    try:
-        with psycopg.connect(url, connect_timeout=5) as conn:
-            return conn.execute("SHOW server_version").fetchone()[0]
-    except psycopg.OperationalError as exc:
-        progress(f"PostgreSQL unreachable at {url}: {str(exc).strip().splitlines()[0]}")
-        return None
+            if schemas is not None:
+                schemas.drop()
 
 
 # -- reference demo -----------------------------------------------------------------------

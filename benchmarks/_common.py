@@ -1,0 +1,74 @@
+"""Shared benchmark plumbing: progress lines, aligned tables, scratch PostgreSQL schemas."""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+
+import psycopg
+from psycopg import sql
+
+_T0 = time.perf_counter()
+APP_NAME = "plantcast-bench"  # tests terminate sessions named 'plantcast'; ours differ
+
+
+def progress(msg: str) -> None:
+    print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
+
+
+def print_table(title: str, headers: list[str], rows: list[list], left: int = 2) -> None:
+    """Print an aligned text table; the first ``left`` columns are left-aligned."""
+    cells = [[str(c) for c in row] for row in rows]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) for i, h in enumerate(headers)]
+
+    def line(values: list[str]) -> str:
+        parts = [
+            v.ljust(w) if i < left else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ]
+        return "  ".join(parts).rstrip()
+
+    print(f"\n{title}")
+    print(line(headers))
+    print(line(["-" * w for w in widths]))
+    for row in cells:
+        print(line(row))
+    sys.stdout.flush()
+
+
+def pg_version(url: str) -> str | None:
+    try:
+        with psycopg.connect(url, connect_timeout=5) as conn:
+            return conn.execute("SHOW server_version").fetchone()[0]
+    except psycopg.OperationalError as exc:
+        progress(f"PostgreSQL unreachable at {url}: {str(exc).strip().splitlines()[0]}")
+        return None
+
+
+class ScratchSchemas:
+    """Fresh PostgreSQL schemas for one run, dropped together at the end."""
+
+    def __init__(self, pg_url: str) -> None:
+        self.pg_url = pg_url
+        self.names: list[str] = []
+
+    def create(self, tag: str = "") -> str:
+        """A new schema; returns a URL whose sessions use it (search_path) under APP_NAME."""
+        name = f"bench_{uuid.uuid4().hex[:10]}" + (f"_{tag}" if tag else "")
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(name)))
+        self.names.append(name)
+        sep = "&" if "?" in self.pg_url else "?"
+        return f"{self.pg_url}{sep}options=-csearch_path%3D{name}&application_name={APP_NAME}"
+
+    def drop(self) -> None:
+        if not self.names:
+            return
+        with psycopg.connect(self.pg_url, autocommit=True) as conn:
+            for name in self.names:
+                conn.execute(
+                    sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(name))
+                )
+        progress(f"dropped PostgreSQL schema(s) {', '.join(self.names)}")
+        self.names.clear()
