@@ -9,6 +9,7 @@ that cache, so no test sees another's store. After a run the app records what it
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 
 import numpy as np
@@ -18,6 +19,7 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import plantcast.dashboard
+from plantcast.core.errors import PlantcastError
 from plantcast.core.types import EventKind, Source
 from plantcast.dashboard import state
 from plantcast.ingest.backfill import backfill
@@ -85,7 +87,8 @@ def fresh_resources():
     board = state.model_board()
     board.wait(timeout=60)
     board.shutdown()
-    state.store().close()
+    with contextlib.suppress(PlantcastError):  # a test may point at a database that is down
+        state.store().close()
     st.cache_resource.clear()
 
 
@@ -280,3 +283,58 @@ def test_invalid_periods_show_an_error(sqlite_app_db, text):
     at.text_input(key="periods").input("12h").run()
     assert not at.exception and not at.sidebar.error
     assert at.session_state["computed"]["forecast_lengths"]["fourier_linear"] == 48
+
+
+def test_unreachable_database_is_a_message_not_a_trace(monkeypatch):
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", "postgresql://postgres@127.0.0.1:9/test")
+    at = run_app()
+    assert "Cannot reach the database" in texts(at.error)
+    assert not at.get("plotly_chart")
+
+
+@pytest.mark.postgres
+def test_page_recovers_when_its_connections_are_killed(pg_url, monkeypatch):
+    """The server drops the page's connections (a restart looks the same to a client)."""
+    import uuid
+
+    import psycopg
+
+    app = f"pc_dash_{uuid.uuid4().hex[:8]}"
+    url = f"{pg_url}&application_name={app}"
+    fill(url, "reservoir_pressure").close()
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", url)
+    at = run_app()
+    assert forecast_traces(at)
+    admin_url = pg_url.split("?")[0].replace("+psycopg", "")
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        killed = admin.execute(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name = %s",
+            (app,),
+        ).fetchone()[0]
+    assert killed >= 1
+    at.run()
+    assert not at.exception, texts(at.exception)
+    assert forecast_traces(at)  # the pool reconnected: same page, fresh data
+
+
+def test_acknowledge_an_alert_from_the_page(sqlite_url, monkeypatch):
+    from plantcast.core.types import AlertStatus
+    from plantcast.services.detection import detect_sensor
+    from plantcast.services.injection import inject
+
+    store = fill(sqlite_url, "reservoir_pressure")
+    inject(store, "reservoir_pressure", "level_shift", magnitude=20)
+    Streamer(store, ["reservoir_pressure"], tick=0, step=STEP, count=4).run()
+    detect_sensor(store, "reservoir_pressure")
+    open_ids = [a.id for a in store.list_alerts(status=AlertStatus.OPEN)]
+    assert open_ids
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
+    at = run_app()
+    assert at.session_state["computed"]["alerts"] == len(open_ids)
+    at.selectbox(key="ack_id").select(open_ids[0])
+    at.button(key="ack").click().run()
+    assert not at.exception, texts(at.exception)
+    statuses = {a.id: a.status for a in store.list_alerts()}
+    assert statuses[open_ids[0]] is AlertStatus.ACKNOWLEDGED
+    store.close()
