@@ -69,7 +69,7 @@ def detect(database_url, sensors, periods, follow, every) -> None:
         while True:
             for name in names:
                 r = detect_sensor(store, name, periods=_periods(periods))
-                if r.scored or not follow:
+                if not follow or r.opened or r.updated:  # --follow speaks when alerts change
                     out.print(
                         f"{r.sensor}: scored {r.scored:,} readings, {r.opened} new alert(s), "
                         f"{r.updated} updated"
