@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
 import time
 import uuid
@@ -11,6 +13,21 @@ from psycopg import sql
 
 _T0 = time.perf_counter()
 APP_NAME = "plantcast-bench"  # tests terminate sessions named 'plantcast'; ours differ
+DEFAULT_PG_URL = os.environ.get(
+    "PLANTCAST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+
+
+def parse_size_args(doc: str, argv: list[str] | None, quick_help: str) -> argparse.Namespace:
+    """The options the storage-backed benchmarks share: --quick/--full, --pg-url/--no-pg."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--quick", action="store_true", help=quick_help)
+    mode.add_argument("--full", action="store_true", help="add a 10M-reading history")
+    pg = parser.add_mutually_exclusive_group()
+    pg.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server to use")
+    pg.add_argument("--no-pg", action="store_true", help="SQLite only")
+    return parser.parse_args(argv)
 
 
 def progress(msg: str) -> None:

@@ -26,7 +26,6 @@ largest history; growth of VmRSS from /proc/self/status. Tables to stdout, progr
 
 from __future__ import annotations
 
-import argparse
 import gc
 import os
 import sqlite3
@@ -45,7 +44,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.svm import SVR
 
-from _common import ScratchSchemas, pg_version, print_table, progress
+from _common import ScratchSchemas, parse_size_args, pg_version, print_table, progress
 from plantcast.core.types import Sensor, Source
 from plantcast.dashboard.charts import live_figure
 from plantcast.forecast import get_model
@@ -54,9 +53,6 @@ from plantcast.services.live import LiveRequest, refresh
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import Store
 
-DEFAULT_PG_URL = os.environ.get(
-    "PLANTCAST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 STEP = pd.Timedelta("30min")
 END = pd.Timestamp("2250-01-01", tz="UTC")  # last backfilled reading; histories grow backwards
 WINDOW = pd.Timedelta("3d")
@@ -372,19 +368,8 @@ def report_memory(mem: dict, n: int, refreshes: int) -> None:
     )
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="10k and 100k readings")
-    mode.add_argument("--full", action="store_true", help="add a 10M-reading history")
-    pg = parser.add_mutually_exclusive_group()
-    pg.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server to use")
-    pg.add_argument("--no-pg", action="store_true", help="SQLite only")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_size_args(__doc__, argv, "10k and 100k readings")
     plan = Plan.for_mode(args.quick, args.full)
     pg_url = None if args.no_pg else args.pg_url
     version = pg_version(pg_url) if pg_url else None

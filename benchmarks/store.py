@@ -11,7 +11,6 @@ Tables go to stdout, progress to stderr; no generated data is left behind.
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import sqlite3
@@ -26,15 +25,12 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from _common import ScratchSchemas, pg_version, print_table, progress
+from _common import ScratchSchemas, parse_size_args, pg_version, print_table, progress
 from plantcast.core.types import Source
 from plantcast.ingest.stream import Streamer
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import Store
 
-DEFAULT_PG_URL = os.environ.get(
-    "PLANTCAST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"
-)
 STEP = pd.Timedelta("1min")
 WRITE_START = pd.Timestamp("2020-01-01", tz="UTC")
 READ_END = pd.Timestamp("2024-06-01", tz="UTC")  # histories grow backwards from here
@@ -434,19 +430,8 @@ def report_stream(results: list[dict]) -> None:
 
 
 # -- main ---------------------------------------------------------------------------------
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--quick", action="store_true", help="small sizes (< 60 s)")
-    mode.add_argument("--full", action="store_true", help="add a 10M-reading history")
-    pg = parser.add_mutually_exclusive_group()
-    pg.add_argument("--pg-url", default=DEFAULT_PG_URL, help="PostgreSQL server to use")
-    pg.add_argument("--no-pg", action="store_true", help="SQLite only")
-    return parser.parse_args(argv)
-
-
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+    args = parse_size_args(__doc__, argv, "small sizes (< 60 s)")
     plan = Plan.for_mode(args.quick, args.full)
     mode = "quick" if args.quick else "full" if args.full else "default"
     server = None if args.no_pg else pg_version(args.pg_url)
