@@ -11,12 +11,11 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pandas as pd
 
 from plantcast.core.errors import InputError, NotEnoughData
-from plantcast.core.types import Sensor
 from plantcast.forecast import (
     BacktestResult,
     ForecastCache,
@@ -76,8 +75,7 @@ class ForecastResult:
 @dataclass
 class _Calibration:
     intervals: ConformalIntervals
-    at: pd.Timestamp
-    coverage: dict = field(default_factory=dict)
+    at: pd.Timestamp  # last reading of the calibrating backtest
 
 
 class Forecasting:
@@ -196,16 +194,9 @@ class Forecasting:
             model = get_model(spec.model, **params)
             result = backtest(series, model, spec.horizon, step, spec.windows)
             with self._lock:
-                self._calibrations[ckey] = _Calibration(
-                    result.intervals, series.index[-1], result.coverage
-                )
+                self._calibrations[ckey] = _Calibration(result.intervals, series.index[-1])
         except NotEnoughData:
             pass  # too short to calibrate: forecasts go without bands rather than fail
-
-
-def read_history(store: Store, sensor: Sensor, points: int) -> pd.Series:
-    """The latest ``points`` readings: a bounded read whatever the length of history."""
-    return store.read_tail(sensor.id, points)
 
 
 def forecast_sensor(
@@ -213,7 +204,7 @@ def forecast_sensor(
 ) -> ForecastResult:
     """Forecast a stored sensor from its latest readings."""
     sensor = store.get_sensor(sensor_name)
-    series = read_history(store, sensor, spec.history_points())
+    series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
     if series.empty:
         raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
     return (service or Forecasting()).forecast_series(sensor.name, series, spec)
@@ -234,7 +225,7 @@ def backtest_sensor(
     with the reason (e.g. too little history), so one short model does not sink the rest.
     """
     sensor = store.get_sensor(sensor_name)
-    series = read_history(store, sensor, spec.history_points())
+    series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
     if series.empty:
         raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
     unknown = [m for m in models if m not in available_models()]

@@ -47,7 +47,7 @@ def refresh(store: Store, forecasting: Forecasting, req: LiveRequest) -> LiveFra
     spec = req.spec
     if req.fit_on_smoothed and req.smoothing > 1:
         spec = replace(spec, smooth=req.smoothing)
-    history = store.read_tail(req.sensor.id, spec.history_points())
+    history = store.read_tail(req.sensor.id, spec.history_points()) if req.models else None
     for name in req.models:
         try:
             frame.forecasts[name] = forecasting.forecast_series(
