@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 from psycopg import sql
@@ -89,3 +92,15 @@ class ScratchSchemas:
                 )
         progress(f"dropped PostgreSQL schema(s) {', '.join(self.names)}")
         self.names.clear()
+
+
+@contextmanager
+def scratch(pg_url: str | None) -> Iterator[tuple[str, ScratchSchemas | None]]:
+    """A temporary folder for SQLite files and, given a server, scratch schemas on it."""
+    with tempfile.TemporaryDirectory(prefix="plantcast-bench-") as tmpdir:
+        schemas = ScratchSchemas(pg_url) if pg_url else None
+        try:
+            yield tmpdir, schemas
+        finally:
+            if schemas is not None:
+                schemas.drop()

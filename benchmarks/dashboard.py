@@ -30,7 +30,6 @@ import gc
 import os
 import sqlite3
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing, contextmanager
@@ -44,7 +43,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.svm import SVR
 
-from _common import ScratchSchemas, parse_size_args, pg_version, print_table, progress
+from _common import ScratchSchemas, parse_size_args, pg_version, print_table, progress, scratch
 from plantcast.core.types import Sensor, Source
 from plantcast.dashboard.charts import live_figure
 from plantcast.forecast import get_model
@@ -132,13 +131,8 @@ class Workspace:
 
 @contextmanager
 def workspace(pg_url: str | None) -> Iterator[Workspace]:
-    with tempfile.TemporaryDirectory(prefix="plantcast-bench-") as tmpdir:
-        schemas = ScratchSchemas(pg_url) if pg_url else None
-        try:
-            yield Workspace(tmpdir, schemas)
-        finally:
-            if schemas is not None:
-                schemas.drop()
+    with scratch(pg_url) as (tmpdir, schemas):
+        yield Workspace(tmpdir, schemas)
 
 
 # -- plantcast's refresh ------------------------------------------------------------------

@@ -15,7 +15,6 @@ import os
 import platform
 import sqlite3
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, closing, contextmanager
@@ -25,7 +24,7 @@ import numpy as np
 import pandas as pd
 import psycopg
 
-from _common import ScratchSchemas, parse_size_args, pg_version, print_table, progress
+from _common import ScratchSchemas, parse_size_args, pg_version, print_table, progress, scratch
 from plantcast.core.types import Source
 from plantcast.ingest.stream import Streamer
 from plantcast.signals import SignalModel, generate_readings
@@ -121,13 +120,8 @@ class Workspace:
 
 @contextmanager
 def workspace(pg_url: str | None) -> Iterator[Workspace]:
-    with tempfile.TemporaryDirectory(prefix="plantcast-bench-") as tmpdir:
-        schemas = ScratchSchemas(pg_url) if pg_url else None
-        try:
-            yield Workspace(tmpdir, schemas)
-        finally:
-            if schemas is not None:
-                schemas.drop()
+    with scratch(pg_url) as (tmpdir, schemas):
+        yield Workspace(tmpdir, schemas)
 
 
 # -- reference demo -----------------------------------------------------------------------

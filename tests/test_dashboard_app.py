@@ -92,21 +92,23 @@ def fresh_resources():
     st.cache_resource.clear()
 
 
-@pytest.fixture
-def app_db(db_url, monkeypatch):
-    """A populated database (SQLite and PostgreSQL) that the app is pointed at."""
-    monkeypatch.setenv("PLANTCAST_DATABASE_URL", db_url)
-    store = fill(db_url, "reservoir_pressure", "export_flow")
+def _point_app_at(url: str, monkeypatch):
+    """A populated database that the app is pointed at."""
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", url)
+    store = fill(url, "reservoir_pressure", "export_flow")
     yield store
     store.close()
+
+
+@pytest.fixture
+def app_db(db_url, monkeypatch):
+    """On SQLite and on PostgreSQL."""
+    yield from _point_app_at(db_url, monkeypatch)
 
 
 @pytest.fixture
 def sqlite_app_db(sqlite_url, monkeypatch):
-    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
-    store = fill(sqlite_url, "reservoir_pressure", "export_flow")
-    yield store
-    store.close()
+    yield from _point_app_at(sqlite_url, monkeypatch)
 
 
 # -- controls -> computation and chart ----------------------------------------------------

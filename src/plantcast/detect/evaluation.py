@@ -187,24 +187,10 @@ def summarize(events: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def evaluate_detectors(
-    n_scenarios: int = 50,
-    seed: int = 0,
-    *,
-    detectors: Mapping[str, Detector] | None = None,
-    baselines: bool = True,
-    tolerance: int = 3,
-    on_progress: Callable[[int, int], None] | None = None,
-    **scenario_kwargs,
-) -> pd.DataFrame:
-    """The evaluation table: detector × kind (+ ``all``), with ``combined`` and the baselines."""
-    events, stats = run_evaluation(
-        n_scenarios,
-        seed,
-        detectors=detectors,
-        baselines=baselines,
-        tolerance=tolerance,
-        on_progress=on_progress,
-        **scenario_kwargs,
-    )
-    return summarize(events, stats)
+def evaluate_detectors(n_scenarios: int = 50, seed: int = 0, **options) -> pd.DataFrame:
+    """The evaluation table: detector × kind (+ ``all``), with ``combined`` and the baselines.
+
+    ``options`` are those of :func:`run_evaluation` (detectors, baselines, tolerance,
+    on_progress, and scenario settings such as ``noise_kind``).
+    """
+    return summarize(*run_evaluation(n_scenarios, seed, **options))

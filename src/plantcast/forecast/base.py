@@ -84,10 +84,14 @@ class Forecaster:
         need = 0 if season is None else int(np.ceil(self.min_periods * season / interval)) + 1
         return max(int(self.max_train_points), need)
 
+    def _forget_fit(self) -> None:
+        """Drop learned state (``name_``), attached intervals included: refitting starts clean."""
+        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
+            delattr(self, attr)
+
     def fit(self, series: pd.Series) -> Forecaster:
         """Learn from ``series`` (float values on a tz-aware UTC index); returns ``self``."""
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)  # refitting forgets old state, including attached intervals
+        self._forget_fit()
         # Bounded before cleaning, so a 1M-point history costs what a few thousand do.
         budget = 4 * self.max_train_points if self.max_train_points else None
         s = clean(tail(series, budget))

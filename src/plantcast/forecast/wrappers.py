@@ -79,8 +79,7 @@ class AutoForecaster(_Delegating):
         )
 
     def fit(self, series: pd.Series) -> AutoForecaster:
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)
+        self._forget_fit()
         scores = {}
         for name in self.candidates:
             try:
@@ -128,8 +127,7 @@ class ConformalForecaster(_Delegating):
         return self.model.seasonal_period()
 
     def fit(self, series: pd.Series) -> ConformalForecaster:
-        for attr in [a for a in vars(self) if a.endswith("_") and not a.startswith("_")]:
-            delattr(self, attr)
+        self._forget_fit()
         step = self.step or max(1, self.horizon // 4)
         self.backtest_ = backtest(series, self.model, self.horizon, step, self.windows, self.levels)
         self._adopt(with_intervals(self.model.clone().fit(series), self.backtest_.intervals))

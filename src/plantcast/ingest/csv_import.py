@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from plantcast.core.errors import InputError, Refused
+from plantcast.core.errors import InputError, NotFound, Refused
 from plantcast.core.timeutil import from_epoch_us
 from plantcast.core.types import Source
 from plantcast.store import Store
@@ -77,8 +77,10 @@ def import_csv(
 
 
 def _existing_source(store: Store, sensor: str) -> Source | None:
-    found = [s for s in store.list_sensors() if s.name == sensor]
-    return found[0].source if found else None
+    try:
+        return store.get_sensor(sensor).source
+    except NotFound:
+        return None
 
 
 def read_csv_checked(

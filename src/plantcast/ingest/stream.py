@@ -118,7 +118,12 @@ class Streamer:
         return self.stats
 
     def _pending_total(self) -> int:
-        return sum(len(lane.pending) + lane.clock_dirty for lane in self._lanes)
+        """Readings generated but not yet written."""
+        return sum(len(lane.pending) for lane in self._lanes)
+
+    def _unflushed(self) -> bool:
+        """Anything the store has not seen yet: readings, or a clock moved by a dropout."""
+        return any(lane.pending or lane.clock_dirty for lane in self._lanes)
 
     def _generate(self) -> None:
         for lane in self._lanes:
@@ -184,9 +189,9 @@ class Streamer:
     def _drain(self, timeout: float = 60.0) -> None:
         """Flush what is pending at stop, retrying for up to ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
-        while self._pending_total() and time.monotonic() < deadline:
+        while self._unflushed() and time.monotonic() < deadline:
             if self._flush(force=True):
                 return
             time.sleep(min(self._delay, max(0.0, deadline - time.monotonic())))
-        if self._pending_total():
+        if self._unflushed():
             log.error("gave up with %d readings unwritten", self._pending_total())
