@@ -1,10 +1,11 @@
-"""Baselines to beat: a static threshold and random scores."""
+"""Baselines to beat: a static threshold, a rolling z-score and random scores."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
+from plantcast.core.timeutil import parse_duration
 from plantcast.detect.base import Detector, score_frame
 
 
@@ -62,3 +63,33 @@ class RandomDetector(Detector):
     def _detect_core(self, series: pd.Series) -> pd.DataFrame:
         score = np.random.default_rng(self.seed).random(len(series))
         return score_frame(series, score, score > 1.0 - self.rate)
+
+
+class RollingZDetector(Detector):
+    """Rolling z-score: ``z = (x − mean) / std`` of the trailing ``window`` (default one day).
+
+    Mean and std come from the readings of the ``window`` before each one (time-based, so gaps
+    are allowed; the reading itself is left out); flags ``|z| > threshold`` once ``min_points``
+    readings are in the window. The common first try on a plant's data, and the issue's
+    measure: what the production detectors must beat on every figure. Needs no fit.
+    """
+
+    name = "rolling_z"
+
+    def __init__(
+        self, window: str | pd.Timedelta = "1D", *, threshold: float = 4.0, min_points: int = 10
+    ) -> None:
+        self.window = window
+        self.threshold = threshold
+        self.min_points = min_points
+
+    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+        window = parse_duration(self.window, field="window")
+        roll = series.rolling(window, closed="left", min_periods=self.min_points)
+        mean, std = roll.mean().to_numpy(), roll.std().to_numpy()
+        with np.errstate(divide="ignore", invalid="ignore"):
+            z = (series.to_numpy() - mean) / std
+        # A flat window (std 0) makes any change infinitely surprising: score it as such.
+        z = np.where(std == 0, np.where(series.to_numpy() == mean, 0.0, np.inf), z)
+        z = np.nan_to_num(z, nan=0.0, posinf=1e12, neginf=-1e12)
+        return score_frame(series, np.abs(z), np.abs(z) > self.threshold, mean, z=z)

@@ -40,7 +40,7 @@ class Scenario:
     clean: pd.Series
     labels: pd.DataFrame
     events: tuple[EventSpec, ...]
-    model: SignalModel
+    model: SignalModel | None  # None: a real recording as background
     interval: pd.Timedelta
     warmup: pd.Timedelta
 
@@ -103,12 +103,44 @@ def generate_scenario(
     clean = generate_readings(
         model, to_utc(start), periods=int(pd.Timedelta(days=days) / step), interval=step
     )
-    idx, sigma = clean.index, model.noise_std
+    series, labels, events = inject_labeled(
+        clean,
+        rng,
+        model.noise_std,
+        seed=seed,
+        kinds=kinds,
+        events_per_kind=events_per_kind,
+        magnitudes_sigma=magnitudes_sigma,
+        first=int(np.ceil(warm / step)),
+        guard=int(np.ceil(gap / step)),
+    )
+    return Scenario(series, clean, labels, events, model, step, warm)
+
+
+def inject_labeled(
+    clean: pd.Series,
+    rng: np.random.Generator,
+    sigma: float,
+    *,
+    seed: int,
+    kinds: Iterable[EventKind | str],
+    events_per_kind: int,
+    magnitudes_sigma: tuple[float, float],
+    first: int,
+    guard: int,
+) -> tuple[pd.Series, pd.DataFrame, tuple[EventSpec, ...]]:
+    """Place events (after reading ``first``, ``guard`` readings apart) and apply them.
+
+    Magnitudes are drawn uniformly in ``magnitudes_sigma`` times ``sigma`` with a random sign
+    (noise bursts: positive). Returns the series with events, the labels and the events.
+    """
+    idx = clean.index
+    step = pd.Timedelta(int(np.median(np.diff(idx.asi8))), unit="ns")
     kind_list = [EventKind(k) for k in kinds for _ in range(events_per_kind)]
-    placed = _place(rng, kind_list, int(np.ceil(warm / step)), len(idx), int(np.ceil(gap / step)))
+    placed = _place(rng, kind_list, first, len(idx), guard)
     events, rows = [], []
-    for kind, first, length in sorted(placed, key=lambda p: p[1]):
-        starts_at = idx[first]
+    for kind, pos, length in sorted(placed, key=lambda p: p[1]):
+        starts_at = idx[pos]
         ends_at = starts_at + length * step
         mag_sigma = float(rng.uniform(*magnitudes_sigma)) if kind in SIZED else float("nan")
         if kind in SIZED and kind is not EventKind.NOISE_BURST:
@@ -118,5 +150,4 @@ def generate_scenario(
         rows.append((kind.value, starts_at, ends_at, magnitude, mag_sigma))
     new_idx, values = apply_events(idx, clean.to_numpy(), events, seed=seed)
     series = pd.Series(values, index=new_idx, name="value")
-    labels = pd.DataFrame(rows, columns=LABEL_COLUMNS)
-    return Scenario(series, clean, labels, tuple(events), model, step, warm)
+    return series, pd.DataFrame(rows, columns=LABEL_COLUMNS), tuple(events)
