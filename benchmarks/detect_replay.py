@@ -6,8 +6,10 @@ For each vendored recording: a fresh store (a temporary SQLite file, or a scratc
 ``--pg``), the readings imported one ``--step`` (a week) at a time with the function behind
 ``plantcast import``, and ``detect_sensor`` run after each import. A run that raises counts as
 a stall (the error is printed, the replay goes on). At the end, per series: alerts by detector,
-alerts per 30 days, zero-length alerts, the longest alert, stalls and, for water_flow, event
-precision and recall against its real labelled anomalies (and gaps). Peak RSS at the end.
+alerts per 30 days, zero-length alerts, the longest alert, stalls (and how many runs in a row
+still failed at the end: a sensor stalled for good), and, for water_flow, event precision and
+recall against its real labelled anomalies (and gaps). Peak RSS at the end. ``--step 1d``
+reproduces the issue's stall (a first run on exactly the minimum history).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from plantcast.store import Store
 def replay(store: Store, name: str, series: pd.Series, step: pd.Timedelta, tmp: Path) -> dict:
     """Import ``series`` one ``step`` at a time, detecting after each; return the figures."""
     errors: Counter[str] = Counter()
-    runs, t0 = 0, time.perf_counter()
+    runs, failing, t0 = 0, 0, time.perf_counter()
     start = series.index[0]
     while start <= series.index[-1]:
         part = series[(series.index >= start) & (series.index < start + step)]
@@ -48,9 +50,11 @@ def replay(store: Store, name: str, series: pd.Series, step: pd.Timedelta, tmp: 
         runs += 1
         try:
             detect_sensor(store, name)
+            failing = 0
         except Exception as exc:  # a stall is what we count, whatever its type
             first = (str(exc).strip().splitlines() or [""])[0]
             errors[f"{type(exc).__name__}: {first}"] += 1
+            failing += 1
     sensor = store.get_sensor(name)
     alerts = store.list_alerts(sensor_id=sensor.id, limit=10_000_000)
     last = series.index[-1]
@@ -65,6 +69,7 @@ def replay(store: Store, name: str, series: pd.Series, step: pd.Timedelta, tmp: 
     return {
         "runs": runs,
         "errors": errors,
+        "failing_at_end": failing,
         "alerts": frame,
         "seconds": time.perf_counter() - t0,
         "days": (last - series.index[0]) / pd.Timedelta(days=1),
@@ -121,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
                         int((length == pd.Timedelta(0)).sum()),
                         _fmt_td(length.max() if len(alerts) else None),
                         stalls,
+                        res["failing_at_end"],
                         f"{res['seconds']:.1f}",
                     ]
                 )
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> None:
             "zero-length",
             "longest",
             "stalls",
+            "failing at end",
             "seconds",
         ],
         rows,
