@@ -13,7 +13,7 @@ from plantcast.detect import (
     StuckDetector,
     ThresholdDetector,
 )
-from plantcast.detect.shift import cusum_with_reset
+from plantcast.detect.episodes import hysteresis
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.signals.scenarios import generate_scenario
 
@@ -83,18 +83,14 @@ def test_level_shift_is_one_episode(scenario):
     assert len(inside) == 1
 
 
-def test_cusum_with_reset_matches_a_plain_loop():
-    x = pd.Series(range(500)).map(lambda i: ((i * 7919) % 101) / 25.0 - 1.9).to_numpy()
-    s, alarm = cusum_with_reset(x, 4.0, block=8)
-    acc, want_s, want_alarm = 0.0, [], []
+def test_hysteresis_matches_a_plain_loop():
+    x = pd.Series(range(500)).map(lambda i: ((i * 7919) % 101) / 10.0).to_numpy()
+    flags = hysteresis(x, 8.0, 4.0)
+    on, want = False, []
     for v in x:
-        acc = max(0.0, acc + v)
-        want_s.append(acc)
-        want_alarm.append(acc > 4.0)
-        if acc > 4.0:
-            acc = 0.0
-    assert alarm.tolist() == want_alarm and alarm.any()
-    assert s.tolist() == pytest.approx(want_s)
+        on = v >= 8.0 or (on and v >= 4.0)
+        want.append(on)
+    assert flags.tolist() == want and flags.any() and not flags.all()
 
 
 def test_static_threshold_and_random_baselines():
@@ -114,7 +110,7 @@ def test_residual_threshold_follows_the_noise_tails():
     gauss = generate_readings(gauss_model, "2024-03-01", periods=74 * 48, interval="30min")
     det_u = ResidualZDetector().fit(uniform.iloc[: 14 * 48])
     det_g = ResidualZDetector().fit(gauss.iloc[: 14 * 48])
-    assert det_u.threshold_ == 3.0
+    assert det_u.threshold_ < 3.3  # about the 3σ floor
     assert 3.5 < det_g.threshold_ < 4.5
     episodes = det_g.episodes(gauss.iloc[14 * 48 :])
     assert len(episodes) <= 2

@@ -9,10 +9,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from plantcast.core.errors import InputError, Refused
+from plantcast.core.errors import InputError, NotEnoughData, Refused
 from plantcast.core.timeutil import parse_duration
+from plantcast.detect.calibration import budget_threshold
+from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
 
 SCORE_COLUMNS = ["value", "score", "flag", "expected"]
+DEFAULT_BUDGET = 2.0  # alerts per 30 days per detector kind, on data like the training window
 
 
 class NotFitted(Refused):
@@ -78,12 +81,21 @@ class Detector(ABC):
     ``fit(series) -> self`` is the same for all: it validates, keeps the last ``train_window``,
     forgets any earlier fit and calls ``_fit_core``. A detector whose ``requires_fit`` is true
     refuses to detect before it; for the others ``fit`` is optional (it may learn defaults).
+    Too little training raises :class:`NotEnoughData` (a sensor too young, not an error).
+
+    Thresholds: a scoring detector calls :meth:`_calibrate` in ``_fit_core`` with its score on
+    the training window and a floor; with a ``budget`` (alerts per 30 days) the threshold rises
+    above the floor until data like the training window would alert at most that often, and
+    :meth:`_flags` applies it with the hysteresis of the detector's :class:`EpisodePolicy`.
     """
 
     name: ClassVar[str] = "detector"
     episode_gap: ClassVar[int] = 0
+    policy: ClassVar[EpisodePolicy] = EpisodePolicy()
+    calibration_block: ClassVar[str] = "6h"  # about one episode: the unit of independence
     min_train_points: ClassVar[int] = 10
     train_window: str | pd.Timedelta = "14d"
+    budget: float | None = None
 
     @property
     def requires_fit(self) -> bool:
@@ -100,7 +112,7 @@ class Detector(ABC):
             window = parse_duration(self.train_window, field="train_window")
             s = s[s.index >= s.index[-1] - window]
         if len(s) < self.min_train_points:
-            raise InputError(
+            raise NotEnoughData(
                 f"{type(self).__name__} needs at least {self.min_train_points} training readings,"
                 f" got {len(s)}"
             )
@@ -120,10 +132,30 @@ class Detector(ABC):
         return self._detect_core(s)
 
     def episodes(self, series: pd.Series) -> pd.DataFrame:
-        """Flagged readings grouped into episodes (see :func:`plantcast.detect.find_episodes`)."""
-        from plantcast.detect.episodes import find_episodes
+        """Flagged readings grouped into episodes by the detector's :class:`EpisodePolicy`."""
+        return find_episodes(
+            self.detect(series),
+            max_gap=self.episode_gap,
+            merge_gap=self.policy.gap(),
+            min_duration=self.policy.shortest(),
+        )
 
-        return find_episodes(self.detect(series), max_gap=self.episode_gap)
+    def explain(self) -> dict:
+        """What the fit learned that decides alerts (thresholds and their floors)."""
+        return {k.removesuffix("_"): v for k, v in vars(self).items() if k.endswith("_")}
+
+    def _calibrate(self, train_score: pd.Series, floor: float) -> float:
+        """The threshold for this sensor: ``floor``, raised to meet ``budget`` when one is set."""
+        self.floor_ = float(floor)
+        if self.budget is None:
+            return self.floor_
+        block = parse_duration(self.calibration_block, field="calibration_block")
+        return budget_threshold(train_score, self.budget, block=block, floor=floor)
+
+    def _flags(self, score: np.ndarray) -> np.ndarray:
+        """Hysteresis flags at the fitted threshold (see :class:`EpisodePolicy`)."""
+        thr = self.threshold_
+        return hysteresis(score, thr, thr * self.policy.exit_ratio)
 
     def _fit_core(self, series: pd.Series) -> None:  # noqa: B027 - optional hook
         """Learn state (attributes ending in ``_``) from a validated training series."""

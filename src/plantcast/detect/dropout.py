@@ -7,7 +7,8 @@ import pandas as pd
 
 from plantcast.core.errors import InputError
 from plantcast.core.timeutil import parse_duration
-from plantcast.detect.base import Detector, score_frame
+from plantcast.detect.base import DEFAULT_BUDGET, Detector, score_frame
+from plantcast.detect.episodes import EpisodePolicy
 
 
 def median_interval(index: pd.DatetimeIndex) -> pd.Timedelta | None:
@@ -25,23 +26,37 @@ class DropoutDetector(Detector):
     frame's ``since`` is the first missing slot and ``detected_at`` the moment a live system
     would have known (``k`` intervals after the last reading). A gap still open at the end of
     the series is not seen here (a service that knows "now" adds it). Covers dropouts.
+
+    Fitted, ``k`` is a floor: a sensor whose history is full of short gaps (a gateway that
+    drops a reading now and then) gets the gap length it exceeds at most ``budget`` times a
+    month, so a routine hiccup is not an alert.
     """
 
     name = "dropout"
+    policy = EpisodePolicy(cooldown="1h")
+    calibration_block = "1d"
 
     def __init__(
         self,
         interval: str | pd.Timedelta | None = None,
         *,
         k: float = 2.0,
+        budget: float | None = DEFAULT_BUDGET,
         train_window: str | pd.Timedelta = "14d",
     ) -> None:
         self.interval = interval
         self.k = k
+        self.budget = budget
         self.train_window = train_window
 
     def _fit_core(self, series: pd.Series) -> None:
         self.interval_ = median_interval(series.index)
+        step = self._step(series.index)
+        if step is None or step <= pd.Timedelta(0) or len(series) < 2:
+            self.threshold_ = float(self.k)
+            return
+        gaps = np.diff(series.index.as_unit("ns").asi8) / step.value
+        self.threshold_ = self._calibrate(pd.Series(gaps, index=series.index[1:]), self.k)
 
     def _step(self, index: pd.DatetimeIndex) -> pd.Timedelta | None:
         if self.interval is not None:
@@ -55,10 +70,11 @@ class DropoutDetector(Detector):
             if len(idx) < 2:
                 return score_frame(series, np.ones(len(idx)), np.zeros(len(idx), bool))
             raise InputError("cannot infer the nominal interval: give interval=")
-        ns = idx.asi8
+        ns = idx.as_unit("ns").asi8
+        k = getattr(self, "threshold_", self.k)
         prev = np.concatenate([ns[:1] - step.value, ns[:-1]])
         gap = (ns - prev) / step.value
-        flag = gap > self.k
+        flag = gap > k
         since = pd.DatetimeIndex(prev + step.value, tz="UTC")
-        known = pd.DatetimeIndex(prev + int(self.k * step.value), tz="UTC")
+        known = pd.DatetimeIndex(prev + int(k * step.value), tz="UTC")
         return score_frame(series, gap, flag, since=since, detected_at=known)

@@ -1,9 +1,67 @@
-"""Episodes: flagged readings grouped so that one ongoing anomaly is one episode."""
+"""Episodes: flagged readings grouped so that one ongoing anomaly is one episode.
+
+Every detector goes through this one layer: :func:`hysteresis` turns a score into flags (an
+episode is entered above ``enter`` and left only once the score falls below ``exit``), and
+:func:`find_episodes` groups the flags, bridging quiet stretches shorter than a merge gap and
+dropping episodes shorter than a minimum duration. :class:`EpisodePolicy` holds a detector's
+settings for both, and for the alert layer above it (cooldown, self-resolution).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
+
+from plantcast.core.timeutil import parse_duration
+
+
+@dataclass(frozen=True)
+class EpisodePolicy:
+    """How a detector's flags become episodes and its episodes alerts.
+
+    * ``exit_ratio``: hysteresis; an episode ends once the score drops below
+      ``exit_ratio × threshold`` (1.0: no hysteresis).
+    * ``merge_gap``: flagged stretches closer than this in time are one episode.
+    * ``min_duration``: shorter episodes are dropped (an episode still running at the end of
+      the scored data is kept: it may grow).
+    * ``cooldown``: a new episode starting within this of an alert's end extends that alert
+      rather than opening another.
+    """
+
+    exit_ratio: float = 1.0
+    merge_gap: str | pd.Timedelta = "0s"
+    min_duration: str | pd.Timedelta = "0s"
+    cooldown: str | pd.Timedelta = "1h"
+
+    def gap(self) -> pd.Timedelta:
+        return parse_duration(self.merge_gap, field="merge_gap")
+
+    def shortest(self) -> pd.Timedelta:
+        return parse_duration(self.min_duration, field="min_duration")
+
+
+def hysteresis(score: np.ndarray, enter: float, exit: float) -> np.ndarray:
+    """Flags of a two-threshold switch: on at ``score >= enter``, off once ``score < exit``.
+
+    Vectorised: a run of readings at or above ``exit`` is flagged from its first reading at
+    or above ``enter`` to its end. NaN scores count as below both thresholds.
+    """
+    s = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf)
+    exit = min(exit, enter)
+    above = s >= exit
+    n = len(s)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    run = np.cumsum(np.r_[True, above[1:] != above[:-1]])  # run id per reading
+    entered = above & (s >= enter)
+    pos = np.arange(n)
+    first_enter = np.where(entered, pos, n)
+    # the first entering position of each run, broadcast back to its readings
+    run_first = pd.Series(first_enter).groupby(run).transform("min").to_numpy()
+    return above & (pos >= run_first)
+
 
 EPISODE_COLUMNS = [
     "start",
@@ -17,10 +75,18 @@ EPISODE_COLUMNS = [
 ]
 
 
-def find_episodes(scores: pd.DataFrame, *, max_gap: int = 0) -> pd.DataFrame:
+def find_episodes(
+    scores: pd.DataFrame,
+    *,
+    max_gap: int = 0,
+    merge_gap: str | pd.Timedelta | None = None,
+    min_duration: str | pd.Timedelta | None = None,
+) -> pd.DataFrame:
     """Group flagged rows of a detector's frame into episodes.
 
-    Flags at most ``max_gap`` unflagged readings apart belong to one episode. ``start`` is the
+    Flags at most ``max_gap`` unflagged readings apart, or at most ``merge_gap`` apart in time,
+    belong to one episode; episodes shorter than ``min_duration`` (from start to end) are
+    dropped unless they reach the frame's last reading (still running). ``start`` is the
     first flagged reading (or the earliest ``since`` of the episode when the frame has one),
     ``end`` the last flagged reading, ``detected_at`` the first flagged reading (or the earliest
     ``detected_at``); the peak is the highest score, with its value and expected value.
@@ -29,9 +95,12 @@ def find_episodes(scores: pd.DataFrame, *, max_gap: int = 0) -> pd.DataFrame:
     pos = np.flatnonzero(flag)
     if len(pos) == 0:
         return pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in EPISODE_COLUMNS})
-    group = np.concatenate([[0], np.cumsum(np.diff(pos) > max_gap + 1)])
     sub = scores.iloc[pos]
     ts = sub.index
+    split = np.diff(pos) > max_gap + 1
+    if merge_gap is not None:
+        split &= np.diff(ts.as_unit("ns").asi8) > parse_duration(merge_gap, field="merge_gap").value
+    group = np.concatenate([[0], np.cumsum(split)])
     heads = np.flatnonzero(np.r_[True, np.diff(group) > 0])
     tails = np.r_[heads[1:] - 1, len(pos) - 1]
     start = ts[heads]
@@ -42,7 +111,7 @@ def find_episodes(scores: pd.DataFrame, *, max_gap: int = 0) -> pd.DataFrame:
         detected = pd.Series(sub["detected_at"].to_numpy()).groupby(group).min().to_numpy()
     score = sub["score"].to_numpy()
     peak = pd.Series(score).groupby(group).idxmax().to_numpy()
-    return pd.DataFrame(
+    episodes = pd.DataFrame(
         {
             "start": pd.DatetimeIndex(start, tz="UTC") if _naive(start) else start,
             "end": ts[tails],
@@ -53,6 +122,13 @@ def find_episodes(scores: pd.DataFrame, *, max_gap: int = 0) -> pd.DataFrame:
             "value": sub["value"].to_numpy()[peak],
             "expected": sub["expected"].to_numpy()[peak],
         }
+    )
+    if min_duration is None:
+        return episodes
+    shortest = parse_duration(min_duration, field="min_duration")
+    running = episodes["end"] >= scores.index[-1]
+    return episodes[(episodes["end"] - episodes["start"] >= shortest) | running].reset_index(
+        drop=True
     )
 
 

@@ -1,4 +1,4 @@
-"""Level shifts and drifts: a two-sided CUSUM with reset on standardised forecast residuals."""
+"""Level shifts and drifts: the recent level of the residuals against their level before it."""
 
 from __future__ import annotations
 
@@ -7,73 +7,88 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from plantcast.detect.base import score_frame
-from plantcast.detect.residual import ResidualDetector
-
-_MAX_BLOCK = 1 << 16
-
-
-def cusum_with_reset(x: np.ndarray, h: float, block: int = 64) -> tuple[np.ndarray, np.ndarray]:
-    """Upper CUSUM ``S_t = max(0, S_{t-1} + x_t)``, alarm when ``S_t > h``, then ``S`` restarts.
-
-    Vectorised by blocks: between alarms ``S_t = c_t − min(0, min_{s≤t} c_s)`` with ``c`` the
-    running sum from the last restart (Lindley's identity), so the Python loop runs once per
-    alarm or per block, not per reading. Returns (S before any reset, alarm flags).
-    """
-    n = len(x)
-    s = np.empty(n)
-    alarm = np.zeros(n, dtype=bool)
-    i, carry, b = 0, 0.0, block
-    while i < n:
-        j = min(n, i + b)
-        c = carry + np.cumsum(x[i:j])
-        seg = c - np.minimum(np.minimum.accumulate(c), 0.0)
-        hit = np.flatnonzero(seg > h)
-        if hit.size:
-            a = int(hit[0])
-            s[i : i + a + 1] = seg[: a + 1]
-            alarm[i + a] = True
-            i, carry, b = i + a + 1, 0.0, block
-        else:
-            s[i:j] = seg
-            i, carry, b = j, float(seg[-1]), min(2 * b, _MAX_BLOCK)
-    return s, alarm
+from plantcast.core.timeutil import parse_duration
+from plantcast.detect.base import DEFAULT_BUDGET, robust_location_scale, score_frame
+from plantcast.detect.episodes import EpisodePolicy
+from plantcast.detect.residual import ResidualDetector, run_age_below, trailing_time_median
 
 
 class LevelShiftDetector(ResidualDetector):
-    """Two-sided CUSUM with reset on ``(r − loc_) / scale_`` (residuals in fitted σ units).
+    """Scores ``|fast − slow|``: the median of the last ``fast`` standardised residuals against
+    their median over the ``baseline`` of time before those, in units of that difference's own
+    spread on the training window.
 
-    ``k`` is the allowance (half the smallest shift worth catching, in σ), ``h`` the decision
-    interval. A sustained shift alarms every few readings, so episodes bridge ``episode_gap``
-    quiet readings. Covers level shifts and drifts (and long noise bursts).
+    A step lifts the fast median within about ``fast / 2`` readings. Readings inside an episode
+    are kept out of the baseline for its first ``accept_after``, so a shift that comes back is
+    judged against the level before it (its return is not a second alert); a shift that
+    persists is accepted as the new normal after ``accept_after``, and its episode ends by
+    itself once the baseline has caught up (about half the ``baseline`` later) rather than
+    lasting until a refit. Drifts keep the two apart while they last. Hysteresis (enter at
+    ``threshold_``, leave below half of it) and a 6-hour merge gap keep one change one episode.
+    Covers level shifts and drifts (and long noise bursts).
     """
 
     name = "level_shift"
-    episode_gap = 6
+    episode_gap = 2
+    policy = EpisodePolicy(exit_ratio=0.5, merge_gap="6h", cooldown="6h")
+    calibration_block = "1d"
+    passes = 4
 
     def __init__(
         self,
         forecaster: Any = "fourier_linear",
         forecaster_params: dict | None = None,
         *,
-        k: float = 0.5,
-        h: float = 12.0,
+        fast: int = 4,
+        baseline: str | pd.Timedelta = "1d",
+        accept_after: str | pd.Timedelta = "1d",
+        threshold: float = 5.0,
+        budget: float | None = DEFAULT_BUDGET,
         train_window: str | pd.Timedelta = "14d",
     ) -> None:
         super().__init__(forecaster, forecaster_params, train_window)
-        self.k = k
-        self.h = h
+        self.fast = fast
+        self.baseline = baseline
+        self.accept_after = accept_after
+        self.threshold = threshold
+        self.budget = budget
+
+    def _difference(self, series: pd.Series, held_out: np.ndarray | None = None) -> np.ndarray:
+        """fast − slow in σ units; ``held_out`` readings are left out of the baseline."""
+        _, resid = self.residuals(series)
+        u = (resid - self.loc_) / self.scale_
+        n = max(int(self.fast), 1)
+        fast = pd.Series(u).rolling(n, min_periods=1).median().to_numpy()
+        base = parse_duration(self.baseline, field="baseline")
+        quiet = u if held_out is None else np.where(held_out, np.nan, u)
+        before = trailing_time_median(quiet, series.index, base, 0.0)
+        # the baseline ends where the fast window begins
+        slow = np.r_[np.zeros(min(n - 1, len(u))), before[: len(u) - n + 1]] if n > 1 else before
+        return fast - slow
+
+    def _score(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+        """Score against a baseline that leaves young episodes out (a few passes to settle)."""
+        diff = self._difference(series)
+        accept = parse_duration(self.accept_after, field="accept_after")
+        held = np.zeros(len(diff), dtype=bool)
+        for _ in range(self.passes):
+            flags = self._flags(np.abs(diff) / self.diff_scale_)
+            young = run_age_below(series.index, flags, accept)
+            if np.array_equal(young, held):
+                break
+            held = young
+            diff = self._difference(series, held)
+        return diff, np.abs(diff) / self.diff_scale_
+
+    def _fit_core(self, series: pd.Series) -> None:
+        super()._fit_core(series)
+        diff = self._difference(series)
+        _, spread = robust_location_scale(diff)
+        self.diff_scale_ = max(spread, 1e-9)
+        score = np.abs(diff) / self.diff_scale_
+        self.threshold_ = self._calibrate(pd.Series(score, index=series.index), self.threshold)
 
     def _detect_core(self, series: pd.Series) -> pd.DataFrame:
-        expected, resid = self.residuals(series)
-        z = (resid - self.loc_) / self.scale_
-        up, up_alarm = cusum_with_reset(z - self.k, self.h)
-        down, down_alarm = cusum_with_reset(-z - self.k, self.h)
-        return score_frame(
-            series,
-            np.maximum(up, down),
-            up_alarm | down_alarm,
-            expected,
-            cusum_up=up,
-            cusum_down=down,
-        )
+        expected = self._expected(series.index)
+        diff, score = self._score(series)
+        return score_frame(series, score, self._flags(score), expected, shift=diff * self.scale_)
