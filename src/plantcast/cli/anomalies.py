@@ -198,8 +198,11 @@ def evaluate_detectors(scenarios, seed, noise, real, data_dir, fmt) -> None:
         if clean is None:
             click.echo(table.to_json(orient="records", indent=2))
         else:
-            both = {"events": table.to_dict("records"), "clean_days": clean.to_dict("records")}
-            click.echo(json.dumps(both, indent=2, default=str))
+            both = {  # through pandas, so NaN becomes null
+                "events": json.loads(table.to_json(orient="records")),
+                "clean_days": json.loads(clean.to_json(orient="records")),
+            }
+            click.echo(json.dumps(both, indent=2))
         return
     out.print(_frame_table(table))
     console.print("Event-level scores; 'combined' unites " + ", ".join(DETECTORS) + ".")
