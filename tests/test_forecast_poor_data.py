@@ -47,8 +47,8 @@ def test_too_little_history_names_the_minimum(name):
     short = readings(40 / 48)
     with pytest.raises(
         NotEnoughData,
-        match=r"need at least 2 periods of 24h \(96 readings at "
-        r"30min\), have 40",
+        match=r"need 2 periods of 24h of history \(2d, at most 50% of it in gaps\); "
+        r"have 20h in 40 readings",
     ):
         get_model(name).fit(short)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 import click
@@ -11,6 +12,7 @@ from rich.table import Table
 
 from plantcast.cli.common import (
     DURATION,
+    TIMESTAMP,
     console,
     database_option,
     format_option,
@@ -18,9 +20,17 @@ from plantcast.cli.common import (
     progress_bar,
 )
 from plantcast.cli.main import cli
+from plantcast.core.config import load_settings
+from plantcast.core.errors import PlantcastError
 from plantcast.core.types import AlertStatus, EventKind
+from plantcast.forecast.preprocess import format_duration
 from plantcast.services.context import open_store
-from plantcast.services.detection import DETECTORS, detect_sensor
+from plantcast.services.detection import (
+    DETECTORS,
+    DetectOptions,
+    detect_sensor,
+    explain_sensor,
+)
 from plantcast.services.injection import inject as inject_event
 from plantcast.services.injection import normalize as normalize_sensor
 
@@ -60,26 +70,98 @@ def normalize(database_url, sensor) -> None:
 @click.option(
     "--periods", default=None, help="Seasonal periods, e.g. 24h,7d (default: the sensor's)."
 )
+@click.option(
+    "--since",
+    type=TIMESTAMP,
+    default=None,
+    help="Score from this time (default: whatever no run has scored yet, all history at first).",
+)
+@click.option("--explain", is_flag=True, help="Print each detector's calibrated thresholds.")
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
 @click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")
-def detect(database_url, sensors, periods, follow, every) -> None:
-    """Score new readings and write alerts (one per ongoing anomaly; re-running adds nothing)."""
+def detect(database_url, sensors, periods, since, explain, follow, every) -> None:
+    """Score new readings and write alerts (one per ongoing anomaly; re-running adds nothing).
+
+    Thresholds are calibrated per sensor so that data like its recent history raises at most
+    $PLANTCAST_ALERT_BUDGET alerts per 30 days per detector kind (default 2); an alert
+    resolves once the signal has been normal for $PLANTCAST_RESOLVE_AFTER (default 2h).
+    A sensor that cannot be scored is reported and the others go on.
+    """
+    settings = load_settings(database_url=database_url)
+    options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
     with open_store(database_url) as store:
         names = list(sensors) or [s.name for s in store.list_sensors()]
+        if explain:
+            for name in names:
+                info = explain_sensor(store, name, periods=_periods(periods), options=options)
+                _print_explanation(name, info)
+            console.print(
+                f"thresholds calibrated to at most {options.budget:g} alert(s) per 30 days per "
+                "detector on data like the last 14 days (floors: the detectors' own minimums)"
+            )
+            return
+        failed = False
         while True:
             for name in names:
-                r = detect_sensor(store, name, periods=_periods(periods))
-                if not follow or r.opened or r.updated:  # --follow speaks when alerts change
-                    out.print(
-                        f"{r.sensor}: scored {r.scored:,} readings, {r.opened} new alert(s), "
-                        f"{r.updated} updated"
-                    )
+                failed |= not _detect_one(store, name, _periods(periods), since, options, follow)
+            since = None  # --since applies to the first pass only
             if not follow:
                 break
             try:
                 time.sleep(every.total_seconds())
             except KeyboardInterrupt:
                 break
+    if failed:
+        sys.exit(1)
+
+
+def _detect_one(store, name, periods, since, options, follow) -> bool:
+    """One sensor's run, reported on one line; False when it failed (the others still run)."""
+    try:
+        with progress_bar(f"detect {name}") as bar:
+            r = detect_sensor(
+                store, name, periods=periods, since=since, options=options, on_progress=bar
+            )
+    except PlantcastError as exc:
+        console.print(f"[red]{name}: not scored:[/] {exc}")
+        return False
+    if not follow or r.opened or r.updated:  # --follow speaks when alerts change
+        span = (
+            f" from {r.scored_from:%Y-%m-%d %H:%M} to {r.scored_until:%Y-%m-%d %H:%M} UTC"
+            if r.scored
+            else ""
+        )
+        out.print(
+            f"{r.sensor}: scored {r.scored:,} readings{span}, {r.opened} new alert(s), "
+            f"{r.updated} updated"
+        )
+    for detector, why in r.skipped.items():
+        if not follow or r.scored:
+            console.print(f"[yellow]{r.sensor}: {detector} skipped:[/] {why}")
+    return True
+
+
+def _print_explanation(name: str, info: dict) -> None:
+    table = Table(
+        "detector", "what it learned", title=f"{name} (periods {info.pop('periods', '-')})"
+    )
+    for detector, learned in info.items():
+        if isinstance(learned, str):
+            table.add_row(detector, learned)
+            continue
+        shown = ", ".join(f"{k} {_fmt(v)}" for k, v in learned.items() if k != "fitted")
+        table.add_row(detector, shown)
+    out.print(table)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, pd.Timedelta):
+        return format_duration(value)
+    if isinstance(value, float):
+        return f"{value:.3g}"
+    if hasattr(value, "__len__") and not isinstance(value, str):
+        return "[" + ", ".join(_fmt(v) for v in value) + "]"
+    return str(value)
 
 
 @cli.group(invoke_without_command=True)
@@ -88,20 +170,35 @@ def detect(database_url, sensors, periods, follow, every) -> None:
 @click.option(
     "--status", type=click.Choice([s.value for s in AlertStatus]), default=None, help="Filter."
 )
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=50,
+    show_default=True,
+    help="Show at most this many, newest first (the total is always printed).",
+)
 @format_option("table", "json")
 @click.pass_context
 def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
-    """List alerts; `alerts ack ID` acknowledges, `alerts resolve ID` resolves."""
+    """List alerts, newest first; `alerts ack ID` acknowledges, `alerts resolve ID` resolves.
+
+    JSON output is an object: {"total": N, "shown": n, "alerts": [...]}.
+    """
     ctx.obj = {"database_url": database_url}
     if ctx.invoked_subcommand:
         return
     with open_store(database_url) as store:
         sid = store.get_sensor(sensor).id if sensor else None
         rows = store.list_alerts(sensor_id=sid, status=status, limit=limit)
+        total = store.count_alerts(sensor_id=sid, status=status)
         names = {s.id: s.name for s in store.list_sensors()}
     if fmt == "json":
-        click.echo(json.dumps([_alert_dict(a, names) for a in rows], indent=2))
+        payload = {
+            "total": total,
+            "shown": len(rows),
+            "alerts": [_alert_dict(a, names) for a in rows],
+        }
+        click.echo(json.dumps(payload, indent=2))
         return
     table = Table("id", "sensor", "detector", "start (UTC)", "end", "score", "value", "status")
     for a in rows:
@@ -117,6 +214,8 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
             a.status.value,
         )
     out.print(table if rows else "no alerts")
+    if len(rows) < total:
+        out.print(f"showing {len(rows)} of {total:,} alerts (newest first; --limit N shows more)")
 
 
 def _alert_dict(a, names) -> dict:

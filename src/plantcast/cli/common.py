@@ -48,6 +48,24 @@ class Duration(click.ParamType):
 DURATION = Duration()
 
 
+class Timestamp(click.ParamType):
+    """A point in time: RFC 3339 / ISO 8601 ('2026-11-01T06:00Z'); a naive time is UTC."""
+
+    name = "timestamp"
+
+    def convert(self, value, param, ctx) -> pd.Timestamp:
+        if isinstance(value, pd.Timestamp):
+            return value
+        try:
+            ts = pd.Timestamp(value)
+        except (ValueError, TypeError):
+            self.fail(f"cannot read {value!r} as a time (example: 2026-11-01T06:00Z)", param, ctx)
+        return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
+
+
+TIMESTAMP = Timestamp()
+
+
 def database_option(func):
     @click.option(
         "--database-url",

@@ -23,6 +23,15 @@ class Settings(BaseSettings):
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     refresh_seconds: float = 5.0
+    alert_budget: float = Field(
+        default=2.0,
+        ge=0,
+        description="Alerts per 30 days per detector kind that data like a sensor's recent "
+        "history may raise; thresholds are calibrated per sensor to stay within it.",
+    )
+    resolve_after: str = Field(
+        default="2h", description="How long a signal stays normal before its alert resolves."
+    )
 
 
 def load_settings(**overrides) -> Settings:

@@ -44,6 +44,8 @@ def merge_episodes(
     detector: str | None = None,
     gap_tolerance: str | pd.Timedelta = "0s",
     scored_until=None,
+    resolve_after: str | pd.Timedelta = "0s",
+    close_unmatched_at=None,
 ) -> tuple[list[dict], list[dict]]:
     """Decide ``(to_update, to_insert)`` so that re-running detection adds nothing.
 
@@ -51,8 +53,12 @@ def merge_episodes(
     ``detector``, ``ts`` (start), ``ends_at`` (None while ongoing) and ``score``. ``new_episodes``
     comes from :func:`find_episodes` (with a ``detector`` column, or pass ``detector=``). An
     episode within ``gap_tolerance`` of an alert of the same detector extends it; others become
-    new alerts. An episode reaching ``scored_until`` (the last scored reading) is ongoing
-    (``ends_at`` None); an ongoing alert whose episode has ended is closed at the episode's end.
+    new alerts (``gap_tolerance`` is the cooldown: a new episode that soon after an alert's
+    end continues it). An episode that ended less than ``resolve_after`` before
+    ``scored_until`` (the last scored reading) is ongoing (``ends_at`` None): an alert
+    resolves itself once the signal has been normal that long, and is then closed at the
+    episode's end. With ``close_unmatched_at``, an ongoing alert that no episode continues
+    is closed there (its anomaly ended before the scored window).
     ``to_update`` holds ``{"id": ..., <changed fields>}``; ``to_insert`` holds full alert dicts.
     Score the window from the start of the oldest ongoing alert, so its episode is seen whole.
     """
@@ -61,17 +67,27 @@ def merge_episodes(
     alerts = [dict(a) for a in existing]
     updates: dict = {}
     inserts: list[dict] = []
+    settle = parse_duration(resolve_after, field="resolve_after")
+    matched: set[int] = set()
     for ep in new_episodes.sort_values("start").itertuples(index=False):
         name = getattr(ep, "detector", None) or detector
-        ongoing = until is not None and ep.end >= until
+        ongoing = until is not None and ep.end >= until - settle
         match = next(
             (a for a in alerts + inserts if a["detector"] == name and _touches(a, ep, tol)), None
         )
         if match is None:
             inserts.append(_alert_from(ep, name, ongoing))
             continue
+        matched.add(id(match))
         changes = _extend(match, ep, ongoing)
         match.update(changes)
         if changes and "id" in match:
             updates.setdefault(match["id"], {"id": match["id"]}).update(changes)
+    if close_unmatched_at is not None:
+        at = to_utc(close_unmatched_at)
+        for a in alerts:
+            mine = detector is None or a["detector"] == detector
+            if mine and a["ends_at"] is None and id(a) not in matched and "id" in a:
+                end = max(to_utc(a["ts"]), at)
+                updates.setdefault(a["id"], {"id": a["id"]})["ends_at"] = end
     return list(updates.values()), inserts

@@ -48,26 +48,42 @@ def rolling_mean(series: pd.Series, window: int | str | pd.Timedelta) -> pd.Seri
     return series.rolling(parse_duration(window, field="smooth"), min_periods=1).mean()
 
 
+GAP_TOLERANCE = 0.5  # share of a history's expected readings that may be missing
+
+
 def require_history(
     series: pd.Series, period: pd.Timedelta, count: int, interval: pd.Timedelta
 ) -> None:
-    """Raise NotEnoughData unless the series spans ``count`` periods (one reading of slack)."""
+    """Raise NotEnoughData unless the series covers ``count`` periods of time.
+
+    Time covered is what counts, not a number of readings: the span must reach ``count``
+    periods (one reading of slack), and gaps may take up to ``GAP_TOLERANCE`` of it.
+    """
     need = math.ceil(count * period / interval)
     have_span = series.index[-1] - series.index[0] + interval if len(series) else pd.Timedelta(0)
-    if len(series) < need or have_span < count * period:
+    enough_readings = len(series) >= max(2, math.ceil(need * (1 - GAP_TOLERANCE)))
+    if have_span < count * period or not enough_readings:
+        plural = "s" if count > 1 else ""
         raise NotEnoughData(
-            f"need at least {count} period{'s' if count > 1 else ''} of {format_duration(period)} "
-            f"({need} readings at {format_duration(interval)}), have {len(series)}"
+            f"need {count} period{plural} of {format_duration(period)} of history "
+            f"({format_duration(count * period)}, at most {GAP_TOLERANCE:.0%} of it in gaps); "
+            f"have {format_duration(max(have_span, pd.Timedelta(0)))} in {len(series)} readings"
         )
 
 
 def format_duration(delta: pd.Timedelta) -> str:
-    """Durations the way they were probably written: 30min, 24h, 7d."""
+    """Durations the way they were probably written: 30min, 24h, 7d, 1d12h, 12h30min."""
     seconds = int(delta.total_seconds())
     for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if seconds and seconds % size == 0 and seconds >= size * (2 if unit == "d" else 1):
+        whole = seconds and seconds % size == 0 and seconds >= size * (2 if unit == "d" else 1)
+        if whole and (unit in ("d", "h") or seconds < 3600):
             return f"{seconds // size}{unit}"
-    return str(delta)
+    parts = []
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if seconds >= size:
+            parts.append(f"{seconds // size}{unit}")
+            seconds %= size
+    return "".join(parts) or str(delta)
 
 
 def regularize(

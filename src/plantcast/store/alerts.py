@@ -83,6 +83,18 @@ def set_alert_status(conn: Connection, alert_id: int, status: AlertStatus | str)
     return _to_alert(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
 
 
+def count_alerts(
+    conn: Connection, *, sensor_id: int | None = None, status: AlertStatus | str | None = None
+) -> int:
+    """How many alerts match (what a listing cut by its limit is out of)."""
+    q = select(func.count()).select_from(alerts)
+    if sensor_id is not None:
+        q = q.where(alerts.c.sensor_id == sensor_id)
+    if status is not None:
+        q = q.where(alerts.c.status == str(AlertStatus(status)))
+    return int(conn.execute(q).scalar())
+
+
 def count_open_alerts(conn: Connection, sensor_id: int | None = None) -> int:
     q = select(func.count()).select_from(alerts).where(alerts.c.status == str(AlertStatus.OPEN))
     if sensor_id is not None:

@@ -173,6 +173,10 @@ class Store:
         with self.write() as conn:
             return _alerts.set_alert_status(conn, alert_id, status)
 
+    def count_alerts(self, **filters) -> int:
+        with self.read() as conn:
+            return _alerts.count_alerts(conn, **filters)
+
     def count_open_alerts(self, sensor_id: int | None = None) -> int:
         with self.read() as conn:
             return _alerts.count_open_alerts(conn, sensor_id)
