@@ -117,17 +117,21 @@ def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
         result = import_csv(
             store, spec, sensor, unit=unit, on_progress=lambda s, d, t: bar(d, t, s)
         )
+        from plantcast.services.seasons import refresh_seasons
+
+        found = refresh_seasons(store, store.get_sensor(sensor))
     skipped = result.duplicates_dropped
     note = f" ({skipped:,} exact duplicate rows skipped)" if skipped else ""
     out.print(
         f"{result.sensor}: imported {result.rows:,} readings from {result.start} to "
         f"{result.end} in {result.seconds:.2f} s{note}"
     )
+    out.print(f"seasons: {', '.join(s.label for s in found) or 'none found (models use 24h)'}")
 
 
 def _register() -> None:
     # Importing these modules registers their commands on `cli`.
-    from plantcast.cli import anomalies, app_commands, forecasting  # noqa: F401
+    from plantcast.cli import anomalies, app_commands, forecasting, seasons  # noqa: F401
 
 
 _register()

@@ -26,6 +26,7 @@ from plantcast.forecast import (
 from plantcast.forecast.cache import freeze
 from plantcast.forecast.conformal import ConformalIntervals
 from plantcast.forecast.features import future_index
+from plantcast.services.seasons import maybe_refresh_seasons
 from plantcast.store import Store
 
 DEFAULT_MODELS = ("fourier_linear", "svr", "random_forest", "seasonal_naive")
@@ -204,6 +205,7 @@ def forecast_sensor(
 ) -> ForecastResult:
     """Forecast a stored sensor from its latest readings."""
     sensor = store.get_sensor(sensor_name)
+    maybe_refresh_seasons(store, sensor)  # cheap unless the sensor gained much new history
     series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
     if series.empty:
         raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
@@ -225,6 +227,7 @@ def backtest_sensor(
     with the reason (e.g. too little history), so one short model does not sink the rest.
     """
     sensor = store.get_sensor(sensor_name)
+    maybe_refresh_seasons(store, sensor)  # cheap unless the sensor gained much new history
     series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
     if series.empty:
         raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")

@@ -1,15 +1,15 @@
-"""Sensors: create-if-missing, look up by name, list."""
+"""Sensors: create-if-missing, look up by name, list, and their JSON params."""
 
 from __future__ import annotations
 
 import json
 
 import pandas as pd
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, func, select, update
 
 from plantcast.core.errors import NotFound
 from plantcast.core.types import Sensor, Source
-from plantcast.store.schema import sensors
+from plantcast.store.schema import readings, sensors
 
 
 def _to_sensor(row) -> Sensor:
@@ -36,6 +36,29 @@ def get_sensor(conn: Connection, name: str) -> Sensor:
 def sensor_params(conn: Connection, sensor_id: int) -> dict:
     raw = conn.execute(select(sensors.c.params).where(sensors.c.id == sensor_id)).scalar_one()
     return json.loads(raw or "{}")
+
+
+def update_params(conn: Connection, sensor_id: int, changes: dict) -> dict:
+    """Merge ``changes`` into a sensor's params (other keys kept); returns the new params."""
+    query = select(sensors.c.params).where(sensors.c.id == sensor_id).with_for_update()
+    raw = conn.execute(query).scalar_one_or_none()
+    if raw is None:
+        raise NotFound(f"no sensor with id {sensor_id}")
+    params = {**json.loads(raw or "{}"), **changes}
+    conn.execute(update(sensors).where(sensors.c.id == sensor_id).values(params=json.dumps(params)))
+    return params
+
+
+def params_and_last_ts(conn: Connection, sensor_id: int) -> tuple[dict, pd.Timestamp | None]:
+    """A sensor's params and its last reading's time, in one query (an index lookup)."""
+    last = select(func.max(readings.c.ts)).where(readings.c.sensor_id == sensor_id)
+    query = select(sensors.c.params, last.scalar_subquery().label("last_ts")).where(
+        sensors.c.id == sensor_id
+    )
+    row = conn.execute(query).first()
+    if row is None:
+        raise NotFound(f"no sensor with id {sensor_id}")
+    return json.loads(row.params or "{}"), row.last_ts
 
 
 def list_sensors(conn: Connection) -> list[Sensor]:

@@ -118,6 +118,14 @@ class Store:
         with self.read() as conn:
             return _catalog.sensor_params(conn, sensor_id)
 
+    def update_sensor_params(self, sensor_id: int, changes: dict) -> dict:
+        with self.write() as conn:
+            return _catalog.update_params(conn, sensor_id, changes)
+
+    def params_and_last_ts(self, sensor_id: int) -> tuple[dict, pd.Timestamp | None]:
+        with self.read() as conn:
+            return _catalog.params_and_last_ts(conn, sensor_id)
+
     # -- readings -------------------------------------------------------------------------
     def write_readings(self, sensor_id: int, series: pd.Series) -> int:
         with self.write() as conn:
