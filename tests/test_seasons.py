@@ -181,6 +181,8 @@ def test_bad_input_is_a_clear_error():
         detect_seasons([1.0, 2.0])
     with pytest.raises(InputError, match="min_strength"):
         detect_seasons(_series(_index(3), np.zeros(144)), min_strength=1.5)
+    with pytest.raises(InputError, match="max_points"):
+        detect_seasons(_series(_index(3), np.zeros(144)), max_points=0)
 
 
 def test_seasons_format_as_the_periods_models_take():
