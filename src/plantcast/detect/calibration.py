@@ -51,5 +51,11 @@ def budget_threshold(
     else:
         beta = max(float(np.mean(excess)), 1e-12)
         threshold = u0 + beta * math.log(rate0 / budget)
+    # The tail fit must not contradict the training itself: a month's budget allows about
+    # budget × days / 30 alerting blocks in the training window, so the threshold sits at
+    # least at the block maximum ranked just past that (its worst day, for two weeks and 2).
+    allowed = int(budget * days / DAYS_PER_BUDGET)
+    if allowed < len(maxima):
+        threshold = max(threshold, float(np.sort(maxima)[::-1][allowed]))
     threshold = max(float(floor), threshold)
     return threshold if cap is None else min(threshold, float(cap))

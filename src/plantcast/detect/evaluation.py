@@ -15,7 +15,7 @@ import pandas as pd
 from plantcast.detect.base import Detector
 from plantcast.detect.baselines import RandomDetector, RollingZDetector, ThresholdDetector
 from plantcast.detect.dropout import DropoutDetector
-from plantcast.detect.residual import ResidualZDetector
+from plantcast.detect.residual import DETECT_HARMONICS, ResidualZDetector
 from plantcast.detect.shift import LevelShiftDetector
 from plantcast.detect.stuck import StuckDetector
 from plantcast.signals.recordings import PERIODS, real_scenario
@@ -50,7 +50,7 @@ def default_detectors(
 
     ``periods`` are the sensor's seasonal periods (the forecaster's default when None).
     """
-    params = None if periods is None else {"periods": tuple(periods), "harmonics": 3}
+    params = None if periods is None else {"periods": tuple(periods), "harmonics": DETECT_HARMONICS}
     return {
         "residual_z": ResidualZDetector(forecaster, params),
         "level_shift": LevelShiftDetector(forecaster, params),

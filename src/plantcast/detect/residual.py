@@ -17,7 +17,10 @@ from plantcast.detect.base import (
 )
 from plantcast.detect.episodes import EpisodePolicy
 
-DEFAULT_FORECASTER_PARAMS = {"periods": ("24h",), "harmonics": 3}
+# Harmonics of each season in the detectors' expected value. Six were tried for the sharper
+# daily shapes of real recordings: no better on them, and they fit the noise of a week.
+DETECT_HARMONICS = 3
+DEFAULT_FORECASTER_PARAMS = {"periods": ("24h",), "harmonics": DETECT_HARMONICS}
 
 
 class ResidualDetector(Detector):

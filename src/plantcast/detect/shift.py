@@ -10,7 +10,12 @@ import pandas as pd
 from plantcast.core.timeutil import parse_duration
 from plantcast.detect.base import DEFAULT_BUDGET, robust_location_scale, score_frame
 from plantcast.detect.episodes import EpisodePolicy
-from plantcast.detect.residual import ResidualDetector, run_age_below, trailing_time_median
+from plantcast.detect.residual import (
+    ResidualDetector,
+    run_age_below,
+    trailing_median,
+    trailing_time_median,
+)
 
 
 class LevelShiftDetector(ResidualDetector):
@@ -43,6 +48,8 @@ class LevelShiftDetector(ResidualDetector):
         baseline: str | pd.Timedelta = "1d",
         accept_after: str | pd.Timedelta = "1d",
         threshold: float = 5.0,
+        window: int = 336,
+        adaptive: bool = True,
         budget: float | None = DEFAULT_BUDGET,
         train_window: str | pd.Timedelta = "14d",
     ) -> None:
@@ -50,6 +57,8 @@ class LevelShiftDetector(ResidualDetector):
         self.fast = fast
         self.baseline = baseline
         self.accept_after = accept_after
+        self.window = window
+        self.adaptive = adaptive
         self.threshold = threshold
         self.budget = budget
 
@@ -72,20 +81,27 @@ class LevelShiftDetector(ResidualDetector):
         accept = parse_duration(self.accept_after, field="accept_after")
         held = np.zeros(len(diff), dtype=bool)
         for _ in range(self.passes):
-            flags = self._flags(np.abs(diff) / self.diff_scale_)
+            flags = self._flags(np.abs(diff) / self._spread(diff))
             young = run_age_below(series.index, flags, accept)
             if np.array_equal(young, held):
                 break
             held = young
             diff = self._difference(series, held)
-        return diff, np.abs(diff) / self.diff_scale_
+        return diff, np.abs(diff) / self._spread(diff)
+
+    def _spread(self, diff: np.ndarray) -> np.ndarray:
+        """The difference's recent robust spread (a week of readings), never below half the
+        training one: in a restless stretch (weather, a busy shift) the bar rises with it."""
+        fill = self.diff_scale_ / 1.4826  # until half a window is in, the training spread
+        recent = 1.4826 * trailing_median(np.abs(diff), self.window, self.window // 2, fill)
+        return np.maximum(recent, 0.5 * self.diff_scale_) if self.adaptive else self.diff_scale_
 
     def _fit_core(self, series: pd.Series) -> None:
         super()._fit_core(series)
         diff = self._difference(series)
         _, spread = robust_location_scale(diff)
         self.diff_scale_ = max(spread, 1e-9)
-        score = np.abs(diff) / self.diff_scale_
+        score = np.abs(diff) / self._spread(diff)
         self.threshold_ = self._calibrate(pd.Series(score, index=series.index), self.threshold)
 
     def _detect_core(self, series: pd.Series) -> pd.DataFrame:

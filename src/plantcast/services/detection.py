@@ -27,6 +27,7 @@ from plantcast.detect import (
     merge_episodes,
 )
 from plantcast.detect.base import DEFAULT_BUDGET
+from plantcast.detect.residual import DETECT_HARMONICS
 from plantcast.services.context import sensor_periods
 from plantcast.store import Store
 from plantcast.store import alerts as alert_rows
@@ -34,7 +35,8 @@ from plantcast.store import alerts as alert_rows
 DETECTORS = ("residual_z", "level_shift", "stuck", "dropout")
 CONTEXT = pd.Timedelta("7d")  # history before a chunk, for the detectors' trailing statistics
 TRAIN = pd.Timedelta("14d")  # history before a chunk that the detectors are fitted on
-CHUNK_READINGS = 20_000  # readings scored per chunk: memory stays flat in history length
+CHUNK_READINGS = 20_000  # readings scored per chunk at most: memory stays flat in history
+CHUNK_SPAN = pd.Timedelta("7d")  # time scored per chunk at most: detectors refit weekly
 DEFAULT_RESOLVE_AFTER = "2h"
 DETECTOR_CLASSES: dict[str, type[Detector]] = {
     "residual_z": ResidualZDetector,
@@ -73,7 +75,7 @@ def make_detectors(
     names: tuple[str, ...] = DETECTORS,
     options: DetectOptions = DetectOptions(),
 ) -> dict[str, Detector]:
-    params = {"periods": tuple(periods), "harmonics": 3}
+    params = {"periods": tuple(periods), "harmonics": DETECT_HARMONICS}
     budget = options.budget
     factories: dict[str, Callable[[], Detector]] = {
         "residual_z": lambda: ResidualZDetector("fourier_linear", params, budget=budget),
@@ -96,8 +98,9 @@ def _scoring_start(store: Store, sensor: Sensor, names, since) -> pd.Timestamp |
 
 
 def _chunks(store: Store, sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
-    """Time ranges [a, b] holding about ``CHUNK_READINGS`` readings each, from start to last."""
-    span = max(sensor.interval * CHUNK_READINGS, pd.Timedelta("1d"))
+    """Time ranges [a, b] from start to last, each at most a week and ``CHUNK_READINGS``
+    readings long, so a long history is scored as a weekly job would have scored it."""
+    span = max(min(sensor.interval * CHUNK_READINGS, CHUNK_SPAN), sensor.interval)
     out, a = [], start
     while a <= last:
         b = min(a + span, last)
@@ -107,7 +110,8 @@ def _chunks(store: Store, sensor: Sensor, start, last) -> list[tuple[pd.Timestam
 
 
 def _fit(det: Detector, train: pd.Series, everything: pd.Series) -> None:
-    """Fit on the history before the chunk; a young sensor learns from all it has (in-sample)."""
+    """Fit on the history before the chunk; without enough of it, on the chunk's first
+    ``TRAIN`` of readings (in-sample: a young sensor learns from the earliest it has)."""
     try:
         det.fit(train)
     except PlantcastError:
@@ -145,7 +149,8 @@ def detect_sensor(
         found = {}
         for name, det in make_detectors(sensor, periods, detectors, options).items():
             try:
-                _fit(det, series[series.index < a], series[series.index <= b])
+                early = series[series.index <= min(b, a + TRAIN)]
+                _fit(det, series[series.index < a], early)
             except PlantcastError as exc:
                 skipped.setdefault(name, str(exc))
                 continue

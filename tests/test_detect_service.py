@@ -1,0 +1,178 @@
+"""The detection service on real stores: it never stalls, scores imported history, and says why."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import plantcast.services.detection as detection
+from plantcast.cli.main import cli
+from plantcast.core.types import Source
+from plantcast.services.detection import DETECTORS, detect_sensor
+from plantcast.signals import SignalModel, generate_readings
+from plantcast.store import alerts as alert_rows
+
+START = pd.Timestamp("2025-03-01", tz="UTC")
+
+
+def _marks(store, sensor_id):
+    with store.read() as conn:
+        return {n: alert_rows.get_scored_until(conn, sensor_id, n) for n in DETECTORS}
+
+
+def _history(seed: int, interval: str, n: int, holes: float) -> pd.Series:
+    s = generate_readings(SignalModel(seed=seed), START, periods=n, interval=interval)
+    keep = np.random.default_rng(seed).random(n) >= holes
+    keep[0] = True
+    return s[keep]
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    seed=st.integers(0, 10_000),
+    interval=st.sampled_from(["5min", "30min", "1h"]),
+    first_days=st.floats(0.05, 4.0),
+    holes=st.sampled_from([0.0, 0.1, 0.4]),
+    batches=st.lists(st.integers(1, 150), min_size=1, max_size=4),
+)
+def test_resume_point_always_advances_and_no_run_fails_for_lack_of_history(
+    store, seed, interval, first_days, holes, batches
+):
+    """Random histories (young, gappy, any step) arriving in random chunks: every run scores
+    up to the latest reading, whatever history each detector had to learn from."""
+    step = pd.Timedelta(interval)
+    n_first = max(1, int(pd.Timedelta(days=first_days) / step))
+    series = _history(seed, interval, n_first + sum(batches), holes)
+    name = f"s{seed}_{interval}_{len(series)}_{len(batches)}"
+    sensor = store.ensure_sensor(name, source=Source.IMPORTED, interval=step)
+    cuts = np.cumsum([n_first, *batches])
+    lo = START
+    for cut in cuts:
+        hi = START + int(cut) * step
+        part = series[(series.index >= lo) & (series.index < hi)]
+        lo = hi
+        if part.empty:
+            continue
+        store.write_readings(sensor.id, part)
+        result = detect_sensor(store, name)  # must not raise
+        last = store.last_timestamp(sensor.id)
+        assert set(_marks(store, sensor.id).values()) == {last}
+        assert result.scored_until == last
+
+
+def test_the_issue_reproduction_does_not_stall(store):
+    """backfill 1 day, stream 47, detect, stream 10, detect: the second run scores too."""
+    step = pd.Timedelta("30min")
+    full = generate_readings(SignalModel(seed=1), START, periods=48 + 47 + 10, interval=step)
+    sensor = store.ensure_sensor("p", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, full.iloc[:95])
+    first = detect_sensor(store, "p")
+    assert first.scored == 95
+    store.write_readings(sensor.id, full.iloc[95:])
+    second = detect_sensor(store, "p")
+    assert second.scored == 10 and second.skipped == {}
+    assert set(_marks(store, sensor.id).values()) == {full.index[-1]}
+
+
+def test_young_sensor_is_skipped_with_a_reason_and_still_advances(store):
+    step = pd.Timedelta("30min")
+    young = generate_readings(SignalModel(seed=2), START, periods=10, interval=step)
+    sensor = store.ensure_sensor("young", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, young)
+    result = detect_sensor(store, "young")
+    assert {"residual_z", "level_shift"} <= set(result.skipped)
+    assert "need" in result.skipped["residual_z"]
+    assert set(_marks(store, sensor.id).values()) == {young.index[-1]}
+
+
+def test_gappy_week_of_5min_readings_is_enough(store):
+    """Seven days at 5 min with a tenth of the readings missing: time covered is what counts."""
+    gappy = _history(4, "5min", 7 * 288, 0.1)
+    sensor = store.ensure_sensor("gappy", source=Source.IMPORTED, interval=pd.Timedelta("5min"))
+    store.write_readings(sensor.id, gappy)
+    assert detect_sensor(store, "gappy").skipped == {}
+
+
+def test_first_run_scores_all_imported_history_in_chunks(store, monkeypatch):
+    """Months of history: one detect scores every reading, chunk by chunk, and finds the
+    level shift near the start of it (not only the last week)."""
+    monkeypatch.setattr(detection, "CHUNK_READINGS", 1_000)
+    step = pd.Timedelta("30min")
+    s = generate_readings(SignalModel(seed=5), START, periods=60 * 48, interval=step)
+    values = s.to_numpy().copy()
+    shift_at = 20 * 48
+    values[shift_at : shift_at + 24] += 15.0
+    s[:] = values
+    sensor = store.ensure_sensor("hist", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, s)
+    calls = []
+    result = detect_sensor(store, "hist", on_progress=lambda d, t, _: calls.append((d, t)))
+    assert result.scored == len(s)
+    assert calls[-1][0] == calls[-1][1] >= 3  # several chunks, progress reaches the end
+    alerts = store.list_alerts(sensor_id=sensor.id)
+    shift = s.index[shift_at]
+    assert any(abs(a.ts - shift) <= 3 * step for a in alerts if a.detector == "level_shift")
+    assert detect_sensor(store, "hist").scored == 0  # nothing new: nothing scored
+
+
+def test_since_rescoring_adds_no_duplicates(store):
+    step = pd.Timedelta("30min")
+    s = generate_readings(SignalModel(seed=6), START, periods=20 * 48, interval=step)
+    values = s.to_numpy().copy()
+    values[15 * 48 : 15 * 48 + 12] -= 15.0
+    s[:] = values
+    sensor = store.ensure_sensor("again", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, s)
+    detect_sensor(store, "again")
+    before = {(a.detector, a.ts) for a in store.list_alerts(sensor_id=sensor.id)}
+    assert before
+    again = detect_sensor(store, "again", since=s.index[14 * 48])
+    assert again.opened == 0
+    assert {(a.detector, a.ts) for a in store.list_alerts(sensor_id=sensor.id)} == before
+
+
+def test_cli_detect_reports_each_sensor_and_goes_on(store, db_url):
+    step = pd.Timedelta("30min")
+    ok = generate_readings(SignalModel(seed=7), START, periods=5 * 48, interval=step)
+    store.ensure_sensor("ok", source=Source.IMPORTED, interval=step)
+    store.write_readings(store.get_sensor("ok").id, ok)
+    store.ensure_sensor("tiny", source=Source.IMPORTED, interval=step)
+    store.write_readings(store.get_sensor("tiny").id, ok.iloc[:5])
+    result = CliRunner().invoke(cli, ["detect", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    assert "ok: scored 240 readings" in result.output
+    assert "tiny: scored 5 readings" in result.output
+    assert "tiny: residual_z skipped: ResidualZDetector needs at least 48" in result.output
+    explained = CliRunner().invoke(cli, ["detect", "--database-url", db_url, "--explain"])
+    assert explained.exit_code == 0 and "threshold" in explained.output
+
+
+def test_alerts_say_how_many_were_left_out(store, db_url):
+    sid = store.ensure_sensor("many", source=Source.IMPORTED, interval=pd.Timedelta("1h")).id
+    with store.write() as conn:
+        for i in range(7):
+            alert_rows.insert_alert(
+                conn,
+                sid,
+                detector="residual_z",
+                ts=START + pd.Timedelta(hours=i),
+                score=5.0,
+                value=1.0,
+                ends_at=START + pd.Timedelta(hours=i),
+            )
+    table = CliRunner().invoke(cli, ["alerts", "--database-url", db_url, "--limit", "3"])
+    assert "showing 3 of 7 alerts" in table.output
+    raw = CliRunner().invoke(
+        cli, ["alerts", "--database-url", db_url, "--limit", "3", "--format", "json"]
+    )
+    import json
+
+    payload = json.loads(raw.output)
+    assert (payload["total"], payload["shown"], len(payload["alerts"])) == (7, 3, 3)
