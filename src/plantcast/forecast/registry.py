@@ -8,6 +8,7 @@ from plantcast.core.errors import InputError
 from plantcast.forecast.base import Forecaster
 from plantcast.forecast.baselines import SeasonalNaiveForecaster
 from plantcast.forecast.features import as_periods
+from plantcast.forecast.lags import LagForecaster
 from plantcast.forecast.regression import RegressionForecaster
 from plantcast.forecast.statistical import ETSForecaster, MSTLForecaster
 from plantcast.forecast.wrappers import AutoForecaster
@@ -31,6 +32,13 @@ def _one_period(cls) -> Callable[..., Forecaster]:
     return make
 
 
+def _lags(regressor: str, **defaults) -> Callable[..., Forecaster]:
+    def make(**params) -> Forecaster:
+        return LagForecaster(regressor=regressor, **{**defaults, **params})
+
+    return make
+
+
 MODELS: dict[str, Callable[..., Forecaster]] = {
     "seasonal_naive": _one_period(SeasonalNaiveForecaster),
     "fourier_linear": _regression("linear"),
@@ -38,6 +46,9 @@ MODELS: dict[str, Callable[..., Forecaster]] = {
     "random_forest": _regression("random_forest"),
     "mstl": MSTLForecaster,
     "ets": _one_period(ETSForecaster),
+    # lags 1..24 and one season back, on the seasonal difference (see forecast/lags.py)
+    "lag_gbm": _lags("lightgbm", lags=24, diff="season"),
+    "lag_linear": _lags("linear", lags=24, diff="season"),
     "auto": AutoForecaster,
 }
 

@@ -13,7 +13,8 @@ from sklearn.svm import SVR
 
 from plantcast.core.errors import InputError
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
-from plantcast.forecast.features import as_periods, time_features
+from plantcast.forecast.features import as_periods, future_index, time_features
+from plantcast.forecast.preprocess import clean, tail
 
 
 def _linear(random_state: int, **kw):
@@ -45,6 +46,16 @@ class RegressionForecaster(Forecaster):
     not shift the season, and ``predict_at`` gives expected values at any timestamp.
 
     ``regressor`` is a name from ``REGRESSORS`` or an unfitted scikit-learn estimator.
+
+    **Following the level.** Time features alone keep forecasting the old level after a shift.
+    ``predict`` (and ``forecast_from``) therefore add a level correction: the mean residual of
+    the last ``level_window`` readings, held over the horizon, when it is significant — beyond
+    ``level_z`` times the spread of such means in-sample (estimated from differences of
+    consecutive block means, so a shift inside the window does not hide itself). Noise does not
+    pass that test, so on a steady signal forecasts are the time-feature fit unchanged.
+    ``predict_at`` stays the pure time-feature expectation: what residual detectors compare
+    readings with (a detector must not follow the anomaly it is looking for).
+    ``level_window=0`` turns the correction off.
     """
 
     def __init__(
@@ -58,6 +69,8 @@ class RegressionForecaster(Forecaster):
         interval=None,
         max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
         smooth=None,
+        level_window: int = 4,
+        level_z: float = 3.0,
     ) -> None:
         self.regressor = regressor
         self.periods = periods
@@ -68,6 +81,8 @@ class RegressionForecaster(Forecaster):
         self.interval = interval
         self.max_train_points = max_train_points
         self.smooth = smooth
+        self.level_window = level_window
+        self.level_z = level_z
 
     def seasonal_period(self) -> pd.Timedelta | None:
         periods = as_periods(self.periods)
@@ -104,9 +119,53 @@ class RegressionForecaster(Forecaster):
         self.y_scale_ = std if std > 1e-12 * max(1.0, abs(self.y_mean_)) else 1.0  # constant
         self.pipeline_ = make_pipeline(StandardScaler(), self._make_regressor())
         self.pipeline_.fit(self._features(series.index), (y - self.y_mean_) / self.y_scale_)
+        m = int(self.level_window or 0)
+        residuals = y - self.predict_at(series.index)
+        self.level_spread_ = _block_mean_spread(residuals, m) if m > 0 else float("nan")
+        self.level_ = self._level(residuals)
 
     def predict_at(self, index: pd.DatetimeIndex) -> np.ndarray:
         """Expected values at arbitrary timestamps (future or in-sample)."""
         self._check_fitted()
         z = self.pipeline_.predict(self._features(pd.DatetimeIndex(index)))
         return np.asarray(z, dtype=np.float64) * self.y_scale_ + self.y_mean_
+
+    def _level(self, residuals: np.ndarray) -> float:
+        """The mean of the last ``level_window`` residuals when significant, else 0."""
+        m = int(self.level_window or 0)
+        if m <= 0 or len(residuals) < m or not np.isfinite(self.level_spread_):
+            return 0.0
+        level = float(np.mean(residuals[-m:]))
+        return level if abs(level) > float(self.level_z) * self.level_spread_ else 0.0
+
+    def predict(self, horizon: int) -> pd.DataFrame:
+        """The next steps: time-feature expectation plus the level correction (see class)."""
+        frame = super().predict(horizon)
+        return frame + self.level_ if self.level_ else frame
+
+    def forecast_from(self, series: pd.Series, horizon: int) -> pd.DataFrame:
+        """The next ``horizon`` steps after ``series``' last reading, with this fit (no refit).
+
+        The level correction is taken from ``series``' latest readings, so a fit a few
+        readings old still starts from where the sensor is now (the live page's refresh path).
+        """
+        self._check_fitted()
+        s = clean(tail(series, max(int(self.level_window or 0), 1)))
+        index = future_index(s.index[-1], self.interval_, int(horizon))
+        mean = self.predict_at(index)
+        if len(s):
+            mean = mean + self._level(s.to_numpy() - self.predict_at(s.index))
+        return pd.DataFrame({"mean": mean}, index=index)
+
+
+def _block_mean_spread(residuals: np.ndarray, m: int) -> float:
+    """σ of a mean of ``m`` consecutive residuals, robust to one level shift in the window.
+
+    Means of non-overlapping blocks of m; σ from the median absolute difference of neighbours
+    (a shift moves one difference, not the median).
+    """
+    n = len(residuals) // m
+    if n < 3:
+        return float("nan")
+    blocks = residuals[len(residuals) - n * m :].reshape(n, m).mean(axis=1)
+    return float(1.4826 * np.median(np.abs(np.diff(blocks))) / np.sqrt(2.0))
