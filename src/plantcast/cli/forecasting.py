@@ -95,6 +95,7 @@ def forecast(database_url, sensor, horizon, periods, harmonics, smooth, train_po
             "sensor": sensor,
             "model": model,
             "chosen": result.chosen,
+            "scores": result.scores,  # auto: backtest MASE of each candidate and blend
             "forecast": frame.to_dict(orient="records"),
         }
         click.echo(json.dumps(payload, indent=2))

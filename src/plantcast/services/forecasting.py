@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from plantcast.core.errors import InputError, NotEnoughData
+from plantcast.core.errors import InputError, NotEnoughData, Refused
 from plantcast.forecast import (
     BacktestResult,
     ForecastCache,
@@ -25,11 +25,15 @@ from plantcast.forecast import (
 )
 from plantcast.forecast.cache import freeze
 from plantcast.forecast.conformal import ConformalIntervals
-from plantcast.forecast.features import future_index
+from plantcast.forecast.wrappers import forecast_after
 from plantcast.services.seasons import maybe_refresh_seasons
 from plantcast.store import Store
 
 DEFAULT_MODELS = ("fourier_linear", "svr", "random_forest", "seasonal_naive")
+
+
+class FitPending(Refused):
+    """A slow model (``auto``) is being fitted in the background; a later refresh shows it."""
 
 
 @dataclass(frozen=True)
@@ -71,6 +75,7 @@ class ForecastResult:
     fitted_on: int  # readings the model was fitted on
     calibration: ConformalIntervals | None = None
     n_features: int | None = None  # inputs of a time-feature model (Fourier terms, trend)
+    scores: dict[str, float] | None = None  # ``auto``: backtest MASE behind its choice
 
 
 @dataclass
@@ -158,20 +163,30 @@ class Forecasting:
         chosen = getattr(model, "chosen_", spec.model)
         pipeline = getattr(getattr(model, "model_", model), "pipeline_", None)
         n_features = getattr(pipeline, "n_features_in_", None)
-        return ForecastResult(key, spec.model, chosen, frame, model.n_train_, intervals, n_features)
+        scores = getattr(model, "scores_", None)
+        return ForecastResult(
+            key, spec.model, chosen, frame, model.n_train_, intervals, n_features, scores
+        )
 
     def _fitted_forecast(self, key, series, spec, params):
-        """The model and its forecast from the latest reading (see the class docstring)."""
+        """The model and its forecast from the latest reading (see the class docstring).
+
+        In the background mode a previous fit forecasts after the latest reading without a
+        refit (``forecast_after``: lag and level-following models use the new readings), and
+        a model that ``fits_slowly`` (``auto``) is fitted the first time in the background too.
+        """
         if self._pool is not None:
             exact = self.cache.peek(key, spec.model, params, series)
-            previous = None if exact else self.cache.latest(key, spec.model, params)
-            if previous is not None and hasattr(previous, "predict_at"):
-                job = ("fit", key, spec.model, freeze(params))
-                self._submit(job, self.cache.get_or_fit, key, spec.model, params, series.copy())
-                index = future_index(series.index[-1], previous.interval_, spec.horizon)
-                return previous, pd.DataFrame({"mean": previous.predict_at(index)}, index=index)
             if exact is not None:
                 return exact, exact.predict(spec.horizon)
+            previous = self.cache.latest(key, spec.model, params)
+            slow = getattr(get_model(spec.model, **params), "fits_slowly", False)
+            if previous is not None or slow:
+                job = ("fit", key, spec.model, freeze(params))
+                self._submit(job, self.cache.get_or_fit, key, spec.model, params, series.copy())
+                if previous is None:
+                    raise FitPending(f"{spec.model}: choosing a model in the background")
+                return previous, forecast_after(previous, series, spec.horizon)[["mean"]]
         model = self.cache.get_or_fit(key, spec.model, params, series)
         return model, model.predict(spec.horizon)
 
