@@ -109,6 +109,14 @@ def _chunks(store: Store, sensor: Sensor, start, last) -> list[tuple[pd.Timestam
     return out
 
 
+def _usable_periods(periods: tuple[str, ...], span: pd.Timedelta) -> tuple[str, ...]:
+    """The seasons this much history can fit (two cycles each); at least the shortest, so a
+    young sensor's detectors say how much they need rather than silently drop every season."""
+    ordered = sorted(periods, key=parse_duration)
+    fit = tuple(p for p in ordered if 2 * parse_duration(p) <= span)
+    return fit or tuple(ordered[:1])
+
+
 def _fit(det: Detector, train: pd.Series, everything: pd.Series) -> None:
     """Fit on the history before the chunk; without enough of it, on the chunk's first
     ``TRAIN`` of readings (in-sample: a young sensor learns from the earliest it has)."""
@@ -147,7 +155,8 @@ def detect_sensor(
             on_progress(i, len(chunks), sensor.name)
         series = store.read_series(sensor.id, a - max(CONTEXT, TRAIN), b + pd.Timedelta("1us"))
         found = {}
-        for name, det in make_detectors(sensor, periods, detectors, options).items():
+        usable = _usable_periods(periods, series.index[-1] - series.index[0])
+        for name, det in make_detectors(sensor, usable, detectors, options).items():
             try:
                 early = series[series.index <= min(b, a + TRAIN)]
                 _fit(det, series[series.index < a], early)
