@@ -103,7 +103,10 @@ def test_too_little_history_names_the_minimum(sqlite_url):
         cli, ["forecast", "--database-url", sqlite_url, "--sensor", "reservoir_pressure"]
     )
     assert result.exit_code == 1
-    assert "need 2 periods of 24h of history (2d, at most 50% of it in gaps); have 12h30min in 25" in result.output
+    assert (
+        "need 2 periods of 24h of history (2d, at most 50% of it in gaps); have 12h30min in 25"
+        in result.output
+    )
 
 
 def test_evaluate_detectors_cli_json():
