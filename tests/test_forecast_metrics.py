@@ -98,7 +98,7 @@ def test_fourier_terms_match_loop():
 def test_conformal_quantile_matches_sorted_rank():
     rng = np.random.default_rng(1)
     res = rng.normal(size=(19, 3))
-    cal = ConformalIntervals.calibrate(res, (80, 95), min_samples=19, monotone=False)  # per step
+    cal = ConformalIntervals.calibrate(res, (80, 95), min_samples=19)  # enough: per step
     for step in range(3):
         ranked = sorted(abs(res[:, step]))
         assert cal.quantiles[0, step] == ranked[math.ceil(20 * 0.8) - 1]
@@ -111,10 +111,10 @@ def test_few_origins_pool_neighbouring_steps():
     """With 5 origins the 80 % and 95 % bands must differ: each step borrows its neighbours."""
     rng = np.random.default_rng(2)
     res = rng.normal(size=(5, 48))
-    cal = ConformalIntervals.calibrate(res, (80, 95), min_samples=40, monotone=False)
+    cal = ConformalIntervals.calibrate(res, (80, 95), min_samples=40)
     assert (cal.quantiles[1] > cal.quantiles[0]).all()
     # Step 10 pools steps 6..14 (w = 4): its 80 % quantile is the conformal rank of those 45.
     near = np.sort(np.abs(res[:, 6:15]).ravel())
     assert cal.quantiles[0, 10] == near[math.ceil(46 * 0.8) - 1]
-    per_step = ConformalIntervals.calibrate(res, (80, 95), min_samples=1, monotone=False)
+    per_step = ConformalIntervals.calibrate(res, (80, 95), min_samples=1)
     assert (per_step.quantiles[1] == np.abs(res).max(axis=0)).all()  # the degenerate case
