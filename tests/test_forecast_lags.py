@@ -178,27 +178,3 @@ def test_auto_on_electricity_demand_beats_seasonal_naive_clearly():
         naive = get_model("seasonal_naive", periods=periods).fit(train)
         naive_err.append(mae(test.to_numpy(), naive.predict(48)["mean"].to_numpy()))
     assert np.mean(auto_err) < 0.6 * np.mean(naive_err)
-
-
-def test_models_panel_board_reports_autos_choice(sqlite_url):
-    from plantcast.ingest.backfill import backfill
-    from plantcast.services.model_board import ModelBoard
-    from plantcast.store import Store
-
-    store = Store.open(sqlite_url)
-    store.init()
-    board = ModelBoard()
-    try:
-        end = pd.Timestamp("2026-03-01", tz="UTC")
-        backfill(store, "reservoir_pressure", days=7, interval=pd.Timedelta("30min"), end=end)
-        spec = ForecastSpec(horizon=12, windows=2, max_train_points=240)
-        models = ("fourier_linear", "auto")
-        board.get(store, "reservoir_pressure", models, spec, end)
-        board.wait(timeout=120)
-        entry = board.get(store, "reservoir_pressure", models, spec, end)
-        assert entry.error is None and entry.table is not None
-        assert entry.auto_choice in entry.auto_scores
-        assert entry.auto_scores[entry.auto_choice] == min(entry.auto_scores.values())
-    finally:
-        board.shutdown()
-        store.close()
