@@ -167,8 +167,8 @@ class AutoForecaster(_Delegating):
     on the same origins and win only when they score below ``BLEND_MARGIN`` × the best single
     model. ``chosen_`` names the winner, ``scores_`` holds every score behind the choice
     (candidates and blends), ``skipped_`` the candidates that could not be backtested. If none
-    can be, the first candidate that can be fitted is used. The cost is ``windows`` fits per candidate: this is a background fit, never
-    one for a page's refresh path (``fits_slowly``).
+    can be, the first candidate that can be fitted is used. The cost is ``windows`` fits per
+    candidate: a background fit, never one for a page's refresh path (``fits_slowly``).
     """
 
     fits_slowly = True
