@@ -108,11 +108,11 @@ def test_sqlite_streamer_and_reader_coexist(sqlite_url, tmp_path):
         import time, pandas as pd
         from plantcast.store import Store
         s = Store.open({sqlite_url!r}); sid = s.get_sensor("reservoir_pressure").id
-        n, t0 = 0, time.monotonic()
+        n, seen, t0 = 0, set(), time.monotonic()
         while time.monotonic() - t0 < 10:
-            last = s.last_timestamp(sid)
+            last = s.last_timestamp(sid); seen.add(last)
             s.read_buckets(sid, last - pd.Timedelta("30d"), last, 500); n += 1
-        print("reads", n)
+        print("reads", n, "saw", len(seen))
         """
     )
     reader = subprocess.run(
@@ -122,11 +122,14 @@ def test_sqlite_streamer_and_reader_coexist(sqlite_url, tmp_path):
     out, err = streamer.communicate(timeout=60)
     assert reader.returncode == 0, reader.stderr
     assert "locked" not in reader.stderr + err
-    assert int(reader.stdout.split()[-1]) > 50
+    _, reads, _, saw = reader.stdout.split()
+    # Coexistence, not speed: the reader kept reading while it watched the streamer's writes
+    # land (the counts depend on how busy the machine is, so only their floor is asserted).
+    assert int(reads) > 50 and int(saw) >= 3
     assert streamer.returncode == 0, err
     assert "0 failed write attempt(s)" in out
     written = int(out.split("wrote ")[1].split(";")[0].replace(",", ""))
-    assert written > 1000
+    assert written >= int(saw) - 1
     check = Store.open(sqlite_url)
     assert check.count_readings(check.get_sensor("reservoir_pressure").id) == 1441 + written
     check.close()
