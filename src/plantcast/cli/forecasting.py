@@ -16,7 +16,6 @@ from plantcast.forecast import available_models
 from plantcast.services.backtest_report import write_backtest_report
 from plantcast.services.context import open_store, sensor_periods
 from plantcast.services.forecasting import (
-    DEFAULT_MODELS,
     ForecastSpec,
     backtest_sensor,
     forecast_sensor,
@@ -107,6 +106,20 @@ def forecast(database_url, sensor, horizon, periods, harmonics, smooth, train_po
         out.print(f"model {result.chosen}; fitted on {result.fitted_on:,} readings")
 
 
+def parse_models(text: str) -> tuple[str, ...]:
+    """A comma list of model names; ``all`` expands to every registered model but ``auto``
+    (which backtests the others inside each fit). Duplicates are dropped, order kept."""
+    names: list[str] = []
+    for part in (p.strip() for p in text.split(",")):
+        if part == "all":
+            names += [m for m in available_models() if m != "auto"]
+        elif part:
+            names.append(part)
+    if not names:
+        raise InputError("no model given", field="models")
+    return tuple(dict.fromkeys(names))
+
+
 @cli.command("backtest")
 @database_option
 @_spec_options
@@ -114,9 +127,17 @@ def forecast(database_url, sensor, horizon, periods, harmonics, smooth, train_po
     "--models",
     default="all",
     show_default=True,
-    help=f"Comma-separated models, or 'all' ({', '.join(DEFAULT_MODELS)}, mstl, ets).",
+    help="Comma-separated models; 'all' stands for every registered model but auto "
+    "(e.g. all,auto).",
 )
 @click.option("--windows", type=click.IntRange(min=2), default=10, show_default=True)
+@click.option(
+    "--jobs",
+    type=int,
+    default=-1,
+    show_default=True,
+    help="Worker processes for the fits (-1: every core, 1: in this process).",
+)
 @click.option(
     "--report",
     type=click.Path(path_type=Path),
@@ -134,22 +155,24 @@ def backtest_cmd(
     train_points,
     models,
     windows,
+    jobs,
     report,
     fmt,
 ):
     """Backtest models on a sensor (rolling origin): metrics table and an HTML report."""
-    names = (
-        tuple(m for m in available_models() if m != "auto")
-        if models == "all"
-        else tuple(m.strip() for m in models.split(",") if m.strip())
-    )
+    names = parse_models(models)
     with open_store(database_url) as store:
         spec = _spec(
             store, sensor, horizon, periods, harmonics, smooth, train_points, windows=windows
         )
         with progress_bar("backtest") as bar:
             series, results, failed = backtest_sensor(
-                store, sensor, names, spec, on_progress=lambda d, t, m: bar(d, t, f"backtest {m}")
+                store,
+                sensor,
+                names,
+                spec,
+                n_jobs=jobs,
+                on_progress=lambda d, t, m: bar(d, t, f"backtest {m}"),
             )
     table = metrics_table(results)
     report = report or Path("reports") / f"backtest-{sensor}.html"

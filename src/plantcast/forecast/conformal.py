@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from sklearn.isotonic import isotonic_regression
 
 DEFAULT_LEVELS = (80, 95)
 MIN_SAMPLES = 40  # residuals behind each step's quantile (pooled over nearby steps)
@@ -31,26 +32,46 @@ class ConformalIntervals:
 
     @classmethod
     def calibrate(
-        cls, residuals: np.ndarray, levels=DEFAULT_LEVELS, min_samples: int = MIN_SAMPLES
+        cls,
+        residuals: np.ndarray,
+        levels=DEFAULT_LEVELS,
+        min_samples: int = MIN_SAMPLES,
+        mask: np.ndarray | None = None,
+        monotone: bool = False,
     ) -> ConformalIntervals:
         """From a (origins × horizon) residual matrix (NaN where an actual is missing).
 
-        Each step's quantile uses that step's residuals, pooled with neighbouring steps
-        (±w) until about ``min_samples`` residuals are in hand: with few origins a per-step
-        conformal quantile is just the largest residual, whatever the level asked. With
-        enough origins (``origins >= min_samples``) w is 0: purely per step. A step with no
-        residual at all borrows the quantile pooled over every step.
+        ``mask`` (same shape, True = leave out) drops residuals that should not calibrate,
+        e.g. those whose target time was covered by an injected event. If it would leave
+        nothing, every residual is used (a band from disturbed data beats no band).
+
+        Each step's quantile uses a window of neighbouring steps of constant width, wide
+        enough to hold about ``min_samples`` residuals (with few origins a per-step conformal
+        quantile is just the largest residual, whatever the level asked). At the ends of the
+        horizon the window slides inward rather than shrinking: a window cut in half at the
+        last steps held too few residuals for its rank, so the 95 % band there was the single
+        largest residual (bands widened at the end of the horizon). With ``monotone=True``
+        the per-step quantiles are also made non-decreasing in the step (isotonic fit); off
+        by default because on the real series of tests/data it lowered cross-fold coverage by
+        about one point (errors of daily-cycle series need not grow with the step). A step
+        with no residual at all borrows the quantile pooled over every step.
         """
         res = np.abs(np.atleast_2d(np.asarray(residuals, dtype=np.float64)))
+        if mask is not None:
+            kept = np.where(np.asarray(mask, dtype=bool), np.nan, res)
+            if np.isfinite(kept).any():
+                res = kept
         n_origins, horizon = res.shape
-        half = max(0, math.ceil((min_samples / max(1, n_origins) - 1) / 2))
+        width = min(horizon, 2 * max(0, math.ceil((min_samples / max(1, n_origins) - 1) / 2)) + 1)
         q = np.empty((len(levels), horizon))
         for i, level in enumerate(levels):
             pooled = _quantile(res.ravel(), level)
             for step in range(horizon):
-                near = res[:, max(0, step - half) : step + half + 1]
-                value = _quantile(near.ravel(), level)
+                first = min(max(0, step - width // 2), horizon - width)
+                value = _quantile(res[:, first : first + width].ravel(), level)
                 q[i, step] = pooled if math.isnan(value) else value
+            if monotone and np.isfinite(q[i]).all():
+                q[i] = isotonic_regression(q[i], increasing=True)
         return cls(tuple(int(v) for v in levels), q, int(n_origins))
 
     @property
@@ -84,12 +105,15 @@ def with_intervals(model, intervals: ConformalIntervals):
     return model
 
 
-def cross_fold(residuals: np.ndarray, levels=DEFAULT_LEVELS, folds: int = 2) -> dict:
+def cross_fold(
+    residuals: np.ndarray, levels=DEFAULT_LEVELS, folds: int = 2, mask: np.ndarray | None = None
+) -> dict:
     """Half-widths for each origin, calibrated on the other blocks of origins (honest coverage).
 
     Origins are cut into ``folds`` contiguous blocks in time; each block is covered by bands
     calibrated on the rest. (Leave-one-origin-out is not used: with exchangeable residuals it
-    covers exactly the nominal share by construction, so it would prove nothing.)
+    covers exactly the nominal share by construction, so it would prove nothing.) ``mask`` is
+    passed on to ``calibrate``: left-out residuals calibrate no fold.
     """
     res = np.atleast_2d(np.asarray(residuals, dtype=np.float64))
     out = {level: np.full(res.shape, np.nan) for level in levels}
@@ -97,7 +121,8 @@ def cross_fold(residuals: np.ndarray, levels=DEFAULT_LEVELS, folds: int = 2) -> 
         return out
     blocks = np.array_split(np.arange(res.shape[0]), min(folds, res.shape[0]))
     for block in blocks:
-        cal = ConformalIntervals.calibrate(np.delete(res, block, axis=0), levels)
+        rest = None if mask is None else np.delete(np.asarray(mask), block, axis=0)
+        cal = ConformalIntervals.calibrate(np.delete(res, block, axis=0), levels, mask=rest)
         for j, level in enumerate(levels):
             out[level][block] = cal.quantiles[j]
     return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -14,6 +16,22 @@ from plantcast.forecast.preprocess import regularize
 def season_steps(period: pd.Timedelta, interval: pd.Timedelta) -> int:
     """A period in steps of the interval (at least 1)."""
     return max(1, round(period / interval))
+
+
+def stl_jumps(season_lengths: list[int]) -> dict[str, int]:
+    """R's ``stl`` defaults for its loess jumps (``ceiling(window / 10)``), sized on the shortest
+    season so every season gets at most that jump (statsforecast's MSTL passes one set of STL
+    arguments to all seasons). statsmodels' default jump of 1 evaluates every loess at every
+    point: on 4 weeks at 30 min with seasons 48 and 336 that is ~7x the work for the same
+    forecasts (MASE within 0.001 on the real series of tests/data).
+    """
+    m = min(season_lengths)
+    trend = math.ceil(1.5 * m / (1 - 1.5 / 11))  # statsmodels' trend window for seasonal=11
+    return {
+        "seasonal_jump": 2,
+        "trend_jump": math.ceil(trend / 10),
+        "low_pass_jump": math.ceil((m + 1) / 10),
+    }
 
 
 class _RegularStepForecaster(Forecaster):
@@ -67,7 +85,7 @@ class MSTLForecaster(_RegularStepForecaster):
             self.model_ = Naive().fit(y)
             return
         self.season_lengths_ = steps
-        self.model_ = MSTL(season_length=steps).fit(y)
+        self.model_ = MSTL(season_length=steps, stl_kwargs=stl_jumps(steps)).fit(y)
 
 
 class ETSForecaster(_RegularStepForecaster):

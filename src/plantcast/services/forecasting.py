@@ -23,8 +23,10 @@ from plantcast.forecast import (
     backtest,
     get_model,
 )
+from plantcast.forecast.backtest import Exclusions, backtest_many
 from plantcast.forecast.cache import freeze
 from plantcast.forecast.conformal import ConformalIntervals
+from plantcast.forecast.features import infer_interval
 from plantcast.forecast.wrappers import forecast_after
 from plantcast.services.seasons import maybe_refresh_seasons
 from plantcast.store import Store
@@ -146,8 +148,14 @@ class Forecasting:
         self._pool.submit(run)
         return True
 
-    def forecast_series(self, key: str, series: pd.Series, spec: ForecastSpec) -> ForecastResult:
-        """Forecast ``series`` (identified by ``key`` for the caches) ``spec.horizon`` steps."""
+    def forecast_series(
+        self, key: str, series: pd.Series, spec: ForecastSpec, *, exclude: Exclusions = ()
+    ) -> ForecastResult:
+        """Forecast ``series`` (identified by ``key`` for the caches) ``spec.horizon`` steps.
+
+        ``exclude``: intervals of time (injected events) whose forecast errors calibrate no
+        band (see ``event_exclusions``); a change in them recalibrates.
+        """
         if spec.model not in available_models():
             raise InputError(
                 f"unknown model {spec.model!r}; choose from {', '.join(available_models())}",
@@ -157,7 +165,7 @@ class Forecasting:
             raise InputError("horizon must be at least one step", field="horizon")
         params = spec.model_params()
         model, frame = self._fitted_forecast(key, series, spec, params)
-        intervals = self._intervals(key, series, spec, params) if spec.intervals else None
+        intervals = self._intervals(key, series, spec, params, exclude) if spec.intervals else None
         if intervals is not None:
             frame = intervals.apply(frame[["mean"]])
         chosen = getattr(model, "chosen_", spec.model)
@@ -190,29 +198,44 @@ class Forecasting:
         model = self.cache.get_or_fit(key, spec.model, params, series)
         return model, model.predict(spec.horizon)
 
-    def _intervals(self, key, series, spec, params) -> ConformalIntervals | None:
-        ckey = (key, spec.model, freeze(params), spec.horizon)
+    def _intervals(self, key, series, spec, params, exclude=()) -> ConformalIntervals | None:
+        exclude = tuple(exclude)
+        ckey = (key, spec.model, freeze(params), spec.horizon, exclude)
         with self._lock:
             cal = self._calibrations.get(ckey)
         if cal is not None and (series.index > cal.at).sum() < self.recalibrate_every:
             return cal.intervals
         if self._pool is None:
-            self._calibrate(ckey, series, spec, params)
+            self._calibrate(ckey, series, spec, params, exclude)
             with self._lock:
                 cal = self._calibrations.get(ckey)
             return cal.intervals if cal else None
-        self._submit(ckey, self._calibrate, ckey, series.copy(), spec, params)
+        self._submit(ckey, self._calibrate, ckey, series.copy(), spec, params, exclude)
         return cal.intervals if cal else None
 
-    def _calibrate(self, ckey, series, spec, params) -> None:
+    def _calibrate(self, ckey, series, spec, params, exclude=()) -> None:
         try:
             step = max(1, spec.horizon // 4)
             model = get_model(spec.model, **params)
-            result = backtest(series, model, spec.horizon, step, spec.windows)
+            result = backtest(series, model, spec.horizon, step, spec.windows, exclude=exclude)
             with self._lock:
                 self._calibrations[ckey] = _Calibration(result.intervals, series.index[-1])
         except NotEnoughData:
             pass  # too short to calibrate: forecasts go without bands rather than fail
+
+
+def event_exclusions(
+    store: Store, sensor_id: int, series: pd.Series, horizon: int
+) -> list[tuple[pd.Timestamp, pd.Timestamp | None]]:
+    """Intervals of time to leave out of band calibration: the sensor's injected events over
+    ``series``, each extended by one horizon after its end (forecasts issued during an event
+    start from disturbed readings). Open events stay open."""
+    if series.empty:
+        return []
+    interval = infer_interval(series.index) if len(series) > 1 else pd.Timedelta(0)
+    margin = horizon * interval
+    events = store.events_overlapping(sensor_id, series.index[0], series.index[-1] + margin)
+    return [(e.starts_at, None if e.ends_at is None else e.ends_at + margin) for e in events]
 
 
 def forecast_sensor(
@@ -224,7 +247,8 @@ def forecast_sensor(
     series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
     if series.empty:
         raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
-    return (service or Forecasting()).forecast_series(sensor.name, series, spec)
+    exclude = event_exclusions(store, sensor.id, series, spec.horizon)
+    return (service or Forecasting()).forecast_series(sensor.name, series, spec, exclude=exclude)
 
 
 def backtest_sensor(
@@ -234,12 +258,16 @@ def backtest_sensor(
     spec: ForecastSpec,
     *,
     step: int | None = None,
+    n_jobs: int | None = 1,
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> tuple[pd.Series, dict[str, BacktestResult], dict[str, str]]:
     """Backtest each model on the sensor's latest readings.
 
     Returns the series, the results by model, and the models that could not be backtested
     with the reason (e.g. too little history), so one short model does not sink the rest.
+    ``n_jobs`` > 1 (or -1) fits the (model, origin) pairs in worker processes: same results.
+    ``on_progress(done, total, label)`` follows the fits. Forecast steps whose time an
+    injected event covers (plus one horizon after it) calibrate no band.
     """
     sensor = store.get_sensor(sensor_name)
     maybe_refresh_seasons(store, sensor)  # cheap unless the sensor gained much new history
@@ -252,17 +280,18 @@ def backtest_sensor(
             f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(available_models())}",
             field="models",
         )
-    results, failed = {}, {}
-    for i, name in enumerate(models):
-        if on_progress:
-            on_progress(i, len(models), name)
-        model = get_model(name, **spec.model_params(name))
-        try:
-            results[name] = backtest(series, model, spec.horizon, step, spec.windows)
-        except NotEnoughData as exc:
-            failed[name] = str(exc)
-    if on_progress:
-        on_progress(len(models), len(models), "done")
+    built = [get_model(name, **spec.model_params(name)) for name in models]
+    results, failed = backtest_many(
+        series,
+        built,
+        spec.horizon,
+        step,
+        spec.windows,
+        exclude=event_exclusions(store, sensor.id, series, spec.horizon),
+        n_jobs=n_jobs,
+        on_progress=on_progress,
+    )
+    results = {name: results[name] for name in models if name in results}  # asked order
     if not results:
         raise NotEnoughData(
             "no model could be backtested: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
@@ -284,6 +313,7 @@ __all__ = [
     "ForecastSpec",
     "Forecasting",
     "backtest_sensor",
+    "event_exclusions",
     "forecast_sensor",
     "metrics_table",
 ]
