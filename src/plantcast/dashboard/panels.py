@@ -85,6 +85,10 @@ def models_panel(request: LiveRequest) -> None:
             f"{entry.as_of:%Y-%m-%d %H:%M} UTC. MASE < 1 beats the seasonal naive forecast; "
             "coverage is the share of actuals inside the conformal band."
         )
+    if entry.auto_choice is not None:
+        st.caption(f"auto chose **{entry.auto_choice}** by backtest MASE on this sensor:")
+        scores = pd.Series(entry.auto_scores, name="MASE").rename_axis("candidate or blend")
+        st.dataframe(scores.to_frame().style.format("{:.3f}"), key="auto_scores")
     if entry.failed:
         for name, why in entry.failed.items():
             st.caption(f"{name}: {why}")

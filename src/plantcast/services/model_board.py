@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import pandas as pd
 
+from plantcast.core.errors import PlantcastError
+from plantcast.forecast import get_model
 from plantcast.forecast.cache import freeze
 from plantcast.services.forecasting import ForecastSpec, backtest_sensor, metrics_table
 from plantcast.store import Store
@@ -25,6 +27,8 @@ class BoardEntry:
     computing: bool
     error: str | None = None
     failed: dict | None = None
+    auto_choice: str | None = None  # what ``auto`` chose on the latest history
+    auto_scores: dict | None = None  # the backtest MASE behind that choice
 
 
 class ModelBoard:
@@ -69,12 +73,13 @@ class ModelBoard:
                 running = True
         if done is None:
             return BoardEntry(None, None, running)
-        return BoardEntry(done.table, done.as_of, running, done.error, done.failed)
+        return replace(done, computing=running)
 
     def _compute(self, key, store, sensor, models, spec, last_ts) -> None:
         try:
-            _, results, failed = backtest_sensor(store, sensor, models, spec)
-            entry = BoardEntry(metrics_table(results), last_ts, False, None, failed)
+            series, results, failed = backtest_sensor(store, sensor, models, spec)
+            choice, scores = _auto_choice(series, spec) if "auto" in models else (None, None)
+            entry = BoardEntry(metrics_table(results), last_ts, False, None, failed, choice, scores)
         except Exception as exc:  # shown on the page; the next request retries
             entry = BoardEntry(
                 None, last_ts, False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -92,6 +97,15 @@ class ModelBoard:
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+
+
+def _auto_choice(series: pd.Series, spec: ForecastSpec) -> tuple[str | None, dict | None]:
+    """``auto`` fitted on the sensor's latest history: its choice and the scores behind it."""
+    try:
+        model = get_model("auto", **spec.model_params("auto")).fit(series)
+    except PlantcastError:
+        return None, None
+    return model.chosen_, dict(sorted(model.scores_.items(), key=lambda kv: kv[1]))
 
 
 def _interval(store: Store, sensor: str) -> pd.Timedelta:
