@@ -176,3 +176,17 @@ def test_alerts_say_how_many_were_left_out(store, db_url):
 
     payload = json.loads(raw.output)
     assert (payload["total"], payload["shown"], len(payload["alerts"])) == (7, 3, 3)
+
+
+def test_a_month_long_gap_in_imported_history(store):
+    """Weeks with no readings at all are skipped, not a crash; scoring resumes after them."""
+    step = pd.Timedelta("1h")
+    s = generate_readings(SignalModel(seed=8), START, periods=70 * 24, interval=step)
+    s = s[(s.index < START + pd.Timedelta("20d")) | (s.index >= START + pd.Timedelta("55d"))]
+    sensor = store.ensure_sensor("gap", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, s)
+    result = detect_sensor(store, "gap")
+    assert result.scored == len(s)
+    assert set(_marks(store, sensor.id).values()) == {s.index[-1]}
+    dropouts = [a for a in store.list_alerts(sensor_id=sensor.id) if a.detector == "dropout"]
+    assert any(a.ts <= START + pd.Timedelta("20d") + step and a.ends_at for a in dropouts)

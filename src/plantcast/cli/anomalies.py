@@ -125,6 +125,9 @@ def _detect_one(store, name, periods, since, options, follow) -> bool:
     except PlantcastError as exc:
         console.print(f"[red]{name}: not scored:[/] {exc}")
         return False
+    except Exception as exc:  # a defect on one sensor's data must not stop the others
+        console.print(f"[red]{name}: not scored, unexpected {type(exc).__name__}:[/] {exc}")
+        return False
     if not follow or r.opened or r.updated:  # --follow speaks when alerts change
         span = (
             f" from {r.scored_from:%Y-%m-%d %H:%M} to {r.scored_until:%Y-%m-%d %H:%M} UTC"

@@ -97,7 +97,7 @@ def _scoring_start(store: Store, sensor: Sensor, names, since) -> pd.Timestamp |
     return to_utc(min(marks)) + pd.Timedelta("1us")
 
 
-def _chunks(store: Store, sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
+def _chunks(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Time ranges [a, b] from start to last, each at most a week and ``CHUNK_READINGS``
     readings long, so a long history is scored as a weekly job would have scored it."""
     span = max(min(sensor.interval * CHUNK_READINGS, CHUNK_SPAN), sensor.interval)
@@ -107,6 +107,18 @@ def _chunks(store: Store, sensor: Sensor, start, last) -> list[tuple[pd.Timestam
         out.append((a, b))
         a = b + pd.Timedelta("1us")
     return out
+
+
+def _chunk_series(store: Store, sensor: Sensor, a, b) -> pd.Series:
+    """The chunk's readings with the history before it (training and context); after a gap
+    longer than that history, with the last reading before the gap, so the gap is seen."""
+    start = a - max(CONTEXT, TRAIN)
+    series = store.read_series(sensor.id, start, b + pd.Timedelta("1us"))
+    if series.empty or series.index[0] >= a - CONTEXT:
+        before = store.read_tail(sensor.id, 1, end=start)
+        if len(before):
+            series = pd.concat([before, series])
+    return series
 
 
 def _usable_periods(periods: tuple[str, ...], span: pd.Timedelta) -> tuple[str, ...]:
@@ -146,14 +158,16 @@ def detect_sensor(
     if latest is None or start is None or start > latest[0]:
         return DetectResult(sensor.name, 0, 0, 0, None, None)
     last = latest[0]
-    chunks = _chunks(store, sensor, start, last)
+    chunks = _chunks(sensor, start, last)
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
     scored = opened = updated = 0
     skipped: dict[str, str] = {}
     for i, (a, b) in enumerate(chunks):
         if on_progress:
             on_progress(i, len(chunks), sensor.name)
-        series = store.read_series(sensor.id, a - max(CONTEXT, TRAIN), b + pd.Timedelta("1us"))
+        series = _chunk_series(store, sensor, a, b)
+        if not (series.index >= a).any():
+            continue  # a week inside a long gap: nothing to score (the last chunk never is)
         found = {}
         usable = _usable_periods(periods, series.index[-1] - series.index[0])
         for name, det in make_detectors(sensor, usable, detectors, options).items():
@@ -163,7 +177,9 @@ def detect_sensor(
             except PlantcastError as exc:
                 skipped.setdefault(name, str(exc))
                 continue
-            episodes = det.episodes(series[series.index >= a - CONTEXT])
+            # from the reading before the context, so a gap reaching into it is seen whole
+            window = series.iloc[max(0, series.index.searchsorted(a - CONTEXT) - 1) :]
+            episodes = det.episodes(window)
             # episodes still open at the last run's end are seen whole, so their alerts close
             found[name] = episodes[episodes["end"] >= a - resolve_after]
         n_new, n_changed = _write_alerts(store, sensor, detectors, found, a, b, resolve_after)
