@@ -2,8 +2,9 @@
 
 The roles (after darts' ``ad`` package):
 
-* a **scorer** turns a series into a per-reading score (robust z of forecast residuals, a CUSUM
-  statistic, the length of a flat run, the size of a gap);
+* a **scorer** turns a series into a per-reading score (robust z of forecast residuals, the
+  recent level of the residuals against their level before it, the length of a flat run, the
+  size of a gap);
 * a **detector** turns scores into flags; every detector shares one template
   (:class:`Detector`): ``detect(series)`` validates the input once (float values, sorted unique
   tz-aware UTC index; NaN = missing reading, dropped) and each subclass writes only
@@ -11,20 +12,25 @@ The roles (after darts' ``ad`` package):
   that needs it refuses to detect before;
 * a **forecasting anomaly model** is any forecaster (a ``plantcast.forecast`` model name or an
   object with ``fit``/``predict_at``) plus a residual scorer: :class:`ResidualZDetector`
-  (spikes, noise bursts, onsets) and :class:`LevelShiftDetector` (CUSUM: shifts, drifts).
+  (spikes, noise bursts, onsets) and :class:`LevelShiftDetector` (shifts, drifts).
+
+Thresholds are calibrated per sensor (``plantcast.detect.calibration``): each detector's floor,
+raised until data like its training window would alert at most ``budget`` times in 30 days.
 
 :class:`StuckDetector` and :class:`DropoutDetector` read the series alone; the baselines
 (:class:`ThresholdDetector`, :class:`RandomDetector`) are what the others must beat.
-:func:`find_episodes` groups flags so an ongoing anomaly is one episode; :func:`merge_episodes`
-turns episodes into alert inserts/updates idempotently; ``plantcast.detect.evaluation`` scores
-detectors on labeled scenarios (event-level precision, recall, F1, delay, false alerts).
+:func:`hysteresis` and :func:`find_episodes` (one :class:`EpisodePolicy` per detector: enter
+and exit thresholds, merge gap, minimum duration, cooldown) make an ongoing anomaly one
+episode; :func:`merge_episodes` turns episodes into alert inserts/updates idempotently;
+``plantcast.detect.evaluation`` scores detectors on labeled scenarios (event-level precision,
+recall, F1, delay, false alerts).
 """
 
 from plantcast.detect.alerts import merge_episodes
 from plantcast.detect.base import Detector, NotFitted, validate_series
 from plantcast.detect.baselines import RandomDetector, ThresholdDetector
 from plantcast.detect.dropout import DropoutDetector
-from plantcast.detect.episodes import find_episodes
+from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
 from plantcast.detect.residual import ResidualDetector, ResidualZDetector
 from plantcast.detect.shift import LevelShiftDetector
 from plantcast.detect.stuck import StuckDetector
@@ -32,6 +38,7 @@ from plantcast.detect.stuck import StuckDetector
 __all__ = [
     "Detector",
     "DropoutDetector",
+    "EpisodePolicy",
     "LevelShiftDetector",
     "NotFitted",
     "RandomDetector",
@@ -40,6 +47,7 @@ __all__ = [
     "StuckDetector",
     "ThresholdDetector",
     "find_episodes",
+    "hysteresis",
     "merge_episodes",
     "validate_series",
 ]
