@@ -1,6 +1,10 @@
 """Forecast benchmark: accuracy vs the reference demo, refresh cost vs history length, JIT cost.
 
 Run: ``.venv/bin/python benchmarks/forecast.py`` (about 2–3 minutes) or with ``--quick``.
+``--real``: instead, every registered model and ``auto`` with default settings (detected
+seasons) on the real series of tests/data beside statsforecast's MSTL and AutoETS given the
+true seasons, on the same origins, and the wall time of the all-models backtest serial vs
+parallel (about 15 minutes on 2 cores; ``--series`` for a part of it).
 """
 
 from __future__ import annotations
@@ -9,6 +13,8 @@ import argparse
 import subprocess
 import sys
 import time
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -16,6 +22,7 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
 from sklearn.svm import SVR
 
+from _common import print_table, progress
 from plantcast.forecast import ForecastCache, available_models, backtest, get_model, mae
 from plantcast.signals import SignalModel, generate_readings
 
@@ -228,11 +235,233 @@ def first_call_cost() -> None:
     )
 
 
+# --- real series: plantcast with defaults beside statsforecast given the true seasons ----------
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+# name -> (true seasons, interval): what a person who knows the data would type by hand
+REAL = {
+    "taylor_electricity_demand": (("24h", "7d"), "30min"),
+    "seattle_temperature": (("24h",), "1h"),
+    "sf_temperature": (("24h",), "1h"),
+    "water_flow": (("24h",), "1h"),
+}
+REAL_WINDOWS = 14
+TRAIN_POINTS = 2016  # plantcast's default training bound; statsforecast gets the same input
+
+
+def load_real(name: str) -> pd.Series:
+    frame = pd.read_csv(DATA / f"{name}.csv")
+    return pd.Series(
+        frame["value"].to_numpy(dtype=float), index=pd.to_datetime(frame["ts"], utc=True)
+    )
+
+
+def default_models(series: pd.Series, horizon: int) -> tuple[tuple[str, ...], list]:
+    """Every registered model as ``plantcast backtest --models all,auto`` builds it for a sensor
+    with no flags: seasons detected from the data (24h when none), the CLI's default spec."""
+    from plantcast.forecast.seasons import detect_seasons, format_periods
+    from plantcast.services.context import DEFAULT_PERIODS
+    from plantcast.services.forecasting import ForecastSpec
+
+    periods = format_periods(detect_seasons(series)) or DEFAULT_PERIODS
+    spec = ForecastSpec(periods=periods, horizon=horizon, windows=REAL_WINDOWS)
+    return periods, [get_model(name, **spec.model_params(name)) for name in available_models()]
+
+
+def statsforecast_cv(series, seasons, interval, horizon) -> pd.DataFrame:
+    """statsforecast's own cross-validation of MSTL and AutoETS (true seasons, defaults else)
+    on the regularised series: one refit per window, same cutoffs as plantcast's origins."""
+    from statsforecast import StatsForecast
+    from statsforecast.models import MSTL, AutoETS
+
+    steps = [round(pd.Timedelta(p) / interval) for p in seasons]
+    regular = series.resample(interval).mean().interpolate(limit_area="inside")
+    frame = pd.DataFrame(
+        {"unique_id": "s", "ds": regular.index.tz_localize(None), "y": regular.to_numpy()}
+    )
+    sf = StatsForecast(
+        models=[MSTL(season_length=steps), AutoETS(season_length=steps[0])], freq=interval
+    )
+    cv = sf.cross_validation(
+        df=frame,
+        h=horizon,
+        n_windows=REAL_WINDOWS,
+        step_size=horizon,
+        input_size=TRAIN_POINTS,
+        refit=True,
+    )
+    cv["ds"] = pd.to_datetime(cv["ds"]).dt.tz_localize("UTC")
+    cv["cutoff"] = pd.to_datetime(cv["cutoff"]).dt.tz_localize("UTC")
+    return cv.rename(columns={"MSTL": "sf MSTL", "AutoETS": "sf AutoETS"})
+
+
+def common_scale(series: pd.Series, origins, season: int) -> dict:
+    """One MASE denominator per origin for every method: in-sample seasonal-naive MAE (true
+    first season) over the ``TRAIN_POINTS`` readings up to the origin."""
+    from plantcast.forecast.metrics import naive_scale
+
+    return {
+        o: naive_scale(series[series.index <= o].to_numpy()[-TRAIN_POINTS:], season)
+        for o in origins
+    }
+
+
+def _mase(frame: pd.DataFrame, column: str, scale: dict) -> float:
+    ok = frame[["y", column]].notna().all(axis=1)
+    f = frame[ok]
+    return float(np.mean(np.abs(f["y"] - f[column]) / f["origin"].map(scale)))
+
+
+def real_series(name: str) -> None:
+    from plantcast.forecast.backtest import backtest_many
+    from plantcast.forecast.preprocess import format_duration
+
+    seasons, interval = REAL[name]
+    interval = pd.Timedelta(interval)
+    series = load_real(name)
+    horizon = int(pd.Timedelta("1d") / interval)
+    progress(f"{name}: detecting seasons, backtesting {len(available_models())} models")
+    periods, models = default_models(series, horizon)
+    t = time.perf_counter()
+    results, failed = backtest_many(
+        series, models, horizon, horizon, REAL_WINDOWS, n_jobs=-1, on_progress=None
+    )
+    ours_s = time.perf_counter() - t
+    progress(f"{name}: statsforecast MSTL and AutoETS, true seasons {','.join(seasons)}")
+    t = time.perf_counter()
+    cv = statsforecast_cv(series, seasons, interval, horizon)
+    sf_s = time.perf_counter() - t
+    any_result = next(iter(results.values()))
+    origins = any_result.origins
+    assert set(cv["cutoff"]) == set(origins), "statsforecast cut-offs differ from our origins"
+    frame = any_result.forecasts[["origin", "ts", "y"]]
+    frame = frame.merge(
+        cv[["cutoff", "ds", "sf MSTL", "sf AutoETS"]],
+        left_on=["origin", "ts"],
+        right_on=["cutoff", "ds"],
+        how="left",
+    )
+    for model_name, result in results.items():
+        frame[model_name] = result.forecasts["mean"].to_numpy()
+    scale = common_scale(series, origins, round(pd.Timedelta(seasons[0]) / interval))
+    scores = {c: _mase(frame, c, scale) for c in [*results, "sf MSTL", "sf AutoETS"]}
+    best_ref = min(scores["sf MSTL"], scores["sf AutoETS"])
+    rows = [
+        [
+            c,
+            "statsforecast, true seasons" if c.startswith("sf ") else "plantcast, defaults",
+            f"{v:.3f}",
+            f"{v / best_ref:.2f}",
+        ]
+        for c, v in sorted(scores.items(), key=lambda kv: kv[1])
+    ]
+    rows += [[m, "plantcast, defaults", "failed", why[:50]] for m, why in failed.items()]
+    print_table(
+        f"{name}: {len(series):,} readings at {format_duration(interval)}; detected seasons "
+        f"{','.join(periods) or 'none'} (true {','.join(seasons)}); horizon {horizon} steps, "
+        f"{len(origins)} origins one day apart; MASE on one scale per origin "
+        f"(plantcast {ours_s:.0f} s on every core, statsforecast {sf_s:.0f} s)",
+        ["method", "how", "MASE", "/ best sf"],
+        rows,
+        left=2,
+    )
+    if "auto" in scores:
+        ratio = scores["auto"] / best_ref
+        verdict = "met" if ratio <= 0.95 else "short"
+        print(f"auto / better of MSTL, AutoETS = {ratio:.3f} (goal <= 0.95: {verdict})")
+
+
+_TIMED = """
+import resource, sys, time, warnings
+warnings.filterwarnings("ignore")
+t0 = time.perf_counter()
+import pandas as pd
+from plantcast.forecast import available_models, get_model
+from plantcast.forecast.backtest import backtest_many
+from plantcast.services.forecasting import ForecastSpec
+frame = pd.read_csv(sys.argv[1])
+s = pd.Series(frame["value"].to_numpy(float), index=pd.to_datetime(frame["ts"], utc=True))
+spec = ForecastSpec(periods=("24h", "7d"), horizon=48, windows=14)
+names = [m for m in available_models() if m != "auto"]
+models = [get_model(n, **spec.model_params(n)) for n in names]
+jobs = int(sys.argv[2])
+per_model = {}
+if jobs == 1:  # one model at a time, to say where the time goes
+    results = {}
+    for m in models:
+        c = time.process_time()
+        results.update(backtest_many(s, [m], 48, None, 14, n_jobs=1)[0])
+        per_model[m.name] = time.process_time() - c
+else:
+    results, failed = backtest_many(s, models, 48, None, 14, n_jobs=jobs)
+wall = time.perf_counter() - t0
+from joblib.externals.loky import get_reusable_executor
+get_reusable_executor().shutdown(wait=True)  # reap the workers: their CPU time is counted
+cpu = sum(
+    getattr(resource.getrusage(who), f)
+    for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    for f in ("ru_utime", "ru_stime")
+)
+print(len(names), wall, cpu, " ".join(f"{k}={v.metrics['mase']:.6f}" for k, v in results.items()))
+print(" ".join(f"{k}={v:.1f}" for k, v in per_model.items()))
+"""
+
+
+def backtest_wall_time() -> None:
+    """`plantcast backtest --models all --horizon 1d --windows 14` on taylor, in fresh processes
+    (imports and worker start-up included, as the CLI pays them)."""
+    import os
+
+    csv = DATA / "taylor_electricity_demand.csv"
+    rows, mases, cpu_by_model = [], {}, ""
+    for jobs in (1, -1):
+        progress(f"all-models backtest, n_jobs={jobs}")
+        load = os.getloadavg()[0]
+        done = subprocess.run(
+            [sys.executable, "-c", _TIMED, str(csv), str(jobs)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        first, second = done.stdout.split("\n")[-3:-1]  # the last two lines
+        n, wall, cpu, *scores = first.split()
+        mases[jobs] = scores
+        if second.strip():
+            cpu_by_model = second
+        label = (
+            "serial (--jobs 1)" if jobs == 1 else f"parallel (--jobs -1, {os.cpu_count()} cores)"
+        )
+        rows.append([label, n, f"{float(wall):.1f}", f"{float(cpu):.1f}", f"{load:.1f}"])
+    print_table(
+        "Backtest of every model but auto x 14 windows, horizon 1 day, taylor (4,032 readings, "
+        "periods 24h,7d): wall seconds in a fresh process (goal <= 10 s)",
+        ["run", "models", "wall s", "CPU s (all processes)", "load avg before"],
+        rows,
+        left=1,
+    )
+    same = mases[1] == mases[-1]
+    print(f"serial CPU seconds by model: {cpu_by_model}")
+    print(f"parallel MASE == serial MASE for every model: {same}")
+    print("  " + " ".join(mases[1]))
+
+
+def real(names: list[str]) -> None:
+    warnings.filterwarnings("ignore")
+    for name in names:
+        real_series(name)
+    backtest_wall_time()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer origins, smaller caps")
+    parser.add_argument("--real", action="store_true", help="real series (see the docstring)")
+    parser.add_argument("--series", default=",".join(REAL), help="with --real: which ones")
     args = parser.parse_args()
     t = time.perf_counter()
+    if args.real:
+        real([name for name in args.series.split(",") if name])
+        print(f"\ntotal {time.perf_counter() - t:.0f} s")
+        return
     accuracy(args.quick)
     refresh_cost(args.quick)
     first_call_cost()
