@@ -84,6 +84,7 @@ class ForecastResult:
 class _Calibration:
     intervals: ConformalIntervals
     at: pd.Timestamp  # last reading of the calibrating backtest
+    exclude: tuple = ()  # the event intervals it left out
 
 
 class Forecasting:
@@ -199,11 +200,14 @@ class Forecasting:
         return model, model.predict(spec.horizon)
 
     def _intervals(self, key, series, spec, params, exclude=()) -> ConformalIntervals | None:
+        """The bands' calibration: recomputed after ``recalibrate_every`` new readings or when
+        the events to leave out change; meanwhile (live page) the previous one is shown."""
         exclude = tuple(exclude)
-        ckey = (key, spec.model, freeze(params), spec.horizon, exclude)
+        ckey = (key, spec.model, freeze(params), spec.horizon)
         with self._lock:
             cal = self._calibrations.get(ckey)
-        if cal is not None and (series.index > cal.at).sum() < self.recalibrate_every:
+        fresh = cal is not None and cal.exclude == exclude
+        if fresh and (series.index > cal.at).sum() < self.recalibrate_every:
             return cal.intervals
         if self._pool is None:
             self._calibrate(ckey, series, spec, params, exclude)
@@ -219,7 +223,7 @@ class Forecasting:
             model = get_model(spec.model, **params)
             result = backtest(series, model, spec.horizon, step, spec.windows, exclude=exclude)
             with self._lock:
-                self._calibrations[ckey] = _Calibration(result.intervals, series.index[-1])
+                self._calibrations[ckey] = _Calibration(result.intervals, series.index[-1], exclude)
         except NotEnoughData:
             pass  # too short to calibrate: forecasts go without bands rather than fail
 

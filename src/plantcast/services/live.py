@@ -13,7 +13,12 @@ import pandas as pd
 
 from plantcast.core.errors import InputError, NotEnoughData, Refused
 from plantcast.core.types import Alert, Event, Sensor
-from plantcast.services.forecasting import Forecasting, ForecastResult, ForecastSpec
+from plantcast.services.forecasting import (
+    Forecasting,
+    ForecastResult,
+    ForecastSpec,
+    event_exclusions,
+)
 from plantcast.services.views import WindowView, sensor_window
 from plantcast.store import Store
 
@@ -48,10 +53,12 @@ def refresh(store: Store, forecasting: Forecasting, req: LiveRequest) -> LiveFra
     if req.fit_on_smoothed and req.smoothing > 1:
         spec = replace(spec, smooth=req.smoothing)
     history = store.read_tail(req.sensor.id, spec.history_points()) if req.models else None
+    # injected events do not calibrate the bands (a +20 shift would widen them tenfold)
+    exclude = event_exclusions(store, req.sensor.id, history, spec.horizon) if req.models else ()
     for name in req.models:
         try:
             frame.forecasts[name] = forecasting.forecast_series(
-                req.sensor.name, history, replace(spec, model=name)
+                req.sensor.name, history, replace(spec, model=name), exclude=exclude
             )
         except (NotEnoughData, InputError, Refused) as exc:
             frame.problems[name] = str(exc)
