@@ -50,9 +50,8 @@ def _spec_options(func):
             click.option(
                 "--train-points",
                 type=click.IntRange(min=10),
-                default=2016,
-                show_default=True,
-                help="Latest readings to train on.",
+                default=None,
+                help="Latest readings to train on (default: each model's own, 2016; ets 1008).",
             ),
         ]
     ):

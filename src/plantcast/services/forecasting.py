@@ -24,6 +24,7 @@ from plantcast.forecast import (
     get_model,
 )
 from plantcast.forecast.backtest import Exclusions, backtest_many
+from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS
 from plantcast.forecast.cache import freeze
 from plantcast.forecast.conformal import ConformalIntervals
 from plantcast.forecast.features import infer_interval
@@ -47,7 +48,7 @@ class ForecastSpec:
     periods: tuple[str, ...] = ("24h",)
     harmonics: int = 3
     smooth: int | None = None  # None: fit raw readings (see plantcast.forecast.base)
-    max_train_points: int = 2016
+    max_train_points: int | None = None  # None: each model's own bound (2016; ets 1008)
     intervals: bool = True
     windows: int = 10  # backtest origins used to calibrate intervals
 
@@ -60,12 +61,15 @@ class ForecastSpec:
             "smooth": self.smooth,
             "horizon": self.horizon,
         }
+        if self.max_train_points is None:
+            del wanted["max_train_points"]
         accepted = get_model(name)._param_names()
         return {k: v for k, v in wanted.items() if k in accepted}
 
     def history_points(self) -> int:
         """How many latest readings to read: the training window plus the backtest's span."""
-        return self.max_train_points + self.horizon * (self.windows + 1)
+        train = self.max_train_points or DEFAULT_MAX_TRAIN_POINTS
+        return train + self.horizon * (self.windows + 1)
 
 
 @dataclass
