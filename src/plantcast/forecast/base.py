@@ -9,7 +9,7 @@ import pandas as pd
 
 from plantcast.core.errors import InputError, NotEnoughData, PlantcastError
 from plantcast.core.timeutil import parse_duration
-from plantcast.forecast.features import future_index, infer_interval
+from plantcast.forecast.features import as_periods, future_index, infer_interval
 from plantcast.forecast.preprocess import clean, require_history, rolling_mean, tail
 
 DEFAULT_MAX_TRAIN_POINTS = 2016  # six weeks at 30 min; a bound that keeps refits flat in cost
@@ -68,12 +68,15 @@ class Forecaster:
         return getattr(self, "registry_name", type(self).__name__)
 
     def seasonal_period(self) -> pd.Timedelta | None:
-        """The main season (used for the history check and for MASE); None when there is none."""
-        return None
+        """The main season (used for MASE and by single-season models): the first of the
+        model's ``periods`` when it has that parameter; None when there is none."""
+        periods = as_periods(getattr(self, "periods", None))
+        return periods[0] if periods else None
 
     def history_period(self) -> pd.Timedelta | None:
         """The longest season: ``min_periods`` of it are needed to fit."""
-        return self.seasonal_period()
+        periods = as_periods(getattr(self, "periods", None))
+        return max(periods) if periods else self.seasonal_period()
 
     # --- fit ----------------------------------------------------------------------------
     def _window(self, interval: pd.Timedelta) -> int | None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import clone as sk_clone
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
@@ -25,6 +24,7 @@ from plantcast.core.errors import InputError
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS
 from plantcast.forecast.features import as_periods, fourier_terms
 from plantcast.forecast.preprocess import regularize
+from plantcast.forecast.regression import build_regressor
 from plantcast.forecast.statistical import _RegularStepForecaster, season_steps
 
 
@@ -111,24 +111,10 @@ class LagForecaster(_RegularStepForecaster):
         self.max_train_points = max_train_points
         self.smooth = smooth
 
-    def seasonal_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.periods)
-        return periods[0] if periods else None
-
-    def history_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.periods)
-        return max(periods) if periods else None
-
     def _make_regressor(self):
-        params = dict(self.regressor_params or {})
-        if isinstance(self.regressor, str):
-            if self.regressor not in LAG_REGRESSORS:
-                raise InputError(
-                    f"unknown regressor {self.regressor!r}; choose from {sorted(LAG_REGRESSORS)}",
-                    field="regressor",
-                )
-            return LAG_REGRESSORS[self.regressor](self.random_state, **params)
-        return sk_clone(self.regressor).set_params(**params)
+        return build_regressor(
+            self.regressor, LAG_REGRESSORS, self.random_state, self.regressor_params
+        )
 
     def _is_relative(self) -> bool:
         if self.relative is not None:

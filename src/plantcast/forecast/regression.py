@@ -36,6 +36,19 @@ def _random_forest(random_state: int, **kw):
 REGRESSORS = {"linear": _linear, "svr": _svr, "random_forest": _random_forest}
 
 
+def build_regressor(regressor, factories: dict, random_state: int, params: dict | None):
+    """A fresh scikit-learn regressor: a name from ``factories`` or a clone of an estimator."""
+    params = dict(params or {})
+    if isinstance(regressor, str):
+        if regressor not in factories:
+            raise InputError(
+                f"unknown regressor {regressor!r}; choose from {sorted(factories)}",
+                field="regressor",
+            )
+        return factories[regressor](random_state, **params)
+    return sk_clone(regressor).set_params(**params)
+
+
 class RegressionForecaster(Forecaster):
     """A scikit-learn regressor on Fourier terms of time (and an optional trend).
 
@@ -84,24 +97,8 @@ class RegressionForecaster(Forecaster):
         self.level_window = level_window
         self.level_z = level_z
 
-    def seasonal_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.periods)
-        return periods[0] if periods else None
-
-    def history_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.periods)
-        return max(periods) if periods else None
-
     def _make_regressor(self):
-        params = dict(self.regressor_params or {})
-        if isinstance(self.regressor, str):
-            if self.regressor not in REGRESSORS:
-                raise InputError(
-                    f"unknown regressor {self.regressor!r}; choose from {sorted(REGRESSORS)}",
-                    field="regressor",
-                )
-            return REGRESSORS[self.regressor](self.random_state, **params)
-        return sk_clone(self.regressor).set_params(**params)
+        return build_regressor(self.regressor, REGRESSORS, self.random_state, self.regressor_params)
 
     def _features(self, index: pd.DatetimeIndex) -> np.ndarray:
         trend = (self.t0_, self.span_) if self.trend else None

@@ -67,14 +67,6 @@ class MSTLForecaster(_RegularStepForecaster):
         self.max_train_points = max_train_points
         self.smooth = smooth
 
-    def seasonal_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.periods)
-        return periods[0] if periods else None
-
-    def history_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.periods)
-        return max(periods) if periods else None
-
     def _fit(self, series: pd.Series) -> None:
         from statsforecast.models import MSTL, Naive
 

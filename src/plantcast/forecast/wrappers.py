@@ -11,7 +11,7 @@ from plantcast.core.errors import NotEnoughData, Refused
 from plantcast.forecast.backtest import BacktestResult, backtest
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
 from plantcast.forecast.conformal import DEFAULT_LEVELS, with_intervals
-from plantcast.forecast.features import as_periods, future_index
+from plantcast.forecast.features import future_index
 
 # Every family: statistical (mstl, ets), lag models (follow the level, learn shapes), the demo's
 # time-feature models and the seasonal naive baseline. Choosing costs one backtest of each.
@@ -192,10 +192,6 @@ class AutoForecaster(_Delegating):
         self.ensemble = ensemble
         self.interval = interval
         self.max_train_points = max_train_points
-
-    def seasonal_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.periods)
-        return periods[0] if periods else None
 
     def _candidate(self, name: str) -> Forecaster:
         from plantcast.forecast.registry import get_model
