@@ -96,6 +96,13 @@ class ResidualZDetector(ResidualDetector):
     median of the last ``level_window`` of time instead, so a step is one bounded episode, not
     an alert that lasts until the trailing median catches up days later.
 
+    Per sensor, ``fit`` also decides what is scored: the residuals themselves, or, where they
+    wander (weather, load: real plants), their innovations, ``r_t`` less an AR(``ar_order``)
+    prediction from the previous residuals (``ar_``), whichever leaves the smaller robust
+    spread on the training window (by at least ``ar_gain``). White noise around a good model
+    keeps the residuals (an AR fit adds nothing there); a wandering residual is scored against
+    where it was just heading, so a spike stands out of the weather.
+
     Threshold ``threshold_``: the largest of ``threshold``, ``tail_factor`` × the training
     residuals' 99th percentile |z|, and the level that keeps the training window's score
     within ``budget`` alerts per 30 days. Covers spikes, noise bursts, the onset of level
@@ -116,6 +123,8 @@ class ResidualZDetector(ResidualDetector):
         window: int = 336,
         level_window: str | pd.Timedelta = "6h",
         accept_after: str | pd.Timedelta = "6h",
+        ar_order: int = 3,
+        ar_gain: float = 0.8,
         min_scale_ratio: float = 0.5,
         budget: float | None = DEFAULT_BUDGET,
         train_window: str | pd.Timedelta = "14d",
@@ -126,11 +135,14 @@ class ResidualZDetector(ResidualDetector):
         self.window = window
         self.level_window = level_window
         self.accept_after = accept_after
+        self.ar_order = ar_order
+        self.ar_gain = ar_gain
         self.min_scale_ratio = min_scale_ratio
         self.budget = budget
 
     def _fit_core(self, series: pd.Series) -> None:
         super()._fit_core(series)
+        self._fit_ar(series)
         # The floor follows the noise's tails: light-tailed noise (the demo's uniform ±2)
         # never reaches 3σ, so 3 catches small spikes without false alerts; Gaussian noise
         # does, about 4 times a month at 30-min steps, so there it rises to tail_factor × the
@@ -141,9 +153,42 @@ class ResidualZDetector(ResidualDetector):
         floor = max(self.threshold, self.tail_factor * q99)
         self.threshold_ = self._calibrate(pd.Series(z, index=series.index), floor)
 
+    def _fit_ar(self, series: pd.Series) -> None:
+        """Fit AR(p) on the training residuals; keep it only where it narrows their spread."""
+        self.ar_ = None
+        self.step_ = median_step(series.index)
+        _, resid = self.residuals(series)
+        p = int(self.ar_order)
+        if p < 1 or len(resid) < 10 * p + 10:
+            return
+        clipped = np.clip(resid, self.loc_ - 5 * self.scale_, self.loc_ + 5 * self.scale_)
+        x, ok = lag_matrix(clipped, series.index, p, self.step_)
+        rows = ok[p:]
+        if rows.sum() < 10 * p + 10:  # too few regular stretches to fit on
+            return
+        design = np.column_stack([np.ones(rows.sum()), x[p:][rows]])
+        coef, *_ = np.linalg.lstsq(design, clipped[p:][rows], rcond=None)
+        innovation = clipped[p:][rows] - design @ coef
+        minp = max(self.window // 2, 1)
+        plain = (resid - trailing_median(resid, self.window, minp, self.loc_))[p:][rows]
+        if robust_location_scale(innovation)[1] < self.ar_gain * robust_location_scale(plain)[1]:
+            self.ar_ = coef
+
+    def _scored(self, series: pd.Series) -> np.ndarray:
+        """What the z is taken of: the residuals, or their AR innovations (see the class)."""
+        _, resid = self.residuals(series)
+        coef = getattr(self, "ar_", None)
+        if coef is None:
+            return resid
+        p = len(coef) - 1
+        x, ok = lag_matrix(resid, series.index, p, self.step_)
+        predicted = coef[0] + x @ coef[1:]
+        # without p regular readings before it, a reading is scored on its residual
+        return np.where(ok, resid - predicted, resid - self.loc_)
+
     def _z(self, series: pd.Series, accepted: np.ndarray | None = None) -> np.ndarray:
         """z of every reading; ``accepted`` readings take the local level (see the class)."""
-        _, resid = self.residuals(series)
+        resid = self._scored(series)
         minp = max(self.window // 2, 1)
         med = trailing_median(resid, self.window, minp, self.loc_)
         if accepted is not None and accepted.any():
@@ -169,6 +214,29 @@ class ResidualZDetector(ResidualDetector):
             z = self._z(series, accepted=flags_until_quiet(old, flags))
             flags = self._flags(np.abs(z))
         return score_frame(series, np.abs(z), flags, expected, z=z)
+
+
+def median_step(index: pd.DatetimeIndex) -> int:
+    """The median step between readings in ns (0 with fewer than two)."""
+    return int(np.median(np.diff(index.as_unit("ns").asi8))) if len(index) > 1 else 0
+
+
+def lag_matrix(
+    x: np.ndarray, index: pd.DatetimeIndex, p: int, step: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Columns x[t−1] … x[t−p], and whether those p readings are regular steps (no gap)."""
+    n = len(x)
+    cols = np.zeros((n, p))
+    for k in range(1, p + 1):
+        cols[k:, k - 1] = x[:-k]
+    ns = index.as_unit("ns").asi8
+    regular = np.zeros(n, dtype=bool)
+    regular[1:] = np.abs(np.diff(ns) - step) <= step // 2
+    ok = np.zeros(n, dtype=bool)
+    if n > p:
+        window = np.lib.stride_tricks.sliding_window_view(regular, p)  # regular[t-p+1 .. t]
+        ok[p:] = window[1 : n - p + 1].all(axis=1)
+    return cols, ok
 
 
 def run_age_below(index: pd.DatetimeIndex, flags: np.ndarray, age: pd.Timedelta) -> np.ndarray:
