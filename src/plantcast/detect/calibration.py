@@ -14,6 +14,10 @@ import numpy as np
 import pandas as pd
 
 DAYS_PER_BUDGET = 30.0
+# The threshold aims at half the budget: the tail is estimated from a few weeks, and the weeks
+# after them are never quite like them (seasons drift), so aiming at the budget itself would
+# overspend it about as often as not.
+SAFETY = 0.5
 
 
 def block_maxima(score: pd.Series, block: pd.Timedelta) -> np.ndarray:
@@ -33,7 +37,8 @@ def budget_threshold(
     cap: float | None = None,
 ) -> float:
     """The lowest threshold ≥ ``floor`` expected to be crossed in at most ``budget`` blocks a
-    month, by an exponential tail fitted to the upper half of the training block maxima.
+    month (aiming at ``SAFETY`` × budget), by an exponential tail fitted to the upper half of
+    the training block maxima.
 
     ``score`` is indexed by time; ``block`` is about the length of one alert's episode (the
     unit of independence). Too little training (fewer than 8 blocks) keeps the floor.
@@ -42,6 +47,7 @@ def budget_threshold(
     days = (score.index[-1] - score.index[0]) / pd.Timedelta(days=1) if len(score) > 1 else 0.0
     if len(maxima) < 8 or days <= 0 or budget <= 0:
         return float(floor)
+    budget = budget * SAFETY
     u0 = float(np.median(maxima))
     excess = maxima[maxima > u0] - u0
     rate0 = len(excess) / days * DAYS_PER_BUDGET  # blocks a month above u0

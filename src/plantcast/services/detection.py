@@ -34,7 +34,7 @@ from plantcast.store import alerts as alert_rows
 
 DETECTORS = ("residual_z", "level_shift", "stuck", "dropout")
 CONTEXT = pd.Timedelta("7d")  # history before a chunk, for the detectors' trailing statistics
-TRAIN = pd.Timedelta("14d")  # history before a chunk that the detectors are fitted on
+TRAIN = pd.Timedelta("28d")  # history before a chunk that the detectors are fitted on
 CHUNK_READINGS = 20_000  # readings scored per chunk at most: memory stays flat in history
 CHUNK_SPAN = pd.Timedelta("7d")  # time scored per chunk at most: detectors refit weekly
 DEFAULT_RESOLVE_AFTER = "2h"
@@ -76,12 +76,12 @@ def make_detectors(
     options: DetectOptions = DetectOptions(),
 ) -> dict[str, Detector]:
     params = {"periods": tuple(periods), "harmonics": DETECT_HARMONICS}
-    budget = options.budget
+    kw = {"budget": options.budget, "train_window": TRAIN}
     factories: dict[str, Callable[[], Detector]] = {
-        "residual_z": lambda: ResidualZDetector("fourier_linear", params, budget=budget),
-        "level_shift": lambda: LevelShiftDetector("fourier_linear", params, budget=budget),
-        "stuck": lambda: StuckDetector(budget=budget),
-        "dropout": lambda: DropoutDetector(interval=sensor.interval, budget=budget),
+        "residual_z": lambda: ResidualZDetector("fourier_linear", params, **kw),
+        "level_shift": lambda: LevelShiftDetector("fourier_linear", params, **kw),
+        "stuck": lambda: StuckDetector(**kw),
+        "dropout": lambda: DropoutDetector(interval=sensor.interval, **kw),
     }
     return {n: factories[n]() for n in names}
 
