@@ -140,6 +140,119 @@ def _fit(det: Detector, train: pd.Series, everything: pd.Series) -> None:
         det.fit(everything)
 
 
+@dataclass(frozen=True)
+class SensorPlan:
+    """What one run of a sensor will score: its chunks, read from the store before scoring."""
+
+    sensor: Sensor
+    periods: tuple[str, ...]
+    detectors: tuple[str, ...]
+    start: pd.Timestamp | None
+    last: pd.Timestamp | None
+    chunks: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
+
+
+@dataclass(frozen=True)
+class ChunkScore:
+    """One chunk scored: episodes per fitted detector and why the others were skipped. Pure
+    data (no store), so it can be computed on a Dask worker and written by the client."""
+
+    a: pd.Timestamp
+    b: pd.Timestamp
+    found: dict[str, pd.DataFrame]
+    skipped: dict[str, str]
+    scored: int
+
+
+def plan_sensor(
+    store: Store,
+    sensor_name: str,
+    *,
+    periods: tuple[str, ...] | None = None,
+    detectors: tuple[str, ...] = DETECTORS,
+    since=None,
+) -> SensorPlan:
+    """The sensor, its periods and the chunks from the resume point (or ``since``) on."""
+    sensor = store.get_sensor(sensor_name)
+    periods = periods or sensor_periods(store, sensor.id)
+    latest = store.last_reading(sensor.id)
+    start = _scoring_start(store, sensor, detectors, since)
+    if latest is None or start is None or start > latest[0]:
+        return SensorPlan(sensor, periods, detectors, None, None)
+    chunks = tuple(_chunks(sensor, start, latest[0]))
+    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks)
+
+
+def score_chunk(
+    plan: SensorPlan, series: pd.Series, a, b, options: DetectOptions = DetectOptions()
+) -> ChunkScore | None:
+    """Fit and run the detectors on one chunk's series (from ``_chunk_series``): pure, no
+    store. None when the chunk holds no reading to score (a week inside a long gap)."""
+    if not (series.index >= a).any():
+        return None  # the last chunk never is
+    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
+    found, skipped = {}, {}
+    usable = _usable_periods(plan.periods, series.index[-1] - series.index[0])
+    for name, det in make_detectors(plan.sensor, usable, plan.detectors, options).items():
+        try:
+            early = series[series.index <= min(b, a + TRAIN)]
+            _fit(det, series[series.index < a], early)
+        except PlantcastError as exc:
+            skipped[name] = str(exc)
+            continue
+        # from the reading before the context, so a gap reaching into it is seen whole
+        window = series.iloc[max(0, series.index.searchsorted(a - CONTEXT) - 1) :]
+        episodes = det.episodes(window)
+        # episodes still open at the last run's end are seen whole, so their alerts close
+        found[name] = episodes[episodes["end"] >= a - resolve_after]
+    return ChunkScore(a, b, found, skipped, int((series.index >= a).sum()))
+
+
+class _Tally:
+    """A run's totals over the chunks written, in chunk order."""
+
+    def __init__(self) -> None:
+        self.scored = self.opened = self.updated = 0
+        self.skipped: dict[str, str] = {}
+
+    def result(self, plan: SensorPlan) -> DetectResult:
+        return DetectResult(
+            plan.sensor.name,
+            self.scored,
+            self.opened,
+            self.updated,
+            plan.start,
+            plan.last,
+            self.skipped,
+        )
+
+
+def write_chunk(
+    store: Store, plan: SensorPlan, score: ChunkScore, options: DetectOptions, tally: _Tally
+) -> None:
+    """Write one scored chunk's alerts and resume points, and count it in ``tally``."""
+    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
+    n_new, n_changed = _write_alerts(
+        store, plan.sensor, plan.detectors, score.found, score.a, score.b, resolve_after
+    )
+    tally.opened, tally.updated = tally.opened + n_new, tally.updated + n_changed
+    tally.scored += score.scored
+    for name, why in score.skipped.items():
+        tally.skipped.setdefault(name, why)
+
+
+def write_scores(
+    store: Store, plan: SensorPlan, scores: list[ChunkScore | None], options: DetectOptions
+) -> DetectResult:
+    """Write a sensor's scored chunks (computed elsewhere, in chunk order) as the serial run
+    would have, and say what changed."""
+    tally = _Tally()
+    for score in scores:
+        if score is not None:
+            write_chunk(store, plan, score, options, tally)
+    return tally.result(plan)
+
+
 def detect_sensor(
     store: Store,
     sensor_name: str,
@@ -151,43 +264,20 @@ def detect_sensor(
     on_progress: Progress | None = None,
 ) -> DetectResult:
     """Score the unscored readings of one sensor, chunk by chunk, and write or extend alerts."""
-    sensor = store.get_sensor(sensor_name)
-    periods = periods or sensor_periods(store, sensor.id)
-    latest = store.last_reading(sensor.id)
-    start = _scoring_start(store, sensor, detectors, since)
-    if latest is None or start is None or start > latest[0]:
-        return DetectResult(sensor.name, 0, 0, 0, None, None)
-    last = latest[0]
-    chunks = _chunks(sensor, start, last)
-    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
-    scored = opened = updated = 0
-    skipped: dict[str, str] = {}
+    plan = plan_sensor(store, sensor_name, periods=periods, detectors=detectors, since=since)
+    if not plan.chunks:
+        return DetectResult(plan.sensor.name, 0, 0, 0, None, None)
+    chunks = plan.chunks
+    tally = _Tally()
     for i, (a, b) in enumerate(chunks):
         if on_progress:
-            on_progress(i, len(chunks), sensor.name)
-        series = _chunk_series(store, sensor, a, b)
-        if not (series.index >= a).any():
-            continue  # a week inside a long gap: nothing to score (the last chunk never is)
-        found = {}
-        usable = _usable_periods(periods, series.index[-1] - series.index[0])
-        for name, det in make_detectors(sensor, usable, detectors, options).items():
-            try:
-                early = series[series.index <= min(b, a + TRAIN)]
-                _fit(det, series[series.index < a], early)
-            except PlantcastError as exc:
-                skipped.setdefault(name, str(exc))
-                continue
-            # from the reading before the context, so a gap reaching into it is seen whole
-            window = series.iloc[max(0, series.index.searchsorted(a - CONTEXT) - 1) :]
-            episodes = det.episodes(window)
-            # episodes still open at the last run's end are seen whole, so their alerts close
-            found[name] = episodes[episodes["end"] >= a - resolve_after]
-        n_new, n_changed = _write_alerts(store, sensor, detectors, found, a, b, resolve_after)
-        opened, updated = opened + n_new, updated + n_changed
-        scored += int((series.index >= a).sum())
+            on_progress(i, len(chunks), plan.sensor.name)
+        score = score_chunk(plan, _chunk_series(store, plan.sensor, a, b), a, b, options)
+        if score is not None:
+            write_chunk(store, plan, score, options, tally)
     if on_progress:
-        on_progress(len(chunks), len(chunks), sensor.name)
-    return DetectResult(sensor.name, scored, opened, updated, start, last, skipped)
+        on_progress(len(chunks), len(chunks), plan.sensor.name)
+    return tally.result(plan)
 
 
 def _write_alerts(store, sensor, names, found, a, b, resolve_after) -> tuple[int, int]:
