@@ -42,7 +42,12 @@ def dashboard(database_url, host, port) -> None:
     url = load_settings(database_url=database_url).database_url
     env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
     out.print(f"dashboard on http://{host}:{port}")
-    raise SystemExit(subprocess.call(_dashboard_command(host, port), env=env))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Become the server (it execs into Streamlit in turn): a SIGTERM sent to this process then
+    # reaches Streamlit itself, which stops and frees the port. A child would be re-parented.
+    command = _dashboard_command(host, port)
+    os.execve(command[0], command, env)
 
 
 @cli.command()
