@@ -14,6 +14,7 @@ from plantcast.core.types import Sensor, Source
 from plantcast.store import alerts as _alerts
 from plantcast.store import catalog as _catalog
 from plantcast.store import events as _events
+from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
 from plantcast.store.engine import make_engine, redact
 from plantcast.store.schema import metadata
@@ -87,6 +88,12 @@ class Store:
         """Create the tables that are missing (idempotent)."""
         with self.write() as conn:
             metadata.create_all(conn, checkfirst=True)
+            _partitions.create_ahead(conn)
+
+    def needs_migration(self) -> bool:
+        """True for a PostgreSQL ``readings`` table made before partitioning (run migrate)."""
+        with self.read() as conn:
+            return self.dialect == "postgresql" and _partitions.table_kind(conn) == "plain"
 
     def is_initialized(self) -> bool:
         with self.read() as conn:

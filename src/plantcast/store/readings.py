@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import Connection, text
 
 from plantcast.core.timeutil import from_epoch_us, to_epoch_us, to_utc
+from plantcast.store.partitions import ensure_partitions_for
 
 _UPSERT_SQLITE = (
     "INSERT INTO readings (sensor_id, ts, value) VALUES (?, ?, ?) "
@@ -58,6 +59,7 @@ def write_readings(conn: Connection, sensor_id: int, series: pd.Series) -> int:
     if len(series) == 0:
         return 0
     us = to_epoch_us(series.index)
+    ensure_partitions_for(conn, us)  # PostgreSQL: the months this batch needs exist first
     values = np.asarray(series.to_numpy(), dtype=np.float64)
     if conn.dialect.name == "sqlite":
         rows = list(zip([sensor_id] * len(us), us.tolist(), values.tolist(), strict=True))

@@ -82,6 +82,8 @@ readings = Table(
     Column("value", Float, nullable=False),
     # The primary key is the clustered index on SQLite: range scans per sensor read contiguously.
     sqlite_with_rowid=False,
+    # Monthly range partitions on PostgreSQL (plantcast.store.partitions); ignored by SQLite.
+    postgresql_partition_by="RANGE (ts)",
 )
 
 events = Table(

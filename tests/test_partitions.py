@@ -1,0 +1,147 @@
+"""Monthly partitions of readings on PostgreSQL: init, the writer's hook, pruning, migrate,
+retention (retention on SQLite too)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import event
+
+from plantcast.core.errors import StoreError
+from plantcast.core.types import Source
+from plantcast.store import Store
+from plantcast.store import partitions as parts
+
+NOW = pd.Timestamp("2026-11-15", tz="UTC")
+
+
+def _sensor(store: Store, name: str = "p"):
+    return store.ensure_sensor(name, source=Source.SIMULATED, interval=pd.Timedelta("1h"))
+
+
+def _series(start, end, freq="1h", seed=0) -> pd.Series:
+    idx = pd.date_range(start, end, freq=freq, tz="UTC", inclusive="left")
+    return pd.Series(np.random.default_rng(seed).normal(100, 5, len(idx)), index=idx)
+
+
+def _partition_names(store: Store) -> list[str]:
+    with store.read() as conn:
+        return [p.name for p in parts.list_partitions(conn)]
+
+
+@pytest.fixture
+def pg_store(pg_url):
+    s = Store.open(pg_url)
+    s.init()
+    yield s
+    s.close()
+
+
+@pytest.mark.postgres
+def test_init_partitions_readings_around_now(pg_store):
+    with pg_store.read() as conn:
+        assert parts.table_kind(conn) == "partitioned"
+    now = parts.month_of(pd.Timestamp.now(tz="UTC"))
+    expected = [
+        parts.partition_name(m)
+        for m in range(now - parts.MONTHS_BEHIND, now + parts.MONTHS_AHEAD + 1)
+    ]
+    assert _partition_names(pg_store) == expected
+    assert not pg_store.needs_migration()
+    pg_store.init()  # idempotent
+    assert _partition_names(pg_store) == expected
+
+
+def test_names_are_strict():
+    assert parts.partition_name(2026 * 12 + 10) == "readings_p202611"
+    assert parts.parse_partition("readings_p202611") == 2026 * 12 + 10
+    for bad in ("readings_p202613", "readings_p2026111", 'readings_p202611"; drop', "x_p202611"):
+        assert parts.parse_partition(bad) is None
+
+
+@pytest.mark.postgres
+def test_a_batch_in_a_month_without_partition_creates_it(pg_store):
+    sensor = _sensor(pg_store)
+    old = _series("2019-03-30", "2019-04-02")  # two months, far from now
+    assert "readings_p201903" not in _partition_names(pg_store)
+    assert pg_store.write_readings(sensor.id, old) == len(old)
+    names = _partition_names(pg_store)
+    assert {"readings_p201903", "readings_p201904"} <= set(names)
+    assert "readings_p201905" not in names  # only the months the batch holds
+    assert pg_store.count_readings(sensor.id) == len(old)
+    # Years apart in one batch: only the months that hold readings, not the span between.
+    gap = pd.concat([_series("2015-01-01", "2015-01-02"), _series("2018-06-01", "2018-06-02")])
+    pg_store.write_readings(sensor.id, gap)
+    names = set(_partition_names(pg_store))
+    assert {"readings_p201501", "readings_p201806"} <= names
+    assert "readings_p201601" not in names
+
+
+@pytest.mark.postgres
+def test_a_rolled_back_creation_is_not_remembered(pg_store):
+    sensor = _sensor(pg_store)
+    batch = _series("2012-05-01", "2012-05-02")
+    with pytest.raises(RuntimeError), pg_store.write() as conn:
+        from plantcast.store import readings as _readings
+
+        _readings.write_readings(conn, sensor.id, batch)
+        raise RuntimeError("abort the batch")
+    assert "readings_p201205" not in _partition_names(pg_store)
+    pg_store.write_readings(sensor.id, batch)  # the cache must not claim it exists
+    assert pg_store.count_readings(sensor.id) == len(batch)
+
+
+def _plan_relations(plan: dict) -> set[str]:
+    found = {plan["Relation Name"]} if "Relation Name" in plan else set()
+    for child in plan.get("Plans", []):
+        found |= _plan_relations(child)
+    return found
+
+
+@pytest.mark.postgres
+def test_a_three_day_read_touches_one_or_two_partitions(pg_store):
+    sensor = _sensor(pg_store)
+    pg_store.write_readings(sensor.id, _series("2025-09-01", "2026-03-01"))  # six months
+    assert len(_partition_names(pg_store)) >= 6
+    captured = []
+
+    def capture(conn, cursor, statement, parameters, context, executemany):
+        if "FROM readings" in statement and "ORDER BY ts" in statement:
+            captured.append((statement, parameters))
+
+    event.listen(pg_store.engine, "before_cursor_execute", capture)
+    try:
+        for start in ("2025-11-10", "2025-11-29"):  # inside a month, and across a boundary
+            captured.clear()
+            t0 = pd.Timestamp(start, tz="UTC")
+            got = pg_store.read_series(sensor.id, t0, t0 + pd.Timedelta("3D"))
+            assert len(got) == 72
+            ((statement, params),) = captured
+            with pg_store.read() as conn, conn.connection.dbapi_connection.cursor() as cur:
+                cur.execute("EXPLAIN (FORMAT JSON) " + statement, params)
+                plan = cur.fetchone()[0][0]["Plan"]
+            touched = {r for r in _plan_relations(plan) if r.startswith("readings")}
+            assert 1 <= len(touched) <= 2, touched
+            assert touched <= {"readings_p202511", "readings_p202512"}
+    finally:
+        event.remove(pg_store.engine, "before_cursor_execute", capture)
+
+
+@pytest.mark.postgres
+def test_no_default_partition_means_a_loud_error_not_a_silent_home(pg_store):
+    sensor = _sensor(pg_store)
+    with pytest.raises(StoreError, match="no partition"), pg_store.write() as conn:
+        conn.exec_driver_sql(
+            "INSERT INTO readings (sensor_id, ts, value) VALUES (%s, '1999-01-01Z', 1.0)",
+            (sensor.id,),
+        )
+
+
+def test_sqlite_stays_one_plain_table(sqlite_url):
+    with Store.open(sqlite_url) as store:
+        store.init()
+        sensor = _sensor(store)
+        store.write_readings(sensor.id, _series("2019-03-30", "2019-04-02"))
+        assert _partition_names(store) == []
+        assert not store.needs_migration()
