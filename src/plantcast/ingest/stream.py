@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import StoreUnavailable
@@ -21,8 +22,8 @@ from plantcast.core.types import Event, Sensor
 from plantcast.ingest.simulated import ensure_simulated_sensor, simulate, stored_model
 from plantcast.signals import SignalModel
 from plantcast.store import Store
-from plantcast.store.catalog import set_clock
-from plantcast.store.readings import write_readings
+from plantcast.store.catalog import set_clocks
+from plantcast.store.readings import write_batch_arrays
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class _Lane:
     next_ts: pd.Timestamp
     last_value: float | None
     events: list[Event] = field(default_factory=list)
-    pending: list[tuple[pd.Timestamp, float]] = field(default_factory=list)
+    pending: list[tuple[int, float]] = field(default_factory=list)  # (epoch µs, value)
     clock_dirty: bool = False  # generated past what the stored clock says
 
 
@@ -99,7 +100,7 @@ class Streamer:
 
     # -- loop -----------------------------------------------------------------------------
     def run(self) -> StreamStats:
-        """Stream until stopped or ``count`` readings per sensor are generated; then flush."""
+        """Stream until stopped or after ``count`` ticks (one reading per sensor each); flush."""
         self._connect_with_retry()
         started = time.monotonic()
         ticks = 0
@@ -126,30 +127,49 @@ class Streamer:
         return any(lane.pending or lane.clock_dirty for lane in self._lanes)
 
     def _generate(self) -> None:
+        """The next reading of every lane. Lanes with no active event are computed together,
+        one model evaluation per distinct (model, time); the others one by one."""
+        plain: dict[tuple[SignalModel, pd.Timestamp], list[_Lane]] = {}
         for lane in self._lanes:
             ts = lane.next_ts
             lane.next_ts = ts + self.step
-            active = [e for e in lane.events if e.active_at(ts)]
-            reading = simulate(lane.model, pd.DatetimeIndex([ts]), active, lane.last_value)
             self.stats.generated += 1
             lane.clock_dirty = True
+            active = [e for e in lane.events if e.active_at(ts)]
+            if not active:
+                plain.setdefault((lane.model, ts), []).append(lane)
+                continue
+            reading = simulate(lane.model, pd.DatetimeIndex([ts]), active, lane.last_value)
             if len(reading):  # a dropout writes nothing
-                lane.last_value = float(reading.iloc[0])
-                lane.pending.append((ts, lane.last_value))
+                self._add(lane, ts, float(reading.iloc[0]))
+        for (model, ts), lanes in plain.items():
+            value = float(simulate(model, pd.DatetimeIndex([ts]), []).iloc[0])
+            for lane in lanes:
+                self._add(lane, ts, value)
+
+    @staticmethod
+    def _add(lane: _Lane, ts: pd.Timestamp, value: float) -> None:
+        lane.last_value = value
+        lane.pending.append((ts.value // 1_000, value))
 
     def _flush(self, *, force: bool) -> bool:
-        """Write every pending reading in one transaction; on failure keep them and back off."""
+        """Write every pending reading of every lane as one batch, and the lanes' clocks, in one
+        transaction; on failure keep them and back off."""
         if not force and time.monotonic() < self._retry_at:
             return False
+        with_data = [lane for lane in self._lanes if lane.pending]
         try:
             with self.store.write() as conn:
-                for lane in self._lanes:
-                    if lane.pending:
-                        idx = pd.DatetimeIndex([t for t, _ in lane.pending])
-                        series = pd.Series([v for _, v in lane.pending], index=idx)
-                        write_readings(conn, lane.sensor.id, series)
-                    if lane.clock_dirty:
-                        set_clock(conn, lane.sensor.id, lane.next_ts - self.step)
+                if with_data:
+                    write_batch_arrays(conn, *self._batch(with_data))
+                set_clocks(
+                    conn,
+                    {
+                        lane.sensor.id: lane.next_ts - self.step
+                        for lane in self._lanes
+                        if lane.clock_dirty
+                    },
+                )
         except StoreUnavailable:
             self.stats.failures += 1
             if self._delay == self.backoff_min:
@@ -167,19 +187,37 @@ class Streamer:
             self.on_write(self.stats)
         return True
 
+    @staticmethod
+    def _batch(lanes: list[_Lane]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(sensor ids, epoch µs, values) of the lanes' pending readings."""
+        counts = [len(lane.pending) for lane in lanes]
+        sid = np.repeat(np.array([lane.sensor.id for lane in lanes], dtype=np.int64), counts)
+        rows = [r for lane in lanes for r in lane.pending]
+        us = np.fromiter((t for t, _ in rows), np.int64, len(rows))
+        values = np.fromiter((v for _, v in rows), np.float64, len(rows))
+        return sid, us, values
+
     def _refresh_events(self) -> None:
-        """Fetch events covering the next reading, so an injection shows on the next tick.
+        """Fetch events covering every lane's next reading (one query), so an injection shows
+        on the next tick.
 
         Best effort: while the database is away (or in backoff) the last known events apply.
         """
-        if time.monotonic() < self._retry_at:
+        if time.monotonic() < self._retry_at or not self._lanes:
             return
+        start = min(lane.next_ts for lane in self._lanes)
+        end = max(lane.next_ts for lane in self._lanes) + self.step
         try:
-            for lane in self._lanes:
-                horizon = lane.next_ts + self.step
-                lane.events = self.store.events_overlapping(lane.sensor.id, lane.next_ts, horizon)
+            found = self.store.events_of_sensors([ln.sensor.id for ln in self._lanes], start, end)
         except StoreUnavailable:
-            pass
+            return
+        for lane in self._lanes:
+            lo, hi = lane.next_ts, lane.next_ts + self.step
+            lane.events = [
+                e
+                for e in found.get(lane.sensor.id, ())
+                if e.starts_at < hi and (e.ends_at is None or e.ends_at > lo)
+            ]
 
     def _next_delay(self) -> float:
         delay = self._delay

@@ -8,6 +8,7 @@ import pandas as pd
 from sqlalchemy import Connection, func, select, update
 
 from plantcast.core.errors import NotFound
+from plantcast.core.timeutil import to_utc
 from plantcast.core.types import Sensor, Source
 from plantcast.store.schema import readings, sensors
 
@@ -99,3 +100,21 @@ def set_clock(conn: Connection, sensor_id: int, ts: pd.Timestamp) -> None:
 
 def get_clock(conn: Connection, sensor_id: int) -> pd.Timestamp | None:
     return conn.execute(select(sensors.c.clock).where(sensors.c.id == sensor_id)).scalar()
+
+
+def set_clocks(conn: Connection, clocks: dict[int, pd.Timestamp]) -> None:
+    """:func:`set_clock` for many sensors in one statement (a streamer's tick)."""
+    if not clocks:
+        return
+    ids = list(clocks)
+    us = [int(to_utc(t).value // 1_000) for t in clocks.values()]
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql(
+            "UPDATE sensors SET clock = ? WHERE id = ?", list(zip(us, ids, strict=True))
+        )
+    else:
+        conn.exec_driver_sql(
+            "UPDATE sensors SET clock = timestamptz 'epoch' + c.us * interval '1 microsecond' "
+            "FROM unnest(%s::integer[], %s::bigint[]) AS c(id, us) WHERE sensors.id = c.id",
+            (ids, us),
+        )

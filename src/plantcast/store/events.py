@@ -62,6 +62,31 @@ def events_overlapping(conn: Connection, sensor_id: int, start, end) -> list[Eve
     return [_to_event(r) for r in conn.execute(q)]
 
 
+def events_of_sensors(conn: Connection, sensor_ids, start, end) -> dict[int, list[Event]]:
+    """Events of the given sensors active at any time in ``[start, end)``, by sensor id.
+
+    One query over the window; the sensor filter is applied here, not as thousands of bind
+    parameters (events are few; a window holds few of them).
+    """
+    start, end = to_utc(start), to_utc(end)
+    wanted = {int(s) for s in sensor_ids}
+    q = (
+        select(events)
+        .where(
+            and_(
+                events.c.starts_at < end,
+                or_(events.c.ends_at.is_(None), events.c.ends_at > start),
+            )
+        )
+        .order_by(events.c.starts_at, events.c.id)
+    )
+    found: dict[int, list[Event]] = {}
+    for row in conn.execute(q):
+        if row.sensor_id in wanted:
+            found.setdefault(row.sensor_id, []).append(_to_event(row))
+    return found
+
+
 def end_open_events(conn: Connection, sensor_id: int, at: pd.Timestamp) -> int:
     """Close every event of the sensor still active at ``at`` (ends_at NULL or later)."""
     at = to_utc(at)

@@ -138,6 +138,11 @@ class Store:
         with self.write() as conn:
             return _readings.write_readings(conn, sensor_id, series)
 
+    def write_batch(self, batch) -> int:
+        """Upsert readings of many sensors (``sensor_id, ts, value`` columns) in one statement."""
+        with self.write() as conn:
+            return _readings.write_batch(conn, batch)
+
     def read_series(self, sensor_id: int, start, end) -> pd.Series:
         with self.read() as conn:
             return _readings.read_series(conn, sensor_id, start, end)
@@ -174,6 +179,10 @@ class Store:
     def events_overlapping(self, sensor_id: int, start, end):
         with self.read() as conn:
             return _events.events_overlapping(conn, sensor_id, start, end)
+
+    def events_of_sensors(self, sensor_ids, start, end):
+        with self.read() as conn:
+            return _events.events_of_sensors(conn, sensor_ids, start, end)
 
     def end_open_events(self, sensor_id: int, at) -> int:
         with self.write() as conn:

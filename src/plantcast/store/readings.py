@@ -1,13 +1,15 @@
-"""Readings: idempotent bulk upserts and bounded reads (raw window and SQL time buckets)."""
+"""Readings: idempotent bulk upserts of many sensors at once, bounded reads (window, buckets)."""
 
 from __future__ import annotations
 
-import io
+import json
 
 import numpy as np
 import pandas as pd
+import psycopg
 from sqlalchemy import Connection, text
 
+from plantcast.core.errors import InputError, StoreError, StoreUnavailable
 from plantcast.core.timeutil import from_epoch_us, to_epoch_us, to_utc
 from plantcast.store.partitions import ensure_partitions_for
 
@@ -15,17 +17,42 @@ _UPSERT_SQLITE = (
     "INSERT INTO readings (sensor_id, ts, value) VALUES (?, ?, ?) "
     "ON CONFLICT (sensor_id, ts) DO UPDATE SET value = excluded.value"
 )
-_STAGE_PG = (
-    "CREATE TEMP TABLE IF NOT EXISTS readings_stage "
-    "(sensor_id integer, ts_us bigint, value double precision) ON COMMIT DELETE ROWS"
+_KNOWN_SQLITE = "SELECT count(*) FROM sensors WHERE id IN (SELECT value FROM json_each(?))"
+_KNOWN_PG = "SELECT count(*) FROM sensors WHERE id = ANY(%s::integer[])"
+# One query decides the PostgreSQL path: does any stored row fall in a (sensor, first..last)
+# range of the batch? No → COPY straight into readings; yes → stage and merge.
+_ANY_STORED_PG = (
+    "SELECT EXISTS (SELECT 1 FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) "
+    "AS b(sid, lo, hi) JOIN readings r ON r.sensor_id = b.sid "
+    "AND r.ts >= timestamptz 'epoch' + b.lo * interval '1 microsecond' "
+    "AND r.ts <= timestamptz 'epoch' + b.hi * interval '1 microsecond')"
 )
+_STAGE_PG = (
+    "CREATE TEMP TABLE IF NOT EXISTS readings_batch_stage "
+    "(sensor_id integer, ts timestamptz, value double precision) ON COMMIT DELETE ROWS"
+)
+_COPY_PG = "COPY {table} (sensor_id, ts, value) FROM STDIN (FORMAT BINARY)"
+# The batch is deduplicated before staging, so no row is touched twice by the merge.
 _MERGE_PG = (
     "INSERT INTO readings (sensor_id, ts, value) "
-    "SELECT DISTINCT ON (sensor_id, ts_us) sensor_id, "
-    "timestamptz 'epoch' + ts_us * interval '1 microsecond', value FROM readings_stage "
-    "ORDER BY sensor_id, ts_us "
+    "SELECT sensor_id, ts, value FROM readings_batch_stage "
     "ON CONFLICT (sensor_id, ts) DO UPDATE SET value = EXCLUDED.value"
 )
+_PG_EPOCH_US = 946_684_800_000_000  # 2000-01-01 in Unix µs: binary COPY's timestamp origin
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+_COPY_TRAILER = (-1).to_bytes(2, "big", signed=True)
+_COPY_ROW = np.dtype(
+    [
+        ("nfields", ">i2"),
+        ("len_sid", ">i4"),
+        ("sid", ">i4"),
+        ("len_ts", ">i4"),
+        ("ts", ">i8"),
+        ("len_value", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+_COPY_CHUNK = 1 << 23  # bytes per copy.write()
 
 
 def _ts_us_sql(conn: Connection, column: str = "ts") -> str:
@@ -59,29 +86,142 @@ def write_readings(conn: Connection, sensor_id: int, series: pd.Series) -> int:
     if len(series) == 0:
         return 0
     us = to_epoch_us(series.index)
+    return write_batch_arrays(conn, np.full(len(us), sensor_id, np.int64), us, series.to_numpy())
+
+
+def batch_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``sensor_id, ts, value`` columns (a DataFrame or a mapping of arrays) as int64 ids,
+    int64 epoch µs and float64 values. ``ts`` may be datetimes (naive = UTC) or epoch µs."""
+    try:
+        sid, ts, value = (batch[k] for k in ("sensor_id", "ts", "value"))
+    except (KeyError, IndexError, TypeError):
+        raise InputError("a batch needs the columns sensor_id, ts and value") from None
+    if pd.api.types.is_integer_dtype(getattr(ts, "dtype", None) or np.asarray(ts).dtype):
+        us = np.asarray(ts, dtype=np.int64)
+    else:
+        try:
+            us = to_epoch_us(pd.DatetimeIndex(ts))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"cannot read ts as timestamps: {exc}", field="ts") from None
+    try:
+        sid_arr = np.asarray(sid, dtype=np.int64)
+        values = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"sensor_id and value must be numbers: {exc}") from None
+    if not (len(sid_arr) == len(us) == len(values)):
+        raise InputError("sensor_id, ts and value must have the same length")
+    return sid_arr, us, values
+
+
+def write_batch(conn: Connection, batch) -> int:
+    """Upsert readings of many sensors (``sensor_id, ts, value`` columns) in one statement."""
+    return write_batch_arrays(conn, *batch_arrays(batch))
+
+
+def write_batch_arrays(
+    conn: Connection, sensor_ids: np.ndarray, ts_us: np.ndarray, values: np.ndarray
+) -> int:
+    """Upsert readings of many sensors inside the caller's transaction; returns rows written.
+
+    Values must be finite (a missing reading is a missing row, never NaN) and every sensor
+    must exist: either problem raises InputError before anything is written. Within the batch
+    the last reading of a (sensor, ts) wins, as a later write would.
+    """
+    sid, us, values = _validated(conn, sensor_ids, ts_us, values)
     ensure_partitions_for(conn, us)  # PostgreSQL: the months this batch needs exist first
-    values = np.asarray(series.to_numpy(), dtype=np.float64)
+    if len(sid) == 0:
+        return 0
     if conn.dialect.name == "sqlite":
-        rows = list(zip([sensor_id] * len(us), us.tolist(), values.tolist(), strict=True))
+        rows = list(zip(sid.tolist(), us.tolist(), values.tolist(), strict=True))
         conn.exec_driver_sql(_UPSERT_SQLITE, rows)
     else:
-        _copy_upsert_pg(conn, sensor_id, us, values)
-    return len(us)
+        _write_pg(conn, sid, us, values)
+    return len(sid)
 
 
-def _copy_upsert_pg(conn: Connection, sensor_id: int, us: np.ndarray, values: np.ndarray) -> None:
-    # COPY into a session-temporary staging table, then one INSERT … ON CONFLICT: the COPY is
-    # fast and the merge makes replays idempotent.
-    buf = io.StringIO()
-    frame = pd.DataFrame({"s": sensor_id, "t": us, "v": values})
-    frame.to_csv(buf, sep="\t", header=False, index=False, float_format="%.17g")
+def _validated(conn: Connection, sid, us, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Checked, sorted by (sensor, ts) and deduplicated (last wins) copies of the columns."""
+    sid = np.asarray(sid, dtype=np.int64)
+    us = np.asarray(us, dtype=np.int64)
+    values = np.asarray(values, dtype=np.float64)
+    if len(sid) == 0:
+        return sid, us, values
+    bad = np.flatnonzero(~np.isfinite(values))
+    if len(bad):
+        i = int(bad[0])
+        raise InputError(
+            f"{len(bad)} value(s) are not finite numbers, the first at row {i} "
+            f"(sensor {int(sid[i])}, {from_epoch_us(us[i : i + 1])[0].isoformat()}); "
+            "leave a missing reading out instead of writing NaN",
+            field="value",
+        )
+    order = np.lexsort((us, sid))  # stable: equal keys keep their batch order
+    sid, us, values = sid[order], us[order], values[order]
+    last = np.ones(len(sid), dtype=bool)
+    last[:-1] = (sid[1:] != sid[:-1]) | (us[1:] != us[:-1])
+    if not last.all():
+        sid, us, values = sid[last], us[last], values[last]
+    _check_sensors(conn, np.unique(sid))
+    return sid, us, values
+
+
+def _check_sensors(conn: Connection, ids: np.ndarray) -> None:
+    if conn.dialect.name == "sqlite":
+        found = conn.exec_driver_sql(_KNOWN_SQLITE, (json.dumps(ids.tolist()),)).scalar()
+    else:
+        found = conn.exec_driver_sql(_KNOWN_PG, (ids.tolist(),)).scalar()
+    if int(found) != len(ids):
+        raise InputError(
+            f"{len(ids) - int(found)} of the batch's {len(ids)} sensor id(s) do not exist",
+            field="sensor_id",
+        )
+
+
+def _write_pg(conn: Connection, sid: np.ndarray, us: np.ndarray, values: np.ndarray) -> None:
+    # Binary COPY built in numpy (no Python object per row). Straight into readings when no
+    # stored row can clash; otherwise into a staging table and one INSERT … ON CONFLICT.
+    starts = np.flatnonzero(np.r_[True, sid[1:] != sid[:-1]])
+    ends = np.r_[starts[1:], len(sid)] - 1
+    bounds = (sid[starts].tolist(), us[starts].tolist(), us[ends].tolist())
+    clash = conn.exec_driver_sql(_ANY_STORED_PG, bounds).scalar()
+    payload = _copy_payload(sid, us, values)
+    if not clash:
+        _copy(conn, "readings", payload)
+        return
+    conn.exec_driver_sql(_STAGE_PG)
+    _copy(conn, "readings_batch_stage", payload)
+    conn.exec_driver_sql(_MERGE_PG)
+    conn.exec_driver_sql("DELETE FROM readings_batch_stage")
+
+
+def _copy_payload(sid: np.ndarray, us: np.ndarray, values: np.ndarray) -> memoryview:
+    """PostgreSQL's binary COPY format: header, rows of (count, length + big-endian field)s."""
+    rows = np.empty(len(sid), dtype=_COPY_ROW)
+    rows["nfields"] = 3
+    rows["len_sid"] = 4
+    rows["sid"] = sid
+    rows["len_ts"] = 8
+    rows["ts"] = us - _PG_EPOCH_US
+    rows["len_value"] = 8
+    rows["value"] = values
+    return memoryview(b"".join((_COPY_HEADER, rows.tobytes(), _COPY_TRAILER)))
+
+
+def _copy(conn: Connection, table: str, payload: memoryview) -> None:
     raw = conn.connection.dbapi_connection
-    with raw.cursor() as cur:
-        cur.execute(_STAGE_PG)
-        with cur.copy("COPY readings_stage (sensor_id, ts_us, value) FROM STDIN") as copy:
-            copy.write(buf.getvalue())
-        cur.execute(_MERGE_PG)
-        cur.execute("DELETE FROM readings_stage")
+    try:
+        with raw.cursor() as cur, cur.copy(_COPY_PG.format(table=table)) as copy:
+            for lo in range(0, len(payload), _COPY_CHUNK):
+                copy.write(payload[lo : lo + _COPY_CHUNK])
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"lost the database during COPY: {_first_line(exc)}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"the database refused the COPY: {_first_line(exc)}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text_ = str(exc).strip()
+    return text_.splitlines()[0] if text_ else type(exc).__name__
 
 
 def read_series(conn: Connection, sensor_id: int, start, end) -> pd.Series:
