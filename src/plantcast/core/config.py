@@ -32,6 +32,11 @@ class Settings(BaseSettings):
     resolve_after: str = Field(
         default="2h", description="How long a signal stays normal before its alert resolves."
     )
+    dask_scheduler: str | None = Field(
+        default=None,
+        description="Address of an existing Dask scheduler (tcp://HOST:8786) that fanned-out "
+        "detection uses; unset: a LocalCluster of processes on this machine.",
+    )
 
 
 def load_settings(**overrides) -> Settings:

@@ -1,0 +1,20 @@
+"""Scale: the same pure analytics fanned out as Dask tasks, the store staying with the client.
+
+The per-sensor work of a use case splits in three: *plan and read* (the store, on the client),
+*score* (pure functions of pandas Series: ``plantcast.services.detection.score_chunk``), and
+*write* (the store, on the client, in the same order and the same way as the serial path). Only
+the scoring travels: the client reads a batch of sensors' series, ships them to a worker as one
+task, and writes the results that come back. A SQLite file is local to the client's machine and a
+remote worker may not reach the database at all, so reading on the client is the portable choice.
+
+Tasks carry batches of sensors sized to about ``batch_seconds`` of work (measured as tasks
+return), because a task per sensor would cost Dask more in scheduling than the scoring itself.
+
+``cluster.connect`` gives a ``distributed.Client``: a ``LocalCluster`` of processes on this
+machine by default, or an existing cluster at ``tcp://HOST:8786`` (``PLANTCAST_DASK_SCHEDULER``).
+"""
+
+from plantcast.scale.cluster import connect
+from plantcast.scale.detect import detect_many
+
+__all__ = ["connect", "detect_many"]

@@ -1,0 +1,144 @@
+"""Detection fanned out on a real Dask LocalCluster writes what the serial path writes."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import psutil
+import pytest
+from distributed import LocalCluster
+
+from plantcast.core.errors import PlantcastError
+from plantcast.core.types import Source
+from plantcast.scale import detect_many
+from plantcast.services.detection import DETECTORS, detect_sensor
+from plantcast.signals import SignalModel, generate_readings
+from plantcast.store import alerts as alert_rows
+
+START = pd.Timestamp("2025-03-01", tz="UTC")
+STEP = pd.Timedelta("30min")
+N_SENSORS = 20
+DAYS = 14
+
+
+@pytest.fixture(scope="module")
+def scheduler():
+    """One cluster of 2 worker processes for the module (start-up costs seconds); every
+    process it started is gone afterwards."""
+    me = psutil.Process()
+    before = {p.pid for p in me.children(recursive=True)}
+    with LocalCluster(
+        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+    deadline = time.monotonic() + 20
+    while (left := _started_since(me, before)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"worker processes left running: {left}"
+
+
+def _started_since(me, before: set[int]) -> list:
+    """Child processes not there before, but multiprocessing's resource tracker (one per
+    interpreter, it lives as long as this one)."""
+    out = []
+    for p in me.children(recursive=True):
+        try:
+            if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline()):
+                out.append(p)
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def _series(i: int) -> pd.Series:
+    """A seeded sensor; most carry an anomaly (spike, level shift, stuck) in the second week."""
+    s = generate_readings(SignalModel(seed=100 + i), START, periods=DAYS * 48 + 10, interval=STEP)
+    v = s.to_numpy().copy()
+    at = 9 * 48 + (i * 37) % (4 * 48)
+    if i % 4 == 0:
+        v[at] += 40.0
+    elif i % 4 == 1:
+        v[at : at + 30] += 20.0
+    elif i % 4 == 2:
+        v[at : at + 20] = v[at]
+    return pd.Series(v, index=s.index)
+
+
+def _write_pairs(store, lo: int, hi: int) -> None:
+    """Readings [lo, hi) of every sensor, twice: ``serial_i`` and ``dask_i`` hold the same."""
+    for i in range(N_SENSORS):
+        part = _series(i).iloc[lo:hi]
+        for prefix in ("serial", "dask"):
+            s = store.ensure_sensor(f"{prefix}_{i:02d}", source=Source.IMPORTED, interval=STEP)
+            store.write_readings(s.id, part)
+
+
+def _state(store, prefix: str) -> dict:
+    """Every sensor's alerts (as rows, sorted) and resume points, keyed by its number."""
+    out = {}
+    for i in range(N_SENSORS):
+        sensor = store.get_sensor(f"{prefix}_{i:02d}")
+        with store.read() as conn:
+            marks = {n: alert_rows.get_scored_until(conn, sensor.id, n) for n in DETECTORS}
+            rows = alert_rows.list_alerts(conn, sensor_id=sensor.id, limit=10_000)
+        alerts = sorted(
+            (a.detector, a.ts, a.ends_at, a.status, round(a.score, 6), round(a.value, 6))
+            for a in rows
+        )
+        out[i] = (alerts, marks)
+    return out
+
+
+def _recorder(calls: list):
+    return lambda done, total, _: calls.append((done, total))
+
+
+def test_cluster_writes_the_alerts_and_resume_points_of_a_serial_run(store, scheduler):
+    """A first run over two weeks of history, then an incremental run over 10 new readings."""
+    n_first = DAYS * 48
+    for lo, hi in [(0, n_first), (n_first, n_first + 10)]:
+        _write_pairs(store, lo, hi)
+        serial = [detect_sensor(store, f"serial_{i:02d}") for i in range(N_SENSORS)]
+        names = [f"dask_{i:02d}" for i in range(N_SENSORS)]
+        calls: list = []
+        fanned = detect_many(store, names, scheduler=scheduler, on_progress=_recorder(calls))
+        assert list(fanned) == names or sorted(fanned) == names
+        for i, r in enumerate(serial):
+            got = fanned[f"dask_{i:02d}"]
+            assert not isinstance(got, Exception), got
+            assert (got.scored, got.opened, got.updated, got.skipped) == (
+                r.scored,
+                r.opened,
+                r.updated,
+                r.skipped,
+            )
+            assert (got.scored_from, got.scored_until) == (r.scored_from, r.scored_until)
+        assert calls[-1] == (N_SENSORS, N_SENSORS)
+        assert _state(store, "dask") == _state(store, "serial")
+    alerts = sum(len(a) for a, _ in _state(store, "dask").values())
+    assert alerts >= N_SENSORS // 2  # the anomalies were found, so the comparison means something
+    again = detect_many(store, names, scheduler=scheduler)
+    assert {r.scored for r in again.values()} == {0}  # nothing new: nothing scored
+
+
+def test_a_sensor_that_cannot_be_scored_is_reported_and_the_others_go_on(store, scheduler):
+    _write_pairs(store, 0, 3 * 48)
+    out = detect_many(store, ["nope", "dask_00", "dask_01"], scheduler=scheduler)
+    assert isinstance(out["nope"], PlantcastError)
+    assert out["dask_00"].scored == out["dask_01"].scored == 3 * 48
+
+
+def test_batches_are_sized_by_measured_work(store, scheduler, monkeypatch):
+    """Tasks carry several sensors each (about ``batch_seconds`` of scoring), not one each."""
+    import plantcast.scale.detect as scale_detect
+
+    sizes = []
+    real = scale_detect._FanOut._submit
+    monkeypatch.setattr(
+        scale_detect._FanOut, "_submit", lambda self, b: (sizes.append(len(b)), real(self, b))
+    )
+    _write_pairs(store, 0, 3 * 48)
+    names = [f"dask_{i:02d}" for i in range(N_SENSORS)]
+    detect_many(store, names, scheduler=scheduler, batch_seconds=3600)
+    assert sizes == [N_SENSORS]  # an hour of work asked for: one task holds every sensor
