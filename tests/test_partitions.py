@@ -6,12 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import event
+from click.testing import CliRunner
+from sqlalchemy import MetaData, event
 
+from plantcast.cli.main import cli
 from plantcast.core.errors import StoreError
 from plantcast.core.types import Source
-from plantcast.store import Store
+from plantcast.store import Store, maintenance
 from plantcast.store import partitions as parts
+from plantcast.store.schema import metadata
 
 NOW = pd.Timestamp("2026-11-15", tz="UTC")
 
@@ -145,3 +148,134 @@ def test_sqlite_stays_one_plain_table(sqlite_url):
         store.write_readings(sensor.id, _series("2019-03-30", "2019-04-02"))
         assert _partition_names(store) == []
         assert not store.needs_migration()
+
+
+# -- migrate ----------------------------------------------------------------------------------
+_CHECKSUM = (
+    "SELECT count(*), md5(string_agg(sensor_id || '/' || "
+    "(extract(epoch from ts) * 1000000)::bigint || '/' || value::text, ',' "
+    "ORDER BY sensor_id, ts)) FROM readings"
+)
+
+
+def _checksum(store: Store):
+    with store.read() as conn:
+        return tuple(conn.exec_driver_sql(_CHECKSUM).one())
+
+
+def _legacy_store(pg_url) -> Store:
+    """A store whose readings table was made before partitioning (a plain table)."""
+    legacy = MetaData()
+    for table in metadata.sorted_tables:
+        table.to_metadata(legacy)
+    legacy.tables["readings"].dialect_options["postgresql"]["partition_by"] = None
+    store = Store.open(pg_url)
+    with store.write() as conn:
+        legacy.create_all(conn)
+    return store
+
+
+@pytest.mark.postgres
+def test_migrate_moves_every_row_and_is_idempotent(pg_url):
+    store = _legacy_store(pg_url)
+    a, b = _sensor(store, "a"), _sensor(store, "b")
+    store.write_readings(a.id, _series("2025-10-15", "2026-02-10", seed=1))
+    store.write_readings(b.id, _series("2025-12-20", "2026-01-05", freq="10min", seed=2))
+    before = _checksum(store)
+    assert before[0] > 5000 and store.needs_migration()
+
+    runner = CliRunner()
+    init = runner.invoke(cli, ["init", "--database-url", pg_url])
+    assert init.exit_code == 0, init.output
+    assert "run `plantcast migrate`" in init.output
+    assert store.needs_migration()  # init never migrates on its own
+
+    done = runner.invoke(cli, ["migrate", "--database-url", pg_url])
+    assert done.exit_code == 0, done.output
+    assert f"migrated {before[0]:,} readings" in done.output
+    assert not store.needs_migration()
+    assert _checksum(store) == before
+    names = set(_partition_names(store))
+    assert {f"readings_p{m}" for m in ("202510", "202511", "202512", "202601", "202602")} <= names
+    with store.read() as conn:
+        constraints = {
+            r[0]
+            for r in conn.exec_driver_sql(
+                "SELECT conname FROM pg_constraint WHERE conrelid = to_regclass('readings')"
+            )
+        }
+    assert constraints == {"readings_pkey", "readings_sensor_id_fkey"}
+
+    again = runner.invoke(cli, ["migrate", "--database-url", pg_url])
+    assert again.exit_code == 0 and "nothing to do: already partitioned" in again.output
+    assert _checksum(store) == before
+    # The migrated table takes writes in new months and replays as before.
+    store.write_readings(a.id, _series("2024-02-01", "2024-02-02"))
+    store.write_readings(a.id, _series("2024-02-01", "2024-02-02"))
+    assert store.count_readings(a.id, "2024-02-01", "2024-03-01") == 24
+    store.close()
+
+
+# -- retention ----------------------------------------------------------------------------------
+def test_retention_removes_exactly_what_is_older_than_the_cutoff(store, monkeypatch):
+    monkeypatch.setattr(maintenance, "CHUNK_ROWS", 700)  # several chunks on SQLite
+    written = {
+        _sensor(store, "a").id: _series("2025-01-10", "2025-06-20", seed=3),
+        _sensor(store, "b").id: _series("2025-03-01", "2025-05-01", freq="30min", seed=4),
+    }
+    for sid, series in written.items():
+        store.write_readings(sid, series)
+    cutoff = pd.Timestamp("2025-04-17 13:00", tz="UTC")
+    older = sum(int((s.index < cutoff).sum()) for s in written.values())
+    partitions_before = _partition_names(store)
+
+    dry = maintenance.retention(store, cutoff, dry_run=True)
+    assert dry.rows == older and dry.dry_run
+    assert _partition_names(store) == partitions_before
+    for sid, series in written.items():
+        assert store.count_readings(sid) == len(series)
+
+    done = maintenance.retention(store, cutoff)
+    assert done.rows == older
+    for sid, series in written.items():
+        kept = series[series.index >= cutoff]
+        back = store.read_series(sid, "2000-01-01", "2100-01-01")
+        pd.testing.assert_series_equal(back, kept, check_names=False, check_freq=False)
+    if store.dialect == "postgresql":
+        assert (
+            done.partitions
+            == dry.partitions
+            == [
+                "readings_p202501",
+                "readings_p202502",
+                "readings_p202503",
+            ]
+        )
+        assert _partition_names(store) == [p for p in partitions_before if p not in done.partitions]
+    else:
+        assert done.partitions == []
+    assert maintenance.retention(store, cutoff).rows == 0  # nothing left to remove
+
+
+def test_retention_command_dry_run_removes_nothing(sqlite_url):
+    now = pd.Timestamp.now(tz="UTC").floor("h")
+    series = _series(now - pd.Timedelta("30D"), now)
+    # No reading within the hour the command's own clock may put the cutoff in.
+    series = series.drop(now - pd.Timedelta("10D"))
+    older = int((series.index < now - pd.Timedelta("10D")).sum())
+    with Store.open(sqlite_url) as store:
+        store.init()
+        sid = _sensor(store).id
+        store.write_readings(sid, series)
+    runner = CliRunner()
+    dry = runner.invoke(
+        cli, ["retention", "--older-than", "10d", "--dry-run", "--database-url", sqlite_url]
+    )
+    assert dry.exit_code == 0, dry.output
+    assert f"would remove {older} readings older than 10d" in dry.output
+    with Store.open(sqlite_url) as store:
+        assert store.count_readings(sid) == len(series)
+    done = runner.invoke(cli, ["retention", "--older-than", "10d", "--database-url", sqlite_url])
+    assert done.exit_code == 0 and f"removed {older} readings" in done.output
+    with Store.open(sqlite_url) as store:
+        assert store.count_readings(sid) == len(series) - older

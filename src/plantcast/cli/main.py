@@ -40,6 +40,8 @@ def init(database_url: str | None) -> None:
     """Create the tables (safe to run again)."""
     with open_store(database_url, init=True) as store:
         out.print(f"initialized {store.url}")
+        if store.needs_migration():
+            console.print("[yellow]readings is not partitioned yet: run `plantcast migrate`[/]")
 
 
 @cli.command()
@@ -131,7 +133,7 @@ def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
 
 def _register() -> None:
     # Importing these modules registers their commands on `cli`.
-    from plantcast.cli import anomalies, app_commands, forecasting, seasons  # noqa: F401
+    from plantcast.cli import anomalies, app_commands, forecasting, seasons, storage  # noqa: F401
 
 
 _register()
