@@ -82,6 +82,25 @@ def test_a_batch_in_a_month_without_partition_creates_it(pg_store):
 
 
 @pytest.mark.postgres
+def test_a_multi_sensor_batch_creates_its_months_too(pg_store):
+    a, b = _sensor(pg_store, "a"), _sensor(pg_store, "b")
+    batch = pd.DataFrame(
+        {
+            "sensor_id": [a.id, b.id, a.id],
+            "ts": pd.to_datetime(
+                ["2017-07-31 23:00", "2017-08-01 00:00", "2021-02-03 00:00"], utc=True
+            ),
+            "value": [1.0, 2.0, 3.0],
+        }
+    )
+    assert pg_store.write_batch(batch) == 3
+    assert {"readings_p201707", "readings_p201708", "readings_p202102"} <= set(
+        _partition_names(pg_store)
+    )
+    assert pg_store.count_readings(a.id) == 2 and pg_store.count_readings(b.id) == 1
+
+
+@pytest.mark.postgres
 def test_a_rolled_back_creation_is_not_remembered(pg_store):
     sensor = _sensor(pg_store)
     batch = _series("2012-05-01", "2012-05-02")

@@ -7,8 +7,10 @@ import time
 import pandas as pd
 import psutil
 import pytest
+from click.testing import CliRunner
 from distributed import LocalCluster
 
+from plantcast.cli.main import cli
 from plantcast.core.errors import PlantcastError
 from plantcast.core.types import Source
 from plantcast.scale import detect_many
@@ -142,3 +144,12 @@ def test_batches_are_sized_by_measured_work(store, scheduler, monkeypatch):
     names = [f"dask_{i:02d}" for i in range(N_SENSORS)]
     detect_many(store, names, scheduler=scheduler, batch_seconds=3600)
     assert sizes == [N_SENSORS]  # an hour of work asked for: one task holds every sensor
+
+
+def test_cli_detect_on_a_scheduler(store, db_url, scheduler):
+    _write_pairs(store, 0, 3 * 48)
+    args = ["detect", "--database-url", db_url, "--scheduler", scheduler]
+    run = CliRunner().invoke(cli, [*args, "--sensor", "dask_00", "--sensor", "nope"])
+    assert run.exit_code == 1  # the unknown sensor is reported, dask_00 is scored
+    assert "dask_00: scored 144 readings" in run.output
+    assert "nope: not scored" in run.output

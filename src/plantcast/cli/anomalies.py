@@ -78,14 +78,28 @@ def normalize(database_url, sensor) -> None:
 )
 @click.option("--explain", is_flag=True, help="Print each detector's calibrated thresholds.")
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
+@click.option(
+    "--scheduler",
+    default=None,
+    help="Score on the Dask cluster at this address (tcp://HOST:8786); "
+    "default $PLANTCAST_DASK_SCHEDULER when --dask is given.",
+)
+@click.option(
+    "--workers", type=click.IntRange(min=1), default=None, help="Score on a local Dask cluster."
+)
+@click.option("--dask", "use_dask", is_flag=True, help="Score on Dask (one process per CPU).")
 @click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")
-def detect(database_url, sensors, periods, since, explain, follow, every) -> None:
+def detect(
+    database_url, sensors, periods, since, explain, follow, every, scheduler, workers, use_dask
+) -> None:
     """Score new readings and write alerts (one per ongoing anomaly; re-running adds nothing).
 
     Thresholds are calibrated per sensor so that data like its recent history raises at most
     $PLANTCAST_ALERT_BUDGET alerts per 30 days per detector kind (default 2); an alert
     resolves once the signal has been normal for $PLANTCAST_RESOLVE_AFTER (default 2h).
-    A sensor that cannot be scored is reported and the others go on.
+    A sensor that cannot be scored is reported and the others go on. With --dask, --workers
+    or --scheduler the scoring runs as Dask tasks (batches of sensors); reads and writes stay
+    here, and the alerts are the same.
     """
     settings = load_settings(database_url=database_url)
     options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
@@ -100,19 +114,55 @@ def detect(database_url, sensors, periods, since, explain, follow, every) -> Non
                 "detector on data like the last 14 days (floors: the detectors' own minimums)"
             )
             return
-        failed = False
+        if use_dask or scheduler or workers:
+            failed = _detect_on_dask(
+                store, names, _periods(periods), since, options, follow, every, scheduler, workers
+            )
+        else:
+            failed = False
+            while True:
+                for name in names:
+                    failed |= not _detect_one(
+                        store, name, _periods(periods), since, options, follow
+                    )
+                since = None  # --since applies to the first pass only
+                if not follow:
+                    break
+                try:
+                    time.sleep(every.total_seconds())
+                except KeyboardInterrupt:
+                    break
+    if failed:
+        sys.exit(1)
+
+
+def _detect_on_dask(store, names, periods, since, options, follow, every, scheduler, workers):
+    """The passes of ``detect`` with the scoring on one Dask cluster for all of them; True
+    when a sensor failed. Dask is imported here only: ``plantcast --help`` stays quick."""
+    from plantcast.scale import connect, detect_many
+
+    failed = False
+    with connect(scheduler, workers) as client:
         while True:
-            for name in names:
-                failed |= not _detect_one(store, name, _periods(periods), since, options, follow)
-            since = None  # --since applies to the first pass only
+            with progress_bar("detect (dask)") as bar:
+                results = detect_many(
+                    store,
+                    names,
+                    client=client,
+                    periods=periods,
+                    since=since,
+                    options=options,
+                    on_progress=bar,
+                )
+            for name, r in results.items():
+                failed |= not _report(name, r, follow)
+            since = None
             if not follow:
-                break
+                return failed
             try:
                 time.sleep(every.total_seconds())
             except KeyboardInterrupt:
-                break
-    if failed:
-        sys.exit(1)
+                return failed
 
 
 def _detect_one(store, name, periods, since, options, follow) -> bool:
@@ -122,11 +172,18 @@ def _detect_one(store, name, periods, since, options, follow) -> bool:
             r = detect_sensor(
                 store, name, periods=periods, since=since, options=options, on_progress=bar
             )
-    except PlantcastError as exc:
-        console.print(f"[red]{name}: not scored:[/] {exc}")
-        return False
     except Exception as exc:  # a defect on one sensor's data must not stop the others
-        console.print(f"[red]{name}: not scored, unexpected {type(exc).__name__}:[/] {exc}")
+        r = exc
+    return _report(name, r, follow)
+
+
+def _report(name, r, follow) -> bool:
+    """A sensor's run (a result or why it failed) on one line; False when it failed."""
+    if isinstance(r, PlantcastError):
+        console.print(f"[red]{name}: not scored:[/] {r}")
+        return False
+    if isinstance(r, Exception):
+        console.print(f"[red]{name}: not scored, unexpected {type(r).__name__}:[/] {r}")
         return False
     if not follow or r.opened or r.updated:  # --follow speaks when alerts change
         span = (

@@ -46,6 +46,7 @@ def detect_many(
     *,
     scheduler: str | None = None,
     workers: int | None = None,
+    client: Client | None = None,
     batch_seconds: float = 0.5,
     on_progress: Progress | None = None,
     periods: tuple[str, ...] | None = None,
@@ -54,10 +55,23 @@ def detect_many(
     options: DetectOptions | None = None,
 ) -> dict[str, DetectResult | Exception]:
     """``detect_sensor`` for many sensors with the scoring on a Dask cluster: the same alerts
-    and resume points as the serial path. Per sensor, its result or why it was not scored."""
-    with connect(scheduler, workers) as client:
-        fan_out = _FanOut(store, client, batch_seconds, on_progress, options or DetectOptions())
-        return fan_out.run(list(sensor_names), periods=periods, detectors=detectors, since=since)
+    and resume points as the serial path. Per sensor, its result or why it was not scored.
+    ``client``: a connected one to reuse (``cluster.connect``), else one is made and closed."""
+    if client is None:
+        with connect(scheduler, workers) as own:
+            return detect_many(
+                store,
+                sensor_names,
+                client=own,
+                batch_seconds=batch_seconds,
+                on_progress=on_progress,
+                periods=periods,
+                detectors=detectors,
+                since=since,
+                options=options,
+            )
+    fan_out = _FanOut(store, client, batch_seconds, on_progress, options or DetectOptions())
+    return fan_out.run(list(sensor_names), periods=periods, detectors=detectors, since=since)
 
 
 class _FanOut:

@@ -27,8 +27,11 @@ from plantcast.core.timeutil import to_epoch_us, to_utc, utcnow
 
 PARENT = "readings"
 _NAME = re.compile(r"readings_p(\d{4})(\d{2})")
-# Serializes partition creation between writers (their catalog checks and ATTACHes).
-_LOCK_KEY = 0x706C616E74  # "plant"
+# Serializes partition creation between writers of one readings table (their catalog checks
+# and ATTACHes); keyed by the table's oid so stores in other schemas never wait on each other.
+_LOCK = (
+    "SELECT pg_advisory_xact_lock(hashtext('plantcast.partitions') + to_regclass(%s)::oid::bigint)"
+)
 MONTHS_BEHIND, MONTHS_AHEAD = 2, 3
 
 
@@ -164,7 +167,7 @@ def ensure_months(conn: Connection, months: Iterable[int]) -> list[str]:
     existing = existing_months(conn)
     if wanted - existing.keys():
         with _cursor(conn) as cur:
-            cur.execute("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            cur.execute(_LOCK, (PARENT,))
         existing = existing_months(conn)  # again: another writer may have just made them
     known.update(existing.keys() - pending)
     created = []
