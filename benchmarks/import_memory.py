@@ -117,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
                 report, peak_mb, ru_mb = run_child(make_url(f"r{rows}"), path)
                 assert report["rows"] == rows, report
                 peaks[rows] = peak_mb
+                progress(
+                    f"{engine}: {rows:,} rows in {report['seconds']:.1f} s, peak {peak_mb:.0f} MB"
+                )
                 table.append(
                     [
                         engine,

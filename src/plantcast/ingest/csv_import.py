@@ -132,16 +132,6 @@ def _parsed_chunks(
         raise InputError("the file has a header but no data rows", file=path)
 
 
-def read_csv_checked(
-    spec: CsvSpec, on_progress: Callable[[str, int, int], None] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Parse and check every row; return (epoch µs, values) in file order, or raise InputError.
-
-    Holds the whole file in memory: for small files and tests; ``import_csv`` streams."""
-    parts = list(_parsed_chunks(spec, on_progress))
-    return np.concatenate([p[1] for p in parts]), np.concatenate([p[2] for p in parts])
-
-
 def write_sorted_runs(
     spec: CsvSpec, tmpdir: Path, on_progress: Callable[[str, int, int], None] | None = None
 ) -> list[_Run]:
