@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import event
 
 from plantcast.core.errors import InputError, PlantcastError
+from plantcast.core.timeutil import format_duration
 from plantcast.core.types import Source
 from plantcast.ingest import stream as stream_mod
 from plantcast.ingest.stream import Streamer
@@ -188,3 +189,10 @@ def test_streamer_reads_events_of_all_lanes_in_one_query(store, monkeypatch):
     monkeypatch.setattr(Store, "events_overlapping", lambda *a: pytest.fail("per-sensor query"))
     Streamer(store, names, tick=0, step=STEP, count=4).run()
     assert calls == [20, 20, 20, 20]
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"), [("0.05s", "0.05s"), ("2s", "2s"), ("90s", "1min30s"), ("0s", "0s")]
+)
+def test_sub_second_ticks_print_as_such(text, shown):
+    assert format_duration(pd.Timedelta(text)) == shown

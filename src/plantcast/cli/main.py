@@ -70,7 +70,12 @@ def backfill(database_url, sensor, days, interval, end) -> None:
 )
 @click.option("--tick", type=DURATION, default="2s", show_default=True, help="Real time per tick.")
 @click.option("--step", type=DURATION, default="30min", show_default=True, help="Simulated step.")
-@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N readings.")
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Stop after N ticks (N readings per sensor).",
+)
 def stream(database_url, sensors, tick, step, count) -> None:
     """Write the next reading of each sensor every tick, one step of simulated time later.
 

@@ -64,13 +64,16 @@ def floor_to(ts: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
 
 
 def format_duration(td: pd.Timedelta) -> str:
-    """A compact duration for people: 30min, 2s, 1d12h, 0s."""
-    total = int(pd.Timedelta(td).total_seconds())
-    if total == 0:
+    """A compact duration for people: 30min, 2s, 1d12h, 0.05s, 0s."""
+    us = pd.Timedelta(td).value // 1_000
+    total, frac_us = divmod(us, 1_000_000)
+    if total == 0 and frac_us == 0:
         return "0s"
     parts = []
-    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60), ("s", 1)):
+    for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
         if total >= size:
             parts.append(f"{total // size}{unit}")
             total %= size
+    if total or frac_us:  # sub-second ticks print as such (0.05s), never as 0s
+        parts.append(f"{total + frac_us / 1e6:g}s")
     return "".join(parts)

@@ -71,6 +71,7 @@ class Streamer:
         self.stats = StreamStats()
         self.stop_event = threading.Event()
         self._lanes: list[_Lane] = []
+        self._models: dict[SignalModel, SignalModel] = {}
         self._retry_at = 0.0
         self._delay = self.backoff_min
 
@@ -85,7 +86,9 @@ class Streamer:
             data_time = self.store.data_time(sensor.id)  # later than `last` after a dropout
             next_ts = floor_to(utcnow(), self.step) if data_time is None else data_time + self.step
             last_value = None if last is None else last[1]
-            lane = _Lane(sensor, stored_model(self.store, sensor), next_ts, last_value)
+            model = stored_model(self.store, sensor)
+            model = self._models.setdefault(model, model)  # equal models: one shared object
+            lane = _Lane(sensor, model, next_ts, last_value)
             self._lanes.append(lane)
 
     def _connect_with_retry(self) -> None:
@@ -129,28 +132,30 @@ class Streamer:
     def _generate(self) -> None:
         """The next reading of every lane. Lanes with no active event are computed together,
         one model evaluation per distinct (model, time); the others one by one."""
-        plain: dict[tuple[SignalModel, pd.Timestamp], list[_Lane]] = {}
+        plain: dict[tuple[int, int], tuple[SignalModel, pd.Timestamp, list[_Lane]]] = {}
+        later: dict[int, pd.Timestamp] = {}  # ts + step, computed once per distinct ts
         for lane in self._lanes:
             ts = lane.next_ts
-            lane.next_ts = ts + self.step
-            self.stats.generated += 1
+            nxt = later.get(ts.value)
+            if nxt is None:
+                nxt = later[ts.value] = ts + self.step
+            lane.next_ts = nxt
             lane.clock_dirty = True
-            active = [e for e in lane.events if e.active_at(ts)]
+            active = [e for e in lane.events if e.active_at(ts)] if lane.events else None
             if not active:
-                plain.setdefault((lane.model, ts), []).append(lane)
+                plain.setdefault((id(lane.model), ts.value), (lane.model, ts, []))[2].append(lane)
                 continue
             reading = simulate(lane.model, pd.DatetimeIndex([ts]), active, lane.last_value)
             if len(reading):  # a dropout writes nothing
-                self._add(lane, ts, float(reading.iloc[0]))
-        for (model, ts), lanes in plain.items():
+                lane.last_value = float(reading.iloc[0])
+                lane.pending.append((ts.value // 1_000, lane.last_value))
+        self.stats.generated += len(self._lanes)
+        for model, ts, lanes in plain.values():
             value = float(simulate(model, pd.DatetimeIndex([ts]), []).iloc[0])
+            reading = (ts.value // 1_000, value)
             for lane in lanes:
-                self._add(lane, ts, value)
-
-    @staticmethod
-    def _add(lane: _Lane, ts: pd.Timestamp, value: float) -> None:
-        lane.last_value = value
-        lane.pending.append((ts.value // 1_000, value))
+                lane.last_value = value
+                lane.pending.append(reading)
 
     def _flush(self, *, force: bool) -> bool:
         """Write every pending reading of every lane as one batch, and the lanes' clocks, in one
@@ -162,13 +167,15 @@ class Streamer:
             with self.store.write() as conn:
                 if with_data:
                     write_batch_arrays(conn, *self._batch(with_data))
+                step_us = self.step.value // 1_000
                 set_clocks(
                     conn,
-                    {
-                        lane.sensor.id: lane.next_ts - self.step
+                    [lane.sensor.id for lane in self._lanes if lane.clock_dirty],
+                    [
+                        lane.next_ts.value // 1_000 - step_us
                         for lane in self._lanes
                         if lane.clock_dirty
-                    },
+                    ],
                 )
         except StoreUnavailable:
             self.stats.failures += 1
@@ -205,18 +212,20 @@ class Streamer:
         """
         if time.monotonic() < self._retry_at or not self._lanes:
             return
-        start = min(lane.next_ts for lane in self._lanes)
-        end = max(lane.next_ts for lane in self._lanes) + self.step
+        start = min({lane.next_ts for lane in self._lanes})
+        end = max({lane.next_ts for lane in self._lanes}) + self.step
         try:
             found = self.store.events_of_sensors([ln.sensor.id for ln in self._lanes], start, end)
         except StoreUnavailable:
             return
         for lane in self._lanes:
+            mine = found.get(lane.sensor.id)
+            if not mine:
+                lane.events = []
+                continue
             lo, hi = lane.next_ts, lane.next_ts + self.step
             lane.events = [
-                e
-                for e in found.get(lane.sensor.id, ())
-                if e.starts_at < hi and (e.ends_at is None or e.ends_at > lo)
+                e for e in mine if e.starts_at < hi and (e.ends_at is None or e.ends_at > lo)
             ]
 
     def _next_delay(self) -> float:

@@ -8,7 +8,6 @@ import pandas as pd
 from sqlalchemy import Connection, func, select, update
 
 from plantcast.core.errors import NotFound
-from plantcast.core.timeutil import to_utc
 from plantcast.core.types import Sensor, Source
 from plantcast.store.schema import readings, sensors
 
@@ -102,19 +101,18 @@ def get_clock(conn: Connection, sensor_id: int) -> pd.Timestamp | None:
     return conn.execute(select(sensors.c.clock).where(sensors.c.id == sensor_id)).scalar()
 
 
-def set_clocks(conn: Connection, clocks: dict[int, pd.Timestamp]) -> None:
-    """:func:`set_clock` for many sensors in one statement (a streamer's tick)."""
-    if not clocks:
+def set_clocks(conn: Connection, sensor_ids: list[int], clocks_us: list[int]) -> None:
+    """:func:`set_clock` for many sensors in one statement (a streamer's tick); epoch µs."""
+    if not sensor_ids:
         return
-    ids = list(clocks)
-    us = [int(to_utc(t).value // 1_000) for t in clocks.values()]
     if conn.dialect.name == "sqlite":
         conn.exec_driver_sql(
-            "UPDATE sensors SET clock = ? WHERE id = ?", list(zip(us, ids, strict=True))
+            "UPDATE sensors SET clock = ? WHERE id = ?",
+            list(zip(clocks_us, sensor_ids, strict=True)),
         )
     else:
         conn.exec_driver_sql(
             "UPDATE sensors SET clock = timestamptz 'epoch' + c.us * interval '1 microsecond' "
             "FROM unnest(%s::integer[], %s::bigint[]) AS c(id, us) WHERE sensors.id = c.id",
-            (ids, us),
+            (list(sensor_ids), list(clocks_us)),
         )

@@ -21,11 +21,11 @@ _KNOWN_SQLITE = "SELECT count(*) FROM sensors WHERE id IN (SELECT value FROM jso
 _KNOWN_PG = "SELECT count(*) FROM sensors WHERE id = ANY(%s::integer[])"
 # One query decides the PostgreSQL path: does any stored row fall in a (sensor, first..last)
 # range of the batch? No → COPY straight into readings; yes → stage and merge.
-_ANY_STORED_PG = (
+_ANY_STORED_PG = (  # LATERAL … LIMIT 1: one index probe per sensor, never a scan of readings
     "SELECT EXISTS (SELECT 1 FROM unnest(%s::integer[], %s::bigint[], %s::bigint[]) "
-    "AS b(sid, lo, hi) JOIN readings r ON r.sensor_id = b.sid "
+    "AS b(sid, lo, hi) CROSS JOIN LATERAL (SELECT 1 FROM readings r WHERE r.sensor_id = b.sid "
     "AND r.ts >= timestamptz 'epoch' + b.lo * interval '1 microsecond' "
-    "AND r.ts <= timestamptz 'epoch' + b.hi * interval '1 microsecond')"
+    "AND r.ts <= timestamptz 'epoch' + b.hi * interval '1 microsecond' LIMIT 1) AS hit)"
 )
 _STAGE_PG = (
     "CREATE TEMP TABLE IF NOT EXISTS readings_batch_stage "
