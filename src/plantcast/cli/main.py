@@ -41,7 +41,9 @@ def init(database_url: str | None) -> None:
     with open_store(database_url, init=True) as store:
         out.print(f"initialized {store.url}")
         if store.needs_migration():
-            console.print("[yellow]readings is not partitioned yet: run `plantcast migrate`[/]")
+            console.print(
+                "[yellow]readings is not partitioned by month: run `plantcast migrate`[/]"
+            )
 
 
 @cli.command()
