@@ -27,6 +27,7 @@ from plantcast.forecast.preprocess import format_duration
 from plantcast.services.context import open_store
 from plantcast.services.detection import (
     DETECTORS,
+    TRAIN,
     DetectOptions,
     detect_sensor,
     explain_sensor,
@@ -111,7 +112,8 @@ def detect(
                 _print_explanation(name, info)
             console.print(
                 f"thresholds calibrated to at most {options.budget:g} alert(s) per 30 days per "
-                "detector on data like the last 14 days (floors: the detectors' own minimums)"
+                f"detector on data like the last {TRAIN.days} days (floors: the detectors' own "
+                "minimums)"
             )
             return
         if use_dask or scheduler or workers:
@@ -120,18 +122,18 @@ def detect(
             )
         else:
             failed = False
-            while True:
-                for name in names:
-                    failed |= not _detect_one(
-                        store, name, _periods(periods), since, options, follow
-                    )
-                since = None  # --since applies to the first pass only
-                if not follow:
-                    break
-                try:
+            try:
+                while True:
+                    for name in names:
+                        failed |= not _detect_one(
+                            store, name, _periods(periods), since, options, follow
+                        )
+                    since = None  # --since applies to the first pass only
+                    if not follow:
+                        break
                     time.sleep(every.total_seconds())
-                except KeyboardInterrupt:
-                    break
+            except KeyboardInterrupt:  # Ctrl-C (or the demo stopping): a clean stop
+                pass
     if failed:
         sys.exit(1)
 
