@@ -22,8 +22,8 @@ from plantcast.cli.common import (
 from plantcast.cli.main import cli
 from plantcast.core.config import load_settings
 from plantcast.core.errors import PlantcastError
+from plantcast.core.timeutil import format_duration
 from plantcast.core.types import AlertStatus, EventKind
-from plantcast.forecast.preprocess import format_duration
 from plantcast.services.context import open_store
 from plantcast.services.detection import (
     DETECTORS,

@@ -64,11 +64,20 @@ def floor_to(ts: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
 
 
 def format_duration(td: pd.Timedelta) -> str:
-    """A compact duration for people: 30min, 2s, 1d12h, 0.05s, 0s."""
+    """Durations the way people write them: 30min, 24h, 7d, 36h, 1d12h, 12h30min, 0.05s, 0s.
+
+    A whole number of one unit is kept as written (24h rather than 1d, below two days);
+    anything else is composed, largest unit first; sub-second parts print as such.
+    """
     us = pd.Timedelta(td).value // 1_000
     total, frac_us = divmod(us, 1_000_000)
     if total == 0 and frac_us == 0:
         return "0s"
+    if not frac_us:
+        for unit, size, below in (("d", 86_400, None), ("h", 3_600, None), ("min", 60, 3_600)):
+            whole = total % size == 0 and total >= size * (2 if unit == "d" else 1)
+            if whole and (below is None or total < below):
+                return f"{total // size}{unit}"
     parts = []
     for unit, size in (("d", 86_400), ("h", 3_600), ("min", 60)):
         if total >= size:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import InputError, NotEnoughData
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import format_duration, parse_duration
 
 
 def clean(series: pd.Series) -> pd.Series:
@@ -69,21 +69,6 @@ def require_history(
             f"({format_duration(count * period)}, at most {GAP_TOLERANCE:.0%} of it in gaps); "
             f"have {format_duration(max(have_span, pd.Timedelta(0)))} in {len(series)} readings"
         )
-
-
-def format_duration(delta: pd.Timedelta) -> str:
-    """Durations the way they were probably written: 30min, 24h, 7d, 1d12h, 12h30min."""
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        whole = seconds and seconds % size == 0 and seconds >= size * (2 if unit == "d" else 1)
-        if whole and (unit in ("d", "h") or seconds < 3600):
-            return f"{seconds // size}{unit}"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("min", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts) or str(delta)
 
 
 def regularize(

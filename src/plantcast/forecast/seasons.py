@@ -36,9 +36,9 @@ import pandas as pd
 from scipy.special import fdtrc
 
 from plantcast.core.errors import InputError
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import format_duration, parse_duration
 from plantcast.forecast.features import infer_interval
-from plantcast.forecast.preprocess import clean, format_duration, tail
+from plantcast.forecast.preprocess import clean, tail
 
 # Calendar cycles of plants and their surroundings: sub-daily batches and shifts, the day,
 # the week, the year. Only those the step and the history allow are tested (see eligible).

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from plantcast.core.timeutil import format_duration
 from plantcast.forecast.backtest import BacktestResult
-from plantcast.forecast.preprocess import format_duration
 
 MAX_ORIGINS_DRAWN = 12  # more origins than this turn the panel into a smear
 _METRICS = [
