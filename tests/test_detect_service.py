@@ -190,3 +190,20 @@ def test_a_month_long_gap_in_imported_history(store):
     assert set(_marks(store, sensor.id).values()) == {s.index[-1]}
     dropouts = [a for a in store.list_alerts(sensor_id=sensor.id) if a.detector == "dropout"]
     assert any(a.ts <= START + pd.Timedelta("20d") + step and a.ends_at for a in dropouts)
+
+
+def test_young_sensor_with_routine_gaps_alerts_on_the_long_one_only(store):
+    """A week at 5 min missing a tenth of its readings at random, and one 25-hour outage: the
+    routine hiccups are what this sensor does; the outage is the alert."""
+    step = pd.Timedelta("5min")
+    s = generate_readings(SignalModel(seed=9), START, periods=7 * 288, interval=step)
+    keep = np.random.default_rng(9).random(len(s)) >= 0.1
+    keep[0] = keep[-1] = True
+    keep[1000:1300] = False
+    s = s[keep]
+    sensor = store.ensure_sensor("hiccups", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, s)
+    detect_sensor(store, "hiccups")
+    dropouts = [a for a in store.list_alerts(sensor_id=sensor.id) if a.detector == "dropout"]
+    assert len(dropouts) == 1
+    assert dropouts[0].ts == START + 1000 * step

@@ -8,6 +8,7 @@ import pandas as pd
 from plantcast.core.errors import InputError
 from plantcast.core.timeutil import parse_duration
 from plantcast.detect.base import DEFAULT_BUDGET, Detector, score_frame
+from plantcast.detect.calibration import order_threshold
 from plantcast.detect.episodes import EpisodePolicy
 
 
@@ -56,7 +57,13 @@ class DropoutDetector(Detector):
             self.threshold_ = float(self.k)
             return
         gaps = np.diff(series.index.as_unit("ns").asi8) / step.value
-        self.threshold_ = self._calibrate(pd.Series(gaps, index=series.index[1:]), self.k)
+        self.floor_ = float(self.k)
+        if self.budget is None:
+            self.threshold_ = self.floor_
+            return
+        # gap lengths are whole steps, too discrete for a fitted tail: an order statistic
+        days = (series.index[-1] - series.index[0]) / pd.Timedelta(days=1)
+        self.threshold_ = order_threshold(gaps, self.budget, days, self.k)
 
     def _step(self, index: pd.DatetimeIndex) -> pd.Timedelta | None:
         if self.interval is not None:

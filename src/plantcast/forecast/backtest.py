@@ -228,7 +228,12 @@ def backtest_many(
             results[plan.model.name] = _assemble(plan, frames, horizon, levels, exclude)
         else:
             skipped = next((g for g in reversed(got) if isinstance(g, Exception)), None)
-            failed[plan.model.name] = f"no backtest origin has enough history: {skipped}"
+            why = (
+                skipped
+                if skipped is not None
+                else f"the series is shorter than one horizon ({horizon} steps) plus training"
+            )
+            failed[plan.model.name] = f"no backtest origin has enough history: {why}"
     return results, failed
 
 
