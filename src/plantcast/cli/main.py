@@ -140,7 +140,14 @@ def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
 
 def _register() -> None:
     # Importing these modules registers their commands on `cli`.
-    from plantcast.cli import anomalies, app_commands, forecasting, seasons, storage  # noqa: F401
+    from plantcast.cli import (  # noqa: F401
+        anomalies,
+        app_commands,
+        connect,
+        forecasting,
+        seasons,
+        storage,
+    )
 
 
 _register()

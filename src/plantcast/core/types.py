@@ -12,6 +12,7 @@ class Source(StrEnum):
     SIMULATED = "simulated"
     IMPORTED = "imported"
     MQTT = "mqtt"
+    OPCUA = "opcua"
 
 
 class EventKind(StrEnum):

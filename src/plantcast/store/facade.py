@@ -13,6 +13,7 @@ from plantcast.core.errors import StoreError, StoreUnavailable
 from plantcast.core.types import Sensor, Source
 from plantcast.store import alerts as _alerts
 from plantcast.store import catalog as _catalog
+from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
@@ -138,10 +139,15 @@ class Store:
         with self.write() as conn:
             return _readings.write_readings(conn, sensor_id, series)
 
-    def write_batch(self, batch) -> int:
-        """Upsert readings of many sensors (``sensor_id, ts, value`` columns) in one statement."""
+    def write_batch(self, batch, dead_letters=()) -> int:
+        """Upsert readings of many sensors (``sensor_id, ts, value`` columns) in one statement.
+
+        ``dead_letters`` (connectors) are stored in the same transaction: a batch and what could
+        not be parsed beside it commit together or not at all."""
         with self.write() as conn:
-            return _readings.write_batch(conn, batch)
+            written = _readings.write_batch(conn, batch)
+            _dead_letters.add_dead_letters(conn, dead_letters)
+            return written
 
     def read_series(self, sensor_id: int, start, end) -> pd.Series:
         with self.read() as conn:
@@ -204,6 +210,19 @@ class Store:
     def count_open_alerts(self, sensor_id: int | None = None) -> int:
         with self.read() as conn:
             return _alerts.count_open_alerts(conn, sensor_id)
+
+    # -- dead letters ---------------------------------------------------------------------
+    def add_dead_letters(self, letters) -> int:
+        with self.write() as conn:
+            return _dead_letters.add_dead_letters(conn, letters)
+
+    def list_dead_letters(self, **filters):
+        with self.read() as conn:
+            return _dead_letters.list_dead_letters(conn, **filters)
+
+    def count_dead_letters(self, **filters) -> dict:
+        with self.read() as conn:
+            return _dead_letters.count_dead_letters(conn, **filters)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -124,4 +125,18 @@ detector_state = Table(
     Column("sensor_id", Integer, ForeignKey("sensors.id"), primary_key=True),
     Column("detector", String(50), primary_key=True),
     Column("scored_until", UTCTime, nullable=False),
+)
+
+# What a live connector could not store (bad payload, Bad OPC UA status): kept, not retried.
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(20), nullable=False),  # mqtt, opcua
+    Column("topic", Text, nullable=False),  # MQTT topic or OPC UA node id
+    Column("payload", LargeBinary, nullable=False),  # capped at PAYLOAD_CAP bytes
+    Column("payload_size", Integer, nullable=False),  # the original size, before the cap
+    Column("reason", Text, nullable=False),
+    Column("received_at", UTCTime, nullable=False, default=_now),
+    Index("ix_dead_letters_received", "received_at"),
 )

@@ -1,0 +1,75 @@
+"""Live plant connectors: ``connect mqtt|opcua``, ``simulate-plc mqtt|opcua``, ``dead-letters``.
+
+The subcommands live beside their protocol (``cli/connect_mqtt.py``, ``cli/connect_opcua.py``)
+and attach themselves to the two groups defined here.
+"""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from plantcast.cli.common import database_option, out
+from plantcast.cli.main import cli
+
+
+@cli.group()
+def connect() -> None:
+    """Stream a plant's live tags into the store (MQTT or OPC UA)."""
+
+
+@cli.group("simulate-plc")
+def simulate_plc() -> None:
+    """Publish the demo sensors like a plant would (to an MQTT broker, or as an OPC UA server)."""
+
+
+@cli.command("dead-letters")
+@database_option
+@click.option("--source", type=click.Choice(["mqtt", "opcua"]), default=None, help="Only these.")
+@click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def dead_letters(database_url, source, limit, as_json) -> None:
+    """What connectors received but could not store: counted by reason, newest listed."""
+    from plantcast.services.context import open_store
+
+    with open_store(database_url, init=True) as store:
+        counts = store.count_dead_letters(source=source)
+        letters = store.list_dead_letters(source=source, limit=limit)
+    total = sum(counts.values())
+    if as_json:
+        payload = {
+            "total": total,
+            "by_reason": counts,
+            "letters": [
+                {
+                    "id": d.id,
+                    "source": d.source,
+                    "topic": d.topic,
+                    "reason": d.reason,
+                    "received_at": d.received_at.isoformat(),
+                    "payload_size": d.payload_size,
+                    "payload": d.payload.decode("utf-8", errors="replace"),
+                }
+                for d in letters
+            ],
+        }
+        out.print_json(json.dumps(payload))
+        return
+    out.print(f"{total:,} dead letter(s)")
+    for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        out.print(f"  {n:>8,}  {reason}")
+    for d in letters:
+        preview = d.payload[:60].decode("utf-8", errors="replace")
+        out.print(
+            f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.source:<5} {d.topic}  {d.reason}  "
+            f"[{d.payload_size:,} B] {preview!r}"
+        )
+
+
+def _register() -> None:
+    # Each protocol's module attaches its subcommands to the groups above.
+    from plantcast.cli import connect_mqtt, connect_opcua  # noqa: F401
+
+
+_register()
