@@ -29,4 +29,7 @@ def streamlit_command(host: str, port: int) -> list[str]:
         "false",
         "--server.fileWatcherType",
         "none",
+        # An operator's page, not a development server: no "Deploy" button, no developer menu.
+        "--client.toolbarMode",
+        "viewer",
     ]
