@@ -15,6 +15,7 @@ from plantcast.core.errors import PlantcastError
 from plantcast.core.types import Source
 from plantcast.scale import detect_many
 from plantcast.services.detection import DETECTORS, detect_sensor
+from plantcast.services.detection_batch import detect_pass
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import alerts as alert_rows
 
@@ -68,10 +69,11 @@ def _series(i: int) -> pd.Series:
 
 
 def _write_pairs(store, lo: int, hi: int) -> None:
-    """Readings [lo, hi) of every sensor, twice: ``serial_i`` and ``dask_i`` hold the same."""
+    """Readings [lo, hi) of every sensor, three times: ``serial_i``, ``dask_i`` and ``batch_i``
+    hold the same."""
     for i in range(N_SENSORS):
         part = _series(i).iloc[lo:hi]
-        for prefix in ("serial", "dask"):
+        for prefix in ("serial", "dask", "batch"):
             s = store.ensure_sensor(f"{prefix}_{i:02d}", source=Source.IMPORTED, interval=STEP)
             store.write_readings(s.id, part)
 
@@ -96,28 +98,37 @@ def _recorder(calls: list):
     return lambda done, total, _: calls.append((done, total))
 
 
-def test_cluster_writes_the_alerts_and_resume_points_of_a_serial_run(store, scheduler):
-    """A first run over two weeks of history, then an incremental run over 10 new readings."""
+def _same_results(got: dict, serial: list, prefix: str) -> None:
+    for i, r in enumerate(serial):
+        mine = got[f"{prefix}_{i:02d}"]
+        assert not isinstance(mine, Exception), mine
+        assert (mine.scored, mine.opened, mine.updated, mine.skipped) == (
+            r.scored,
+            r.opened,
+            r.updated,
+            r.skipped,
+        )
+        assert (mine.scored_from, mine.scored_until) == (r.scored_from, r.scored_until)
+
+
+def test_cluster_and_bulk_pass_write_the_alerts_and_resume_points_of_a_serial_run(store, scheduler):
+    """A first run over two weeks of history, then incremental runs over a few new readings
+    each (the bulk path: one chunk per sensor, alerts still open from the run before)."""
     n_first = DAYS * 48
-    for lo, hi in [(0, n_first), (n_first, n_first + 10)]:
+    steps = [(0, n_first), (n_first, n_first + 10), (n_first + 10, n_first + 13)]
+    for lo, hi in steps:
         _write_pairs(store, lo, hi)
         serial = [detect_sensor(store, f"serial_{i:02d}") for i in range(N_SENSORS)]
         names = [f"dask_{i:02d}" for i in range(N_SENSORS)]
         calls: list = []
         fanned = detect_many(store, names, scheduler=scheduler, on_progress=_recorder(calls))
-        assert list(fanned) == names or sorted(fanned) == names
-        for i, r in enumerate(serial):
-            got = fanned[f"dask_{i:02d}"]
-            assert not isinstance(got, Exception), got
-            assert (got.scored, got.opened, got.updated, got.skipped) == (
-                r.scored,
-                r.opened,
-                r.updated,
-                r.skipped,
-            )
-            assert (got.scored_from, got.scored_until) == (r.scored_from, r.scored_until)
+        assert list(fanned) == names
+        _same_results(fanned, serial, "dask")
         assert calls[-1] == (N_SENSORS, N_SENSORS)
+        bulk = detect_pass(store, [f"batch_{i:02d}" for i in range(N_SENSORS)], batch_size=7)
+        _same_results(bulk, serial, "batch")
         assert _state(store, "dask") == _state(store, "serial")
+        assert _state(store, "batch") == _state(store, "serial")
     alerts = sum(len(a) for a, _ in _state(store, "dask").values())
     assert alerts >= N_SENSORS // 2  # the anomalies were found, so the comparison means something
     again = detect_many(store, names, scheduler=scheduler)
@@ -133,12 +144,12 @@ def test_a_sensor_that_cannot_be_scored_is_reported_and_the_others_go_on(store, 
 
 def test_batches_are_sized_by_measured_work(store, scheduler, monkeypatch):
     """Tasks carry several sensors each (about ``batch_seconds`` of scoring), not one each."""
-    import plantcast.scale.detect as scale_detect
+    from plantcast.scale.fanout import FanOut
 
     sizes = []
-    real = scale_detect._FanOut._submit
+    real = FanOut._submit
     monkeypatch.setattr(
-        scale_detect._FanOut, "_submit", lambda self, b: (sizes.append(len(b)), real(self, b))
+        FanOut, "_submit", lambda self, b, units: (sizes.append(len(b)), real(self, b, units))
     )
     _write_pairs(store, 0, 3 * 48)
     names = [f"dask_{i:02d}" for i in range(N_SENSORS)]

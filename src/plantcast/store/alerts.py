@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, and_, bindparam, func, select
 
 from plantcast.core.errors import InputError, NotFound
 from plantcast.core.timeutil import to_utc
@@ -122,3 +122,57 @@ def set_scored_until(conn: Connection, sensor_id: int, detector: str, ts: pd.Tim
                 sensor_id=sensor_id, detector=detector, scored_until=to_utc(ts)
             )
         )
+
+
+# -- many sensors at once (a detect pass over a plant) -------------------------------------
+def scored_until_many(conn: Connection, sensor_ids) -> dict[tuple[int, str], pd.Timestamp]:
+    """Every resume point of these sensors: ``{(sensor_id, detector): scored_until}``."""
+    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    out: dict[tuple[int, str], pd.Timestamp] = {}
+    for lo in range(0, len(ids), 500):
+        q = select(detector_state).where(detector_state.c.sensor_id.in_(ids[lo : lo + 500]))
+        for r in conn.execute(q):
+            out[(r.sensor_id, r.detector)] = r.scored_until
+    return out
+
+
+def set_scored_until_many(conn: Connection, marks: dict[tuple[int, str], pd.Timestamp]) -> None:
+    """``set_scored_until`` for many (sensor, detector) pairs: one UPDATE and one INSERT
+    statement (each executed for many rows) instead of two round trips a pair."""
+    if not marks:
+        return
+    have = set(scored_until_many(conn, {sid for sid, _ in marks}))
+    rows = [{"s": sid, "d": det, "until": to_utc(ts)} for (sid, det), ts in sorted(marks.items())]
+    old = [r for r in rows if (r["s"], r["d"]) in have]
+    new = [r for r in rows if (r["s"], r["d"]) not in have]
+    if old:
+        where = and_(
+            detector_state.c.sensor_id == bindparam("s"),
+            detector_state.c.detector == bindparam("d"),
+        )
+        conn.execute(
+            detector_state.update().where(where).values(scored_until=bindparam("until")), old
+        )
+    if new:
+        conn.execute(
+            detector_state.insert(),
+            [{"sensor_id": r["s"], "detector": r["d"], "scored_until": r["until"]} for r in new],
+        )
+
+
+def alerts_reaching_many(conn: Connection, sensor_ids, start) -> dict[tuple[int, str], list]:
+    """Alerts of these sensors still ongoing or ending at or after ``start``, newest first per
+    (sensor, detector): what ``list_alerts(sensor_id=…, detector=…, start=…)`` gives each."""
+    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    out: dict[tuple[int, str], list] = {}
+    at = to_utc(start)
+    for lo in range(0, len(ids), 500):
+        q = (
+            select(alerts)
+            .where(alerts.c.sensor_id.in_(ids[lo : lo + 500]))
+            .where((alerts.c.ends_at.is_(None)) | (alerts.c.ends_at >= at))
+            .order_by(alerts.c.sensor_id, alerts.c.ts.desc(), alerts.c.id.desc())
+        )
+        for r in conn.execute(q):
+            out.setdefault((r.sensor_id, r.detector), []).append(_to_alert(r))
+    return out

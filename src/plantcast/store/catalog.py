@@ -116,3 +116,14 @@ def set_clocks(conn: Connection, sensor_ids: list[int], clocks_us: list[int]) ->
             "FROM unnest(%s::integer[], %s::bigint[]) AS c(id, us) WHERE sensors.id = c.id",
             (list(sensor_ids), list(clocks_us)),
         )
+
+
+def sensors_by_name(conn: Connection, names) -> dict[str, tuple[Sensor, dict]]:
+    """The named sensors that exist, with their params: ``{name: (sensor, params)}``."""
+    names = list(dict.fromkeys(names))
+    out: dict[str, tuple[Sensor, dict]] = {}
+    for lo in range(0, len(names), 500):
+        q = select(sensors).where(sensors.c.name.in_(names[lo : lo + 500]))
+        for r in conn.execute(q):
+            out[r.name] = (_to_sensor(r), json.loads(r.params or "{}"))
+    return out

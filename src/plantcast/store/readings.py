@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 import psycopg
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, bindparam, text
 
 from plantcast.core.errors import InputError, StoreError, StoreUnavailable
 from plantcast.core.timeutil import from_epoch_us, to_epoch_us, to_utc
@@ -316,3 +316,63 @@ def count_readings(conn: Connection, sensor_id: int, start=None, end=None) -> in
         where += " AND ts < :end"
         params["end"] = _bound_us(conn, end)
     return int(conn.execute(text(f"SELECT count(*) FROM readings WHERE {where}"), params).scalar())
+
+
+# -- many sensors in one statement (a detect pass over a plant) ---------------------------
+MANY_CHUNK = 500  # sensors per statement: bounded statement size and bind-parameter count
+
+
+def read_series_many(conn: Connection, sensor_ids, start, end) -> dict[int, pd.Series]:
+    """``read_series`` of many sensors over one window, one statement per MANY_CHUNK sensors.
+    Every asked sensor has an entry (empty when it has no reading in the window)."""
+    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    out: dict[int, pd.Series] = {}
+    sql = text(
+        f"SELECT sensor_id, {_ts_us_sql(conn)} AS ts_us, value FROM readings "
+        "WHERE sensor_id IN :ids AND ts >= :start AND ts < :end ORDER BY sensor_id, ts"
+    ).bindparams(bindparam("ids", expanding=True))
+    bounds = {"start": _bound_us(conn, start), "end": _bound_us(conn, end)}
+    for lo in range(0, len(ids), MANY_CHUNK):
+        part = ids[lo : lo + MANY_CHUNK]
+        rows = conn.execute(sql, {"ids": part, **bounds}).fetchall()
+        sid = np.fromiter((r[0] for r in rows), np.int64, len(rows))
+        us, values = _ts_value_arrays([(r[1], r[2]) for r in rows])
+        cuts = np.flatnonzero(np.diff(sid)) + 1 if len(sid) else np.empty(0, np.int64)
+        for piece_ids, piece_us, piece_values in zip(
+            np.split(sid, cuts), np.split(us, cuts), np.split(values, cuts), strict=True
+        ):
+            if len(piece_ids):
+                index = from_epoch_us(piece_us).rename("ts")
+                out[int(piece_ids[0])] = pd.Series(piece_values, index=index, name="value")
+        for i in part:
+            out.setdefault(i, _series([]))
+    return out
+
+
+def edge_readings(
+    conn: Connection, bounds, *, last: bool = True
+) -> dict[int, tuple[pd.Timestamp, float]]:
+    """Per ``(sensor_id, bound)``: the last reading before ``bound`` (``last``) or the first at
+    or after it; ``bound`` None means no bound. One statement per MANY_CHUNK sensors, each part
+    an index seek (``ORDER BY ts LIMIT 1``); sensors with no such reading are left out."""
+    op, order = ("<", "DESC") if last else (">=", "ASC")
+    ts_sql = _ts_us_sql(conn)
+    out: dict[int, tuple[pd.Timestamp, float]] = {}
+    bounds = list(bounds)
+    for lo in range(0, len(bounds), MANY_CHUNK):
+        parts, params = [], {}
+        for k, (sid, bound) in enumerate(bounds[lo : lo + MANY_CHUNK]):
+            where = f"sensor_id = :s{k}"
+            params[f"s{k}"] = int(sid)
+            if bound is not None:
+                where += f" AND ts {op} :b{k}"
+                params[f"b{k}"] = _bound_us(conn, bound)
+            parts.append(
+                f"SELECT * FROM (SELECT sensor_id, {ts_sql} AS ts_us, value FROM readings "
+                f"WHERE {where} ORDER BY ts {order} LIMIT 1) AS e{k}"
+            )
+        if not parts:
+            continue
+        for sid, us, value in conn.execute(text(" UNION ALL ".join(parts)), params):
+            out[int(sid)] = (pd.Timestamp(int(us) * 1_000, tz="UTC"), float(value))
+    return out

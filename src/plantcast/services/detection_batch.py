@@ -1,0 +1,287 @@
+"""A detect pass over many sensors with bulk store calls: the same alerts as one sensor at a time.
+
+``detect_sensor`` costs a handful of statements per sensor to plan (sensor, params, last
+reading, resume points), one or two to read and a transaction of several to write. Over a
+plant's thousands of sensors those round trips, not the scoring, dominate the client. Here a
+batch of sensors is planned with a few statements (``plan_sensors``), read with one range query
+per group of sensors that resume near the same time (``read_batch``), and its results written in
+one transaction (``write_batch_results``). The scoring between is ``detection.score_chunk``,
+unchanged, wherever it runs (this process or a Dask worker).
+
+Only sensors whose pass is a single chunk (the steady state: a few new readings) take the bulk
+path; a sensor with a long unscored history (its first pass) is read and written chunk by chunk
+as ``detect_sensor`` does, so its memory stays bounded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from itertools import groupby
+
+import pandas as pd
+
+from plantcast.core.timeutil import parse_duration, to_utc
+from plantcast.detect import merge_episodes
+from plantcast.services.context import DEFAULT_PERIODS
+from plantcast.services.detection import (
+    CONTEXT,
+    COOLDOWN,
+    DETECTORS,
+    TRAIN,
+    ChunkScore,
+    DetectOptions,
+    DetectResult,
+    SensorPlan,
+    _chunk_series,
+    _chunks,
+    _Tally,
+    score_chunk,
+    write_scores,
+)
+from plantcast.store import Store, catalog
+from plantcast.store import alerts as alert_rows
+from plantcast.store import readings as reading_rows
+
+Work = tuple[SensorPlan, list[tuple]]  # a sensor's plan and its chunks: (a, b, series)
+Scored = tuple[SensorPlan, list[ChunkScore | None]]
+Progress = Callable[[int, int, str], None]
+US = pd.Timedelta("1us")
+
+
+def plan_sensors(
+    store: Store,
+    names: Iterable[str],
+    *,
+    periods: tuple[str, ...] | None = None,
+    detectors: tuple[str, ...] = DETECTORS,
+    since=None,
+) -> dict[str, SensorPlan | Exception]:
+    """``plan_sensor`` for many sensors in a few statements; an unknown sensor maps to the
+    error ``plan_sensor`` would raise."""
+    names = list(dict.fromkeys(names))
+    with store.read() as conn:
+        found = catalog.sensors_by_name(conn, names)
+        ids = [s.id for s, _ in found.values()]
+        latest = reading_rows.edge_readings(conn, [(i, None) for i in ids], last=True)
+        marks = alert_rows.scored_until_many(conn, ids) if since is None else {}
+        unmarked = [i for i in ids if any((i, d) not in marks for d in detectors)]
+        first = reading_rows.edge_readings(conn, [(i, None) for i in unmarked], last=False)
+    plans: dict[str, SensorPlan | Exception] = {}
+    for name in names:
+        if name not in found:
+            try:
+                store.get_sensor(name)  # the NotFound that names the known sensors
+            except Exception as exc:
+                plans[name] = exc
+            continue
+        sensor, params = found[name]
+        chosen = periods or tuple(params.get("periods") or DEFAULT_PERIODS)
+        if since is not None:
+            start = to_utc(since)
+        elif sensor.id in unmarked:
+            start = first[sensor.id][0] if sensor.id in first else None
+        else:
+            start = to_utc(min(marks[(sensor.id, d)] for d in detectors)) + US
+        last = latest.get(sensor.id)
+        if last is None or start is None or start > last[0]:
+            plans[name] = SensorPlan(sensor, chosen, detectors, None, None)
+            continue
+        chunks = tuple(_chunks(sensor, start, last[0]))
+        plans[name] = SensorPlan(sensor, chosen, detectors, start, last[0], chunks)
+    return plans
+
+
+def read_batch(store: Store, plans: list[SensorPlan]) -> list[Work]:
+    """Each plan's chunks with their series (as ``_chunk_series`` reads them). Single-chunk
+    plans whose chunks start on the same day share one range query."""
+    single = sorted((p for p in plans if len(p.chunks) == 1), key=lambda p: p.chunks[0][0])
+    series: dict[int, pd.Series] = {}
+    for _, group in groupby(single, key=lambda p: p.chunks[0][0].floor("1D")):
+        series.update(_read_group(store, list(group)))
+    out: list[Work] = []
+    for plan in plans:
+        if len(plan.chunks) == 1:
+            a, b = plan.chunks[0]
+            out.append((plan, [(a, b, series[plan.sensor.id])]))
+        else:
+            pieces = [(a, b, _chunk_series(store, plan.sensor, a, b)) for a, b in plan.chunks]
+            out.append((plan, pieces))
+    return out
+
+
+def _read_group(store: Store, plans: list[SensorPlan]) -> dict[int, pd.Series]:
+    back = max(CONTEXT, TRAIN)
+    lo = min(p.chunks[0][0] for p in plans) - back
+    hi = max(p.chunks[0][1] for p in plans) + US
+    with store.read() as conn:
+        whole = reading_rows.read_series_many(conn, [p.sensor.id for p in plans], lo, hi)
+        out, need_before = {}, []
+        for p in plans:
+            a, b = p.chunks[0]
+            s = whole[p.sensor.id]
+            s = s.iloc[s.index.searchsorted(a - back) : s.index.searchsorted(b + US)]
+            out[p.sensor.id] = s
+            if s.empty or s.index[0] >= a - CONTEXT:  # as _chunk_series: the reading before
+                need_before.append((p.sensor.id, a - back))
+        before = reading_rows.edge_readings(conn, need_before, last=True)
+    for sid, (ts, value) in before.items():
+        head = pd.Series([value], index=pd.DatetimeIndex([ts], name="ts"), name="value")
+        out[sid] = pd.concat([head, out[sid]]) if len(out[sid]) else head
+    return out
+
+
+def score_batch(batch: list[Work], options: DetectOptions) -> list[tuple[str, object]]:
+    """Score each sensor's chunks: ``(name, scores)``, or ``(name, exception)`` for a sensor
+    that failed (the others go on). Pure: runs here or on a Dask worker."""
+    out: list[tuple[str, object]] = []
+    for plan, pieces in batch:
+        try:
+            out.append(
+                (plan.sensor.name, [score_chunk(plan, s, a, b, options) for a, b, s in pieces])
+            )
+        except Exception as exc:  # a defect on one sensor's data must not stop the batch
+            out.append((plan.sensor.name, exc))
+    return out
+
+
+def write_batch_results(
+    store: Store, scored: list[Scored], options: DetectOptions
+) -> dict[str, DetectResult | Exception]:
+    """Write scored sensors' alerts and resume points as ``write_scores`` would, one
+    transaction for the single-chunk ones. If that transaction fails, each sensor is written
+    on its own, so one sensor's problem is that sensor's alone."""
+    results: dict[str, DetectResult | Exception] = {}
+    bulk = [(p, s[0]) for p, s in scored if len(s) == 1 and s[0] is not None]
+    rest = [(p, s) for p, s in scored if not (len(s) == 1 and s[0] is not None)]
+    if bulk:
+        try:
+            with store.write() as conn:
+                results.update(_write_bulk(conn, bulk, options))
+        except Exception:
+            rest += [(p, [s]) for p, s in bulk]
+    for plan, scores in rest:
+        try:
+            results[plan.sensor.name] = write_scores(store, plan, scores, options)
+        except Exception as exc:
+            results[plan.sensor.name] = exc
+    return results
+
+
+def _write_bulk(conn, bulk: list[tuple[SensorPlan, ChunkScore]], options) -> dict:
+    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
+    lo = min(score.a for _, score in bulk) - CONTEXT
+    existing = alert_rows.alerts_reaching_many(conn, [p.sensor.id for p, _ in bulk], lo)
+    marks: dict[tuple[int, str], pd.Timestamp] = {}
+    results = {}
+    for plan, score in bulk:
+        tally = _Tally()
+        sid, since = plan.sensor.id, score.a - CONTEXT
+        for name in plan.detectors:
+            marks[(sid, name)] = score.b
+            if name not in score.found:
+                continue  # a skipped detector leaves its alerts as they are
+            mine = [
+                {
+                    "id": r.id,
+                    "detector": r.detector,
+                    "ts": r.ts,
+                    "ends_at": r.ends_at,
+                    "score": r.score,
+                }
+                for r in existing.get((sid, name), [])
+                if r.ends_at is None or r.ends_at >= since
+            ][:10_000]
+            episodes = score.found[name]
+            if episodes.empty and all(e["ends_at"] is not None for e in mine):
+                continue  # nothing to open, extend or close: merge_episodes would agree
+            to_update, to_insert = merge_episodes(
+                mine,
+                episodes,
+                detector=name,
+                scored_until=score.b,
+                gap_tolerance=COOLDOWN[name],
+                resolve_after=resolve_after,
+                close_unmatched_at=score.a,
+            )
+            for change in to_update:
+                alert_rows.update_alert(conn, change.pop("id"), **change)
+            for row in to_insert:
+                alert_rows.insert_alert(conn, sid, **row)
+            tally.opened += len(to_insert)
+            tally.updated += len(to_update)
+        tally.scored = score.scored
+        for name, why in score.skipped.items():
+            tally.skipped.setdefault(name, why)
+        results[plan.sensor.name] = tally.result(plan)
+    alert_rows.set_scored_until_many(conn, marks)
+    return results
+
+
+class PassResults:
+    """A pass's results as they come, in the order sensors were asked for, with progress.
+
+    ``todo`` holds the plans with something to score; the others are already settled (unknown
+    sensors with why, sensors with nothing new with an empty result)."""
+
+    def __init__(self, store: Store, plans: dict, options: DetectOptions, on_progress=None):
+        self.store, self.plans, self.options, self.on_progress = store, plans, options, on_progress
+        self.results: dict[str, DetectResult | Exception] = {}
+        self.todo: list[SensorPlan] = []
+        for name, plan in plans.items():
+            if isinstance(plan, Exception):
+                self.done(name, plan)
+            elif not plan.chunks:
+                self.done(name, DetectResult(plan.sensor.name, 0, 0, 0, None, None))
+            else:
+                self.todo.append(plan)
+
+    def done(self, name: str, result: DetectResult | Exception) -> None:
+        self.results[name] = result
+        if self.on_progress:
+            self.on_progress(len(self.results), len(self.plans), name)
+
+    def save(self, batch: list[SensorPlan], scored: list[tuple[str, object]]) -> None:
+        """Write a scored batch (``score_batch``'s output); failures are that sensor's result."""
+        by_name = {p.sensor.name: p for p in batch}
+        ok = []
+        for name, outcome in scored:
+            if isinstance(outcome, Exception):
+                self.done(name, outcome)
+            else:
+                ok.append((by_name[name], outcome))
+        for name, result in write_batch_results(self.store, ok, self.options).items():
+            self.done(name, result)
+
+    def fail(self, batch: list[SensorPlan], exc: Exception) -> None:
+        for plan in batch:
+            self.done(plan.sensor.name, exc)
+
+    def ordered(self) -> dict[str, DetectResult | Exception]:
+        return {name: self.results[name] for name in self.plans}
+
+
+def detect_pass(
+    store: Store,
+    names: Iterable[str],
+    *,
+    periods: tuple[str, ...] | None = None,
+    detectors: tuple[str, ...] = DETECTORS,
+    since=None,
+    options: DetectOptions | None = None,
+    batch_size: int = 200,
+    on_progress: Progress | None = None,
+) -> dict[str, DetectResult | Exception]:
+    """One pass over many sensors in this process, ``batch_size`` sensors per bulk read and
+    write: per sensor, its result or why it was not scored (the others go on)."""
+    options = options or DetectOptions()
+    plans = plan_sensors(store, names, periods=periods, detectors=detectors, since=since)
+    run = PassResults(store, plans, options, on_progress)
+    for lo in range(0, len(run.todo), batch_size):
+        part = run.todo[lo : lo + batch_size]
+        try:
+            work = read_batch(store, part)
+        except Exception as exc:
+            run.fail(part, exc)
+            continue
+        run.save(part, score_batch(work, options))
+    return run.ordered()
