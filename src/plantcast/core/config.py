@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_SQLITE_PATH = Path("data") / "plantcast.db"
@@ -37,6 +37,14 @@ class Settings(BaseSettings):
         description="Address of an existing Dask scheduler (tcp://HOST:8786) that fanned-out "
         "detection uses; unset: a LocalCluster of processes on this machine.",
     )
+    # connect opcua: asyncua's security string and the user (none: anonymous, no security).
+    opcua_security: str | None = Field(
+        default=None,
+        description="Policy,Mode,client_cert,client_key[,server_cert], e.g. "
+        "Basic256Sha256,SignAndEncrypt,cert.der,key.pem; unset: no security.",
+    )
+    opcua_username: str | None = None
+    opcua_password: SecretStr | None = Field(default=None, description="From the environment only.")
 
 
 def load_settings(**overrides) -> Settings:
