@@ -2,4 +2,197 @@
 
 from __future__ import annotations
 
+import click
+
+from plantcast.cli.common import DURATION, console, database_option
 from plantcast.cli.connect import connect, simulate_plc  # noqa: F401
+
+
+@connect.command("mqtt")
+@database_option
+@click.option(
+    "--broker",
+    default="mqtt://127.0.0.1:1883",
+    show_default=True,
+    help="mqtt://HOST:PORT, or mqtts://HOST:PORT for TLS. User and password: "
+    "$PLANTCAST_MQTT_USERNAME, $PLANTCAST_MQTT_PASSWORD; CA bundle: $PLANTCAST_MQTT_CA_FILE.",
+)
+@click.option(
+    "--topic",
+    "topics",
+    multiple=True,
+    required=True,
+    help="A topic filter to subscribe to at QoS 1 (repeatable; + and # allowed).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["auto", "json", "number", "sparkplug"]),
+    default="auto",
+    show_default=True,
+    help="Payload format. auto: Sparkplug B under spBv1.0/, JSON when it starts with {, "
+    "else a plain number.",
+)
+@click.option(
+    "--template",
+    default=None,
+    help="Map topics to sensors, e.g. plant/{area}/{sensor} (the sensor is {sensor}, or the "
+    "fields joined by dots; see --name-format). Default: the topic is the sensor's name.",
+)
+@click.option(
+    "--name-format", default=None, help="Sensor name from template fields: {area}_{sensor}."
+)
+@click.option(
+    "--mapping",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="A file mapping topics (or Sparkplug group/node[/device]/metric) to sensors: JSON "
+    '{"topic": "sensor"} or CSV topic,sensor. Topics it does not list go to dead letters.',
+)
+@click.option("--value-field", default="value", show_default=True, help="JSON value field.")
+@click.option(
+    "--ts-field",
+    default="ts",
+    show_default=True,
+    help="JSON time field: ISO 8601 or epoch s/ms/µs; missing: stamped on receipt.",
+)
+@click.option(
+    "--unknown-sensors",
+    type=click.Choice(["create", "refuse"]),
+    default="create",
+    show_default=True,
+    help="create: a new sensor (source mqtt) per new name; refuse: to dead letters.",
+)
+@click.option(
+    "--interval",
+    type=DURATION,
+    default="1s",
+    show_default=True,
+    help="Nominal interval of created sensors.",
+)
+@click.option("--unit", default="", help="Unit of created sensors.")
+@click.option(
+    "--client-id",
+    default="plantcast",
+    show_default=True,
+    help="Fixed client id: the broker keeps this session (and its unacknowledged messages) "
+    "across restarts. Give each running connector its own.",
+)
+@click.option(
+    "--mqtt-version",
+    type=click.Choice(["5", "3.1.1"]),
+    default="5",
+    show_default=True,
+    help="5: clean_start off, session expiry, receive maximum; 3.1.1: clean_session off.",
+)
+@click.option(
+    "--session-expiry",
+    type=DURATION,
+    default="7d",
+    show_default=True,
+    help="How long the broker keeps the session while the connector is away (MQTT 5).",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Flush after this many messages…",
+)
+@click.option(
+    "--flush-ms",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="…or this many milliseconds after a batch's first message.",
+)
+@click.option(
+    "--max-inflight",
+    type=click.IntRange(min=1, max=65535),
+    default=10000,
+    show_default=True,
+    help="Unacknowledged messages the broker may send ahead (MQTT 5 receive maximum); also "
+    "the bound of the in-memory queue.",
+)
+@click.option(
+    "--max-payload",
+    type=click.IntRange(min=1),
+    default=65536,
+    show_default=True,
+    help="Larger payloads go to dead letters (bytes).",
+)
+@click.option(
+    "--report-every",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="Print a progress line this often (0s: never).",
+)
+def connect_mqtt(database_url, broker, topics, fmt, template, name_format, mapping, **kw) -> None:
+    """Subscribe to an MQTT broker and store what the topics carry, acknowledging each message
+    only after its batch has committed (nothing lost; bad payloads go to dead letters)."""
+    import signal
+    import threading
+
+    from plantcast.core.config import load_settings
+    from plantcast.core.errors import InputError
+    from plantcast.ingest.connectors.mqtt import Broker, MqttConnector, Options
+    from plantcast.ingest.connectors.payloads import JsonFields
+    from plantcast.ingest.connectors.topics import TopicMap
+    from plantcast.services.context import open_store
+
+    settings = load_settings(database_url=database_url)
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    target = Broker.parse(
+        broker,
+        username=settings.mqtt_username,
+        password=password,
+        ca_file=settings.mqtt_ca_file,
+    )
+    if mapping and (template or name_format):
+        raise InputError("give --template (with --name-format) or --mapping, not both")
+    if name_format and not template:
+        raise InputError("--name-format needs a --template", field="name-format")
+    topic_map = (
+        TopicMap.from_file(mapping)
+        if mapping
+        else TopicMap(template=template, name_format=name_format)
+    )
+    options = Options(
+        topics=tuple(topics),
+        fmt=fmt,
+        topic_map=topic_map,
+        json_fields=JsonFields(value=kw["value_field"], ts=kw["ts_field"]),
+        create_sensors=kw["unknown_sensors"] == "create",
+        interval=kw["interval"],
+        unit=kw["unit"],
+        client_id=kw["client_id"],
+        mqtt_version=kw["mqtt_version"],
+        session_expiry_s=int(kw["session_expiry"].total_seconds()),
+        batch_size=kw["batch_size"],
+        flush_ms=kw["flush_ms"],
+        max_inflight=kw["max_inflight"],
+        max_payload=kw["max_payload"],
+    )
+    stop = threading.Event()
+
+    def _stop(signum, frame) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+
+    def say(text: str) -> None:
+        console.print(text, markup=False, highlight=False)
+
+    with open_store(database_url, init=True) as store:
+        connector = MqttConnector(store, target, options, say=say)
+        say(
+            f"connect mqtt: {target} → {store.url}; {topic_map.describe()}; batches of "
+            f"{options.batch_size:,} or {options.flush_ms} ms; Ctrl-C stops"
+        )
+        stats = connector.run(stop, report_every=kw["report_every"].total_seconds())
+    say(
+        f"stopped: {stats.messages:,} messages, {stats.readings:,} readings stored, "
+        f"{stats.dead_letters:,} dead letters"
+    )

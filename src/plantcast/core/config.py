@@ -37,6 +37,12 @@ class Settings(BaseSettings):
         description="Address of an existing Dask scheduler (tcp://HOST:8786) that fanned-out "
         "detection uses; unset: a LocalCluster of processes on this machine.",
     )
+    # connect mqtt: the broker's user (none: anonymous) and, for mqtts://, a CA bundle.
+    mqtt_username: str | None = None
+    mqtt_password: SecretStr | None = Field(default=None, description="From the environment only.")
+    mqtt_ca_file: str | None = Field(
+        default=None, description="CA certificates for mqtts:// (unset: the system's)."
+    )
     # connect opcua: asyncua's security string and the user (none: anonymous, no security).
     opcua_security: str | None = Field(
         default=None,
