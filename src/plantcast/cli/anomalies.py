@@ -124,10 +124,7 @@ def detect(
             failed = False
             try:
                 while True:
-                    for name in names:
-                        failed |= not _detect_one(
-                            store, name, _periods(periods), since, options, follow
-                        )
+                    failed |= _detect_here(store, names, _periods(periods), since, options, follow)
                     since = None  # --since applies to the first pass only
                     if not follow:
                         break
@@ -167,16 +164,36 @@ def _detect_on_dask(store, names, periods, since, options, follow, every, schedu
                 return failed
 
 
-def _detect_one(store, name, periods, since, options, follow) -> bool:
-    """One sensor's run, reported on one line; False when it failed (the others still run)."""
-    try:
-        with progress_bar(f"detect {name}") as bar:
-            r = detect_sensor(
-                store, name, periods=periods, since=since, options=options, on_progress=bar
+def _detect_here(store, names, periods, since, options, follow) -> bool:
+    """One pass in this process, each sensor reported on one line; True when one failed.
+    One sensor is followed chunk by chunk (a long first pass shows its progress); many are
+    scored in bulk batches (``detection_batch``: a few statements per batch, not per sensor)."""
+    from plantcast.services.detection_batch import detect_pass
+
+    if len(names) == 1:
+        try:
+            with progress_bar(f"detect {names[0]}") as bar:
+                results = {
+                    names[0]: detect_sensor(
+                        store,
+                        names[0],
+                        periods=periods,
+                        since=since,
+                        options=options,
+                        on_progress=bar,
+                    )
+                }
+        except Exception as exc:  # reported like any sensor's failure
+            results = {names[0]: exc}
+    else:
+        with progress_bar("detect") as bar:
+            results = detect_pass(
+                store, names, periods=periods, since=since, options=options, on_progress=bar
             )
-    except Exception as exc:  # a defect on one sensor's data must not stop the others
-        r = exc
-    return _report(name, r, follow)
+    failed = False
+    for name, r in results.items():
+        failed |= not _report(name, r, follow)
+    return failed
 
 
 def _report(name, r, follow) -> bool:
