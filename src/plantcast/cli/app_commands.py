@@ -79,6 +79,8 @@ def demo(database_url, host, port, tick, step) -> None:
     detector = subprocess.Popen(
         [sys.executable, "-m", "plantcast", "detect", "--follow", *sensor_args], env=env
     )
+    # Alert notifications go out while the demo runs (it idles if no destination is set up).
+    sender = subprocess.Popen([sys.executable, "-m", "plantcast", "notify", "run"], env=env)
     web = subprocess.Popen(_dashboard_command(host, port), env=env)
     out.print(f"\n  plantcast demo: open http://{host}:{port}  (Ctrl-C stops everything)\n")
 
@@ -92,10 +94,10 @@ def demo(database_url, host, port, tick, step) -> None:
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
-        for proc in (web, detector, streamer):
+        for proc in (web, sender, detector, streamer):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in (web, detector, streamer):
+        for proc in (web, sender, detector, streamer):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

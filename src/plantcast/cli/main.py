@@ -145,6 +145,7 @@ def _register() -> None:
         app_commands,
         connect,
         forecasting,
+        notify,
         seasons,
         storage,
     )

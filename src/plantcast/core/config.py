@@ -51,6 +51,18 @@ class Settings(BaseSettings):
     )
     opcua_username: str | None = None
     opcua_password: SecretStr | None = Field(default=None, description="From the environment only.")
+    # Alert notifications (plantcast.notify): the SMTP server e-mail destinations go through.
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = Field(default=None, description="From the environment only.")
+    smtp_from: str = "plantcast@localhost"
+    smtp_security: str = Field(
+        default="starttls", description="starttls, ssl (SMTPS, port 465) or none (local relays)."
+    )
+    notify_backoff: str = Field(default="5s", description="First retry delay; doubles per try.")
+    notify_max_backoff: str = Field(default="10min", description="Longest delay between tries.")
+    notify_timeout: float = Field(default=10.0, description="Seconds a delivery may take.")
 
 
 def load_settings(**overrides) -> Settings:

@@ -8,7 +8,11 @@ from sqlalchemy import Connection, and_, bindparam, func, select
 from plantcast.core.errors import InputError, NotFound
 from plantcast.core.timeutil import to_utc
 from plantcast.core.types import Alert, AlertStatus
+from plantcast.store import notifications as outbox
 from plantcast.store.schema import alerts, detector_state, sensors
+
+# The notification each status change queues (in the same transaction: store.notifications).
+STATUS_EVENTS = {"acknowledged": "acknowledged", "resolved": "resolved", "open": "reopened"}
 
 
 def _to_alert(row) -> Alert:
@@ -31,14 +35,22 @@ def insert_alert(conn: Connection, sensor_id: int, **fields) -> int:
     for key in ("ts", "ends_at"):
         if values.get(key) is not None:
             values[key] = to_utc(values[key])
-    return int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0])
+    alert_id = int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0])
+    outbox.enqueue(conn, alert_id, "opened", by="detector")
+    return alert_id
 
 
 def update_alert(conn: Connection, alert_id: int, **fields) -> None:
     for key in ("ts", "ends_at"):
         if fields.get(key) is not None:
             fields[key] = to_utc(fields[key])
+    was_ongoing = None
+    if "ends_at" in fields:  # the detector ends (resolves) or reopens an episode
+        ends = conn.execute(select(alerts.c.ends_at).where(alerts.c.id == alert_id)).first()
+        was_ongoing = None if ends is None else ends[0] is None
     conn.execute(alerts.update().where(alerts.c.id == alert_id).values(**fields))
+    if was_ongoing is not None and was_ongoing != (fields["ends_at"] is None):
+        outbox.enqueue(conn, alert_id, "resolved" if was_ongoing else "reopened", by="detector")
 
 
 def list_alerts(
@@ -75,11 +87,12 @@ def set_alert_status(conn: Connection, alert_id: int, status: AlertStatus | str)
     except ValueError:
         choices = ", ".join(s.value for s in AlertStatus)
         raise InputError(f"unknown status {status!r}; choose one of {choices}") from None
-    n = conn.execute(
-        alerts.update().where(alerts.c.id == alert_id).values(status=str(status))
-    ).rowcount
-    if n == 0:
+    before = conn.execute(select(alerts.c.status).where(alerts.c.id == alert_id)).scalar()
+    if before is None:
         raise NotFound(f"no alert with id {alert_id}")
+    conn.execute(alerts.update().where(alerts.c.id == alert_id).values(status=str(status)))
+    if before != str(status):
+        outbox.enqueue(conn, alert_id, STATUS_EVENTS[str(status)], by="operator")
     return _to_alert(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
 
 

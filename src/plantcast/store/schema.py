@@ -140,3 +140,36 @@ dead_letters = Table(
     Column("received_at", UTCTime, nullable=False, default=_now),
     Index("ix_dead_letters_received", "received_at"),
 )
+
+# Where alert notifications go (plantcast.notify): a webhook URL or e-mail addresses. A webhook's
+# signing secret is stored here or, with secret_env, read from that environment variable.
+notify_destinations = Table(
+    "notify_destinations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("kind", String(20), nullable=False),  # webhook, email
+    Column("target", Text, nullable=False),  # URL, or comma-separated addresses
+    Column("secret", Text, nullable=True),
+    Column("secret_env", String(200), nullable=True),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+)
+
+# The outbox: one row per alert transition per destination, written in the alert's transaction;
+# the body is frozen there, so every retry sends (and signs) the same bytes under the same key.
+notifications = Table(
+    "notifications",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("destination_id", Integer, ForeignKey("notify_destinations.id"), nullable=False),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("event", String(20), nullable=False),  # opened, acknowledged, resolved, reopened
+    Column("idempotency_key", String(64), nullable=False, unique=True),
+    Column("body", Text, nullable=False),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", UTCTime, nullable=False, default=_now),
+    Column("delivered_at", UTCTime, nullable=True),
+    Column("last_error", Text, nullable=True),
+    Index("ix_notifications_due", "delivered_at", "next_attempt_at"),
+)
