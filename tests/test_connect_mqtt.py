@@ -1,0 +1,280 @@
+"""connect mqtt against a real Mosquitto: nothing lost or doubled across broker restarts and a
+SIGKILLed connector; every malformed payload in dead letters while the connector goes on."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+
+from mqtt_broker import Connector, Mosquitto, require_mosquitto, wait_for
+from plantcast.ingest.connectors import sparkplug
+from plantcast.ingest.connectors.payloads import JsonFields, PayloadError, parse_json, parse_ts
+from plantcast.ingest.connectors.topics import TopicMap
+from plantcast.store import Store
+
+BASE_S = 1_790_000_000  # readings' epoch seconds: 2026-09-21
+
+
+@pytest.fixture
+def broker(tmp_path):
+    require_mosquitto()
+    b = Mosquitto(tmp_path)
+    b.start()
+    yield b
+    b.stop()
+
+
+def _publisher(broker: Mosquitto) -> paho.Client:
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"pub-{uuid.uuid4().hex[:8]}")
+    client.connect("127.0.0.1", broker.port)
+    client.loop_start()
+    return client
+
+
+def publish_all(broker: Mosquitto, messages: list[tuple[str, bytes]], qos: int = 1) -> None:
+    """Publish and wait for every PUBACK: the broker has taken them all."""
+    client = _publisher(broker)
+    try:
+        infos = [client.publish(t, p, qos=qos) for t, p in messages]
+        for info in infos:
+            info.wait_for_publish(timeout=20)
+            assert info.is_published(), "the broker did not acknowledge a publish"
+    finally:
+        client.disconnect()
+        client.loop_stop()
+
+
+def _counts(url: str) -> tuple[int, int, float]:
+    with Store.open(url) as store, store.read() as conn:
+        n, total = conn.exec_driver_sql(
+            "SELECT count(*), coalesce(sum(value), 0) FROM readings"
+        ).one()
+        dead = conn.exec_driver_sql("SELECT count(*) FROM dead_letters").scalar()
+    return int(n), int(dead), float(total)
+
+
+def _connector(broker: Mosquitto, url: str, client_id: str, *topics: str, extra=()) -> Connector:
+    args = ["--database-url", url, "--broker", broker.url, "--client-id", client_id]
+    args += [a for t in topics for a in ("--topic", t)]
+    args += ["--report-every", "0s", *extra]
+    return Connector(args)
+
+
+def _json_messages(start: int, stop: int, topics: int = 25) -> list[tuple[str, bytes]]:
+    return [
+        (f"line/s{i % topics}", json.dumps({"ts": BASE_S + i, "value": i}).encode())
+        for i in range(start, stop)
+    ]
+
+
+@pytest.mark.slow
+def test_nothing_lost_or_doubled_across_broker_restarts_and_a_sigkill(broker, db_url):
+    n = 6000
+    store = Store.open(db_url)
+    store.init()
+    store.close()
+    opts = [
+        "--template",
+        "line/{sensor}",
+        "--batch-size",
+        "300",
+        "--flush-ms",
+        "50",
+        "--max-inflight",
+        "1000",
+    ]
+    client_id = f"nl-{uuid.uuid4().hex[:8]}"
+    first = _connector(broker, db_url, client_id, "line/#", extra=opts)
+    try:
+        first.wait_subscribed()
+        publish_all(broker, _json_messages(0, n // 3))
+        broker.restart()  # the connector is connected: it must reconnect and resume its session
+        publish_all(broker, _json_messages(n // 3, 2 * n // 3))
+        wait_for(lambda: _counts(db_url)[0] > n // 3, 30, "readings after the broker restart")
+        first.kill()  # SIGKILL: whatever batch it held was not acknowledged
+    finally:
+        if first.alive():
+            first.kill()
+    stored_at_kill = _counts(db_url)[0]
+    print(
+        f"SIGKILLed the connector with {stored_at_kill} of {2 * n // 3} published readings stored"
+    )
+    publish_all(broker, _json_messages(2 * n // 3, n))  # queued in the offline session
+    broker.restart()  # the queued messages must survive the broker's restart too
+    second = _connector(broker, db_url, client_id, "line/#", extra=opts)
+    try:
+        wait_for(lambda: _counts(db_url)[0] >= n, 40, f"{n} readings ({_counts(db_url)})")
+        # Whatever else the broker still had to redeliver lands on the same keys.
+        wait_for(lambda: second.saw("subscribed to"), 10, "the second connector's subscription")
+    finally:
+        code = second.terminate()
+    count, dead, total = _counts(db_url)
+    assert count == n, f"{count} readings stored, expected {n}"
+    assert total == sum(range(n)), "the stored values are not the published ones"
+    assert dead == 0
+    assert code == 0, second.output()
+    assert stored_at_kill <= n
+    with Store.open(db_url) as s:
+        assert {x.name for x in s.list_sensors()} == {f"s{i}" for i in range(25)}
+        assert {str(x.source) for x in s.list_sensors()} == {"mqtt"}
+
+
+def _sparkplug_corpus() -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes, str]]]:
+    """Messages that are fine but store nothing, then the malformed ones with the expected
+    reason (a fragment)."""
+    births = [
+        (  # a node birth whose metrics carry no value: aliases known, nothing stored
+            "spBv1.0/plant/NBIRTH/edge1",
+            sparkplug.encode(
+                [
+                    {"name": "bdSeq", "datatype": 8, "value": 0},
+                    {"name": "pressure", "alias": 1, "datatype": 10, "is_null": True},
+                ],
+                seq=0,
+                timestamp_ms=BASE_S * 1000,
+            ),
+        )
+    ]
+    bad = [
+        (
+            "spBv1.0/plant/NDATA/edge1",
+            sparkplug.encode([{"alias": 99, "datatype": 10, "value": 1.0}], seq=1),
+            "unknown alias",
+        ),
+        (
+            "spBv1.0/plant/NDATA/edge1",
+            sparkplug.encode([{"alias": 1, "datatype": 10, "value": 2.0}], seq=7),
+            "seq gap",
+        ),
+        (
+            "spBv1.0/plant/NDATA/edge9",
+            sparkplug.encode([{"alias": 1, "datatype": 10, "value": 3.0}], seq=4),
+            "no NBIRTH",
+        ),
+        ("spBv1.0/plant/NDATA/edge2", b"\x0a\xff\xff", "protobuf"),
+    ]
+    return births, bad
+
+
+@pytest.mark.slow
+def test_malformed_payloads_go_to_dead_letters_and_the_connector_goes_on(broker, sqlite_url):
+    corpus = [
+        ("bad/json", b'{"value": 1', "not JSON"),
+        ("bad/type", b'{"value": "high"}', "not a number"),
+        ("bad/list", b'{"value": [1, 2]}', "not a number"),
+        ("bad/array", b"[1, 2]", "expected a JSON object"),
+        ("bad/nan", b'{"value": NaN}', "not a finite number"),
+        ("bad/inf", b'{"value": 1e999}', "not a finite number"),
+        ("bad/ts", b'{"ts": "yesterday", "value": 1}', "ISO 8601"),
+        ("bad/field", b'{"v": 1}', "no 'value' field"),
+        ("bad/plain", b"nan", "not a finite number"),
+        ("bad/text", b"high", "not a number"),
+        ("bad/huge", b'{"value": 1, "pad": "' + b"x" * 200_000 + b'"}', "exceeds --max-payload"),
+    ]
+    births, bad_spb = _sparkplug_corpus()
+    corpus += bad_spb
+    connector = _connector(broker, sqlite_url, f"dl-{uuid.uuid4().hex[:8]}", "bad/#", "spBv1.0/#")
+    rebirths: list[str] = []
+    watcher = _publisher(broker)
+    watcher.on_message = lambda c, u, m: (
+        rebirths.append(m.topic)
+        if any(
+            x.name == sparkplug.REBIRTH_METRIC and x.boolean_value
+            for x in sparkplug.decode(m.payload).metrics
+        )
+        else None
+    )
+    watcher.subscribe("spBv1.0/plant/NCMD/#", qos=1)
+    try:
+        connector.wait_subscribed()
+        publish_all(broker, births)
+        publish_all(broker, [(t, p) for t, p, _ in corpus])
+        wait_for(lambda: _counts(sqlite_url)[1] >= len(corpus), 20, "the dead letters")
+        publish_all(broker, [("bad/ok", b'{"value": 42.5}')])  # still alive and storing
+        wait_for(lambda: _counts(sqlite_url)[0] >= 1, 20, "the valid message after the corpus")
+        wait_for(lambda: rebirths, 10, "a rebirth request (NCMD Node Control/Rebirth)")
+        assert connector.alive()
+    finally:
+        watcher.disconnect()
+        watcher.loop_stop()
+        code = connector.terminate()
+    assert code == 0, connector.output()
+    count, dead, total = _counts(sqlite_url)
+    assert (count, dead, total) == (1, len(corpus), 42.5)
+    with Store.open(sqlite_url) as store:
+        letters = store.list_dead_letters(limit=100)
+        assert {s.name for s in store.list_sensors()} == {"bad/ok"}
+    by_topic: dict[str, list] = {}
+    for d in letters:
+        by_topic.setdefault(d.topic, []).append(d)
+    for topic, payload, reason in corpus:
+        found = [d for d in by_topic.get(topic, []) if reason in d.reason]
+        assert found, f"no dead letter for {topic} with {reason!r}: {by_topic.get(topic)}"
+        assert found[0].payload == payload[:4096]
+        assert found[0].payload_size == len(payload)
+    assert "spBv1.0/plant/NCMD/edge1" in rebirths
+
+
+# -- the parts, without a broker ----------------------------------------------------------
+
+
+def test_json_payloads_and_times():
+    f = JsonFields()
+    assert parse_json(b'{"ts": 1790000000, "value": 2}', f, 7) == (1_790_000_000_000_000, 2.0)
+    assert parse_json(b'{"ts": 1790000000123, "value": 2}', f, 7)[0] == 1_790_000_000_123_000
+    assert parse_json(b'{"value": true}', f, 7) == (7, 1.0)
+    assert parse_json(b'{"t": "2026-01-01T00:00:00Z", "v": 1}', JsonFields("v", "t"), 0) == (
+        1_767_225_600_000_000,
+        1.0,
+    )
+    assert parse_ts("2026-01-01T01:00:00+01:00") == 1_767_225_600_000_000
+    for bad in (b'{"value": null}', b'{"ts": 1e30, "value": 1}', b'"x"'):
+        with pytest.raises(PayloadError):
+            parse_json(bad, f, 0)
+
+
+def test_topic_templates_and_mapping_files(tmp_path):
+    m = TopicMap(template="plant/{area}/{sensor}")
+    assert m.name("plant/north/temp") == "temp"
+    assert m.name("plant/north/temp/extra") is None
+    assert TopicMap(template="p/{area}/{tag}").name("p/a/b") == "a.b"
+    assert TopicMap(template="p/{area}/{tag}", name_format="{area}_{tag}").name("p/a/b") == "a_b"
+    (tmp_path / "m.csv").write_text("topic,sensor\nplant/a,pump_1\n")
+    assert TopicMap.from_file(tmp_path / "m.csv").name("plant/a") == "pump_1"
+    (tmp_path / "m.json").write_text('{"g/n/temp": "t1"}')
+    assert TopicMap.from_file(tmp_path / "m.json").name("g/n/temp") == "t1"
+    assert TopicMap.from_file(tmp_path / "m.json").name("g/n/other") is None
+
+
+def test_sparkplug_births_aliases_historical_and_signed_ints():
+    host = sparkplug.SparkplugHost()
+    birth = sparkplug.encode(
+        [
+            {"name": "temp", "alias": 1, "datatype": 9, "value": 20.5},
+            {"name": "count", "alias": 2, "datatype": 2, "value": -3},
+            {"name": "label", "alias": 3, "datatype": 12, "value": "x"},
+        ],
+        seq=0,
+        timestamp_ms=1000,
+    )
+    got = host.handle("spBv1.0/g/NBIRTH/n", birth, received_us=5, dup=False)
+    assert got.readings == [("g/n/temp", 1_000_000, 20.5), ("g/n/count", 1_000_000, -3.0)]
+    data = sparkplug.encode(
+        [
+            {"alias": 2, "value": -7, "datatype": 2},
+            {"alias": 1, "value": 1.5, "datatype": 9, "timestamp": 500, "is_historical": True},
+            {"alias": 1, "value": 9.0, "datatype": 9, "is_transient": True},
+        ],
+        seq=1,
+        timestamp_ms=2000,
+    )
+    got = host.handle("spBv1.0/g/NDATA/n", data, received_us=5, dup=False)
+    assert got.readings == [("g/n/count", 2_000_000, -7.0), ("g/n/temp", 500_000, 1.5)]
+    assert got.historical == 1 and not got.problems
+    # seq wraps at 255; a redelivered (dup) message is not a gap
+    again = host.handle("spBv1.0/g/NDATA/n", data, received_us=5, dup=True)
+    assert not again.problems
