@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from plantcast.cli.common import DURATION, console, database_option
-from plantcast.cli.connect import connect, simulate_plc  # noqa: F401
+from plantcast.cli.connect import connect, simulate_plc
 
 
 @connect.command("mqtt")
@@ -192,7 +192,79 @@ def connect_mqtt(database_url, broker, topics, fmt, template, name_format, mappi
             f"{options.batch_size:,} or {options.flush_ms} ms; Ctrl-C stops"
         )
         stats = connector.run(stop, report_every=kw["report_every"].total_seconds())
+    ages = stats.age_percentiles()
+    age = f"; reading age at commit p50 {ages[0]:.3f} s, p95 {ages[1]:.3f} s" if ages else ""
     say(
         f"stopped: {stats.messages:,} messages, {stats.readings:,} readings stored, "
-        f"{stats.dead_letters:,} dead letters"
+        f"{stats.dead_letters:,} dead letters{age}"
+    )
+
+
+# -- simulate-plc mqtt (the PLC's publishing side; the logic is in ingest.connectors.plc_mqtt) --
+@simulate_plc.command("mqtt")
+@click.option(
+    "--broker",
+    default="mqtt://127.0.0.1:1883",
+    show_default=True,
+    help="mqtt://HOST:PORT or mqtts://HOST:PORT (user: $PLANTCAST_MQTT_USERNAME/PASSWORD).",
+)
+@click.option(
+    "--topic-prefix",
+    default="plantcast/demo",
+    show_default=True,
+    help="Each sensor publishes on PREFIX/<sensor>.",
+)
+@click.option(
+    "--database-url",
+    default=None,
+    help="Read injected events (and stored models) from this database (default: "
+    "$PLANTCAST_DATABASE_URL if set; else none).",
+)
+@click.option(
+    "--sensor", "sensors", multiple=True, help="Sensor (repeatable; default: the demo's)."
+)
+@click.option(
+    "--interval", type=DURATION, default="1s", show_default=True, help="Real time a tick."
+)
+@click.option("--step", type=DURATION, default=None, help="Data time a tick (default: --interval).")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N ticks.")
+def simulate_plc_mqtt(broker, topic_prefix, database_url, sensors, interval, step, count) -> None:
+    """Publish the demo sensors to a broker: QoS 1, JSON {"ts": RFC 3339, "value": float}."""
+    import signal
+
+    from plantcast.cli.common import out
+    from plantcast.core.config import load_settings
+    from plantcast.ingest.connectors.mqtt import Broker
+    from plantcast.ingest.connectors.plc import open_demo_plc, plc_database
+    from plantcast.ingest.connectors.plc_mqtt import MqttPublisher
+
+    if interval.total_seconds() <= 0:
+        raise click.BadParameter("must be positive", param_hint="--interval")
+    settings = load_settings()
+    password = settings.mqtt_password.get_secret_value() if settings.mqtt_password else None
+    target = Broker.parse(
+        broker, username=settings.mqtt_username, password=password, ca_file=settings.mqtt_ca_file
+    )
+    publisher = MqttPublisher(target, prefix=topic_prefix)
+    with open_demo_plc(plc_database(database_url), sensors, interval=interval, step=step) as plc:
+
+        def _stop(signum, _frame) -> None:
+            console.print(f"{signal.Signals(signum).name}: stopping", markup=False)
+            plc.stop()
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        publisher.connect()
+        console.print(
+            f"publishing {len(plc.names)} sensor(s) to {target} on {topic_prefix}/<sensor> "
+            f"every {interval.total_seconds():g}s (QoS 1); Ctrl-C stops",
+            markup=False,
+        )
+        try:
+            ticks = plc.run(publisher.publish, count=count)
+        finally:
+            publisher.close()
+    s = publisher.stats
+    out.print(
+        f"published {s.published:,} reading(s) in {ticks:,} tick(s), {s.acknowledged:,} acked"
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
 from pathlib import Path
 
@@ -19,14 +18,6 @@ def _quiet_asyncua() -> None:
     # asyncua warns about every unsecured endpoint and revised timeout; -v shows them.
     if logging.getLogger().level > logging.INFO:
         logging.getLogger("asyncua").setLevel(logging.ERROR)
-
-
-def plc_database(database_url: str | None) -> str | None:
-    """Where a simulated PLC reads injected events: the option, else the environment's
-    database if one is set; else none (the presets, no events)."""
-    return (
-        database_url or os.environ.get("PLANTCAST_DATABASE_URL") or os.environ.get("DATABASE_URL")
-    )
 
 
 def _on_stop(stop) -> None:
@@ -127,7 +118,7 @@ def simulate_plc_opcua(database_url, endpoint, sensors, interval, step, count) -
     """Serve the demo sensors as an OPC UA server: ns=2;s=<sensor> under Objects/2:Plant."""
     import asyncio
 
-    from plantcast.ingest.connectors.plc import open_demo_plc
+    from plantcast.ingest.connectors.plc import open_demo_plc, plc_database
     from plantcast.ingest.connectors.plc_opcua import node_id, serve_opcua
 
     _quiet_asyncua()

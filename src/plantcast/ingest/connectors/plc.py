@@ -10,6 +10,7 @@ streamer would write (the same :mod:`plantcast.signals` models and
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -174,6 +175,13 @@ def demo_plc(
     return SimulatedPlc(
         events.models(names), interval=interval, step=step, start=start, events=events
     )
+
+
+def plc_database(database_url: str | None) -> str | None:
+    """Where a simulated PLC reads injected events: the option, else the environment's
+    database if one is set (``plantcast demo`` sets it); else none (presets, no events)."""
+    env = os.environ.get("PLANTCAST_DATABASE_URL") or os.environ.get("DATABASE_URL")
+    return database_url or env or None
 
 
 @contextmanager
