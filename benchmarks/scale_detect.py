@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/scale.py --section detect [--quick] [--no-pg]`` (or this file
 directly, same options). Each size is set up once per engine in its own process (sensors with
 HISTORY of readings, resume points set as a previous pass would have left them, then NEW readings
-each), copied, and then scored by ``detect_sensor`` one sensor after another and by
+each), copied, and then scored by ``detect_sensor`` one sensor after another, by
+``detect_pass`` (bulk reads and writes, scoring in the same process) and by
 ``plantcast.scale.detect_many`` on a LocalCluster of one worker process per CPU, each in a
 fresh process so its peak RSS is its own. The cluster's start-up is timed apart from the pass.
 """
@@ -24,6 +25,7 @@ import pandas as pd
 from _common import print_table, progress
 from plantcast.core.types import Source
 from plantcast.services.detection import DETECTORS, detect_sensor
+from plantcast.services.detection_batch import detect_pass
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import Store
 from plantcast.store import alerts as alert_rows
@@ -81,6 +83,10 @@ def detect_case(url: str, sensors: int, mode: str) -> dict:
             t0 = time.perf_counter()
             results = [detect_sensor(store, n) for n in names]
             seconds = time.perf_counter() - t0
+        elif mode == "bulk":
+            t0 = time.perf_counter()
+            results = list(detect_pass(store, names).values())
+            seconds = time.perf_counter() - t0
         else:
             from plantcast.scale import connect, detect_many
 
@@ -122,12 +128,14 @@ def section_detect(targets, sizes: tuple[int, ...]) -> list[dict]:
             first = make_url(f"detect{n}")
             progress(f"{engine}: detect, {n:,} sensors: setting up ({HISTORY} + {NEW} readings)")
             setup = _run("detect-setup", first, str(n))["setup"]
-            second = copy(first, f"detect{n}b")
-            if second is None:  # no cheap copy (PostgreSQL): set up again
-                second = make_url(f"detect{n}b")
-                _run("detect-setup", second, str(n))
+            urls = {"serial": first}
+            for mode in ("bulk", "cluster"):
+                urls[mode] = copy(first, f"detect{n}{mode}")
+                if urls[mode] is None:  # no cheap copy (PostgreSQL): set up again
+                    urls[mode] = make_url(f"detect{n}{mode}")
+                    _run("detect-setup", urls[mode], str(n))
             row = {"engine": engine, "sensors": n, "setup": setup}
-            for mode, url in (("serial", first), ("cluster", second)):
+            for mode, url in urls.items():
                 progress(f"{engine}: detect, {n:,} sensors, {mode}")
                 row[mode] = _run("detect", url, str(n), mode)
             results.append(row)
@@ -143,27 +151,34 @@ def report_detect(results: list[dict]) -> None:
             f"{r['sensors']:,}",
             f"{r['serial']['seconds']:,.1f}",
             f"{r['serial']['seconds'] / r['sensors'] * 1e3:,.1f}",
+            f"{r['bulk']['seconds']:,.1f}",
+            f"{r['bulk']['seconds'] / r['sensors'] * 1e3:,.1f}",
             f"{r['cluster']['seconds']:,.1f}",
             f"{r['cluster']['start_up']:,.1f}",
             f"{r['serial']['seconds'] / r['cluster']['seconds']:,.2f}×",
+            f"{r['bulk']['seconds'] / r['cluster']['seconds']:,.2f}×",
             f"{r['serial']['peak']:,.0f}",
             f"{r['cluster']['peak']:,.0f} + {r['cluster']['workers_peak']:,.0f}",
         ]
         for r in results
     ]
     print_table(
-        f"Detect — one pass, {NEW} new readings per sensor after {HISTORY} scored ones (30 min);"
-        f" serial `detect_sensor`\n   per sensor vs `detect_many` on a LocalCluster of {workers}"
-        " worker process(es) (start-up apart). Peak RSS: the client's process\n   (+ the largest"
-        f" worker's). Goal: 10,000 sensors ≤ {GOAL:.0f} s on the LocalCluster.",
+        f"Detect — one pass, {NEW} new readings per sensor after {HISTORY} scored ones (30 min):"
+        " `detect_sensor` one sensor\n   after another (serial), `detect_pass` (bulk: batched"
+        " reads and writes, scoring here) and `detect_many` on a LocalCluster\n"
+        f"   of {workers} worker process(es) (start-up apart). Peak RSS: the client's process"
+        f" (+ the largest worker's).\n   Goal: 10,000 sensors ≤ {GOAL:.0f} s on the LocalCluster.",
         [
             "engine",
             "sensors",
             "serial s",
             "ms/sensor",
+            "bulk s",
+            "ms/sensor",
             "cluster s",
             "start-up s",
-            "speed-up",
+            "vs serial",
+            "vs bulk",
             "serial peak MB",
             "cluster peak MB",
         ],

@@ -164,3 +164,72 @@ def test_cli_detect_on_a_scheduler(store, db_url, scheduler):
     assert run.exit_code == 1  # the unknown sensor is reported, dask_00 is scored
     assert "dask_00: scored 144 readings" in run.output
     assert "nope: not scored" in run.output
+
+
+def _forecast_spec(store, name):
+    from plantcast.services.forecasting import ForecastSpec
+
+    return ForecastSpec(model="fourier_linear", horizon=12, periods=("24h",), windows=3)
+
+
+def test_backtests_and_forecasts_on_the_cluster_equal_the_serial_ones(store, scheduler):
+    from plantcast.scale import backtest_many_sensors, forecast_many
+    from plantcast.services.forecasting import backtest_sensor, forecast_sensor
+
+    _write_pairs(store, 0, 7 * 48)
+    store.ensure_sensor("empty", source=Source.IMPORTED, interval=STEP)
+    names = [f"dask_{i:02d}" for i in range(6)]
+    models = ("seasonal_naive", "fourier_linear")
+    spec = _forecast_spec(store, None)
+    calls: list = []
+    fanned = backtest_many_sensors(
+        store,
+        [*names, "empty", "nope"],
+        models,
+        lambda n: spec,
+        client=None,
+        scheduler=scheduler,
+        on_progress=_recorder(calls),
+    )
+    assert list(fanned) == [*names, "empty", "nope"]
+    assert calls[-1] == (len(names) + 2, len(names) + 2)
+    assert isinstance(fanned["empty"], PlantcastError)  # no readings: said, the others go on
+    assert isinstance(fanned["nope"], PlantcastError)
+    for name in names:
+        _, serial, serial_failed = backtest_sensor(store, name, models, spec)
+        found, failed = fanned[name]
+        assert failed == serial_failed
+        assert list(found) == list(models)
+        for model in models:
+            assert found[model].metrics == pytest.approx(serial[model].metrics, rel=1e-9)
+    forecasts = forecast_many(store, names, lambda n: spec, scheduler=scheduler)
+    for name in names:
+        here = forecast_sensor(store, name, spec)
+        pd.testing.assert_frame_equal(forecasts[name].frame, here.frame)
+        assert forecasts[name].chosen == here.chosen == "fourier_linear"
+
+
+def test_cli_backtests_many_sensors_on_a_scheduler(store, db_url, scheduler):
+    import json
+
+    _write_pairs(store, 0, 7 * 48)
+    args = ["backtest", "--database-url", db_url, "--scheduler", scheduler, "--format", "json"]
+    sensors = ["--sensor", "dask_00", "--sensor", "dask_01"]
+    run = CliRunner().invoke(
+        cli, [*args, *sensors, "--models", "seasonal_naive,fourier_linear", "--windows", "3"]
+    )
+    assert run.exit_code == 0, run.output
+    payload = json.loads(run.stdout)
+    assert set(payload["sensors"]) == {"dask_00", "dask_01"}
+    for one in payload["sensors"].values():
+        assert one["best"] in {"seasonal_naive", "fourier_linear"}
+        assert set(one["models"]) == {"seasonal_naive", "fourier_linear"}
+    run = CliRunner().invoke(
+        cli,
+        ["forecast", "--database-url", db_url, *sensors, "--sensor", "nope", "--format", "csv"],
+    )
+    assert run.exit_code == 1  # the unknown sensor is said; the others are forecast
+    lines = run.stdout.strip().splitlines()
+    assert lines[0].startswith("sensor,ts,mean")
+    assert {line.split(",")[0] for line in lines[1:]} == {"dask_00", "dask_01"}
+    assert "nope: not forecast" in run.output

@@ -1,7 +1,8 @@
 """Scale: the same pure analytics fanned out as Dask tasks, the store staying with the client.
 
 The per-sensor work of a use case splits in three: *plan and read* (the store, on the client),
-*score* (pure functions of pandas Series: ``plantcast.services.detection.score_chunk``), and
+*compute* (pure functions of pandas Series: ``detection.score_chunk`` for detect,
+``forecasting.backtest_data`` and ``forecast_data`` for backtests and forecast refits), and
 *write* (the store, on the client, in the same order and the same way as the serial path). Only
 the scoring travels: the client reads a batch of sensors' series, ships them to a worker as one
 task, and writes the results that come back. A SQLite file is local to the client's machine and a
@@ -16,5 +17,6 @@ machine by default, or an existing cluster at ``tcp://HOST:8786`` (``PLANTCAST_D
 
 from plantcast.scale.cluster import connect
 from plantcast.scale.detect import detect_many
+from plantcast.scale.forecast import backtest_many_sensors, forecast_many
 
-__all__ = ["connect", "detect_many"]
+__all__ = ["backtest_many_sensors", "connect", "detect_many", "forecast_many"]

@@ -246,17 +246,42 @@ def event_exclusions(
     return [(e.starts_at, None if e.ends_at is None else e.ends_at + margin) for e in events]
 
 
-def forecast_sensor(
-    store: Store, sensor_name: str, spec: ForecastSpec, service: Forecasting | None = None
-) -> ForecastResult:
-    """Forecast a stored sensor from its latest readings."""
+@dataclass(frozen=True)
+class SensorData:
+    """What a forecast or backtest of one sensor reads from the store: its latest readings
+    and the times to leave out of band calibration. Plain data: it travels to a Dask worker."""
+
+    sensor: str
+    series: pd.Series
+    exclude: tuple = ()
+
+
+def read_sensor_data(store: Store, sensor_name: str, spec: ForecastSpec) -> SensorData:
+    """The sensor's latest readings (bounded by count) and its event exclusions."""
     sensor = store.get_sensor(sensor_name)
     maybe_refresh_seasons(store, sensor)  # cheap unless the sensor gained much new history
     series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
     if series.empty:
         raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
-    exclude = event_exclusions(store, sensor.id, series, spec.horizon)
-    return (service or Forecasting()).forecast_series(sensor.name, series, spec, exclude=exclude)
+    exclude = tuple(event_exclusions(store, sensor.id, series, spec.horizon))
+    return SensorData(sensor.name, series, exclude)
+
+
+def forecast_sensor(
+    store: Store, sensor_name: str, spec: ForecastSpec, service: Forecasting | None = None
+) -> ForecastResult:
+    """Forecast a stored sensor from its latest readings."""
+    data = read_sensor_data(store, sensor_name, spec)
+    return forecast_data(data, spec, service)
+
+
+def forecast_data(
+    data: SensorData, spec: ForecastSpec, service: Forecasting | None = None
+) -> ForecastResult:
+    """The pure half of ``forecast_sensor``: no store (runs here or on a Dask worker)."""
+    return (service or Forecasting()).forecast_series(
+        data.sensor, data.series, spec, exclude=list(data.exclude)
+    )
 
 
 def backtest_sensor(
@@ -277,25 +302,42 @@ def backtest_sensor(
     ``on_progress(done, total, label)`` follows the fits. Forecast steps whose time an
     injected event covers (plus one horizon after it) calibrate no band.
     """
-    sensor = store.get_sensor(sensor_name)
-    maybe_refresh_seasons(store, sensor)  # cheap unless the sensor gained much new history
-    series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
-    if series.empty:
-        raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
+    check_models(models)
+    data = read_sensor_data(store, sensor_name, spec)
+    results, failed = backtest_data(
+        data, models, spec, step=step, n_jobs=n_jobs, on_progress=on_progress
+    )
+    return data.series, results, failed
+
+
+def check_models(models: tuple[str, ...]) -> None:
     unknown = [m for m in models if m not in available_models()]
     if unknown:
         raise InputError(
             f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(available_models())}",
             field="models",
         )
+
+
+def backtest_data(
+    data: SensorData,
+    models: tuple[str, ...],
+    spec: ForecastSpec,
+    *,
+    step: int | None = None,
+    n_jobs: int | None = 1,
+    on_progress: Callable[[int, int, str], None] | None = None,
+) -> tuple[dict[str, BacktestResult], dict[str, str]]:
+    """The pure half of ``backtest_sensor``: results by model (in ``models``' order) and the
+    failures with why; no store (runs here or on a Dask worker)."""
     built = [get_model(name, **spec.model_params(name)) for name in models]
     results, failed = backtest_many(
-        series,
+        data.series,
         built,
         spec.horizon,
         step,
         spec.windows,
-        exclude=event_exclusions(store, sensor.id, series, spec.horizon),
+        exclude=list(data.exclude),
         n_jobs=n_jobs,
         on_progress=on_progress,
     )
@@ -304,7 +346,7 @@ def backtest_sensor(
         raise NotEnoughData(
             "no model could be backtested: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
         )
-    return series, results, failed
+    return results, failed
 
 
 def metrics_table(results: dict[str, BacktestResult]) -> pd.DataFrame:
@@ -320,8 +362,13 @@ __all__ = [
     "ForecastResult",
     "ForecastSpec",
     "Forecasting",
+    "SensorData",
+    "backtest_data",
     "backtest_sensor",
+    "check_models",
     "event_exclusions",
+    "forecast_data",
     "forecast_sensor",
     "metrics_table",
+    "read_sensor_data",
 ]
