@@ -56,8 +56,18 @@ def dashboard(database_url, host, port) -> None:
 @click.option("--port", type=int, default=None, help="Port (default 8501).")
 @click.option("--tick", default="2s", show_default=True, help="Streamer tick.")
 @click.option("--step", default="30min", show_default=True, help="Streamer step.")
-def demo(database_url, host, port, tick, step) -> None:
+@click.option(
+    "--via",
+    type=click.Choice(["db", "mqtt"]),
+    default="db",
+    show_default=True,
+    help="db: the streamer writes to the database; mqtt: a simulated PLC publishes to the "
+    "local broker (127.0.0.1:1883) and connect mqtt stores what it receives.",
+)
+def demo(database_url, host, port, tick, step, via) -> None:
     """Set up demo sensors, stream and watch them in the background, serve the dashboard."""
+    if via == "mqtt":
+        _require_local_broker()
     host, port = _host_port(host, port)
     url = load_settings(database_url=database_url).database_url
     with open_store(url, init=True) as store:
@@ -72,10 +82,8 @@ def demo(database_url, host, port, tick, step) -> None:
             out.print(f"{name}: backfilled {r.rows:,} readings ({DEMO_HISTORY_DAYS} days)")
     env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
     sensor_args = [a for name in DEMO_SENSORS for a in ("--sensor", name)]
-    streamer = subprocess.Popen(
-        [sys.executable, "-m", "plantcast", "stream", *sensor_args, "--tick", tick, "--step", step],
-        env=env,
-    )
+    feeds = _start_feeds(via, sensor_args, tick, step, env)
+    streamer = feeds[-1]
     detector = subprocess.Popen(
         [sys.executable, "-m", "plantcast", "detect", "--follow", *sensor_args], env=env
     )
@@ -89,18 +97,71 @@ def demo(database_url, host, port, tick, step) -> None:
 
     signal.signal(signal.SIGTERM, _on_term)
     try:
-        while web.poll() is None and streamer.poll() is None:
+        while web.poll() is None and all(p.poll() is None for p in feeds):
             time.sleep(0.5)
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
-        for proc in (web, sender, detector, streamer):
+        for proc in (web, sender, detector, *feeds):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in (web, sender, detector, streamer):
+        for proc in (web, sender, detector, *feeds):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
     if streamer.returncode not in (0, -15, None) or web.returncode not in (0, -15, None):
         raise SystemExit(1)
+
+
+# -- demo --via mqtt: the readings travel through a broker, as a plant's would --------------
+DEMO_BROKER = ("127.0.0.1", 1883)
+
+
+def _require_local_broker() -> None:
+    import socket
+
+    host, port = DEMO_BROKER
+    try:
+        socket.create_connection(DEMO_BROKER, timeout=1.0).close()
+    except OSError:
+        raise click.ClickException(
+            f"demo --via mqtt needs an MQTT broker on {host}:{port} and none answers there; "
+            "start one (e.g. apt-get install mosquitto) or run the demo without --via"
+        ) from None
+    out.print(
+        f"demo via MQTT: simulate-plc mqtt → mqtt://{host}:{port} (plantcast/demo/<sensor>) "
+        "→ connect mqtt → the database"
+    )
+
+
+def _start_feeds(via, sensor_args, tick, step, env) -> list[subprocess.Popen]:
+    """What writes the demo's readings: the streamer, or (via MQTT) a connector and then,
+    once it has subscribed, the simulated PLC publishing to the broker."""
+    plantcast = [sys.executable, "-m", "plantcast"]
+    if via != "mqtt":
+        stream = [*plantcast, "stream", *sensor_args, "--tick", tick, "--step", step]
+        return [subprocess.Popen(stream, env=env)]
+    import threading
+
+    broker = "mqtt://{}:{}".format(*DEMO_BROKER)
+    connect = [*plantcast, "connect", "mqtt", "--broker", broker, "--topic", "plantcast/demo/#"]
+    connect += ["--template", "plantcast/demo/{sensor}", "--client-id", "plantcast-demo"]
+    connector = subprocess.Popen(
+        connect, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    subscribed = threading.Event()
+
+    def _relay() -> None:  # the connector's lines to our output; note when it has subscribed
+        for line in connector.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            if "subscribed to" in line:
+                subscribed.set()
+        subscribed.set()  # it exited: do not wait
+
+    threading.Thread(target=_relay, daemon=True).start()
+    subscribed.wait(60)
+    publish = [*plantcast, "simulate-plc", "mqtt", "--broker", broker, *sensor_args]
+    plc = subprocess.Popen([*publish, "--interval", tick, "--step", step], env=env)
+    return [connector, plc]
