@@ -72,11 +72,11 @@ class MqttPublisher:
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
         self._client = client
-        try:
-            client.connect_async(self.broker.host, self.broker.port, keepalive=30)
-        except (OSError, ValueError) as exc:
-            raise PlantcastError(f"cannot connect to {self.broker}: {exc}") from None
-        client.loop_start()
+        try:  # the first connection at once, so that a wrong address says so at once
+            client.connect(self.broker.host, self.broker.port, keepalive=30)
+        except (OSError, ValueError):
+            raise PlantcastError(f"no MQTT broker answers at {self.broker}") from None
+        client.loop_start()  # from here on paho reconnects by itself
         if not self._connected.wait(timeout):
             self.close(timeout=0)
             raise PlantcastError(f"no MQTT broker answers at {self.broker}")
