@@ -18,12 +18,14 @@ import pandas as pd
 
 from plantcast.core.errors import StoreUnavailable
 from plantcast.core.timeutil import floor_to, utcnow
-from plantcast.core.types import Event, Sensor
-from plantcast.ingest.simulated import ensure_simulated_sensor, simulate, stored_model
+from plantcast.core.types import Event, Sensor, Source
+from plantcast.ingest.simulated import ensure_simulated_sensor, simulate
 from plantcast.signals import SignalModel
+from plantcast.signals.model import model_from_dict
+from plantcast.signals.presets import model_for
 from plantcast.store import Store
-from plantcast.store.catalog import set_clocks
-from plantcast.store.readings import write_batch_arrays
+from plantcast.store.catalog import clocks_many, sensors_by_name, set_clocks
+from plantcast.store.readings import edge_readings, write_batch_arrays
 
 log = logging.getLogger(__name__)
 
@@ -80,16 +82,30 @@ class Streamer:
 
     # -- setup ----------------------------------------------------------------------------
     def _open_lanes(self) -> None:
+        """A lane per sensor, in a few statements however many sensors (a missing sensor is
+        created from its preset first, one at a time: that happens once)."""
+        with self.store.read() as conn:
+            found = sensors_by_name(conn, self.names)
         for name in self.names:
-            sensor = ensure_simulated_sensor(self.store, name, self.step)
-            last = self.store.last_reading(sensor.id)
-            data_time = self.store.data_time(sensor.id)  # later than `last` after a dropout
+            if name not in found or found[name][0].source is not Source.SIMULATED:
+                ensure_simulated_sensor(self.store, name, self.step)  # creates, or refuses
+        with self.store.read() as conn:
+            found = sensors_by_name(conn, self.names)
+            ids = [found[n][0].id for n in self.names]
+            last = edge_readings(conn, [(i, None) for i in ids], last=True)
+            clocks = clocks_many(conn, ids)
+        for name in self.names:
+            sensor, params = found[name]
+            # the sensor's 'now': its last reading or its clock (later after a dropout)
+            times = [
+                t for t in (last.get(sensor.id, (None,))[0], clocks.get(sensor.id)) if t is not None
+            ]
+            data_time = max(times) if times else None
             next_ts = floor_to(utcnow(), self.step) if data_time is None else data_time + self.step
-            last_value = None if last is None else last[1]
-            model = stored_model(self.store, sensor)
+            last_value = last[sensor.id][1] if sensor.id in last else None
+            model = model_from_dict(params) if params else model_for(sensor.name)
             model = self._models.setdefault(model, model)  # equal models: one shared object
-            lane = _Lane(sensor, model, next_ts, last_value)
-            self._lanes.append(lane)
+            self._lanes.append(_Lane(sensor, model, next_ts, last_value))
 
     def _connect_with_retry(self) -> None:
         while not self.stop_event.is_set():

@@ -127,3 +127,13 @@ def sensors_by_name(conn: Connection, names) -> dict[str, tuple[Sensor, dict]]:
         for r in conn.execute(q):
             out[r.name] = (_to_sensor(r), json.loads(r.params or "{}"))
     return out
+
+
+def clocks_many(conn: Connection, sensor_ids) -> dict[int, pd.Timestamp]:
+    """The streamer clocks that are set, of these sensors: ``{sensor_id: clock}``."""
+    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    out: dict[int, pd.Timestamp] = {}
+    for lo in range(0, len(ids), 500):
+        q = select(sensors.c.id, sensors.c.clock).where(sensors.c.id.in_(ids[lo : lo + 500]))
+        out.update({r.id: r.clock for r in conn.execute(q) if r.clock is not None})
+    return out
