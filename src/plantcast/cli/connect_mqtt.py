@@ -192,9 +192,11 @@ def connect_mqtt(database_url, broker, topics, fmt, template, name_format, mappi
             f"{options.batch_size:,} or {options.flush_ms} ms; Ctrl-C stops"
         )
         stats = connector.run(stop, report_every=kw["report_every"].total_seconds())
+    ages = stats.age_percentiles()
+    age = f"; reading age at commit p50 {ages[0]:.3f} s, p95 {ages[1]:.3f} s" if ages else ""
     say(
         f"stopped: {stats.messages:,} messages, {stats.readings:,} readings stored, "
-        f"{stats.dead_letters:,} dead letters"
+        f"{stats.dead_letters:,} dead letters{age}"
     )
 
 

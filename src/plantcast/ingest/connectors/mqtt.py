@@ -106,6 +106,27 @@ class Stats:
     historical: int = 0
     batches: int = 0
     last_commit_us: int = 0
+    # A sample of readings' age when committed (commit time - reading time, µs): for live
+    # data stamped at the source, how far the store lags behind the plant.
+    ages_us: list[np.ndarray] = field(default_factory=list)
+    _sampled: int = 0
+
+    def add_ages(self, ages_us: np.ndarray, cap: int = 200_000) -> None:
+        if self._sampled >= cap or not len(ages_us):
+            return
+        take = ages_us[: cap - self._sampled]
+        self.ages_us.append(take)
+        self._sampled += len(take)
+
+    def age_percentiles(self) -> tuple[float, float] | None:
+        """p50 and p95 of the sampled ages, in seconds (None before any reading)."""
+        if not self.ages_us:
+            return None
+        p50, p95 = np.percentile(np.concatenate(self.ages_us), [50, 95]) / 1e6
+        return float(p50), float(p95)
+
+    def reset_ages(self) -> None:
+        self.ages_us, self._sampled = [], 0
 
 
 @dataclass
@@ -270,10 +291,17 @@ class MqttConnector:
                 if report_every and time.monotonic() >= next_report:
                     n = self.stats.readings - reported
                     reported = self.stats.readings
+                    ages = self.stats.age_percentiles()
+                    self.stats.reset_ages()
+                    age = (
+                        f"; reading age at commit p50 {ages[0]:.3f} s, p95 {ages[1]:.3f} s"
+                        if ages
+                        else ""
+                    )
                     self.say(
                         f"{self.stats.readings:,} readings stored ({n / report_every:,.0f}/s), "
                         f"{self.stats.dead_letters:,} dead letters, "
-                        f"{self._inbox.qsize():,} queued"
+                        f"{self._inbox.qsize():,} queued{age}"
                     )
                     next_report = time.monotonic() + report_every
         finally:
@@ -451,6 +479,7 @@ class MqttConnector:
         try:
             self.stats.readings += self._retrying(lambda: self.store.write_batch(frame, dead), stop)
             self.stats.dead_letters += len(dead)
+            self.stats.add_ages(time.time_ns() // 1000 - frame["ts"])
         except _Interrupted:
             raise
         except PlantcastError as exc:

@@ -1,0 +1,256 @@
+"""Benchmark connect mqtt end to end: publish → committed in PostgreSQL, beside mosquitto_sub.
+
+Run: ``.venv/bin/python benchmarks/connectors.py [--quick] [--messages N] [--rate R]
+[--pg-url URL]``.
+
+One run, on this machine: a Mosquitto of its own (the README's no-loss settings: persistence,
+no queue limits) on a free port; ``plantcast connect mqtt`` as a child process writing into a
+fresh PostgreSQL schema (dropped at the end); ``mosquitto_sub -q 1`` on the same topics writing
+to /dev/null (the broker's own pace); and a publisher process (paho, QoS 1) sending JSON
+readings ``{"ts": <publish time, µs>, "value": …}`` round-robin over 1,000 topics, as fast as
+it can or at ``--rate`` messages/s. A warm-up message per topic first creates the 1,000
+sensors. Figures: publish rate, mosquitto_sub rate, end-to-end rate (first publish → last
+reading committed, polled), and the connector's own sample of commit time − reading time (the
+publish → committed latency, on one clock). Every process shares this machine's cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import psycopg
+
+from _common import DEFAULT_PG_URL, ScratchSchemas, pg_version, print_table, progress
+
+TOPICS = 1000
+PREFIX = "bench"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait(cond, timeout: float, what: str, every: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(every)
+    return value
+
+
+def start_broker(workdir: str) -> tuple[subprocess.Popen, int]:
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not os.path.exists(binary):
+        raise SystemExit("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)")
+    port = _free_port()
+    conf = os.path.join(workdir, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {workdir}/\nautosave_interval 10\nmax_queued_messages 0\n"
+            f"max_queued_bytes 0\nmax_inflight_messages 0\nuser {getpass.getuser()}\n"
+        )
+    log = open(os.path.join(workdir, "mosquitto.log"), "wb")  # noqa: SIM115
+    proc = subprocess.Popen([binary, "-c", conf], stdout=log, stderr=log)
+
+    def up() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    _wait(up, 10, "mosquitto")
+    return proc, port
+
+
+def publish(port: int, start: int, count: int, rate: float, ts_offset_us: int = 0) -> dict:
+    """Child process: publish ``count`` QoS 1 messages; print the timings as JSON."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    client = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
+    client.max_inflight_messages_set(0)  # unlimited: paho scans its queue per PUBACK otherwise
+    client.max_queued_messages_set(0)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    t0 = time.time()
+    last = None
+    for i in range(start, start + count):
+        if rate:
+            ahead = t0 + (i - start) / rate - time.time()
+            if ahead > 0:
+                time.sleep(ahead)
+        now_us = time.time_ns() // 1000 + ts_offset_us
+        body = f'{{"ts": {now_us}, "value": {i}}}'
+        last = client.publish(f"{PREFIX}/s{i % TOPICS}", body, qos=1)
+    sent = time.time()
+    last.wait_for_publish(timeout=600)
+    acked = time.time()
+    client.disconnect()
+    client.loop_stop()
+    return {"start": t0, "sent": sent, "acked": acked}
+
+
+def _publisher(port: int, start: int, count: int, rate: float, ts_offset_us: int = 0):
+    args = [sys.executable, __file__, "--publish", str(port), str(start), str(count), str(rate)]
+    return subprocess.Popen([*args, str(ts_offset_us)], stdout=subprocess.PIPE, text=True)
+
+
+def _start_connector(cmd: list[str]) -> tuple[subprocess.Popen, list[str]]:
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    lines: list[str] = []
+    while not any("subscribed to" in x for x in lines):
+        line = proc.stderr.readline()
+        if not line:
+            raise SystemExit("the connector exited:\n" + "\n".join(lines))
+        lines.append(line.rstrip())
+    return proc, lines
+
+
+def _stop_connector(proc: subprocess.Popen, lines: list[str]) -> tuple[str, str]:
+    """SIGTERM; the p50 and p95 of the connector's commit time - reading time."""
+    proc.send_signal(signal.SIGTERM)
+    _, rest = proc.communicate(timeout=60)
+    lines += rest.splitlines()
+    summary = next((x for x in lines if x.startswith("stopped:")), "")
+    m = re.search(r"p50 ([\d.]+) s, p95 ([\d.]+) s", summary)
+    return (m.group(1), m.group(2)) if m else ("?", "?")
+
+
+def _count(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+
+
+def _args(argv):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="50,000 messages")
+    parser.add_argument("--messages", type=int, default=None, help="default 300,000")
+    parser.add_argument("--rate", type=float, default=0, help="publish rate; 0: flat out")
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--batch-size", type=int, default=5000)
+    parser.add_argument("--flush-ms", type=int, default=200)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _args(argv)
+    n = args.messages or (50_000 if args.quick else 300_000)
+    version = pg_version(args.pg_url)
+    if version is None:
+        raise SystemExit("this benchmark needs PostgreSQL (--pg-url)")
+    if not shutil.which("mosquitto_sub"):
+        raise SystemExit("mosquitto_sub is missing (apt-get install mosquitto-clients)")
+    schemas = ScratchSchemas(args.pg_url)
+    workdir = tempfile.mkdtemp(prefix="plantcast-bench-mqtt-")
+    procs: list[subprocess.Popen] = []
+    try:
+        url = schemas.create("mqtt")
+        broker, port = start_broker(workdir)
+        procs.append(broker)
+        progress(f"mosquitto on port {port}, PostgreSQL {version}, {os.cpu_count()} cores")
+        cmd = [sys.executable, "-c", "from plantcast.cli.main import cli; cli()"]
+        cmd += ["connect", "mqtt", "--database-url", url, "--broker", f"mqtt://127.0.0.1:{port}"]
+        cmd += ["--topic", f"{PREFIX}/#", "--client-id", "bench-connector", "--report-every"]
+        cmd += ["0s", "--batch-size", str(args.batch_size), "--flush-ms", str(args.flush_ms)]
+        cmd += ["--max-inflight", str(max(10000, 2 * args.batch_size))]
+        connector, lines = _start_connector(cmd)
+        procs.append(connector)
+        progress("warm-up: one reading per topic creates the 1,000 sensors")
+        _publisher(port, 0, TOPICS, 0, ts_offset_us=-86_400_000_000).communicate()
+        _wait(lambda: _count(url) >= TOPICS, 120, "the warm-up readings", every=0.2)
+        sub_cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1"]
+        sub_cmd += ["-t", f"{PREFIX}/#", "-C", str(n), "-i", "bench-sub"]
+        sub = subprocess.Popen(sub_cmd, stdout=subprocess.DEVNULL)
+        procs.append(sub)
+        time.sleep(0.5)  # mosquitto_sub has no "subscribed" signal; give it its SUBACK
+        how = f" at {args.rate:,.0f}/s" if args.rate else " flat out"
+        progress(f"live: publishing {n:,} messages over {TOPICS:,} topics at QoS 1{how}")
+        out, _ = _publisher(port, TOPICS, n, args.rate).communicate()
+        timing = json.loads(out)
+        sub.wait(timeout=600)
+        sub_done = time.time()
+        _wait(lambda: _count(url) >= TOPICS + n, 600, "every reading committed", every=0.1)
+        committed = time.time()
+        p50, p95 = _stop_connector(connector, lines)
+        progress(f"backlog: {n:,} more messages queued in the session while the connector is down")
+        _publisher(port, TOPICS + n, n, 0).communicate()
+        t_start = time.time()
+        connector, lines = _start_connector(cmd)
+        procs.append(connector)
+        t_subscribed = time.time()
+        _wait(lambda: _count(url) >= TOPICS + 2 * n, 600, "the backlog committed", every=0.1)
+        t_drained = time.time()
+        _stop_connector(connector, lines)
+        stored = _count(url) - TOPICS
+        t0 = timing["start"]
+        rows = [
+            [
+                "publisher (paho, QoS 1, all PUBACKed)",
+                n / (timing["acked"] - t0),
+                timing["acked"] - t0,
+                "",
+                "",
+            ],
+            ["mosquitto_sub -q 1 > /dev/null", n / (sub_done - t0), sub_done - t0, "", ""],
+            [
+                "connect mqtt → committed in PostgreSQL",
+                n / (committed - t0),
+                committed - t0,
+                p50,
+                p95,
+            ],
+            [
+                "connect mqtt draining a backlog of as many",
+                n / (t_drained - t_subscribed),
+                t_drained - t_subscribed,
+                "",
+                "",
+            ],
+        ]
+        print_table(
+            f"MQTT end to end: {n:,} JSON messages over {TOPICS:,} topics{how}, batches of "
+            f"{args.batch_size:,} or {args.flush_ms} ms; {os.cpu_count()} cores shared by the "
+            "broker, publisher, subscriber, connector and PostgreSQL",
+            ["path", "msg/s", "seconds", "p50 latency s", "p95 latency s"],
+            [[r[0], f"{r[1]:,.0f}", f"{r[2]:.2f}", r[3], r[4]] for r in rows],
+            left=1,
+        )
+        print(
+            f"stored {stored:,} of {2 * n:,} published (lost {2 * n - stored:,}); latency: the "
+            "connector's commit time - publish time (a sample of up to 200,000); the restarted "
+            f"connector took {t_subscribed - t_start:.1f} s to subscribe (not in its drain time)"
+        )
+    finally:
+        for proc in reversed(procs):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        schemas.drop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--publish":
+        port, start, count, rate, offset = sys.argv[2:7]
+        print(json.dumps(publish(int(port), int(start), int(count), float(rate), int(offset))))
+    else:
+        main()
