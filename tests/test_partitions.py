@@ -298,3 +298,32 @@ def test_retention_command_dry_run_removes_nothing(sqlite_url):
     assert done.exit_code == 0 and f"removed {older} readings" in done.output
     with Store.open(sqlite_url) as store:
         assert store.count_readings(sid) == len(series) - older
+
+
+@pytest.mark.postgres
+def test_an_import_holds_no_partition_lock_while_it_writes(pg_store, pg_url, tmp_path):
+    """The months a file spans are made in a short transaction of their own: while the import's
+    long transaction writes, another writer can still create the partition of another month
+    (before, it waited on the import's advisory lock until the import committed)."""
+    from plantcast.ingest.csv_import import CsvSpec, import_csv
+
+    rows = _series("2031-01-05", "2031-01-08")
+    path = tmp_path / "jan.csv"
+    rows.rename("value").rename_axis("ts").to_csv(path)
+    other = Store.open(pg_url)
+    created: list = []
+
+    def progress(stage, done, total):  # "write": inside the import's open transaction
+        if stage == "write" and not created:
+            with other.write() as conn:
+                conn.exec_driver_sql("SET LOCAL lock_timeout = '3s'")
+                may = pd.DatetimeIndex(["2032-05-02"], tz="UTC")
+                created.append(parts.ensure_partitions_for(conn, may))
+
+    try:
+        import_csv(pg_store, CsvSpec(path, tz="UTC"), "jan", on_progress=progress)
+    finally:
+        other.close()
+    assert created == [["readings_p203205"]]  # made while the import was writing
+    assert pg_store.count_readings(pg_store.get_sensor("jan").id) == len(rows)
+    assert {"readings_p203101", "readings_p203205"} <= set(_partition_names(pg_store))

@@ -7,8 +7,6 @@ import sys
 import time
 
 import click
-import pandas as pd
-from rich.table import Table
 
 from plantcast.cli.common import (
     DURATION,
@@ -20,20 +18,8 @@ from plantcast.cli.common import (
     progress_bar,
 )
 from plantcast.cli.main import cli
-from plantcast.core.config import load_settings
 from plantcast.core.errors import PlantcastError
-from plantcast.core.timeutil import format_duration
 from plantcast.core.types import AlertStatus, EventKind
-from plantcast.services.context import open_store
-from plantcast.services.detection import (
-    DETECTORS,
-    TRAIN,
-    DetectOptions,
-    detect_sensor,
-    explain_sensor,
-)
-from plantcast.services.injection import inject as inject_event
-from plantcast.services.injection import normalize as normalize_sensor
 
 
 def _periods(text: str | None) -> tuple[str, ...] | None:
@@ -49,6 +35,9 @@ def _periods(text: str | None) -> tuple[str, ...] | None:
 @click.option("--note", default="", help="Free text stored with the event.")
 def inject(database_url, sensor, kind, magnitude, duration, note) -> None:
     """Inject an anomaly into a simulated sensor from its next reading on."""
+    from plantcast.services.context import open_store
+    from plantcast.services.injection import inject as inject_event
+
     with open_store(database_url) as store:
         event = inject_event(store, sensor, kind, magnitude=magnitude, duration=duration, note=note)
     until = "until normalized" if event.ends_at is None else f"until {event.ends_at}"
@@ -60,6 +49,9 @@ def inject(database_url, sensor, kind, magnitude, duration, note) -> None:
 @click.option("--sensor", required=True, help="A simulated sensor.")
 def normalize(database_url, sensor) -> None:
     """End every active injected event of a sensor."""
+    from plantcast.services.context import open_store
+    from plantcast.services.injection import normalize as normalize_sensor
+
     with open_store(database_url) as store:
         n = normalize_sensor(store, sensor)
     out.print(f"{sensor}: ended {n} active event(s)")
@@ -102,6 +94,10 @@ def detect(
     or --scheduler the scoring runs as Dask tasks (batches of sensors); reads and writes stay
     here, and the alerts are the same.
     """
+    from plantcast.core.config import load_settings
+    from plantcast.services.context import open_store
+    from plantcast.services.detection import TRAIN, DetectOptions, explain_sensor
+
     settings = load_settings(database_url=database_url)
     options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
     with open_store(database_url) as store:
@@ -168,6 +164,7 @@ def _detect_here(store, names, periods, since, options, follow) -> bool:
     """One pass in this process, each sensor reported on one line; True when one failed.
     One sensor is followed chunk by chunk (a long first pass shows its progress); many are
     scored in bulk batches (``detection_batch``: a few statements per batch, not per sensor)."""
+    from plantcast.services.detection import detect_sensor
     from plantcast.services.detection_batch import detect_pass
 
     if len(names) == 1:
@@ -221,6 +218,8 @@ def _report(name, r, follow) -> bool:
 
 
 def _print_explanation(name: str, info: dict) -> None:
+    from rich.table import Table
+
     table = Table(
         "detector", "what it learned", title=f"{name} (periods {info.pop('periods', '-')})"
     )
@@ -234,6 +233,10 @@ def _print_explanation(name: str, info: dict) -> None:
 
 
 def _fmt(value) -> str:
+    import pandas as pd
+
+    from plantcast.core.timeutil import format_duration
+
     if isinstance(value, pd.Timedelta):
         return format_duration(value)
     if isinstance(value, float):
@@ -266,6 +269,10 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
     ctx.obj = {"database_url": database_url}
     if ctx.invoked_subcommand:
         return
+    from rich.table import Table
+
+    from plantcast.services.context import open_store
+
     with open_store(database_url) as store:
         sid = store.get_sensor(sensor).id if sensor else None
         rows = store.list_alerts(sensor_id=sid, status=status, limit=limit)
@@ -312,6 +319,8 @@ def _alert_dict(a, names) -> dict:
 
 
 def _set_status(ctx, alert_id: int, status: AlertStatus) -> None:
+    from plantcast.services.context import open_store
+
     with open_store(ctx.obj["database_url"]) as store:
         alert = store.set_alert_status(alert_id, status)
     out.print(f"alert {alert.id} is {alert.status.value}")
@@ -360,6 +369,7 @@ def evaluate_detectors(scenarios, seed, noise, real, data_dir, fmt) -> None:
     """Score the detectors on labeled scenarios: precision, recall, F1, delay, false alerts."""
     from plantcast.detect.evaluation import clean_days
     from plantcast.detect.evaluation import evaluate_detectors as run
+    from plantcast.services.detection import DETECTORS
     from plantcast.signals.recordings import CLEAN_RECORDINGS, load_recordings, real_labels
 
     clean = None
@@ -392,7 +402,9 @@ def evaluate_detectors(scenarios, seed, noise, real, data_dir, fmt) -> None:
         )
 
 
-def _frame_table(frame: pd.DataFrame) -> Table:
+def _frame_table(frame):
+    from rich.table import Table
+
     table = Table(*map(str, frame.columns))
     for row in frame.itertuples(index=False):
         table.add_row(*(f"{v:.3f}" if isinstance(v, float) else str(v) for v in row))

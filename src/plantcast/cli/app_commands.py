@@ -9,17 +9,12 @@ import sys
 import time
 
 import click
-import pandas as pd
 
 from plantcast.cli.common import console, database_option, out, progress_bar
 from plantcast.cli.main import cli
-from plantcast.core.config import load_settings
-from plantcast.ingest.backfill import backfill
-from plantcast.services.context import open_store
-from plantcast.signals.presets import DEMO_SENSORS
 
 DEMO_HISTORY_DAYS = 28  # four weekly cycles: enough for daily and weekly seasonal models
-DEMO_INTERVAL = pd.Timedelta("30min")
+DEMO_INTERVAL = "30min"
 
 
 def _dashboard_command(host: str, port: int) -> list[str]:
@@ -28,6 +23,8 @@ def _dashboard_command(host: str, port: int) -> list[str]:
 
 
 def _host_port(host, port):
+    from plantcast.core.config import load_settings
+
     settings = load_settings()
     return host or settings.dashboard_host, port or settings.dashboard_port
 
@@ -38,6 +35,8 @@ def _host_port(host, port):
 @click.option("--port", type=int, default=None, help="Port (default 8501).")
 def dashboard(database_url, host, port) -> None:
     """Serve the live dashboard (Streamlit)."""
+    from plantcast.core.config import load_settings
+
     host, port = _host_port(host, port)
     url = load_settings(database_url=database_url).database_url
     env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
@@ -66,6 +65,13 @@ def dashboard(database_url, host, port) -> None:
 )
 def demo(database_url, host, port, tick, step, via) -> None:
     """Set up demo sensors, stream and watch them in the background, serve the dashboard."""
+    import pandas as pd
+
+    from plantcast.core.config import load_settings
+    from plantcast.ingest.backfill import backfill
+    from plantcast.services.context import open_store
+    from plantcast.signals.presets import DEMO_SENSORS
+
     if via == "mqtt":
         _require_local_broker()
     host, port = _host_port(host, port)
@@ -77,7 +83,11 @@ def demo(database_url, host, port, tick, step, via) -> None:
                 continue
             with progress_bar(f"backfill {name}") as bar:
                 r = backfill(
-                    store, name, days=DEMO_HISTORY_DAYS, interval=DEMO_INTERVAL, on_progress=bar
+                    store,
+                    name,
+                    days=DEMO_HISTORY_DAYS,
+                    interval=pd.Timedelta(DEMO_INTERVAL),
+                    on_progress=bar,
                 )
             out.print(f"{name}: backfilled {r.rows:,} readings ({DEMO_HISTORY_DAYS} days)")
     env = {**os.environ, "PLANTCAST_DATABASE_URL": url}

@@ -8,16 +8,33 @@ import sys
 from contextlib import contextmanager
 
 import click
-import pandas as pd
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from plantcast.core.errors import PlantcastError
-from plantcast.core.timeutil import parse_duration
 
-console = Console(stderr=True, soft_wrap=True)
+# Importing the CLI imports click and no more: `plantcast --help` starts in a fraction of a
+# second. pandas, rich, the store and the models are imported by the commands that use them.
+
+
+class LazyConsole:
+    """A rich ``Console`` made on first use (rich is imported then, not with the CLI)."""
+
+    def __init__(self, **options) -> None:
+        self._options, self._console = options, None
+
+    def get(self):
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str):
+        return getattr(self.get(), name)
+
+
+console = LazyConsole(stderr=True, soft_wrap=True)
 # Piped output is not cut to 80 columns: tables stay whole in logs and files.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
+out = LazyConsole(soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 
 
 class PlantcastGroup(click.Group):
@@ -36,7 +53,11 @@ class Duration(click.ParamType):
 
     name = "duration"
 
-    def convert(self, value, param, ctx) -> pd.Timedelta:
+    def convert(self, value, param, ctx):
+        import pandas as pd
+
+        from plantcast.core.timeutil import parse_duration
+
         if isinstance(value, pd.Timedelta):
             return value
         try:
@@ -53,7 +74,9 @@ class Timestamp(click.ParamType):
 
     name = "timestamp"
 
-    def convert(self, value, param, ctx) -> pd.Timestamp:
+    def convert(self, value, param, ctx):
+        import pandas as pd
+
         if isinstance(value, pd.Timestamp):
             return value
         try:
@@ -64,6 +87,22 @@ class Timestamp(click.ParamType):
 
 
 TIMESTAMP = Timestamp()
+
+
+class LazyChoice(click.Choice):
+    """A choice whose values are computed when first needed: ``LazyChoice(available_models)``
+    lists the model registry (which imports scikit-learn) only when a command parses or shows
+    its options, not when the CLI is imported."""
+
+    def __init__(self, load, case_sensitive: bool = True) -> None:
+        self._load, self._choices = load, None
+        self.case_sensitive = case_sensitive
+
+    @property
+    def choices(self) -> tuple:
+        if self._choices is None:
+            self._choices = tuple(self._load())
+        return self._choices
 
 
 def database_option(func):
@@ -95,12 +134,20 @@ def format_option(*choices: str):
 @contextmanager
 def progress_bar(description: str, *, enabled: bool = True):
     """A rich progress bar on stderr; yields ``update(done, total)``."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console,
+        console=console.get(),
         transient=True,
         disable=not enabled,
     )

@@ -5,22 +5,30 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from rich.table import Table
 
-from plantcast.cli.common import DURATION, database_option, format_option, out, progress_bar
+from plantcast.cli.common import (
+    DURATION,
+    LazyChoice,
+    database_option,
+    format_option,
+    out,
+    progress_bar,
+)
 from plantcast.cli.main import cli
 from plantcast.core.errors import InputError
-from plantcast.forecast import available_models
-from plantcast.services.backtest_report import write_backtest_report
-from plantcast.services.context import open_store, sensor_periods
-from plantcast.services.forecasting import (
-    ForecastSpec,
-    backtest_sensor,
-    forecast_sensor,
-    metrics_table,
-)
+
+if TYPE_CHECKING:
+    from plantcast.services.forecasting import ForecastSpec
+
+
+def available_models() -> list[str]:
+    # The registry imports scikit-learn: only the commands that list or fit models load it.
+    from plantcast.forecast import available_models
+
+    return available_models()
 
 
 def _steps(horizon, interval) -> int:
@@ -60,6 +68,9 @@ def _spec_options(func):
 
 
 def _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, **kw) -> ForecastSpec:
+    from plantcast.services.context import sensor_periods
+    from plantcast.services.forecasting import ForecastSpec
+
     found = store.get_sensor(sensor)
     chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
     return ForecastSpec(
@@ -76,11 +87,16 @@ def _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, **kw
 @database_option
 @_spec_options
 @click.option(
-    "--model", type=click.Choice(available_models()), default="fourier_linear", show_default=True
+    "--model", type=LazyChoice(available_models), default="fourier_linear", show_default=True
 )
 @format_option("table", "csv", "json")
 def forecast(database_url, sensor, horizon, periods, harmonics, smooth, train_points, model, fmt):
     """Forecast a sensor with 80 % and 95 % conformal intervals."""
+    from rich.table import Table
+
+    from plantcast.services.context import open_store
+    from plantcast.services.forecasting import forecast_sensor
+
     with open_store(database_url) as store:
         spec = _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, model=model)
         result = forecast_sensor(store, sensor, spec)
@@ -159,6 +175,12 @@ def backtest_cmd(
     fmt,
 ):
     """Backtest models on a sensor (rolling origin): metrics table and an HTML report."""
+    from rich.table import Table
+
+    from plantcast.services.backtest_report import write_backtest_report
+    from plantcast.services.context import open_store
+    from plantcast.services.forecasting import backtest_sensor, metrics_table
+
     names = parse_models(models)
     with open_store(database_url) as store:
         spec = _spec(

@@ -17,13 +17,6 @@ from plantcast.cli.common import (
     progress_bar,
     setup_logging,
 )
-from plantcast.core.timeutil import format_duration
-from plantcast.core.types import Source
-from plantcast.ingest.backfill import backfill as run_backfill
-from plantcast.ingest.csv_import import CsvSpec, import_csv
-from plantcast.ingest.stream import Streamer
-from plantcast.services.context import open_store
-from plantcast.signals.presets import DEMO_SENSORS
 
 
 @click.group(cls=PlantcastGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,6 +31,8 @@ def cli(verbose: bool) -> None:
 @database_option
 def init(database_url: str | None) -> None:
     """Create the tables (safe to run again)."""
+    from plantcast.services.context import open_store
+
     with open_store(database_url, init=True) as store:
         out.print(f"initialized {store.url}")
         if store.needs_migration():
@@ -54,6 +49,9 @@ def init(database_url: str | None) -> None:
 @click.option("--end", default=None, help="Last timestamp (ISO 8601; default: now).")
 def backfill(database_url, sensor, days, interval, end) -> None:
     """Write a simulated sensor's history in bulk, ending now; adds nothing twice."""
+    from plantcast.ingest.backfill import backfill as run_backfill
+    from plantcast.services.context import open_store
+
     with open_store(database_url, init=True) as store, progress_bar(f"backfill {sensor}") as bar:
         result = run_backfill(store, sensor, days=days, interval=interval, end=end, on_progress=bar)
     out.print(
@@ -84,6 +82,12 @@ def stream(database_url, sensors, tick, step, count) -> None:
     Survives database outages (readings wait in memory and are written exactly once when it
     returns). SIGINT/SIGTERM flush what is pending and exit 0. `--tick 0` runs flat out.
     """
+    from plantcast.core.timeutil import format_duration
+    from plantcast.core.types import Source
+    from plantcast.ingest.stream import Streamer
+    from plantcast.services.context import open_store
+    from plantcast.signals.presets import DEMO_SENSORS
+
     if step.total_seconds() <= 0:
         raise click.BadParameter("must be positive", param_hint="--step")
     with open_store(database_url, init=True) as store:
@@ -121,6 +125,9 @@ def stream(database_url, sensors, tick, step, count) -> None:
 @click.option("--unit", default="", help="Unit of the values, for a new sensor.")
 def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
     """Import readings from a CSV file: all rows or, on any error, none."""
+    from plantcast.ingest.csv_import import CsvSpec, import_csv
+    from plantcast.services.context import open_store
+
     spec = CsvSpec(file, ts_col=ts_col, value_col=value_col, tz=tz)
     with open_store(database_url, init=True) as store, progress_bar(f"import {file}") as bar:
         result = import_csv(

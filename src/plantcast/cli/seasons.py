@@ -5,13 +5,10 @@ from __future__ import annotations
 import json
 
 import click
-from rich.table import Table
 
 from plantcast.cli.common import database_option, format_option, out
 from plantcast.cli.main import cli
 from plantcast.core.types import Source
-from plantcast.services.context import open_store
-from plantcast.services.seasons import season_report
 
 
 @cli.command()
@@ -21,6 +18,11 @@ from plantcast.services.seasons import season_report
 @format_option("table", "json")
 def seasons(database_url, sensor, refresh, fmt) -> None:
     """Show a sensor's seasonal periods (detected from its data) and their strengths."""
+    from rich.table import Table
+
+    from plantcast.services.context import open_store
+    from plantcast.services.seasons import season_report
+
     with open_store(database_url) as store:
         report = season_report(store, sensor, refresh=refresh)
     if fmt == "json":

@@ -6,16 +6,15 @@ import click
 
 from plantcast.cli.common import DURATION, database_option, out, progress_bar
 from plantcast.cli.main import cli
-from plantcast.core.timeutil import format_duration, utcnow
-from plantcast.services.context import open_store
-from plantcast.store.maintenance import migrate as run_migrate
-from plantcast.store.maintenance import retention as run_retention
 
 
 @cli.command()
 @database_option
 def migrate(database_url) -> None:
     """Partition an existing PostgreSQL readings table by month (safe to run again)."""
+    from plantcast.services.context import open_store
+    from plantcast.store.maintenance import migrate as run_migrate
+
     with open_store(database_url) as store, progress_bar("copying months") as bar:
         result = run_migrate(store, on_progress=bar)
     if result.status == "migrated":
@@ -35,6 +34,10 @@ def migrate(database_url) -> None:
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 def retention(database_url, older_than, dry_run) -> None:
     """Remove readings older than a duration: whole monthly partitions on PostgreSQL."""
+    from plantcast.core.timeutil import format_duration, utcnow
+    from plantcast.services.context import open_store
+    from plantcast.store.maintenance import retention as run_retention
+
     if older_than.total_seconds() <= 0:
         raise click.BadParameter("must be positive", param_hint="--older-than")
     with open_store(database_url) as store:

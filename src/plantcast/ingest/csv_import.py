@@ -23,6 +23,7 @@ from plantcast.core.errors import InputError, NotFound, Refused
 from plantcast.core.timeutil import from_epoch_us
 from plantcast.core.types import Source
 from plantcast.store import Store
+from plantcast.store.partitions import ensure_partitions
 from plantcast.store.readings import write_readings
 
 CHUNK_ROWS = 100_000  # rows parsed at a time (pass 1); each chunk becomes one sorted run
@@ -74,6 +75,11 @@ def import_csv(
         if interval is None:
             interval = pd.Timedelta(check.median_step_us, "us")
         s = store.ensure_sensor(sensor, source=Source.IMPORTED, interval=interval, unit=unit)
+        first, last = from_epoch_us([check.first_us, check.last_us])
+        with store.write() as conn:
+            # PostgreSQL: the months the file spans get their partitions in a short transaction
+            # of their own, so the long one below holds no lock other writers would wait on
+            ensure_partitions(conn, first, last)
         done = 0
         with store.write() as conn:  # one transaction: all rows or none
             for ts_us, values in _unique_blocks(spec, runs, check_conflicts=False):
@@ -83,8 +89,7 @@ def import_csv(
                 done += len(ts_us)
                 if on_progress:
                     on_progress("write", done, check.rows)
-    start, end = from_epoch_us([check.first_us, check.last_us])
-    return ImportResult(sensor, check.rows, check.dropped, start, end, time.perf_counter() - t0)
+    return ImportResult(sensor, check.rows, check.dropped, first, last, time.perf_counter() - t0)
 
 
 def _existing_source(store: Store, sensor: str) -> Source | None:

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from psycopg import sql
 from sqlalchemy import Connection, Engine, event
 
 from plantcast.core.timeutil import to_epoch_us, to_utc, utcnow
@@ -101,6 +100,8 @@ def _create(conn: Connection, month: int, parent: str = PARENT) -> None:
     # CREATE … (LIKE) + ATTACH rather than CREATE … PARTITION OF: ATTACH holds only a SHARE
     # UPDATE EXCLUSIVE lock on the parent, so readers and other writers are not blocked while
     # the writer's transaction is open. The primary key and foreign key come with the ATTACH.
+    from psycopg import sql  # PostgreSQL only: a SQLite store never imports the driver
+
     name = sql.Identifier(partition_name(month))
     lo, hi = (sql.Literal(month_start(m).isoformat()) for m in (month, month + 1))
     with _cursor(conn) as cur:

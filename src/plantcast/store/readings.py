@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import psycopg
 from sqlalchemy import Connection, bindparam, text
 
 from plantcast.core.errors import InputError, StoreError, StoreUnavailable
@@ -208,6 +207,8 @@ def _copy_payload(sid: np.ndarray, us: np.ndarray, values: np.ndarray) -> memory
 
 
 def _copy(conn: Connection, table: str, payload: memoryview) -> None:
+    import psycopg  # PostgreSQL only: a SQLite store never imports the driver
+
     raw = conn.connection.dbapi_connection
     try:
         with raw.cursor() as cur, cur.copy(_COPY_PG.format(table=table)) as copy:

@@ -1,0 +1,94 @@
+"""CLI start-up: median wall time and peak RSS of `plantcast --help`, `plantcast alerts` (on an
+initialized SQLite file) and `plantcast inject --help`, each run N times in a fresh process.
+
+Beside them, the floor they stand on: the interpreter alone and the libraries the store path
+needs (`alerts` reads the store: SQLAlchemy, pandas, pydantic-settings).
+
+    python benchmarks/cli_startup.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _common import print_table, progress
+
+GOAL_S = 0.3
+
+
+def _run(argv: list[str], env: dict) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one run in a fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    err = proc.stderr.read().decode() if proc.stderr else ""
+    proc.stderr.close()
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(argv)} failed ({proc.returncode}): {err.strip()}")
+    return wall, usage.ru_maxrss / 1024  # Linux: kilobytes
+
+
+def measure(name: str, argv: list[str], runs: int, env: dict, goal: bool) -> list:
+    _run(argv, env)  # warm the file cache: the figures are start-up, not disk
+    walls, rss = zip(*(_run(argv, env) for _ in range(runs)), strict=True)
+    median = statistics.median(walls)
+    verdict = ("ok" if median <= GOAL_S else "over") if goal else ""
+    progress(f"{name}: median {median:.3f} s")
+    return [
+        name,
+        f"{median:.3f}",
+        f"{min(walls):.3f}",
+        f"{max(walls):.3f}",
+        f"{max(rss):.0f}",
+        verdict,
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per command (default 5)")
+    args = parser.parse_args(argv)
+    exe = str(Path(sys.executable).with_name("plantcast"))
+    py = sys.executable
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'bench.db'}"
+        env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
+        subprocess.run([exe, "init"], env=env, check=True, capture_output=True)
+        commands = [
+            ("plantcast --help", [exe, "--help"], True),
+            ("plantcast alerts", [exe, "alerts"], True),
+            ("plantcast inject --help", [exe, "inject", "--help"], True),
+            ("plantcast notify --help", [exe, "notify", "--help"], False),
+            ("python -c pass", [py, "-c", "pass"], False),
+            ("python: import click", [py, "-c", "import click"], False),
+            ("python: import sqlalchemy", [py, "-c", "import sqlalchemy"], False),
+            ("python: import pandas", [py, "-c", "import pandas"], False),
+            ("python: import pydantic_settings", [py, "-c", "import pydantic_settings"], False),
+        ]
+        rows = [measure(n, a, args.runs, env, g) for n, a, g in commands]
+    print_table(
+        f"CLI start-up, {args.runs} runs each (goal: median ≤ {GOAL_S} s), load {_load()}",
+        ["command", "median s", "min s", "max s", "peak RSS MB", "goal"],
+        rows,
+        left=1,
+    )
+
+
+def _load() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "?"
+
+
+if __name__ == "__main__":
+    main()
