@@ -141,3 +141,14 @@ def test_demo_via_mqtt_says_when_no_broker_answers(monkeypatch, sqlite_url):
     result = CliRunner().invoke(cli, ["demo", "--via", "mqtt", "--database-url", sqlite_url])
     assert result.exit_code == 1
     assert f"needs an MQTT broker on 127.0.0.1:{port} and none answers there" in result.output
+
+
+def test_a_real_time_plc_ticks_at_its_readings_times():
+    plc = SimulatedPlc(interval=pd.Timedelta("200ms"))
+    seen: list[tuple[pd.Timestamp, pd.Timestamp]] = []
+    plc.run(lambda rs: seen.append((pd.Timestamp.now(tz="UTC"), rs[0].ts)), count=3)
+    stamps = [ts for _, ts in seen]
+    assert all(ts.value % 200_000_000 == 0 for ts in stamps)  # on the 200 ms grid
+    assert stamps == sorted(set(stamps))
+    for at, ts in seen:  # published at (not before) its time, and not seconds late
+        assert pd.Timedelta(0) <= at - ts < pd.Timedelta("1s")

@@ -20,6 +20,12 @@ def _quiet_asyncua() -> None:
         logging.getLogger("asyncua").setLevel(logging.ERROR)
 
 
+def _some(items, shown: int = 5) -> str:
+    items = list(items)
+    more = f", … ({len(items):,} in all)" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more
+
+
 def _on_stop(stop) -> None:
     def _handler(signum, _frame):
         console.print(f"[yellow]{signal.Signals(signum).name}: stopping[/]")
@@ -130,7 +136,7 @@ def simulate_plc_opcua(database_url, endpoint, sensors, interval, step, count) -
         def _ready(ns: int) -> None:
             console.print(
                 f"serving {len(plc.names)} sensor(s) on {endpoint} every "
-                f"{interval.total_seconds():g}s: {', '.join(node_id(n, ns) for n in plc.names)}"
+                f"{interval.total_seconds():g}s: {_some(node_id(n, ns) for n in plc.names)}"
             )
 
         try:

@@ -107,7 +107,15 @@ class SimulatedPlc:
         self.tags = [_Tag(name, model) for name, model in models.items()]
         self.interval = pd.Timedelta(interval)
         self.step = pd.Timedelta(step) if step is not None else self.interval
-        self.next_ts = floor_to(start if start is not None else utcnow(), self.step)
+        # Real time (no start, step = interval): each tick happens at its reading's timestamp,
+        # on the step's grid, like a PLC's scan; otherwise ticks are paced every interval.
+        self.realtime = start is None and self.step == self.interval
+        if self.realtime:
+            self.next_ts = floor_to(utcnow(), self.step) + self.step
+        else:
+            self.next_ts = floor_to(start if start is not None else utcnow(), self.step)
+        self._paced_since: float | None = None
+        self._ticks = 0
         self.events = events
         self.stop_event = threading.Event()
 
@@ -120,6 +128,11 @@ class SimulatedPlc:
 
     def tick(self) -> list[PlcReading]:
         """The next reading of every sensor (none for a sensor in a dropout)."""
+        if self.realtime and self.next_ts + self.step <= utcnow():
+            self.next_ts = floor_to(utcnow(), self.step)  # late (start-up, a stall): skip ahead
+        if self._paced_since is None:
+            self._paced_since = time.monotonic()
+        self._ticks += 1
         ts = self.next_ts
         self.next_ts = ts + self.step
         if self.events is not None:
@@ -128,6 +141,7 @@ class SimulatedPlc:
                 tag.events = [e for e in found.get(tag.name, ()) if e.active_at(ts)]
         index = pd.DatetimeIndex([ts])
         readings = []
+        plain: dict[SignalModel, float] = {}  # equal models without events: computed once
         for tag in self.tags:
             if tag.events:
                 s = simulate(tag.model, index, tag.events, tag.last_value)
@@ -135,22 +149,31 @@ class SimulatedPlc:
                     continue
                 value = float(s.iloc[0])
             else:
-                value = float(tag.model.values(index)[0])
+                value = plain.get(tag.model)
+                if value is None:
+                    value = plain[tag.model] = float(tag.model.values(index)[0])
             tag.last_value = value
             readings.append(PlcReading(tag.name, ts, value))
         return readings
 
+    def pause(self) -> float:
+        """Seconds to wait before the next tick."""
+        if self.realtime:
+            return max(0.0, (self.next_ts - utcnow()).total_seconds())
+        if self._paced_since is None:
+            return 0.0
+        due = self._paced_since + self._ticks * self.interval.total_seconds()
+        return max(0.0, due - time.monotonic())
+
     def run(self, emit: Callable[[list[PlcReading]], None], count: int | None = None) -> int:
-        """Call ``emit`` with each tick's readings on the tick boundaries, until stopped or after
-        ``count`` ticks; returns the number of ticks."""
-        started = time.monotonic()
-        period = self.interval.total_seconds()
+        """Call ``emit`` with each tick's readings, on time, until stopped or after ``count``
+        ticks; returns the number of ticks."""
         ticks = 0
-        while not self.stop_event.is_set() and (count is None or ticks < count):
+        while count is None or ticks < count:
+            if self.stop_event.wait(self.pause()):
+                break
             emit(self.tick())
             ticks += 1
-            # Sleep to the next boundary so the pace does not drift with publishing time.
-            self.stop_event.wait(max(0.0, started + ticks * period - time.monotonic()))
         return ticks
 
 

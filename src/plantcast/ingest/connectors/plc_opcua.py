@@ -51,14 +51,13 @@ async def serve_opcua(
             ua.NodeId(name, ns), f"{ns}:{name}", 0.0, ua.VariantType.Double
         )
         variables[name] = var.nodeid
-    loop = asyncio.get_running_loop()
-    period = plc.interval.total_seconds()
     ticks = 0
     async with server:
         if on_ready is not None:
             on_ready(ns)
-        started = loop.time()
-        while not plc.stop_event.is_set() and (count is None or ticks < count):
+        while count is None or ticks < count:
+            if await asyncio.to_thread(plc.stop_event.wait, plc.pause()):
+                break
             readings = plc.tick() if len(plc.tags) < 100 else await asyncio.to_thread(plc.tick)
             now = dt.datetime.now(dt.UTC)
             for r in readings:
@@ -70,6 +69,4 @@ async def serve_opcua(
                 )
                 await server.write_attribute_value(variables[r.sensor], dv)
             ticks += 1
-            delay = max(0.0, started + ticks * period - loop.time())
-            await asyncio.get_running_loop().run_in_executor(None, plc.stop_event.wait, delay)
     return ticks
