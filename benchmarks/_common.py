@@ -21,9 +21,14 @@ DEFAULT_PG_URL = os.environ.get(
 )
 
 
-def parse_size_args(doc: str, argv: list[str] | None, quick_help: str) -> argparse.Namespace:
-    """The options the storage-backed benchmarks share: --quick/--full, --pg-url/--no-pg."""
+def parse_size_args(
+    doc: str, argv: list[str] | None, quick_help: str, extra=None
+) -> argparse.Namespace:
+    """The options the storage-backed benchmarks share: --quick/--full, --pg-url/--no-pg;
+    ``extra(parser)`` adds a benchmark's own."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    if extra is not None:
+        extra(parser)
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help=quick_help)
     mode.add_argument("--full", action="store_true", help="add a 10M-reading history")

@@ -120,7 +120,7 @@ def _run(*args: str) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def section_detect(targets, sizes: tuple[int, ...]) -> list[dict]:
+def section_detect(targets, sizes: tuple[int, ...], serial_up_to: int | None = None) -> list[dict]:
     """``targets``: (engine, make_url(tag) -> fresh URL, copy(src_url, tag) -> URL or None)."""
     results = []
     for engine, make_url, copy in targets:
@@ -128,9 +128,10 @@ def section_detect(targets, sizes: tuple[int, ...]) -> list[dict]:
             first = make_url(f"detect{n}")
             progress(f"{engine}: detect, {n:,} sensors: setting up ({HISTORY} + {NEW} readings)")
             setup = _run("detect-setup", first, str(n))["setup"]
-            urls = {"serial": first}
+            serial = serial_up_to is None or n <= serial_up_to
+            urls = {"serial": first} if serial else {}
             for mode in ("bulk", "cluster"):
-                urls[mode] = copy(first, f"detect{n}{mode}")
+                urls[mode] = copy(first, f"detect{n}{mode}") if urls else first
                 if urls[mode] is None:  # no cheap copy (PostgreSQL): set up again
                     urls[mode] = make_url(f"detect{n}{mode}")
                     _run("detect-setup", urls[mode], str(n))
@@ -145,6 +146,8 @@ def section_detect(targets, sizes: tuple[int, ...]) -> list[dict]:
 
 def report_detect(results: list[dict]) -> None:
     workers = os.cpu_count() or 1
+    untimed = {"seconds": float("nan"), "peak": float("nan")}  # serial not run at this size
+    results = [{"serial": untimed, **r} for r in results]
     rows = [
         [
             r["engine"],
@@ -162,6 +165,7 @@ def report_detect(results: list[dict]) -> None:
         ]
         for r in results
     ]
+    rows = [[c.replace("nan", "-").replace("-×", "-") for c in row] for row in rows]
     print_table(
         f"Detect — one pass, {NEW} new readings per sensor after {HISTORY} scored ones (30 min):"
         " `detect_sensor` one sensor\n   after another (serial), `detect_pass` (bulk: batched"
@@ -205,6 +209,7 @@ def report_detect(results: list[dict]) -> None:
                 f"{GOAL:.0f} s: {verdict}",
             ]
         )
+    growth = [[c.replace("nan×", "-").replace("-×", "-") for c in row] for row in growth]
     print_table(
         "   growth factor, largest / smallest sensor count",
         ["engine", "sensors", "serial", "cluster", "serial RSS", "cluster RSS", "goal"],
@@ -242,14 +247,25 @@ def main(argv: list[str] | None = None) -> int:
         return run_case(argv[1:])
     from _common import parse_size_args, pg_version, scratch
 
-    args = parse_size_args(__doc__, argv, "100 and 1,000 sensors only")
+    def extra(parser) -> None:
+        parser.add_argument("--sizes", help="sensor counts, e.g. 100,1000,10000")
+        parser.add_argument(
+            "--serial-up-to",
+            type=int,
+            default=None,
+            help="time the one-sensor-at-a-time path only up to this many sensors",
+        )
+
+    args = parse_size_args(__doc__, argv, "100 and 1,000 sensors only", extra)
     sizes = (100, 1_000) if args.quick else (100, 1_000, 10_000)
+    if args.sizes:
+        sizes = tuple(int(n) for n in args.sizes.split(","))
     server = None if args.no_pg else pg_version(args.pg_url)
     with scratch(args.pg_url if server else None) as (tmpdir, schemas):
         targets = [sqlite_target(tmpdir)]
         if schemas is not None:
             targets.append(pg_target(schemas))
-        section_detect(targets, sizes)
+        section_detect(targets, sizes, args.serial_up_to)
     return 0
 
 
