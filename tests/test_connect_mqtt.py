@@ -177,7 +177,14 @@ def test_malformed_payloads_go_to_dead_letters_and_the_connector_goes_on(broker,
     ]
     births, bad_spb = _sparkplug_corpus()
     corpus += bad_spb
-    connector = _connector(broker, sqlite_url, f"dl-{uuid.uuid4().hex[:8]}", "bad/#", "spBv1.0/#")
+    connector = _connector(
+        broker,
+        sqlite_url,
+        f"dl-{uuid.uuid4().hex[:8]}",
+        "bad/#",
+        "spBv1.0/#",
+        extra=["--mqtt-version", "3.1.1"],  # the other test runs MQTT 5
+    )
     rebirths: list[str] = []
     watcher = _publisher(broker)
     watcher.on_message = lambda c, u, m: (

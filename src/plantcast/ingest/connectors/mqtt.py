@@ -41,6 +41,7 @@ from plantcast.store.dead_letters import DeadLetter
 log = logging.getLogger(__name__)
 
 FORMATS = ("auto", "json", "number", "sparkplug")
+IDLE_FLUSH_S = 0.02  # a batch is also flushed when nothing has arrived for this long
 
 
 @dataclass(frozen=True)
@@ -334,9 +335,11 @@ class MqttConnector:
             if left <= 0 or stop.is_set():
                 break
             try:
-                batch.append(self._inbox.get(timeout=min(left, 0.05)))
+                batch.append(self._inbox.get(timeout=min(left, IDLE_FLUSH_S)))
             except queue.Empty:
-                continue
+                # Nothing more is coming now, perhaps because the broker's in-flight window is
+                # full (MQTT 3.1.1: its max_inflight_messages): waiting longer only adds delay.
+                break
         return batch
 
     def _commit(self, batch: list[_Message], stop: threading.Event) -> None:
