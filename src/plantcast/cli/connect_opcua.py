@@ -65,8 +65,23 @@ def _on_stop(stop) -> None:
     show_default=True,
     help="Give up if the first connection does not succeed within this (later ones retry).",
 )
+@click.option(
+    "--report-every",
+    type=DURATION,
+    default="10s",
+    show_default=True,
+    help="Print a progress line this often (0s: never).",
+)
 def connect_opcua(
-    database_url, endpoint, nodes, nodes_file, sampling_interval, batch_size, flush, start_timeout
+    database_url,
+    endpoint,
+    nodes,
+    nodes_file,
+    sampling_interval,
+    batch_size,
+    flush,
+    start_timeout,
+    report_every,
 ) -> None:
     """Subscribe to OPC UA nodes and store their values (source timestamps kept).
 
@@ -94,6 +109,8 @@ def connect_opcua(
             flush_interval=flush.total_seconds(),
             security=Security.from_settings(settings),
             start_timeout=start_timeout.total_seconds(),
+            say=lambda text: console.print(text, markup=False, highlight=False),
+            report_every=report_every.total_seconds(),
         )
         _on_stop(connector.stop)
         console.print(f"connecting to {endpoint}: {len(specs)} node(s); Ctrl-C stops")

@@ -22,6 +22,7 @@ import logging
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -131,6 +132,8 @@ class OpcuaConnector:
         backoff: tuple[float, float] = (0.5, 15.0),
         start_timeout: float = 30.0,
         on_commit: Callable[[np.ndarray, float], None] | None = None,
+        say: Callable[[str], None] | None = None,
+        report_every: float = 0.0,
     ) -> None:
         if not endpoint.startswith("opc.tcp://"):
             raise InputError(f"endpoint {endpoint!r} is not opc.tcp://HOST:PORT", field="endpoint")
@@ -143,6 +146,8 @@ class OpcuaConnector:
         self.backoff_min, self.backoff_max = backoff
         self.start_timeout = start_timeout  # the first connection gives up after this
         self.on_commit = on_commit  # (source ts µs of the committed readings, commit time)
+        self.say = say or (lambda text: log.info("%s", text))
+        self.report_every = report_every  # seconds between progress lines (0: none)
         self.stats = OpcuaStats()
         self.connected = threading.Event()  # set while subscribed
         self._pending = _Pending()
@@ -173,12 +178,30 @@ class OpcuaConnector:
         if self._stop_requested.is_set():
             self._stop.set()
         writer = asyncio.create_task(self._writer())
+        reporter = asyncio.create_task(self._reporter()) if self.report_every > 0 else None
         try:
             await self._connection_loop()
         finally:
             self._stop.set()
             self._wake.set()
             await writer
+            if reporter is not None:
+                await reporter
+
+    async def _reporter(self) -> None:
+        last, at = 0, time.monotonic()
+        while not self._stop.is_set():
+            await self._sleep(self.report_every)
+            if self._stop.is_set():
+                return  # the command prints the totals
+            s, now = self.stats, time.monotonic()
+            rate = (s.stored - last) / max(now - at, 1e-9)
+            last, at = s.stored, now
+            self.say(
+                f"{s.stored:,} values stored ({rate:,.0f}/s), {s.uncertain:,} uncertain, "
+                f"{s.bad:,} dead letters, {len(self._pending):,} queued, "
+                f"{s.reconnects} reconnect(s)"
+            )
 
     # -- connection -----------------------------------------------------------------------
     async def _connection_loop(self) -> None:
@@ -217,7 +240,8 @@ class OpcuaConnector:
             await sub.subscribe_data_change(nodes, sampling_interval=self.sampling_ms, queuesize=10)
             self.stats.connects += 1
             self.connected.set()
-            log.info("subscribed to %d node(s) on %s", len(nodes), self.endpoint)
+            again = " again" if self.stats.connects > 1 else ""
+            self.say(f"subscribed{again} to {len(nodes):,} node(s) on {self.endpoint}")
             await self._watch(client)
         finally:
             self.connected.clear()
@@ -256,26 +280,27 @@ class OpcuaConnector:
         """The subscription's nodes, each mapped to its sensor (created when missing)."""
         from asyncua import ua
 
-        nodes, names = [], []
+        nodes = []
         children_cache: dict = {}
         for spec in self.specs:
             if spec.is_node_id:
                 try:
-                    node = client.get_node(ua.NodeId.from_string(spec.node))
+                    nodes.append(client.get_node(ua.NodeId.from_string(spec.node)))
                 except Exception:
                     raise InputError(f"invalid node id {spec.node!r}", field="node") from None
             else:
-                node = await _browse(client, spec, children_cache)
-            try:
-                name = spec.sensor or (await node.read_browse_name()).Name
-            except ua.UaStatusCodeError as exc:
+                nodes.append(await _browse(client, spec, children_cache))
+        # One request for every browse name: it names the sensors and proves the nodes exist.
+        found = await client.read_attributes(nodes, ua.AttributeIds.BrowseName)
+        names = []
+        for spec, dv in zip(self.specs, found, strict=True):
+            if dv.StatusCode is not None and not dv.StatusCode.is_good():
                 raise InputError(
-                    f"node {spec.node!r} not found on {self.endpoint} ({exc.__class__.__name__})",
+                    f"node {spec.node!r} not found on {self.endpoint} ({dv.StatusCode.name})",
                     field="node",
-                ) from None
-            nodes.append(node)
-            names.append(name)
-        dupes = sorted({n for n in names if names.count(n) > 1})
+                )
+            names.append(spec.sensor or dv.Value.Value.Name)
+        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
         if dupes:
             raise InputError(
                 f"several nodes would feed sensor(s) {', '.join(dupes)}; name them with "
