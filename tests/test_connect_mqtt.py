@@ -123,6 +123,52 @@ def test_nothing_lost_or_doubled_across_broker_restarts_and_a_sigkill(broker, db
         assert {str(x.source) for x in s.list_sensors()} == {"mqtt"}
 
 
+@pytest.mark.postgres
+def test_database_connections_lost_mid_stream_are_retried(broker, pg_url):
+    import threading
+
+    import psycopg
+
+    n = 3000
+    app = f"mqtt-{uuid.uuid4().hex[:8]}"
+    url = f"{pg_url}&application_name={app}"
+    with Store.open(url) as store:
+        store.init()
+    connector = _connector(
+        broker, url, f"db-{uuid.uuid4().hex[:8]}", "line/#", extra=["--batch-size", "200"]
+    )
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def kill_backends() -> None:  # the connector's sessions, again and again, mid-transaction
+        with psycopg.connect(pg_url.split("?")[0], autocommit=True) as conn:
+            while not stop.wait(0.03):
+                killed.append(
+                    conn.execute(
+                        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                        "WHERE application_name = %s",
+                        (app,),
+                    ).fetchone()[0]
+                )
+
+    killer = threading.Thread(target=kill_backends)
+    try:
+        connector.wait_subscribed()
+        killer.start()
+        publish_all(broker, _json_messages(0, n))
+        wait_for(lambda: sum(killed) >= 3, 20, "the connector's sessions to be killed")
+        stop.set()
+        killer.join()
+        wait_for(lambda: _counts(url)[0] >= n, 40, f"{n} readings after the outage")
+        assert connector.alive()
+    finally:
+        stop.set()
+        code = connector.terminate()
+    assert _counts(url)[:2] == (n, 0)
+    assert code == 0, connector.output()
+    assert "retrying" in connector.output(), connector.output()
+
+
 def _sparkplug_corpus() -> tuple[list[tuple[str, bytes]], list[tuple[str, bytes, str]]]:
     """Messages that are fine but store nothing, then the malformed ones with the expected
     reason (a fragment)."""

@@ -27,6 +27,7 @@ import pandas as pd
 
 from plantcast.core.errors import InputError, PlantcastError, StoreUnavailable
 from plantcast.core.types import Source
+from plantcast.ingest.connectors.inbox import Inbox
 from plantcast.ingest.connectors.payloads import JsonFields, PayloadError, parse_json, parse_number
 from plantcast.ingest.connectors.sparkplug import (
     NAMESPACE,
@@ -163,7 +164,10 @@ class MqttConnector:
             )
         self.store, self.broker, self.options, self.say = store, broker, options, say
         self.stats = Stats()
-        self._inbox: queue.Queue[_Message] = queue.Queue(maxsize=options.max_inflight)
+        self._inbox: Inbox[_Message] = Inbox(options.max_inflight)
+        self._handoff: queue.Queue = queue.Queue(maxsize=1)
+        self._writer_alive = True
+        self._writer_error: BaseException | None = None
         self._sparkplug = SparkplugHost()
         self._sensor_ids: dict[str, int] = {}
         self._ack_lock = threading.Lock()
@@ -279,76 +283,84 @@ class MqttConnector:
             properties=self._connect_properties(),
         )
         self._client.loop_start()
+        # Two stages: this thread takes and parses batch k+1 while the writer commits batch k
+        # and acknowledges it; the database's round trip overlaps the parsing.
+        writer = threading.Thread(target=self._writer, args=(stop,), name="mqtt-writer")
+        writer.start()
         next_report = time.monotonic() + report_every
         reported = 0
         try:
-            while not stop.is_set():
+            while not stop.is_set() and writer.is_alive():
                 batch = self._take_batch(stop)
-                if batch:
-                    try:
-                        self._commit(batch, stop)
-                    except _Interrupted:
-                        break
+                if batch and not self._hand_over((batch, *self._parse(batch, stop)), stop):
+                    break
                 if report_every and time.monotonic() >= next_report:
-                    n = self.stats.readings - reported
+                    self._report(self.stats.readings - reported, report_every)
                     reported = self.stats.readings
-                    ages = self.stats.age_percentiles()
-                    self.stats.reset_ages()
-                    age = (
-                        f"; reading age at commit p50 {ages[0]:.3f} s, p95 {ages[1]:.3f} s"
-                        if ages
-                        else ""
-                    )
-                    self.say(
-                        f"{self.stats.readings:,} readings stored ({n / report_every:,.0f}/s), "
-                        f"{self.stats.dead_letters:,} dead letters, "
-                        f"{self._inbox.qsize():,} queued{age}"
-                    )
                     next_report = time.monotonic() + report_every
+        except _Interrupted:
+            pass
         finally:
+            stop.set()  # also on an error here: the writer then gives up retrying
+            self._hand_over(None, stop, final=True)
+            writer.join()
             self._stopping = True
             # What is still queued was never acknowledged: the broker keeps it for next time.
             self._client.disconnect()
             self._client.loop_stop()
+        if self._writer_error is not None:
+            raise self._writer_error
         return self.stats
+
+    def _hand_over(self, item, stop: threading.Event, *, final: bool = False) -> bool:
+        """Give the writer a parsed batch (or None: finish); False when it cannot take one."""
+        while self._writer_alive:
+            try:
+                self._handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                if stop.is_set() and not final:
+                    return False
+        return False
+
+    def _writer(self, stop: threading.Event) -> None:
+        try:
+            while (item := self._handoff.get()) is not None:
+                batch, rows, letters = item
+                self._write(rows, letters, batch, stop)
+                self.stats.messages += len(batch)
+                self.stats.batches += 1
+                self.stats.last_commit_us = time.time_ns() // 1000
+                self._ack(batch)
+        except _Interrupted:
+            pass  # stopped while the store was down: the batch stays unacknowledged
+        except BaseException as exc:  # a bug: stop the connector and say so
+            self._writer_error = exc
+        finally:
+            self._writer_alive = False
+
+    def _report(self, n: int, every: float) -> None:
+        ages = self.stats.age_percentiles()
+        self.stats.reset_ages()
+        age = f"; reading age at commit p50 {ages[0]:.3f} s, p95 {ages[1]:.3f} s" if ages else ""
+        self.say(
+            f"{self.stats.readings:,} readings stored ({n / every:,.0f}/s), "
+            f"{self.stats.dead_letters:,} dead letters, {len(self._inbox):,} queued{age}"
+        )
 
     def _load_sensors(self, stop: threading.Event) -> None:
         found = self._retrying(self.store.list_sensors, stop)
         self._sensor_ids = {s.name: s.id for s in found}
 
     def _take_batch(self, stop: threading.Event) -> list[_Message]:
-        try:
-            first = self._inbox.get(timeout=0.2)
-        except queue.Empty:
-            return []
-        batch = [first]
-        deadline = time.monotonic() + self.options.flush_ms / 1000
-        size = self.options.batch_size
-        get = self._inbox.get_nowait
-        while len(batch) < size:
-            try:
-                batch.append(get())
-                continue
-            except queue.Empty:
-                pass
-            left = deadline - time.monotonic()
-            if left <= 0 or stop.is_set():
-                break
-            try:
-                batch.append(self._inbox.get(timeout=min(left, IDLE_FLUSH_S)))
-            except queue.Empty:
-                # Nothing more is coming now, perhaps because the broker's in-flight window is
-                # full (MQTT 3.1.1: its max_inflight_messages): waiting longer only adds delay.
-                break
-        return batch
-
-    def _commit(self, batch: list[_Message], stop: threading.Event) -> None:
-        rows, letters, per_message = self._parse(batch, stop)
-        self._write(rows, letters, per_message, stop)
-        self.stats.messages += len(batch)
-        self.stats.batches += 1
-        self.stats.last_commit_us = time.time_ns() // 1000
-        self._ack(batch)
+        # Also flushed when nothing arrived for IDLE_FLUSH_S: perhaps the broker's in-flight
+        # window is full (MQTT 3.1.1: its max_inflight_messages), and waiting only adds delay.
+        return self._inbox.take(
+            self.options.batch_size,
+            first_wait=0.2,
+            window=self.options.flush_ms / 1000,
+            idle=IDLE_FLUSH_S,
+        )
 
     def _ack(self, batch: list[_Message]) -> None:
         # Packet ids of a session the broker no longer has would acknowledge other messages:
@@ -431,8 +443,7 @@ class MqttConnector:
             ts = [ts[j] for j in keep]
             values = [values[j] for j in keep]
             owner = [owner[j] for j in keep]
-        rows = (sids, ts, values, owner)
-        return rows, letters, batch
+        return (sids, ts, values, owner), letters
 
     def _sensor_ids_for(
         self, keys: list[str], stop: threading.Event
