@@ -182,6 +182,14 @@ def test_live_chart_follows_the_stream_and_shows_the_spike(chromium, served):
             page.set_default_timeout(30_000)
             page.goto(base)
             page.wait_for_selector(".js-plotly-plot", timeout=40_000)
+            # An operator's page (client.toolbarMode=viewer): the toolbar is there, but no
+            # "Deploy" button and no developer items (Rerun, Clear cache) in its menu.
+            page.wait_for_selector('[data-testid="stToolbar"]')
+            assert page.locator('[data-testid="stAppDeployButton"]').count() == 0
+            page.locator('[data-testid="stMainMenu"]').click()
+            menu = page.locator('[data-testid="stMainMenuPopover"]').inner_text()
+            assert "Print" in menu and "Clear cache" not in menu, menu
+            page.keyboard.press("Escape")
             names = _poll(
                 lambda: {t["name"] for t in page.evaluate(READ_TRACES) or []} or None,
                 30,
