@@ -19,8 +19,9 @@ import pytest
 from click.testing import CliRunner
 
 from plantcast.cli.main import cli
+from plantcast.core.config import load_settings
 from plantcast.core.errors import InputError
-from plantcast.ingest.connectors.opcua import OpcuaConnector
+from plantcast.ingest.connectors.opcua import OpcuaConnector, Security
 from plantcast.ingest.connectors.opcua_nodes import parse_spec, read_specs
 from plantcast.signals.presets import model_for
 from plantcast.store import Store
@@ -49,7 +50,8 @@ class TagServer:
     """An asyncua server on a free port, in a thread, whose tags a test sets (value, status,
     source timestamp) as a PLC would."""
 
-    def __init__(self, names=("temp", "level", "label")) -> None:
+    def __init__(self, names=("temp", "level", "label"), users: dict | None = None) -> None:
+        self.users = users  # {username: password}: only these may open a session
         self.port = _free_port()
         self.endpoint = f"opc.tcp://127.0.0.1:{self.port}"
         self.names = names
@@ -62,9 +64,11 @@ class TagServer:
         assert self.ready.wait(30), "the test OPC UA server did not start"
 
     async def _run(self) -> None:
-        server = asyncua.Server()
+        server = asyncua.Server(user_manager=_Users(self.users) if self.users else None)
         await server.init()
         server.set_endpoint(self.endpoint)
+        if self.users:
+            server.set_identity_tokens([ua.UserNameIdentityToken])
         ns = await server.register_namespace("urn:plantcast:test")
         folder = await server.nodes.objects.add_folder(ua.NodeId("Line1", ns), f"{ns}:Line1")
         for name in self.names:
@@ -85,6 +89,18 @@ class TagServer:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(10)
+
+
+class _Users:
+    def __init__(self, users: dict) -> None:
+        self.users = users
+
+    def get_user(self, iserver, username=None, password=None, certificate=None):
+        from asyncua.crypto.permission_rules import User, UserRole
+
+        if username in self.users and self.users[username] == password:
+            return User(role=UserRole.User, name=username)
+        return None
 
 
 @pytest.fixture(scope="module")
@@ -290,3 +306,35 @@ def test_a_stop_before_run_returns_at_once():
     started = time.monotonic()
     assert connector.run().connects == 0
     assert time.monotonic() - started < 2
+
+
+def test_user_and_password_come_from_the_environment(sqlite_url, monkeypatch):
+    server = TagServer(names=("temp",), users={"operator": "s3cret"})
+    try:
+        base = ["connect", "opcua", "--database-url", sqlite_url, "--endpoint", server.endpoint]
+        monkeypatch.setenv("PLANTCAST_OPCUA_USERNAME", "operator")
+        monkeypatch.setenv("PLANTCAST_OPCUA_PASSWORD", "wrong")
+        result = CliRunner().invoke(cli, [*base, "--node", "ns=2;s=Line1.temp"])
+        assert result.exit_code == 1, result.output
+        assert f"OPC UA server {server.endpoint} refused the session" in result.output
+        assert "wrong" not in result.output  # the password is never shown
+
+        monkeypatch.setenv("PLANTCAST_OPCUA_PASSWORD", "s3cret")
+        settings = load_settings(database_url=sqlite_url)
+        store = Store.open(sqlite_url)
+        store.init()
+        connector = OpcuaConnector(
+            store,
+            server.endpoint,
+            [parse_spec("ns=2;s=Line1.temp")],
+            sampling_interval=pd.Timedelta("50ms"),
+            security=Security.from_settings(settings),
+        )
+        t0 = pd.Timestamp("2026-11-03T00:00:00", tz="UTC")
+        with Running(connector):
+            _wait_for(connector.connected.is_set, 20, "the subscription")
+            server.set("temp", 7.5, t0)
+            _wait_for(lambda: t0 in _stored(store, "temp").index, 10, "the value")
+        store.close()
+    finally:
+        server.close()

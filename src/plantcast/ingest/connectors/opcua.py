@@ -216,6 +216,11 @@ class OpcuaConnector:
                     raise  # a wrong node or setting: say so rather than retry forever
                 log.warning("after reconnecting to %s: %s; retrying", self.endpoint, exc)
             except Exception as exc:
+                if self.stats.connects == 0 and _refused(exc):
+                    raise PlantcastError(
+                        f"OPC UA server {self.endpoint} refused the session: {_one_line(exc)} "
+                        "(check PLANTCAST_OPCUA_USERNAME, _PASSWORD and _SECURITY)"
+                    ) from None
                 if self.stats.connects == 0 and time.monotonic() - started > self.start_timeout:
                     raise PlantcastError(
                         f"cannot connect to OPC UA server {self.endpoint}: {_one_line(exc)}"
@@ -453,6 +458,14 @@ def _letter(nodeid, raw, status, ts_us: int, reason: str) -> DeadLetter:
         default=str,
     ).encode()
     return DeadLetter(source="opcua", topic=nodeid.to_string(), payload=payload, reason=reason)
+
+
+_REFUSALS = ("BadUser", "BadIdentity", "BadSecurity", "BadCertificate", "BadNoValidCertificates")
+
+
+def _refused(exc: BaseException) -> bool:
+    """The server turned down who we are (user, certificate, policy): retrying will not help."""
+    return exc.__class__.__name__.startswith(_REFUSALS)
 
 
 def _one_line(exc: BaseException) -> str:
