@@ -110,6 +110,9 @@ class Sender:
             said = deliver(row.destination, row.body, row.idempotency_key, row.event, self.settings)
         except DeliveryError as exc:
             return str(exc)
+        except Exception as exc:  # a bad row must not stop the others: kept, retried, shown
+            log.exception("delivering %s failed", row.idempotency_key)
+            return f"unexpected {type(exc).__name__}: {exc}"
         log.info(
             "delivered %s (%s) to %s: %s",
             row.idempotency_key,

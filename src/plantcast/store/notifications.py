@@ -169,11 +169,29 @@ def enqueue(conn: Connection, alert_id: int, event: str, *, by: str) -> int:
 
 def due(conn: Connection, now: datetime, *, limit: int, skip_locked: bool = False) -> list[Pending]:
     """Undelivered rows whose next attempt is due, oldest first. ``skip_locked`` (PostgreSQL):
-    lock them for this transaction and pass over rows another sender holds."""
+    lock them for this transaction and pass over rows another sender holds.
+
+    A destination gets an alert's transitions in order: a row waits while an earlier one of
+    the same alert to the same destination is undelivered (retrying, or held by a sender)."""
+    earlier = notifications.alias("earlier")
+    blocked = (
+        select(earlier.c.id)
+        .where(
+            earlier.c.alert_id == notifications.c.alert_id,
+            earlier.c.destination_id == notifications.c.destination_id,
+            earlier.c.delivered_at.is_(None),
+            earlier.c.id < notifications.c.id,
+        )
+        .exists()
+    )
     q = (
         select(notifications, notify_destinations)
         .join(notify_destinations, notify_destinations.c.id == notifications.c.destination_id)
-        .where(notifications.c.delivered_at.is_(None), notifications.c.next_attempt_at <= now)
+        .where(
+            notifications.c.delivered_at.is_(None),
+            notifications.c.next_attempt_at <= now,
+            ~blocked,
+        )
         .order_by(notifications.c.next_attempt_at, notifications.c.id)
         .limit(limit)
     )

@@ -172,4 +172,5 @@ notifications = Table(
     Column("delivered_at", UTCTime, nullable=True),
     Column("last_error", Text, nullable=True),
     Index("ix_notifications_due", "delivered_at", "next_attempt_at"),
+    Index("ix_notifications_alert", "alert_id", "destination_id"),  # in order, per alert
 )
