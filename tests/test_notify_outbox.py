@@ -14,6 +14,7 @@ from plantcast.core.types import Source
 from plantcast.notify import add_destination, sign, verify
 from plantcast.notify.sender import backoff_delay
 from plantcast.services.detection import detect_sensor
+from plantcast.services.detection_batch import detect_pass
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import alerts as alert_rows
 from plantcast.store import notifications as outbox
@@ -85,15 +86,18 @@ def test_the_row_commits_and_rolls_back_with_the_alert(store):
 
 
 def test_detection_queues_an_opened_row_for_each_alert_it_writes(store):
+    """Both write paths: one sensor chunk by chunk, and many sensors in bulk batches."""
     step = pd.Timedelta("1h")
     s = generate_readings(SignalModel(seed=8), START, periods=70 * 24, interval=step)
     s = s[(s.index < START + pd.Timedelta("20d")) | (s.index >= START + pd.Timedelta("55d"))]
-    sensor = store.ensure_sensor("gap", source=Source.IMPORTED, interval=step)
-    store.write_readings(sensor.id, s)
+    for name in ("gap", "gap2", "gap3"):
+        sensor = store.ensure_sensor(name, source=Source.IMPORTED, interval=step)
+        store.write_readings(sensor.id, s)
     add_destination(store, "ops", webhook="http://127.0.0.1:9/hook")
     detect_sensor(store, "gap")
-    found = store.list_alerts(sensor_id=sensor.id)
-    assert found  # the month-long gap at least
+    detect_pass(store, ["gap2", "gap3"])
+    found = store.list_alerts()
+    assert {a.sensor_id for a in found} == {s.id for s in store.list_sensors()}  # the gaps
     opened = sorted(r["alert_id"] for r in _rows(store) if r["event"] == "opened")
     assert opened == sorted(a.id for a in found)
 
