@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import deque
 
 import psycopg
 
@@ -89,7 +90,7 @@ def publish(port: int, start: int, count: int, rate: float, ts_offset_us: int = 
     client.connect("127.0.0.1", port)
     client.loop_start()
     t0 = time.time()
-    last = None
+    window: deque = deque()  # unacknowledged publishes: fewer than MQTT's 65,535 packet ids
     for i in range(start, start + count):
         if rate:
             ahead = t0 + (i - start) / rate - time.time()
@@ -97,9 +98,12 @@ def publish(port: int, start: int, count: int, rate: float, ts_offset_us: int = 
                 time.sleep(ahead)
         now_us = time.time_ns() // 1000 + ts_offset_us
         body = f'{{"ts": {now_us}, "value": {i}}}'
-        last = client.publish(f"{PREFIX}/s{i % TOPICS}", body, qos=1)
+        window.append(client.publish(f"{PREFIX}/s{i % TOPICS}", body, qos=1))
+        if len(window) >= 20_000:
+            window.popleft().wait_for_publish(timeout=600)
     sent = time.time()
-    last.wait_for_publish(timeout=600)
+    for info in window:
+        info.wait_for_publish(timeout=600)
     acked = time.time()
     client.disconnect()
     client.loop_stop()
