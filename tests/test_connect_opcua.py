@@ -158,7 +158,7 @@ def test_values_keep_source_timestamps_bad_to_dead_letters_uncertain_counted(sto
         _wait_for(connector.connected.is_set, 20, "the subscription")
         # Each item first reports its current value: wait for those, so the writes below are
         # changes of their own.
-        _wait_for(lambda: connector.stats.received >= 3, 5, "the initial values")
+        _wait_for(lambda: connector.stats.received >= 3, 15, "the initial values")
         sent = [
             ("temp", 21.5, t0, ua.StatusCodes.Good),
             ("temp", 22.5, t0 + pd.Timedelta("1s"), ua.StatusCodes.UncertainLastUsableValue),
@@ -177,7 +177,7 @@ def test_values_keep_source_timestamps_bad_to_dead_letters_uncertain_counted(sto
                 and len(_stored(store, "line1_level").loc[t0:t1]) == 2
                 and sum(store.count_dead_letters(source="opcua").values()) >= 3
             ),
-            10,
+            20,
             "the values in the store",
         )
     temp = _stored(store, "temp").loc[t0:t1]
