@@ -1,14 +1,15 @@
 """MQTT → store: QoS 1 on a persistent session, manual acks after commit, nothing lost.
 
-paho's network thread only queues what arrives (topic, payload, packet id). The caller's
-thread takes batches off that queue (N messages or T ms, whichever comes first), turns them
-into readings and dead letters, writes both in one transaction (``Store.write_batch``, an
-idempotent upsert) and only then acknowledges the batch's messages to the broker. A crash
-before the commit leaves them unacknowledged in the broker's session, which delivers them
-again; a crash after the commit but before the acks delivers them again too, and the upsert
-stores them once. The queue is bounded by the receive maximum announced to the broker (MQTT 5)
-or by the broker's in-flight limit (3.1.1): the broker never has more unacknowledged messages
-out than fit, so a slow database slows the broker's sending instead of filling memory.
+paho's network thread only hands over what arrives (topic, payload, packet id). The caller's
+thread takes batches (N messages, T ms after the first, or when nothing arrived for 20 ms) and
+turns them into readings and dead letters; a writer thread writes each batch in one
+transaction (``Store.write_batch``, an idempotent upsert) and only then acknowledges its
+messages to the broker, while the next batch is parsed. A crash before the commit leaves the
+messages unacknowledged in the broker's session, which delivers them again; a crash after the
+commit but before the acks delivers them again too, and the upsert stores them once. The
+hand-over is bounded by the receive maximum announced to the broker (MQTT 5), so the broker
+never has more unacknowledged messages out than fit; with MQTT 3.1.1 the broker's in-flight
+limit applies and, above ours, a full inbox blocks paho's thread (TCP backpressure).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -28,107 +28,20 @@ import pandas as pd
 from plantcast.core.errors import InputError, PlantcastError, StoreUnavailable
 from plantcast.core.types import Source
 from plantcast.ingest.connectors.inbox import Inbox
-from plantcast.ingest.connectors.payloads import JsonFields, PayloadError, parse_json, parse_number
+from plantcast.ingest.connectors.mqtt_options import Broker, Options, Stats
+from plantcast.ingest.connectors.payloads import PayloadError, parse_json, parse_number
 from plantcast.ingest.connectors.sparkplug import (
     NAMESPACE,
     SparkplugError,
     SparkplugHost,
     rebirth_request,
 )
-from plantcast.ingest.connectors.topics import TopicMap
 from plantcast.store import Store
 from plantcast.store.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
 
-FORMATS = ("auto", "json", "number", "sparkplug")
 IDLE_FLUSH_S = 0.02  # a batch is also flushed when nothing has arrived for this long
-
-
-@dataclass(frozen=True)
-class Broker:
-    host: str
-    port: int
-    tls: bool
-    username: str | None = None
-    password: str | None = None
-    ca_file: str | None = None
-
-    @classmethod
-    def parse(cls, url: str, **credentials) -> Broker:
-        parts = urlsplit(url if "://" in url else f"mqtt://{url}")
-        if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
-            raise InputError(
-                f"cannot read {url!r} as a broker: use mqtt://HOST:PORT or mqtts://HOST:PORT",
-                field="broker",
-            )
-        tls = parts.scheme in ("mqtts", "ssl")
-        try:
-            port = parts.port or (8883 if tls else 1883)
-        except ValueError:
-            raise InputError(f"bad port in {url!r}", field="broker") from None
-        if not parts.hostname:
-            raise InputError(f"no host in {url!r}", field="broker")
-        if parts.username or parts.password:
-            raise InputError(
-                "put the broker's user and password in PLANTCAST_MQTT_USERNAME and "
-                "PLANTCAST_MQTT_PASSWORD, not in the URL",
-                field="broker",
-            )
-        return cls(parts.hostname, port, tls, **credentials)
-
-    def __str__(self) -> str:
-        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
-
-
-@dataclass(frozen=True)
-class Options:
-    topics: tuple[str, ...]
-    fmt: str = "auto"
-    topic_map: TopicMap = field(default_factory=TopicMap)
-    json_fields: JsonFields = field(default_factory=JsonFields)
-    create_sensors: bool = True
-    interval: pd.Timedelta = pd.Timedelta("1s")
-    unit: str = ""
-    client_id: str = "plantcast"
-    mqtt_version: str = "5"
-    session_expiry_s: int = 7 * 86400
-    batch_size: int = 5000
-    flush_ms: int = 200
-    max_inflight: int = 10000
-    max_payload: int = 65536
-    keepalive: int = 30
-
-
-@dataclass
-class Stats:
-    messages: int = 0
-    readings: int = 0
-    dead_letters: int = 0
-    historical: int = 0
-    batches: int = 0
-    last_commit_us: int = 0
-    # A sample of readings' age when committed (commit time - reading time, µs): for live
-    # data stamped at the source, how far the store lags behind the plant.
-    ages_us: list[np.ndarray] = field(default_factory=list)
-    _sampled: int = 0
-
-    def add_ages(self, ages_us: np.ndarray, cap: int = 200_000) -> None:
-        if self._sampled >= cap or not len(ages_us):
-            return
-        take = ages_us[: cap - self._sampled]
-        self.ages_us.append(take)
-        self._sampled += len(take)
-
-    def age_percentiles(self) -> tuple[float, float] | None:
-        """p50 and p95 of the sampled ages, in seconds (None before any reading)."""
-        if not self.ages_us:
-            return None
-        p50, p95 = np.percentile(np.concatenate(self.ages_us), [50, 95]) / 1e6
-        return float(p50), float(p95)
-
-    def reset_ages(self) -> None:
-        self.ages_us, self._sampled = [], 0
 
 
 @dataclass
