@@ -331,3 +331,37 @@ def test_sparkplug_births_aliases_historical_and_signed_ints():
     # seq wraps at 255; a redelivered (dup) message is not a gap
     again = host.handle("spBv1.0/g/NDATA/n", data, received_us=5, dup=True)
     assert not again.problems
+
+
+def test_device_births_and_data_by_alias():
+    host = sparkplug.SparkplugHost()
+    host.handle("spBv1.0/g/NBIRTH/n", sparkplug.encode([], seq=0), received_us=1, dup=False)
+    dbirth = sparkplug.encode([{"name": "flow", "alias": 7, "datatype": 10, "value": 1.0}], seq=1)
+    got = host.handle("spBv1.0/g/DBIRTH/n/pump", dbirth, received_us=2, dup=False)
+    assert got.readings == [("g/n/pump/flow", 2, 1.0)]
+    ddata = sparkplug.encode([{"alias": 7, "value": 2.5}], seq=2, timestamp_ms=3)
+    got = host.handle("spBv1.0/g/DDATA/n/pump", ddata, received_us=9, dup=False)
+    assert got.readings == [("g/n/pump/flow", 3000, 2.5)] and not got.problems
+    # the node's own alias 7 is another metric's: device and node tables are apart
+    ndata = sparkplug.encode([{"alias": 7, "value": 2.5}], seq=3)
+    got = host.handle("spBv1.0/g/NDATA/n", ndata, received_us=9, dup=False)
+    assert got.readings == [] and "unknown alias" in got.problems[0]
+
+
+def test_bad_command_lines_are_one_line_errors():
+    from click.testing import CliRunner
+
+    from plantcast.cli.main import cli
+
+    runner = CliRunner()
+    for args, expected in [
+        (["--broker", "http://host:1883"], "use mqtt://HOST:PORT"),
+        (["--broker", "mqtt://user:secret@host"], "PLANTCAST_MQTT_USERNAME"),
+        (["--template", "plant/area"], "has no placeholder"),
+        (["--template", "p/{a}", "--name-format", "{b}"], "does not have"),
+        (["--mapping", "/nonexistent/map.csv"], "cannot read the mapping file"),
+    ]:
+        result = runner.invoke(cli, ["connect", "mqtt", "--topic", "t/#", *args])
+        assert result.exit_code == 1, (args, result.output)
+        assert result.output.startswith("Error: ") and expected in result.output, result.output
+        assert "Traceback" not in result.output

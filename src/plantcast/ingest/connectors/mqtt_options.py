@@ -27,6 +27,12 @@ class Broker:
     @classmethod
     def parse(cls, url: str, **credentials) -> Broker:
         parts = urlsplit(url if "://" in url else f"mqtt://{url}")
+        if parts.username or parts.password:
+            raise InputError(
+                "put the broker's user and password in PLANTCAST_MQTT_USERNAME and "
+                "PLANTCAST_MQTT_PASSWORD, not in the URL",
+                field="broker",
+            )
         if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
             raise InputError(
                 f"cannot read {url!r} as a broker: use mqtt://HOST:PORT or mqtts://HOST:PORT",
@@ -39,12 +45,6 @@ class Broker:
             raise InputError(f"bad port in {url!r}", field="broker") from None
         if not parts.hostname:
             raise InputError(f"no host in {url!r}", field="broker")
-        if parts.username or parts.password:
-            raise InputError(
-                "put the broker's user and password in PLANTCAST_MQTT_USERNAME and "
-                "PLANTCAST_MQTT_PASSWORD, not in the URL",
-                field="broker",
-            )
         return cls(parts.hostname, port, tls, **credentials)
 
     def __str__(self) -> str:
