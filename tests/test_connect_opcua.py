@@ -20,7 +20,7 @@ from click.testing import CliRunner
 
 from plantcast.cli.main import cli
 from plantcast.core.config import load_settings
-from plantcast.core.errors import InputError
+from plantcast.core.errors import InputError, StoreUnavailable
 from plantcast.ingest.connectors.opcua import OpcuaConnector, Security
 from plantcast.ingest.connectors.opcua_nodes import parse_spec, read_specs
 from plantcast.signals.presets import model_for
@@ -338,3 +338,69 @@ def test_user_and_password_come_from_the_environment(sqlite_url, monkeypatch):
         store.close()
     finally:
         server.close()
+
+
+def test_values_wait_through_a_database_outage(sqlite_url, tag_server):
+    store = Store.open(sqlite_url)
+    store.init()
+    calls = {"n": 0}
+    real = store.write_batch
+
+    def flaky(batch, dead_letters=()):
+        calls["n"] += 1
+        if calls["n"] <= 2:
+            raise StoreUnavailable("lost the database (test)")
+        return real(batch, dead_letters)
+
+    store.write_batch = flaky
+    connector = OpcuaConnector(
+        store,
+        tag_server.endpoint,
+        [parse_spec("ns=2;s=Line1.level")],
+        sampling_interval=pd.Timedelta("50ms"),
+        backoff=(0.05, 0.2),
+    )
+    t0 = pd.Timestamp("2026-11-04T00:00:00", tz="UTC")
+    with Running(connector):
+        _wait_for(connector.connected.is_set, 20, "the subscription")
+        for i in range(3):
+            tag_server.set("level", 100.0 + i + connector.stats.received, t0 + pd.Timedelta(i, "s"))
+        _wait_for(
+            lambda: len(_stored(store, "level").loc[t0 : t0 + pd.Timedelta("1min")]) == 3,
+            20,
+            "the values after the outage",
+        )
+    assert connector.stats.store_failures == 2
+    store.close()
+
+
+def test_the_command_stops_on_sigterm_and_flushes(sqlite_url, tag_server):
+    t0 = pd.Timestamp("2026-11-05T00:00:00", tz="UTC")
+    command = [sys.executable, "-m", "plantcast", "connect", "opcua", "--database-url", sqlite_url]
+    args = ["--endpoint", tag_server.endpoint, "--node", "line_temp=ns=2;s=Line1.temp"]
+    proc = subprocess.Popen(
+        [*command, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    store = Store.open(sqlite_url)
+    try:
+        _wait_for(
+            lambda: proc.poll() is not None or "line_temp" in {s.name for s in _sensors(store)},
+            60,
+            "the command to subscribe",
+        )
+        assert proc.poll() is None, proc.communicate()
+        tag_server.set("temp", 31.25, t0)
+        _wait_for(lambda: t0 in _stored(store, "line_temp").index, 20, "the value")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert "stored" in out and "Traceback" not in err
+    store.close()
+
+
+def _sensors(store):
+    try:
+        return store.list_sensors()
+    except Exception:  # the command has not created the tables yet
+        return []
