@@ -168,3 +168,23 @@ def test_signature_and_backoff():
     delays = [backoff_delay(n, 2.0, 60.0) for n in range(1, 9)]
     for n, d in enumerate(delays, start=1):
         assert 0.9 * min(60, 2 * 2 ** (n - 1)) <= d <= 1.1 * min(60, 2 * 2 ** (n - 1))
+
+
+def test_old_delivered_rows_are_purged_undelivered_never(store):
+    from datetime import UTC, datetime, timedelta
+
+    from plantcast.core.config import load_settings
+    from plantcast.notify import Sender
+
+    sid = store.ensure_sensor("p4", source=Source.IMPORTED, interval=pd.Timedelta("1h")).id
+    add_destination(store, "ops", webhook="http://127.0.0.1:9/hook")
+    a, b, c = (_open(store, sid, hours=h) for h in range(3))
+    now = datetime.now(UTC)
+    with store.write() as conn:
+        rows = {r["alert_id"]: r["id"] for r in outbox.list_outbox(conn)}
+        outbox.mark_delivered(conn, rows[a], now - timedelta(days=40))
+        outbox.mark_delivered(conn, rows[b], now - timedelta(days=2))
+    sender = Sender(store, load_settings(), backoff=1, max_backoff=1, keep=timedelta(days=30))
+    assert sender.purge() == 1
+    assert [r["alert_id"] for r in _rows(store)] == [b, c]  # c never delivered: kept
+    assert Sender(store, load_settings(), backoff=1, max_backoff=1).purge() == 0  # keep None

@@ -136,7 +136,14 @@ def notify_test(database_url, name) -> None:
 @click.option(
     "--max-backoff", type=DURATION, default=None, help="Longest retry delay (default 10min)."
 )
-def notify_run(database_url, once, poll, backoff, max_backoff) -> None:
+@click.option(
+    "--keep",
+    type=DURATION,
+    default="30d",
+    show_default=True,
+    help="Delete delivered notifications older than this (undelivered ones are never deleted).",
+)
+def notify_run(database_url, once, poll, backoff, max_backoff, keep) -> None:
     """Deliver queued notifications, retrying with exponential backoff until accepted.
 
     Runs until Ctrl-C / SIGTERM (the delivery in flight finishes first). On SQLite one sender
@@ -152,7 +159,11 @@ def notify_run(database_url, once, poll, backoff, max_backoff) -> None:
     cap = max_backoff if max_backoff is not None else parse_duration(settings.notify_max_backoff)
     with open_store(database_url, init=True) as store:
         sender = Sender(
-            store, settings, backoff=backoff.total_seconds(), max_backoff=cap.total_seconds()
+            store,
+            settings,
+            backoff=backoff.total_seconds(),
+            max_backoff=cap.total_seconds(),
+            keep=keep.to_pytimedelta(),
         )
         if once:
             stats = sender.run_once()

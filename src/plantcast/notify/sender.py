@@ -15,6 +15,7 @@ import logging
 import os
 import random
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +28,7 @@ from plantcast.store import Store
 from plantcast.store import notifications as outbox
 
 log = logging.getLogger(__name__)
+PURGE_EVERY_S = 3600.0  # how often a running sender deletes old delivered rows
 
 
 def resolve_secret(dest: outbox.Destination) -> str | None:
@@ -70,12 +72,20 @@ class Sender:
     """Delivers the outbox of one store; :meth:`run_once` for a pass, :meth:`run` to follow."""
 
     def __init__(
-        self, store: Store, settings: Settings, *, backoff: float, max_backoff: float
+        self,
+        store: Store,
+        settings: Settings,
+        *,
+        backoff: float,
+        max_backoff: float,
+        keep: timedelta | None = None,
     ) -> None:
         self.store, self.settings = store, settings
         self.backoff, self.max_backoff = backoff, max_backoff
+        self.keep = keep  # delivered rows older than this are deleted (None: kept)
         self.stopping = threading.Event()
         self._lock_file = None
+        self._purged_at = float("-inf")
 
     # -- one pass ---------------------------------------------------------------------------
     def run_once(self, limit: int = 100) -> SendStats:
@@ -149,6 +159,7 @@ class Sender:
             while not self.stopping.is_set():
                 try:
                     stats = self.run_once()
+                    self._purge_now_and_then()
                 except StoreUnavailable as exc:
                     log.warning("%s; retrying", exc)
                     stats = SendStats()
@@ -164,6 +175,19 @@ class Sender:
 
     def stop(self) -> None:
         self.stopping.set()
+
+    def purge(self) -> int:
+        """Delete delivered rows older than ``keep``; undelivered rows are never deleted."""
+        if self.keep is None:
+            return 0
+        with self.store.write() as conn:
+            return outbox.purge_delivered(conn, datetime.now(UTC) - self.keep)
+
+    def _purge_now_and_then(self) -> None:
+        if time.monotonic() - self._purged_at >= PURGE_EVERY_S:
+            self._purged_at = time.monotonic()
+            if n := self.purge():
+                log.info("deleted %d delivered notification(s) older than %s", n, self.keep)
 
     def _take_sqlite_lock(self) -> None:
         """One sender per SQLite file: an advisory lock the OS drops when the process dies."""

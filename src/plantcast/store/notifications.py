@@ -241,6 +241,12 @@ def mark_failed(conn: Connection, row_id: int, error: str, retry_in: timedelta) 
     )
 
 
+def purge_delivered(conn: Connection, before: datetime) -> int:
+    """Delete rows delivered before ``before`` (the outbox does not grow without bound)."""
+    done = and_(notifications.c.delivered_at.is_not(None), notifications.c.delivered_at < before)
+    return int(conn.execute(delete(notifications).where(done)).rowcount or 0)
+
+
 def outbox_summary(conn: Connection) -> dict[int, dict]:
     """Per destination id: delivered and pending counts and the latest error of a pending row."""
     undelivered = notifications.c.delivered_at.is_(None)
