@@ -60,7 +60,7 @@ def wait_for(condition: Callable[[], object], timeout: float, what: str, every: 
 class Mosquitto:
     """A broker of our own: ``start()``, ``stop()`` (SIGTERM: saves), ``restart()``."""
 
-    def __init__(self, workdir: Path, port: int | None = None) -> None:
+    def __init__(self, workdir: Path, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
         self.binary = require_mosquitto()
         self.workdir = workdir
         self.port = port or free_port()
@@ -71,7 +71,7 @@ class Mosquitto:
             "\n".join(
                 [
                     f"listener {self.port} 127.0.0.1",
-                    "allow_anonymous true",
+                    *(extra or ["allow_anonymous true"]),
                     "persistence true",
                     f"persistence_location {workdir}/",
                     "autosave_interval 1",
@@ -121,10 +121,14 @@ class Mosquitto:
 class Connector:
     """``plantcast connect mqtt …`` as a child process; its output collected line by line."""
 
-    def __init__(self, args: list[str]) -> None:
+    def __init__(self, args: list[str], env: dict[str, str] | None = None) -> None:
         cmd = [sys.executable, "-c", "from plantcast.cli.main import cli; cli()", "connect", "mqtt"]
         self.proc = subprocess.Popen(
-            cmd + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+            cmd + args,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, **(env or {})},
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -162,3 +166,73 @@ class Connector:
         code = self.proc.wait(timeout=20)
         self._reader.join(timeout=5)
         return code
+
+
+def make_tls_files(workdir: Path, user: str, password: str) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 signed by it, and a password file."""
+    if shutil.which("openssl") is None or shutil.which("mosquitto_passwd") is None:
+        msg = "openssl and mosquitto_passwd are needed for the TLS test"
+        if IN_CI:
+            pytest.fail(msg)
+        pytest.skip(msg)
+    f = {k: workdir / k for k in ("ca.key", "ca.crt", "server.key", "server.csr", "server.crt")}
+    san = workdir / "san.ext"
+    san.write_text("subjectAltName=IP:127.0.0.1\n")
+    steps = [
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f["ca.key"],
+            "-out",
+            f["ca.crt"],
+            "-days",
+            "1",
+            "-subj",
+            "/CN=plantcast test CA",
+        ],
+        [
+            "openssl",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            f["server.key"],
+            "-out",
+            f["server.csr"],
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+        [
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            f["server.csr"],
+            "-CA",
+            f["ca.crt"],
+            "-CAkey",
+            f["ca.key"],
+            "-CAcreateserial",
+            "-out",
+            f["server.crt"],
+            "-days",
+            "1",
+            "-extfile",
+            san,
+        ],
+        ["mosquitto_passwd", "-b", "-c", workdir / "passwd", user, password],
+    ]
+    for step in steps:
+        subprocess.run([str(x) for x in step], check=True, capture_output=True)
+    return {
+        "ca": f["ca.crt"],
+        "cert": f["server.crt"],
+        "key": f["server.key"],
+        "passwd": workdir / "passwd",
+    }

@@ -10,7 +10,7 @@ import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
-from mqtt_broker import Connector, Mosquitto, require_mosquitto, wait_for
+from mqtt_broker import Connector, Mosquitto, make_tls_files, require_mosquitto, wait_for
 from plantcast.ingest.connectors import sparkplug
 from plantcast.ingest.connectors.payloads import JsonFields, PayloadError, parse_json, parse_ts
 from plantcast.ingest.connectors.topics import TopicMap
@@ -57,11 +57,14 @@ def _counts(url: str) -> tuple[int, int, float]:
     return int(n), int(dead), float(total)
 
 
-def _connector(broker: Mosquitto, url: str, client_id: str, *topics: str, extra=()) -> Connector:
-    args = ["--database-url", url, "--broker", broker.url, "--client-id", client_id]
+def _connector(
+    broker: Mosquitto, url: str, client_id: str, *topics: str, extra=(), env=None, scheme="mqtt"
+) -> Connector:
+    address = f"{scheme}://127.0.0.1:{broker.port}"
+    args = ["--database-url", url, "--broker", address, "--client-id", client_id]
     args += [a for t in topics for a in ("--topic", t)]
     args += ["--report-every", "0s", *extra]
-    return Connector(args)
+    return Connector(args, env=env)
 
 
 def _json_messages(start: int, stop: int, topics: int = 25) -> list[tuple[str, bytes]]:
@@ -365,3 +368,54 @@ def test_bad_command_lines_are_one_line_errors():
         assert result.exit_code == 1, (args, result.output)
         assert result.output.startswith("Error: ") and expected in result.output, result.output
         assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_tls_and_credentials_from_the_environment(tmp_path, sqlite_url):
+    require_mosquitto()
+    files = make_tls_files(tmp_path, "plant", "s3cret")
+    broker = Mosquitto(
+        tmp_path,
+        extra=(
+            f"cafile {files['ca']}",
+            f"certfile {files['cert']}",
+            f"keyfile {files['key']}",
+            "allow_anonymous false",
+            f"password_file {files['passwd']}",
+        ),
+    )
+    broker.start()
+    env = {"PLANTCAST_MQTT_USERNAME": "plant", "PLANTCAST_MQTT_CA_FILE": str(files["ca"])}
+    wrong = _connector(
+        broker,
+        sqlite_url,
+        "tls-wrong",
+        "tls/#",
+        scheme="mqtts",
+        env={**env, "PLANTCAST_MQTT_PASSWORD": "nope"},
+    )
+    good = _connector(
+        broker,
+        sqlite_url,
+        "tls-good",
+        "tls/#",
+        scheme="mqtts",
+        env={**env, "PLANTCAST_MQTT_PASSWORD": "s3cret"},
+    )
+    try:
+        wait_for(lambda: wrong.saw("refused the connection"), 30, "the refusal of a bad password")
+        assert wrong.alive()  # it keeps trying, with backoff, and says why once
+        good.wait_subscribed()
+        client = paho.Client(CallbackAPIVersion.VERSION2, client_id="tls-pub")
+        client.tls_set(ca_certs=str(files["ca"]))
+        client.username_pw_set("plant", "s3cret")
+        client.connect("127.0.0.1", broker.port)
+        client.loop_start()
+        client.publish("tls/flow", b"12.5", qos=1).wait_for_publish(timeout=10)
+        client.disconnect()
+        client.loop_stop()
+        wait_for(lambda: _counts(sqlite_url)[0] == 1, 20, "the reading sent over TLS")
+    finally:
+        assert wrong.terminate() == 0 and good.terminate() == 0
+        broker.stop()
+    assert "s3cret" not in wrong.output() + good.output()

@@ -127,7 +127,8 @@ class MqttConnector:
         return props
 
     def _on_connect(self, client, userdata, flags, reason_code, properties) -> None:
-        if reason_code.is_failure:
+        self._refused = reason_code.is_failure
+        if self._refused:
             self._problem(f"broker {self.broker} refused the connection: {reason_code}")
             return
         with self._ack_lock:
@@ -150,7 +151,7 @@ class MqttConnector:
 
     def _on_disconnect(self, client, userdata, flags, reason_code, properties) -> None:
         self._connected.clear()
-        if not self._stopping:
+        if not self._stopping and not self._refused:  # a refusal was said already
             self._problem(f"lost the broker {self.broker} ({reason_code}); reconnecting")
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties) -> None:
@@ -182,6 +183,7 @@ class MqttConnector:
 
     # -- the writer side (the caller's thread) ---------------------------------------------
     _stopping = False
+    _refused = False
 
     def run(self, stop: threading.Event, *, report_every: float = 10.0) -> Stats:
         try:
