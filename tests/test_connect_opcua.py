@@ -21,7 +21,7 @@ from click.testing import CliRunner
 from plantcast.cli.main import cli
 from plantcast.core.config import load_settings
 from plantcast.core.errors import InputError, StoreUnavailable
-from plantcast.ingest.connectors.opcua import OpcuaConnector, Security
+from plantcast.ingest.connectors.opcua import APPLICATION_URI, OpcuaConnector, Security
 from plantcast.ingest.connectors.opcua_nodes import parse_spec, read_specs
 from plantcast.signals.presets import model_for
 from plantcast.store import Store
@@ -50,8 +50,11 @@ class TagServer:
     """An asyncua server on a free port, in a thread, whose tags a test sets (value, status,
     source timestamp) as a PLC would."""
 
-    def __init__(self, names=("temp", "level", "label"), users: dict | None = None) -> None:
+    def __init__(
+        self, names=("temp", "level", "label"), users: dict | None = None, certs=None
+    ) -> None:
         self.users = users  # {username: password}: only these may open a session
+        self.certs = certs  # (certificate, key): Basic256Sha256 SignAndEncrypt only
         self.port = _free_port()
         self.endpoint = f"opc.tcp://127.0.0.1:{self.port}"
         self.names = names
@@ -69,6 +72,10 @@ class TagServer:
         server.set_endpoint(self.endpoint)
         if self.users:
             server.set_identity_tokens([ua.UserNameIdentityToken])
+        if self.certs:
+            server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+            await server.load_certificate(str(self.certs[0]))
+            await server.load_private_key(str(self.certs[1]))
         ns = await server.register_namespace("urn:plantcast:test")
         folder = await server.nodes.objects.add_folder(ua.NodeId("Line1", ns), f"{ns}:Line1")
         for name in self.names:
@@ -404,3 +411,48 @@ def _sensors(store):
         return store.list_sensors()
     except Exception:  # the command has not created the tables yet
         return []
+
+
+def _self_signed(tmp_path, name: str, app_uri: str, use) -> tuple:
+    from asyncua.crypto.cert_gen import setup_self_signed_certificate
+
+    cert, key = tmp_path / f"{name}_cert.der", tmp_path / f"{name}_key.pem"
+    asyncio.run(
+        setup_self_signed_certificate(key, cert, app_uri, "127.0.0.1", [use], {"commonName": name})
+    )
+    return cert, key
+
+
+def test_a_secured_server_with_the_policy_from_the_environment(sqlite_url, tmp_path, monkeypatch):
+    from cryptography.x509.oid import ExtendedKeyUsageOID as Use
+
+    server_certs = _self_signed(tmp_path, "server", "urn:plantcast:test", Use.SERVER_AUTH)
+    # The connector presents this application URI: its certificate must carry it.
+    cert, key = _self_signed(tmp_path, "client", APPLICATION_URI, Use.CLIENT_AUTH)
+    server = TagServer(names=("temp",), certs=server_certs)
+    try:
+        base = ["connect", "opcua", "--database-url", sqlite_url, "--endpoint", server.endpoint]
+        monkeypatch.delenv("PLANTCAST_OPCUA_SECURITY", raising=False)
+        result = CliRunner().invoke(cli, [*base, "--node", "ns=2;s=Line1.temp"])
+        assert result.exit_code == 1, result.output
+        assert "refused the session" in result.output and "No matching endpoints" in result.output
+
+        policy = f"Basic256Sha256,SignAndEncrypt,{cert},{key}"
+        monkeypatch.setenv("PLANTCAST_OPCUA_SECURITY", policy)
+        store = Store.open(sqlite_url)
+        store.init()
+        connector = OpcuaConnector(
+            store,
+            server.endpoint,
+            [parse_spec("ns=2;s=Line1.temp")],
+            sampling_interval=pd.Timedelta("50ms"),
+            security=Security.from_settings(load_settings(database_url=sqlite_url)),
+        )
+        t0 = pd.Timestamp("2026-11-06T00:00:00", tz="UTC")
+        with Running(connector):
+            _wait_for(connector.connected.is_set, 20, "the secured subscription")
+            server.set("temp", 8.5, t0)
+            _wait_for(lambda: t0 in _stored(store, "temp").index, 10, "the value")
+        store.close()
+    finally:
+        server.close()

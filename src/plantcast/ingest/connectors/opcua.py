@@ -37,6 +37,7 @@ from plantcast.store.dead_letters import DeadLetter
 
 log = logging.getLogger(__name__)
 
+APPLICATION_URI = "urn:plantcast:connect-opcua"
 MAX_PENDING = 1_000_000  # values held while the database is away before the oldest are dropped
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _US = dt.timedelta(microseconds=1)
@@ -254,6 +255,8 @@ class OpcuaConnector:
                 await asyncio.wait_for(client.disconnect(), timeout=self.timeout)
 
     async def _configure(self, client) -> None:
+        client.name = client.description = "plantcast connect opcua"
+        client.application_uri = APPLICATION_URI  # a client certificate must carry it
         sec = self.security
         if sec.policy:
             try:
@@ -464,8 +467,9 @@ _REFUSALS = ("BadUser", "BadIdentity", "BadSecurity", "BadCertificate", "BadNoVa
 
 
 def _refused(exc: BaseException) -> bool:
-    """The server turned down who we are (user, certificate, policy): retrying will not help."""
-    return exc.__class__.__name__.startswith(_REFUSALS)
+    """The server turned down who we are (user, certificate, policy), or offers no endpoint
+    with our security policy: retrying will not help."""
+    return exc.__class__.__name__.startswith(_REFUSALS) or "No matching endpoints" in str(exc)
 
 
 def _one_line(exc: BaseException) -> str:
