@@ -22,7 +22,6 @@ import logging
 import math
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -31,7 +30,7 @@ import pandas as pd
 
 from plantcast.core.errors import InputError, PlantcastError, StoreUnavailable
 from plantcast.core.types import Source
-from plantcast.ingest.connectors.opcua_nodes import NodeSpec
+from plantcast.ingest.connectors.opcua_nodes import NodeSpec, resolve
 from plantcast.store import Store
 from plantcast.store.dead_letters import DeadLetter
 
@@ -286,35 +285,7 @@ class OpcuaConnector:
     # -- nodes ----------------------------------------------------------------------------
     async def _resolve(self, client) -> list:
         """The subscription's nodes, each mapped to its sensor (created when missing)."""
-        from asyncua import ua
-
-        nodes = []
-        children_cache: dict = {}
-        for spec in self.specs:
-            if spec.is_node_id:
-                try:
-                    nodes.append(client.get_node(ua.NodeId.from_string(spec.node)))
-                except Exception:
-                    raise InputError(f"invalid node id {spec.node!r}", field="node") from None
-            else:
-                nodes.append(await _browse(client, spec, children_cache))
-        # One request for every browse name: it names the sensors and proves the nodes exist.
-        found = await client.read_attributes(nodes, ua.AttributeIds.BrowseName)
-        names = []
-        for spec, dv in zip(self.specs, found, strict=True):
-            if dv.StatusCode is not None and not dv.StatusCode.is_good():
-                raise InputError(
-                    f"node {spec.node!r} not found on {self.endpoint} ({dv.StatusCode.name})",
-                    field="node",
-                )
-            names.append(spec.sensor or dv.Value.Value.Name)
-        dupes = sorted(n for n, k in Counter(names).items() if k > 1)
-        if dupes:
-            raise InputError(
-                f"several nodes would feed sensor(s) {', '.join(dupes)}; name them with "
-                "--node SENSOR=NODE",
-                field="node",
-            )
+        nodes, names = await resolve(client, self.specs, self.endpoint)
         missing = [n for n in names if n not in self._sensor_ids]
         if missing:
             await asyncio.to_thread(self._ensure_sensors, missing)
@@ -425,30 +396,6 @@ class _Handler:
 
     def status_change_notification(self, status) -> None:
         log.warning("subscription status: %s", status)
-
-
-async def _browse(client, spec: NodeSpec, cache: dict):
-    """Follow a browse path from the Root folder, one child at a time (cached per parent)."""
-    from asyncua import ua
-
-    node = client.nodes.root
-    for element in spec.path:
-        ns, _, name = element.rpartition(":")
-        if node.nodeid not in cache:
-            children = await node.get_children()
-            names = await asyncio.gather(*(c.read_browse_name() for c in children))
-            cache[node.nodeid] = list(zip(names, children, strict=True))
-        found = [
-            child
-            for qn, child in cache[node.nodeid]
-            if qn.Name == name and (not ns or (ns.isdigit() and qn.NamespaceIndex == int(ns)))
-        ]
-        if not found:
-            raise InputError(f"browse path {spec.node!r}: no {element!r} there", field="node")
-        node = found[0]
-    if node.nodeid == ua.NodeId(ua.ObjectIds.RootFolder):
-        raise InputError(f"browse path {spec.node!r} names no node", field="node")
-    return node
 
 
 def _letter(nodeid, raw, status, ts_us: int, reason: str) -> DeadLetter:

@@ -8,7 +8,9 @@ sensor is named after the node's browse name.
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -64,3 +66,60 @@ def read_specs(nodes: tuple[str, ...] | list[str], nodes_file: Path | None) -> l
     if not specs:
         raise InputError("no nodes given: use --node (repeatable) or --nodes-file", field="node")
     return specs
+
+
+async def resolve(client, specs: list[NodeSpec], endpoint: str) -> tuple[list, list[str]]:
+    """The asyncua nodes of ``specs`` on a connected client, and the sensor each feeds."""
+    from asyncua import ua
+
+    nodes = []
+    children_cache: dict = {}
+    for spec in specs:
+        if spec.is_node_id:
+            try:
+                nodes.append(client.get_node(ua.NodeId.from_string(spec.node)))
+            except Exception:
+                raise InputError(f"invalid node id {spec.node!r}", field="node") from None
+        else:
+            nodes.append(await _browse(client, spec, children_cache))
+    # One request for every browse name: it names the sensors and proves the nodes exist.
+    found = await client.read_attributes(nodes, ua.AttributeIds.BrowseName)
+    names = []
+    for spec, dv in zip(specs, found, strict=True):
+        if dv.StatusCode is not None and not dv.StatusCode.is_good():
+            raise InputError(
+                f"node {spec.node!r} not found on {endpoint} ({dv.StatusCode.name})", field="node"
+            )
+        names.append(spec.sensor or dv.Value.Value.Name)
+    dupes = sorted(n for n, k in Counter(names).items() if k > 1)
+    if dupes:
+        raise InputError(
+            f"several nodes would feed sensor(s) {', '.join(dupes)}; name them with "
+            "--node SENSOR=NODE",
+            field="node",
+        )
+    return nodes, names
+
+
+async def _browse(client, spec: NodeSpec, cache: dict):
+    """Follow a browse path from the Root folder, one child at a time (cached per parent)."""
+    from asyncua import ua
+
+    node = client.nodes.root
+    for element in spec.path:
+        ns, _, name = element.rpartition(":")
+        if node.nodeid not in cache:
+            children = await node.get_children()
+            names = await asyncio.gather(*(c.read_browse_name() for c in children))
+            cache[node.nodeid] = list(zip(names, children, strict=True))
+        found = [
+            child
+            for qn, child in cache[node.nodeid]
+            if qn.Name == name and (not ns or (ns.isdigit() and qn.NamespaceIndex == int(ns)))
+        ]
+        if not found:
+            raise InputError(f"browse path {spec.node!r}: no {element!r} there", field="node")
+        node = found[0]
+    if node.nodeid == ua.NodeId(ua.ObjectIds.RootFolder):
+        raise InputError(f"browse path {spec.node!r} names no node", field="node")
+    return node
