@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import math
 import os
 import re
 import shutil
@@ -115,6 +116,17 @@ def _publisher(port: int, start: int, count: int, rate: float, ts_offset_us: int
     return subprocess.Popen([*args, str(ts_offset_us)], stdout=subprocess.PIPE, text=True)
 
 
+def _connector_cmd(args, url: str, port: int, i: int) -> list[str]:
+    # Several connectors share the stream through an MQTT shared subscription.
+    topic = f"$share/plantcast/{PREFIX}/#" if args.connectors > 1 else f"{PREFIX}/#"
+    cmd = [sys.executable, "-c", "from plantcast.cli.main import cli; cli()"]
+    cmd += ["connect", "mqtt", "--database-url", url, "--broker", f"mqtt://127.0.0.1:{port}"]
+    cmd += ["--topic", topic, "--client-id", f"bench-connector-{i}", "--report-every", "0s"]
+    cmd += ["--batch-size", str(args.batch_size), "--flush-ms", str(args.flush_ms)]
+    cmd += ["--max-inflight", str(max(10000, 2 * args.batch_size))]
+    return [*cmd, "--template", f"{PREFIX}/{{sensor}}", "--mqtt-version", args.mqtt_version]
+
+
 def _start_connector(cmd: list[str], until: str) -> tuple[subprocess.Popen, list[str]]:
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -126,14 +138,14 @@ def _start_connector(cmd: list[str], until: str) -> tuple[subprocess.Popen, list
     return proc, lines
 
 
-def _stop_connector(proc: subprocess.Popen, lines: list[str]) -> tuple[str, str]:
+def _stop_connector(proc: subprocess.Popen, lines: list[str]) -> tuple[float, float]:
     """SIGTERM; the p50 and p95 of the connector's commit time - reading time."""
     proc.send_signal(signal.SIGTERM)
     _, rest = proc.communicate(timeout=60)
     lines += rest.splitlines()
     summary = next((x for x in lines if x.startswith("stopped:")), "")
     m = re.search(r"p50 ([\d.]+) s, p95 ([\d.]+) s", summary)
-    return (m.group(1), m.group(2)) if m else ("?", "?")
+    return (float(m.group(1)), float(m.group(2))) if m else (math.nan, math.nan)
 
 
 def _count(url: str) -> int:
@@ -150,6 +162,9 @@ def _args(argv):
     parser.add_argument("--batch-size", type=int, default=5000)
     parser.add_argument("--flush-ms", type=int, default=200)
     parser.add_argument("--mqtt-version", choices=["5", "3.1.1"], default="5")
+    parser.add_argument(
+        "--connectors", type=int, default=1, help="N processes on a shared subscription"
+    )
     return parser.parse_args(argv)
 
 
@@ -169,14 +184,9 @@ def main(argv: list[str] | None = None) -> None:
         broker, port = start_broker(workdir)
         procs.append(broker)
         progress(f"mosquitto on port {port}, PostgreSQL {version}, {os.cpu_count()} cores")
-        cmd = [sys.executable, "-c", "from plantcast.cli.main import cli; cli()"]
-        cmd += ["connect", "mqtt", "--database-url", url, "--broker", f"mqtt://127.0.0.1:{port}"]
-        cmd += ["--topic", f"{PREFIX}/#", "--client-id", "bench-connector", "--report-every"]
-        cmd += ["0s", "--batch-size", str(args.batch_size), "--flush-ms", str(args.flush_ms)]
-        cmd += ["--max-inflight", str(max(10000, 2 * args.batch_size))]
-        cmd += ["--mqtt-version", args.mqtt_version]
-        connector, lines = _start_connector(cmd, "subscribed to")
-        procs.append(connector)
+        cmds = [_connector_cmd(args, url, port, i) for i in range(args.connectors)]
+        running = [_start_connector(c, "subscribed to") for c in cmds]
+        procs += [p for p, _ in running]
         progress("warm-up: one reading per topic creates the 1,000 sensors")
         _publisher(port, 0, TOPICS, 0, ts_offset_us=-86_400_000_000).communicate()
         _wait(lambda: _count(url) >= TOPICS, 120, "the warm-up readings", every=0.2)
@@ -193,17 +203,20 @@ def main(argv: list[str] | None = None) -> None:
         sub_done = time.time()
         _wait(lambda: _count(url) >= TOPICS + n, 600, "every reading committed", every=0.1)
         committed = time.time()
-        p50, p95 = _stop_connector(connector, lines)
+        ages = [_stop_connector(p, lines) for p, lines in running]
+        p50, p95 = (f"{max(a[k] for a in ages):.3f}" for k in (0, 1))  # the worst connector's
         progress(f"backlog: {n:,} more messages queued in the session while the connector is down")
         _publisher(port, TOPICS + n, n, 0).communicate()
         t_start = time.time()
         # A resumed session gets its queued messages right after CONNACK: time from there.
-        connector, lines = _start_connector(cmd, "connected to")
-        procs.append(connector)
-        t_subscribed = time.time()
+        running = [_start_connector(cmds[0], "connected to")]
+        t_subscribed = time.time()  # the first one drains while the others start
+        running += [_start_connector(c, "connected to") for c in cmds[1:]]
+        procs += [p for p, _ in running]
         _wait(lambda: _count(url) >= TOPICS + 2 * n, 600, "the backlog committed", every=0.1)
         t_drained = time.time()
-        _stop_connector(connector, lines)
+        for p, lines in running:
+            _stop_connector(p, lines)
         stored = _count(url) - TOPICS
         t0 = timing["start"]
         rows = [
@@ -232,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
         ]
         print_table(
             f"MQTT {args.mqtt_version} end to end: {n:,} JSON messages over {TOPICS:,} "
-            f"topics{how}, batches of "
+            f"topics{how}, {args.connectors} connector process(es), batches of "
             f"{args.batch_size:,} or {args.flush_ms} ms; {os.cpu_count()} cores shared by the "
             "broker, publisher, subscriber, connector and PostgreSQL",
             ["path", "msg/s", "seconds", "p50 latency s", "p95 latency s"],
@@ -242,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"stored {stored:,} of {2 * n:,} published (lost {2 * n - stored:,}); latency: the "
             "connector's commit time - publish time (a sample of up to 200,000); the restarted "
-            f"connector took {t_subscribed - t_start:.1f} s to connect (not in its drain time)"
+            f"connector took {t_subscribed - t_start:.1f} s to connect (not in the drain time)"
         )
     finally:
         for proc in reversed(procs):
