@@ -12,6 +12,7 @@ from plantcast.cli.common import (
     DURATION,
     TIMESTAMP,
     console,
+    dask_options,
     database_option,
     format_option,
     out,
@@ -71,16 +72,7 @@ def normalize(database_url, sensor) -> None:
 )
 @click.option("--explain", is_flag=True, help="Print each detector's calibrated thresholds.")
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
-@click.option(
-    "--scheduler",
-    default=None,
-    help="Score on the Dask cluster at this address (tcp://HOST:8786); "
-    "default $PLANTCAST_DASK_SCHEDULER when --dask is given.",
-)
-@click.option(
-    "--workers", type=click.IntRange(min=1), default=None, help="Score on a local Dask cluster."
-)
-@click.option("--dask", "use_dask", is_flag=True, help="Score on Dask (one process per CPU).")
+@dask_options("Score")
 @click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")
 def detect(
     database_url, sensors, periods, since, explain, follow, every, scheduler, workers, use_dask

@@ -120,6 +120,38 @@ def database_option(func):
     return wrapper
 
 
+def dask_options(what: str):
+    """``--dask``, ``--workers N`` and ``--scheduler ADDRESS``: run ``what`` on Dask."""
+
+    def decorate(func):
+        for option in reversed(
+            [
+                click.option(
+                    "--scheduler",
+                    default=None,
+                    help=f"{what} on the Dask cluster at this address (tcp://HOST:8786); "
+                    "default $PLANTCAST_DASK_SCHEDULER when --dask is given.",
+                ),
+                click.option(
+                    "--workers",
+                    type=click.IntRange(min=1),
+                    default=None,
+                    help=f"{what} on a local Dask cluster of N processes.",
+                ),
+                click.option(
+                    "--dask",
+                    "use_dask",
+                    is_flag=True,
+                    help=f"{what} on Dask (one process per CPU).",
+                ),
+            ]
+        ):
+            func = option(func)
+        return func
+
+    return decorate
+
+
 def format_option(*choices: str):
     return click.option(
         "--format",

@@ -1,9 +1,10 @@
-"""Forecast commands: ``forecast`` one sensor, ``backtest`` its models with a report."""
+"""Forecast commands: ``forecast`` sensors, ``backtest`` their models (one: with a report)."""
 
 from __future__ import annotations
 
 import json
 import math
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,6 +13,8 @@ import click
 from plantcast.cli.common import (
     DURATION,
     LazyChoice,
+    console,
+    dask_options,
     database_option,
     format_option,
     out,
@@ -41,7 +44,13 @@ def _steps(horizon, interval) -> int:
 def _spec_options(func):
     for option in reversed(
         [
-            click.option("--sensor", required=True, help="Sensor name."),
+            click.option(
+                "--sensor",
+                "sensors",
+                multiple=True,
+                help="Sensor name (repeatable; with --all, every sensor).",
+            ),
+            click.option("--all", "all_sensors", is_flag=True, help="Every sensor in the store."),
             click.option("--horizon", type=DURATION, default="1d", show_default=True),
             click.option(
                 "--periods",
@@ -90,35 +99,144 @@ def _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, **kw
     "--model", type=LazyChoice(available_models), default="fourier_linear", show_default=True
 )
 @format_option("table", "csv", "json")
-def forecast(database_url, sensor, horizon, periods, harmonics, smooth, train_points, model, fmt):
-    """Forecast a sensor with 80 % and 95 % conformal intervals."""
+@dask_options("Fit")
+def forecast(
+    database_url,
+    sensors,
+    all_sensors,
+    horizon,
+    periods,
+    harmonics,
+    smooth,
+    train_points,
+    model,
+    fmt,
+    scheduler,
+    workers,
+    use_dask,
+):
+    """Forecast sensors with 80 % and 95 % conformal intervals (many: fitted on Dask with
+    --dask, --workers or --scheduler)."""
     from rich.table import Table
 
     from plantcast.services.context import open_store
     from plantcast.services.forecasting import forecast_sensor
 
     with open_store(database_url) as store:
-        spec = _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, model=model)
-        result = forecast_sensor(store, sensor, spec)
-    frame = result.frame.reset_index().rename(columns={"index": "ts"})
-    frame["ts"] = frame["ts"].map(lambda t: t.isoformat())
+        names = _sensor_names(store, sensors, all_sensors)
+
+        def spec_of(name):
+            return _spec(
+                store, name, horizon, periods, harmonics, smooth, train_points, model=model
+            )
+
+        if len(names) == 1 and not (use_dask or scheduler or workers):
+            results = {names[0]: forecast_sensor(store, names[0], spec_of(names[0]))}
+        else:
+            results = _many("forecast", store, names, spec_of, None, use_dask, scheduler, workers)
+    failed = {n: r for n, r in results.items() if isinstance(r, Exception)}
+    done = {n: r for n, r in results.items() if not isinstance(r, Exception)}
     if fmt == "csv":
-        click.echo(frame.to_csv(index=False), nl=False)
+        frames = [_frame(r).assign(sensor=n) for n, r in done.items()]
+        if frames:
+            import pandas as pd
+
+            both = pd.concat(frames)
+            both = both[["sensor", *[c for c in both.columns if c != "sensor"]]]
+            click.echo(
+                (both if len(names) > 1 else both.drop(columns="sensor")).to_csv(index=False),
+                nl=False,
+            )
     elif fmt == "json":
-        payload = {
-            "sensor": sensor,
-            "model": model,
-            "chosen": result.chosen,
-            "scores": result.scores,  # auto: backtest MASE of each candidate and blend
-            "forecast": frame.to_dict(orient="records"),
-        }
-        click.echo(json.dumps(payload, indent=2))
-    else:
+        payloads = [
+            {
+                "sensor": n,
+                "model": model,
+                "chosen": r.chosen,
+                "scores": r.scores,  # auto: backtest MASE of each candidate and blend
+                "forecast": _frame(r).to_dict(orient="records"),
+            }
+            for n, r in done.items()
+        ]
+        click.echo(json.dumps(payloads[0] if len(names) == 1 and payloads else payloads, indent=2))
+    elif len(names) == 1 and done:
+        result = done[names[0]]
+        frame = _frame(result)
         table = Table(*frame.columns)
         for row in frame.itertuples(index=False):
             table.add_row(row[0], *(f"{v:.3f}" for v in row[1:]))
         out.print(table)
         out.print(f"model {result.chosen}; fitted on {result.fitted_on:,} readings")
+    else:
+        table = Table("sensor", "model", "first step", "mean", "80 % band", "last step", "mean")
+        for n, r in done.items():
+            f = r.frame
+            band = (
+                f"{f['lower_80'].iloc[0]:.3f} – {f['upper_80'].iloc[0]:.3f}"
+                if "lower_80" in f
+                else "-"
+            )
+            table.add_row(
+                n,
+                r.chosen,
+                f"{f.index[0]:%Y-%m-%d %H:%M}",
+                f"{f['mean'].iloc[0]:.3f}",
+                band,
+                f"{f.index[-1]:%Y-%m-%d %H:%M}",
+                f"{f['mean'].iloc[-1]:.3f}",
+            )
+        out.print(table)
+    _report_failures(failed, "not forecast")
+
+
+def _frame(result):
+    """A forecast's frame with its times as RFC 3339 strings."""
+    frame = result.frame.reset_index().rename(columns={"index": "ts"})
+    frame["ts"] = frame["ts"].map(lambda t: t.isoformat())
+    return frame
+
+
+def _sensor_names(store, sensors, all_sensors) -> list[str]:
+    if all_sensors:
+        return [s.name for s in store.list_sensors()]
+    if not sensors:
+        raise click.UsageError("name a sensor with --sensor (repeatable) or pass --all")
+    return list(dict.fromkeys(sensors))
+
+
+def _many(kind, store, names, spec_of, models, use_dask, scheduler, workers) -> dict:
+    """Forecasts or backtests of many sensors: on Dask when asked, else one after another."""
+    from plantcast.scale import backtest_many_sensors, connect, forecast_many
+    from plantcast.services.forecasting import backtest_sensor, forecast_sensor
+
+    with progress_bar(kind) as bar:
+        if not (use_dask or scheduler or workers):
+            results = {}
+            for i, name in enumerate(names):
+                try:
+                    spec = spec_of(name)
+                    if kind == "forecast":
+                        results[name] = forecast_sensor(store, name, spec)
+                    else:
+                        _, found, failed = backtest_sensor(store, name, models, spec, n_jobs=-1)
+                        results[name] = (found, failed)
+                except Exception as exc:  # that sensor's problem; the others go on
+                    results[name] = exc
+                bar(i + 1, len(names), name)
+            return results
+        with connect(scheduler, workers) as client:
+            if kind == "forecast":
+                return forecast_many(store, names, spec_of, client=client, on_progress=bar)
+            return backtest_many_sensors(
+                store, names, models, spec_of, client=client, on_progress=bar
+            )
+
+
+def _report_failures(failed: dict, what: str) -> None:
+    for name, exc in failed.items():
+        console.print(f"[red]{name}: {what}:[/] {exc}")
+    if failed:
+        sys.exit(1)
 
 
 def parse_models(text: str) -> tuple[str, ...]:
@@ -160,9 +278,11 @@ def parse_models(text: str) -> tuple[str, ...]:
     help="HTML report path (default: reports/backtest-SENSOR.html).",
 )
 @format_option("table", "json")
+@dask_options("Fit")
 def backtest_cmd(
     database_url,
-    sensor,
+    sensors,
+    all_sensors,
     horizon,
     periods,
     harmonics,
@@ -173,8 +293,13 @@ def backtest_cmd(
     jobs,
     report,
     fmt,
+    scheduler,
+    workers,
+    use_dask,
 ):
-    """Backtest models on a sensor (rolling origin): metrics table and an HTML report."""
+    """Backtest models on sensors (rolling origin): metrics table and, for one sensor, an
+    HTML report. Many sensors: each one's best model, fitted on Dask with --dask, --workers
+    or --scheduler."""
     from rich.table import Table
 
     from plantcast.services.backtest_report import write_backtest_report
@@ -183,9 +308,21 @@ def backtest_cmd(
 
     names = parse_models(models)
     with open_store(database_url) as store:
-        spec = _spec(
-            store, sensor, horizon, periods, harmonics, smooth, train_points, windows=windows
-        )
+        sensors = _sensor_names(store, sensors, all_sensors)
+
+        def spec_of(name):
+            return _spec(
+                store, name, horizon, periods, harmonics, smooth, train_points, windows=windows
+            )
+
+        if len(sensors) > 1 or use_dask or scheduler or workers:
+            results = _many(
+                "backtest", store, sensors, spec_of, names, use_dask, scheduler, workers
+            )
+            _print_many_backtests(results, fmt, windows)
+            return
+        sensor = sensors[0]
+        spec = spec_of(sensor)
         with progress_bar("backtest") as bar:
             series, results, failed = backtest_sensor(
                 store,
@@ -216,3 +353,40 @@ def backtest_cmd(
     for name, why in failed.items():
         out.print(f"[yellow]{name} skipped:[/] {why}")
     out.print(f"report: {report}")
+
+
+def _print_many_backtests(results: dict, fmt: str, windows: int) -> None:
+    """One row per sensor: its best model by MASE and that model's metrics."""
+    from rich.table import Table
+
+    from plantcast.services.forecasting import metrics_table
+
+    failed = {n: r for n, r in results.items() if isinstance(r, Exception)}
+    done = {n: r for n, r in results.items() if not isinstance(r, Exception)}
+    tables = {n: metrics_table(found) for n, (found, _) in done.items()}
+    if fmt == "json":
+        payload = {
+            n: {
+                "windows": windows,
+                "best": tables[n].index[0],
+                "models": tables[n].to_dict(orient="index"),
+                "failed": skipped,
+            }
+            for n, (_, skipped) in done.items()
+        }
+        click.echo(
+            json.dumps(
+                {"sensors": payload, "not_backtested": {n: str(e) for n, e in failed.items()}},
+                indent=2,
+            )
+        )
+    else:
+        columns = ["mae", "mase", "coverage_80"]
+        rich_table = Table("sensor", "best model", *columns)
+        for n, table in tables.items():
+            best = table.iloc[0]
+            rich_table.add_row(
+                n, table.index[0], *(f"{best[c]:.3f}" if c in best else "-" for c in columns)
+            )
+        out.print(rich_table)
+    _report_failures(failed, "not backtested")
