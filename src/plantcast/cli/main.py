@@ -149,6 +149,7 @@ def _register() -> None:
     # Importing these modules registers their commands on `cli`.
     from plantcast.cli import (  # noqa: F401
         anomalies,
+        api_commands,
         app_commands,
         connect,
         forecasting,

@@ -63,8 +63,13 @@ def list_alerts(
     detector: str | None = None,
     ongoing: bool = False,
     limit: int = 200,
+    before: tuple[pd.Timestamp, int] | None = None,
 ) -> list[Alert]:
+    """Newest first; ``before`` = (ts, id) of the last alert of a previous page (a cursor)."""
     q = select(alerts)
+    if before is not None:
+        b_ts, b_id = to_utc(before[0]), int(before[1])
+        q = q.where((alerts.c.ts < b_ts) | ((alerts.c.ts == b_ts) & (alerts.c.id < b_id)))
     if ongoing:
         q = q.where(alerts.c.ends_at.is_(None))
     if sensor_id is not None:

@@ -12,6 +12,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from plantcast.core.errors import StoreError, StoreUnavailable
 from plantcast.core.types import Sensor, Source
 from plantcast.store import alerts as _alerts
+from plantcast.store import apikeys as _apikeys
 from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
@@ -223,6 +224,32 @@ class Store:
     def count_dead_letters(self, **filters) -> dict:
         with self.read() as conn:
             return _dead_letters.count_dead_letters(conn, **filters)
+
+    # -- API keys (plantcast.api) ---------------------------------------------------------
+    def add_api_key(self, name: str, prefix: str, token_hash: str, scopes: tuple[str, ...]):
+        with self.write() as conn:
+            return _apikeys.add_api_key(conn, name, prefix, token_hash, scopes)
+
+    def list_api_keys(self):
+        with self.read() as conn:
+            return _apikeys.list_api_keys(conn)
+
+    def find_api_key(self, token_hash: str):
+        with self.read() as conn:
+            return _apikeys.find_api_key(conn, token_hash)
+
+    def revoke_api_key(self, key_id: int):
+        with self.write() as conn:
+            return _apikeys.revoke_api_key(conn, key_id)
+
+    def touch_api_key(self, key_id: int) -> None:
+        with self.write() as conn:
+            _apikeys.touch_api_key(conn, key_id)
+
+    def scored_until(self, sensor_id: int, detectors) -> dict[str, pd.Timestamp | None]:
+        """How far each detector has scored the sensor (None: never)."""
+        with self.read() as conn:
+            return {d: _alerts.get_scored_until(conn, sensor_id, d) for d in detectors}
 
 
 def _first_line(exc: BaseException) -> str:
