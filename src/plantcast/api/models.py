@@ -1,0 +1,163 @@
+"""The API's shapes: pydantic models that validate requests and document /docs."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from plantcast.core.types import AlertStatus, EventKind, Source
+
+SENSOR_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+NO_NUL = r"^[^\x00]*$"  # PostgreSQL text refuses NUL
+
+
+class SensorOut(BaseModel):
+    name: str
+    unit: str
+    description: str
+    source: Source
+    interval_seconds: float = Field(description="The nominal interval between readings.")
+    created_at: datetime
+    last_reading_at: datetime | None = None
+
+
+class SensorIn(BaseModel):
+    """A sensor for imported readings (posted through /readings)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=SENSOR_NAME, examples=["line3_flow"])
+    unit: str = Field("", max_length=50, pattern=NO_NUL)
+    description: str = Field("", max_length=2000, pattern=NO_NUL)
+    interval: str = Field(
+        "1min", max_length=20, pattern=NO_NUL, description="Nominal interval: 1s, 30min, 1h…"
+    )
+
+
+class Reading(BaseModel):
+    ts: datetime
+    value: float
+
+
+class Bucket(BaseModel):
+    ts: datetime = Field(description="The bucket's start")
+    mean: float
+    min: float
+    max: float
+    count: int
+
+
+class ReadingsWindow(BaseModel):
+    sensor: str
+    start: datetime
+    end: datetime
+    mode: Literal["raw", "buckets"]
+    bucket_seconds: float | None = None
+    readings: list[Reading] | None = None
+    buckets: list[Bucket] | None = None
+
+
+class ReadingIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ts: AwareDatetime = Field(description="RFC 3339 with a zone, e.g. 2026-11-01T06:00:00Z")
+    value: float = Field(allow_inf_nan=False)
+
+
+class ReadingsBatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    readings: list[ReadingIn] = Field(min_length=1)
+
+
+class ImportOut(BaseModel):
+    sensor: str
+    rows: int
+    duplicates_dropped: int
+    start: datetime
+    end: datetime
+
+
+class ForecastPoint(BaseModel):
+    ts: datetime
+    mean: float
+    lower_80: float | None = None
+    upper_80: float | None = None
+    lower_95: float | None = None
+    upper_95: float | None = None
+
+
+class ForecastOut(BaseModel):
+    sensor: str
+    model: str
+    chosen: str = Field(description="What forecast: differs from model for auto")
+    scores: dict[str, float] | None = Field(None, description="auto: backtest MASE of each")
+    fitted_on: int
+    forecast: list[ForecastPoint]
+
+
+class BacktestOut(BaseModel):
+    sensor: str
+    horizon_steps: int
+    windows: int
+    models: dict[str, dict[str, float | None]]
+    failed: dict[str, str]
+
+
+class EventIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: EventKind
+    magnitude: float = Field(0.0, allow_inf_nan=False, ge=-1e9, le=1e9)
+    duration: str | None = Field(
+        None, max_length=20, pattern=NO_NUL, description="Simulated duration, e.g. 6h"
+    )
+    note: str = Field("", max_length=500, pattern=NO_NUL)
+
+
+class EventOut(BaseModel):
+    id: int
+    sensor: str
+    kind: EventKind
+    starts_at: datetime
+    ends_at: datetime | None
+    magnitude: float
+    note: str
+
+
+class NormalizeOut(BaseModel):
+    sensor: str
+    ended: int
+
+
+class AlertOut(BaseModel):
+    id: int
+    sensor: str | None
+    detector: str
+    start: datetime
+    end: datetime | None = Field(description="None while the anomaly is ongoing")
+    score: float
+    value: float
+    expected: float | None
+    status: AlertStatus
+
+
+class AlertPage(BaseModel):
+    total: int = Field(description="How many alerts match the filters")
+    alerts: list[AlertOut]
+    next_cursor: str | None = Field(None, description="Pass as ?cursor= for the next page")
+
+
+class DetectorState(BaseModel):
+    detector: str
+    scored_until: datetime | None
+
+
+class DetectorStatus(BaseModel):
+    sensor: str
+    detectors: list[DetectorState]
+    open_alerts: int
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: Literal["ok", "unavailable"]
+    version: str

@@ -1,0 +1,147 @@
+"""RFC 9457 problem details: every error the API answers is ``application/problem+json``."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from plantcast.core.errors import (
+    InputError,
+    NotEnoughData,
+    NotFound,
+    PlantcastError,
+    Refused,
+    StoreUnavailable,
+)
+
+log = logging.getLogger(__name__)
+PROBLEM_TYPE = "urn:plantcast:problem:"
+MEDIA_TYPE = "application/problem+json"
+
+
+class Problem(BaseModel):
+    """What went wrong, for people (title, detail) and programs (type, status, field)."""
+
+    type: str = Field(description="A URI naming the kind of problem (urn:plantcast:problem:…).")
+    title: str
+    status: int
+    detail: str
+    field: str | None = Field(None, description="The request field at fault, when one is.")
+    line: int | None = Field(None, description="CSV bodies: the line at fault (1 is the header).")
+    limit: int | None = Field(None, description="The limit exceeded, when a limit was.")
+    errors: list[dict] | None = Field(None, description="Every validation error, when several.")
+
+
+class ApiProblem(Exception):
+    """Raised by routes: answered as a problem with this status."""
+
+    def __init__(self, status: int, kind: str, title: str, detail: str, **extra) -> None:
+        super().__init__(detail)
+        self.status, self.kind, self.title, self.detail, self.extra = (
+            status,
+            kind,
+            title,
+            detail,
+            extra,
+        )
+
+
+def problem_response(
+    status: int, kind: str, title: str, detail: str, headers: dict | None = None, **extra
+) -> JSONResponse:
+    body = Problem(type=PROBLEM_TYPE + kind, title=title, status=status, detail=detail, **extra)
+    return JSONResponse(
+        body.model_dump(exclude_none=True),
+        status_code=status,
+        media_type=MEDIA_TYPE,
+        headers=headers,
+    )
+
+
+def _problem_doc(description: str) -> dict:
+    return {
+        "description": description,
+        "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
+    }
+
+
+# The problems every authenticated route may answer, for the OpenAPI document.
+COMMON = {
+    401: _problem_doc("No API key, an unknown one or a revoked one"),
+    403: _problem_doc("The key lacks the scope this route needs"),
+    413: _problem_doc("The request body is larger than the limit"),
+    422: _problem_doc("Invalid input: the field at fault is named"),
+    503: _problem_doc("The database cannot be reached right now"),
+}
+NOT_FOUND = {404: _problem_doc("No such sensor or alert")}
+CONFLICT = {409: _problem_doc("Not allowed on this object (e.g. injection into imported data)")}
+
+
+def _field_of(loc) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or ".".join(map(str, loc))
+
+
+def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "invalid")}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"field": None, "message": "invalid request"}
+    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return problem_response(
+        422, "invalid-input", "Invalid input", detail, field=first["field"], errors=errors
+    )
+
+
+def _plantcast(_request: Request, exc: PlantcastError) -> JSONResponse:
+    if isinstance(exc, InputError):
+        return problem_response(
+            422,
+            "invalid-input",
+            "Invalid input",
+            exc.reason,
+            field=exc.field,
+            line=exc.line,
+        )
+    for kind, status, slug, title in (
+        (NotFound, 404, "not-found", "Not found"),
+        (Refused, 409, "refused", "Not allowed on this object"),
+        (NotEnoughData, 422, "not-enough-data", "Not enough data"),
+        (StoreUnavailable, 503, "store-unavailable", "Database unavailable"),
+    ):
+        if isinstance(exc, kind):
+            return problem_response(status, slug, title, str(exc))
+    log.exception("unexpected plantcast error", exc_info=exc)
+    return problem_response(500, "internal", "Internal error", str(exc))
+
+
+def _api_problem(_request: Request, exc: ApiProblem) -> JSONResponse:
+    return problem_response(exc.status, exc.kind, exc.title, exc.detail, **exc.extra)
+
+
+def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    titles = {404: "Not found", 405: "Method not allowed"}
+    title = titles.get(exc.status_code, "HTTP error")
+    slug = title.lower().replace(" ", "-")
+    return problem_response(
+        exc.status_code, slug, title, str(exc.detail), headers=getattr(exc, "headers", None)
+    )
+
+
+def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return problem_response(500, "internal", "Internal error", f"{type(exc).__name__}")
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(PlantcastError, _plantcast)
+    app.add_exception_handler(ApiProblem, _api_problem)
+    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,139 @@
+"""Forecasts and backtests of a sensor, through the services the CLI uses."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import pandas as pd
+from fastapi import APIRouter, Query, Request
+
+from plantcast.api import limits
+from plantcast.api.auth import READ
+from plantcast.api.models import BacktestOut, ForecastOut
+from plantcast.api.problems import COMMON, NOT_FOUND
+from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of
+from plantcast.core.timeutil import parse_duration
+from plantcast.services.context import sensor_periods
+
+router = APIRouter(tags=["forecasts"])
+Horizon = Annotated[
+    str, Query(max_length=20, pattern=NO_NUL, description="How far ahead: 6h, 1d, 7d…")
+]
+Periods = Annotated[
+    str | None,
+    Query(max_length=100, pattern=NO_NUL, description="Seasonal periods, e.g. 24h,7d"),
+]
+
+
+def _spec(store, name, horizon, periods, **kw):
+    from plantcast.services.forecasting import ForecastSpec
+
+    sensor = store.get_sensor(name)
+    span = parse_duration(horizon, field="horizon")
+    steps = math.floor(span / sensor.interval) if sensor.interval > pd.Timedelta(0) else 0
+    if steps < 1:
+        raise invalid(f"horizon {horizon} is shorter than one reading interval", "horizon")
+    if steps > limits.MAX_FORECAST_STEPS:
+        raise invalid(
+            f"horizon {horizon} is {steps:,} steps: more than the limit of "
+            f"{limits.MAX_FORECAST_STEPS:,}",
+            "horizon",
+            limit=limits.MAX_FORECAST_STEPS,
+        )
+    chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
+    for p in chosen or ():
+        if parse_duration(p, field="periods") <= pd.Timedelta(0):
+            raise invalid(f"period {p!r} must be positive", "periods")
+    return ForecastSpec(horizon=steps, periods=chosen or sensor_periods(store, sensor.id), **kw)
+
+
+def _model_names() -> list[str]:
+    from plantcast.forecast import available_models
+
+    return available_models()
+
+
+def _finite(v) -> float | None:
+    return None if v is None or not math.isfinite(v) else float(v)
+
+
+@router.get(
+    "/sensors/{name}/forecast",
+    response_model=ForecastOut,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[READ],
+)
+def get_forecast(
+    request: Request,
+    name: SensorName,
+    model: Annotated[
+        str,
+        Query(max_length=50, pattern=NO_NUL, description="A registered model, or auto"),
+    ] = "fourier_linear",
+    horizon: Horizon = "1d",
+    periods: Periods = None,
+) -> ForecastOut:
+    """A model's forecast with 80 % and 95 % conformal bands; ``auto`` says what it chose."""
+    from plantcast.services.forecasting import forecast_sensor
+
+    if model not in _model_names():
+        raise invalid(f"unknown model {model!r}; choose from {', '.join(_model_names())}", "model")
+    store = store_of(request)
+    spec = _spec(store, name, horizon, periods, model=model)
+    result = forecast_sensor(store, name, spec, request.app.state.forecasting)
+    frame = result.frame
+    cols = [c for c in ("mean", "lower_80", "upper_80", "lower_95", "upper_95") if c in frame]
+    points = [
+        {"ts": ts, **{c: _finite(v) for c, v in zip(cols, row, strict=True)}}
+        for ts, row in zip(
+            frame.index.to_pydatetime(), frame[cols].to_numpy().tolist(), strict=True
+        )
+    ]
+    points = [p for p in points if p["mean"] is not None]
+    scores = {k: v for k, v in (result.scores or {}).items() if _finite(v) is not None} or None
+    return ForecastOut(
+        sensor=name,
+        model=model,
+        chosen=result.chosen,
+        scores=scores,
+        fitted_on=result.fitted_on,
+        forecast=points,
+    )
+
+
+@router.get(
+    "/sensors/{name}/backtest",
+    response_model=BacktestOut,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[READ],
+)
+def get_backtest(
+    request: Request,
+    name: SensorName,
+    models: Annotated[
+        str, Query(max_length=200, pattern=NO_NUL, description="Comma-separated models")
+    ] = "fourier_linear,seasonal_naive",
+    horizon: Horizon = "1d",
+    windows: Annotated[int, Query(ge=2, le=20)] = 5,
+    periods: Periods = None,
+) -> BacktestOut:
+    """Rolling-origin backtest: MAE, RMSE, MASE, sMAPE and interval coverage per model."""
+    from plantcast.services.forecasting import backtest_sensor, metrics_table
+
+    names = tuple(dict.fromkeys(m.strip() for m in models.split(",") if m.strip()))
+    unknown = [m for m in names if m not in _model_names()]
+    if unknown or not names:
+        raise invalid(
+            f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from "
+            f"{', '.join(_model_names())}",
+            "models",
+        )
+    store = store_of(request)
+    spec = _spec(store, name, horizon, periods, windows=windows)
+    _, results, failed = backtest_sensor(store, name, names, spec, n_jobs=1)
+    table = metrics_table(results)
+    scores = {model: {col: _finite(v) for col, v in row.items()} for model, row in table.iterrows()}
+    return BacktestOut(
+        sensor=name, horizon_steps=spec.horizon, windows=windows, models=scores, failed=failed
+    )

@@ -1,0 +1,69 @@
+"""API keys: rows holding a token's SHA-256 (never the token), its scopes and revocation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlalchemy import Connection, select, update
+
+from plantcast.core.errors import NotFound
+from plantcast.core.timeutil import utcnow
+from plantcast.store.schema import api_keys
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    id: int
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    created_at: pd.Timestamp
+    revoked_at: pd.Timestamp | None
+    last_used_at: pd.Timestamp | None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+
+def _to_key(row) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        prefix=row.prefix,
+        scopes=tuple(s for s in row.scopes.split(",") if s),
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+def add_api_key(
+    conn: Connection, name: str, prefix: str, token_hash: str, scopes: tuple[str, ...]
+) -> ApiKey:
+    values = {"name": name, "prefix": prefix, "token_hash": token_hash, "scopes": ",".join(scopes)}
+    key_id = conn.execute(api_keys.insert().values(**values)).inserted_primary_key[0]
+    return _to_key(conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one())
+
+
+def list_api_keys(conn: Connection) -> list[ApiKey]:
+    return [_to_key(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.id))]
+
+
+def find_api_key(conn: Connection, token_hash: str) -> ApiKey | None:
+    row = conn.execute(select(api_keys).where(api_keys.c.token_hash == token_hash)).first()
+    return None if row is None else _to_key(row)
+
+
+def revoke_api_key(conn: Connection, key_id: int) -> ApiKey:
+    row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+    if row is None:
+        raise NotFound(f"no API key with id {key_id}")
+    if row.revoked_at is None:
+        conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=utcnow()))
+    return _to_key(conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one())
+
+
+def touch_api_key(conn: Connection, key_id: int) -> None:
+    conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=utcnow()))
