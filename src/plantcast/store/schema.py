@@ -141,6 +141,20 @@ dead_letters = Table(
     Index("ix_dead_letters_received", "received_at"),
 )
 
+# REST API keys (plantcast.api): only a SHA-256 of each token is kept; scopes comma-separated.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False),
+    Column("prefix", String(16), nullable=False),  # the token's start: tells keys apart
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("scopes", String(100), nullable=False),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+    Column("revoked_at", UTCTime, nullable=True),
+    Column("last_used_at", UTCTime, nullable=True),
+)
+
 # Where alert notifications go (plantcast.notify): a webhook URL or e-mail addresses. A webhook's
 # signing secret is stored here or, with secret_env, read from that environment variable.
 notify_destinations = Table(
@@ -173,20 +187,4 @@ notifications = Table(
     Column("last_error", Text, nullable=True),
     Index("ix_notifications_due", "delivered_at", "next_attempt_at"),
     Index("ix_notifications_alert", "alert_id", "destination_id"),  # in order, per alert
-)
-
-# REST API keys (plantcast.api): only a SHA-256 of each token is kept; scopes comma-separated.
-api_keys = Table(
-    "api_keys",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("name", String(200), nullable=False),
-    Column(
-        "prefix", String(16), nullable=False
-    ),  # the token's first characters, to tell keys apart
-    Column("token_hash", String(64), nullable=False, unique=True),
-    Column("scopes", String(100), nullable=False),
-    Column("created_at", UTCTime, nullable=False, default=_now),
-    Column("revoked_at", UTCTime, nullable=True),
-    Column("last_used_at", UTCTime, nullable=True),
 )
