@@ -315,38 +315,6 @@ def test_a_stop_before_run_returns_at_once():
     assert time.monotonic() - started < 2
 
 
-def test_user_and_password_come_from_the_environment(sqlite_url, monkeypatch):
-    server = TagServer(names=("temp",), users={"operator": "s3cret"})
-    try:
-        base = ["connect", "opcua", "--database-url", sqlite_url, "--endpoint", server.endpoint]
-        monkeypatch.setenv("PLANTCAST_OPCUA_USERNAME", "operator")
-        monkeypatch.setenv("PLANTCAST_OPCUA_PASSWORD", "wrong")
-        result = CliRunner().invoke(cli, [*base, "--node", "ns=2;s=Line1.temp"])
-        assert result.exit_code == 1, result.output
-        assert f"OPC UA server {server.endpoint} refused the session" in result.output
-        assert "wrong" not in result.output  # the password is never shown
-
-        monkeypatch.setenv("PLANTCAST_OPCUA_PASSWORD", "s3cret")
-        settings = load_settings(database_url=sqlite_url)
-        store = Store.open(sqlite_url)
-        store.init()
-        connector = OpcuaConnector(
-            store,
-            server.endpoint,
-            [parse_spec("ns=2;s=Line1.temp")],
-            sampling_interval=pd.Timedelta("50ms"),
-            security=Security.from_settings(settings),
-        )
-        t0 = pd.Timestamp("2026-11-03T00:00:00", tz="UTC")
-        with Running(connector):
-            _wait_for(connector.connected.is_set, 20, "the subscription")
-            server.set("temp", 7.5, t0)
-            _wait_for(lambda: t0 in _stored(store, "temp").index, 10, "the value")
-        store.close()
-    finally:
-        server.close()
-
-
 def test_values_wait_through_a_database_outage(sqlite_url, tag_server):
     store = Store.open(sqlite_url)
     store.init()
@@ -423,22 +391,33 @@ def _self_signed(tmp_path, name: str, app_uri: str, use) -> tuple:
     return cert, key
 
 
-def test_a_secured_server_with_the_policy_from_the_environment(sqlite_url, tmp_path, monkeypatch):
+def test_security_policy_and_user_from_the_environment(sqlite_url, tmp_path, monkeypatch):
+    """A server offering only Basic256Sha256 SignAndEncrypt to one user: without the policy,
+    or with a wrong password, the command stops at once saying so; with both, values arrive."""
     from cryptography.x509.oid import ExtendedKeyUsageOID as Use
 
     server_certs = _self_signed(tmp_path, "server", "urn:plantcast:test", Use.SERVER_AUTH)
     # The connector presents this application URI: its certificate must carry it.
     cert, key = _self_signed(tmp_path, "client", APPLICATION_URI, Use.CLIENT_AUTH)
-    server = TagServer(names=("temp",), certs=server_certs)
+    server = TagServer(names=("temp",), users={"operator": "s3cret"}, certs=server_certs)
+    policy = f"Basic256Sha256,SignAndEncrypt,{cert},{key}"
     try:
         base = ["connect", "opcua", "--database-url", sqlite_url, "--endpoint", server.endpoint]
+        base += ["--node", "ns=2;s=Line1.temp"]
+        monkeypatch.setenv("PLANTCAST_OPCUA_USERNAME", "operator")
+        monkeypatch.setenv("PLANTCAST_OPCUA_PASSWORD", "wrong")
         monkeypatch.delenv("PLANTCAST_OPCUA_SECURITY", raising=False)
-        result = CliRunner().invoke(cli, [*base, "--node", "ns=2;s=Line1.temp"])
+        result = CliRunner().invoke(cli, base)
         assert result.exit_code == 1, result.output
         assert "refused the session" in result.output and "No matching endpoints" in result.output
 
-        policy = f"Basic256Sha256,SignAndEncrypt,{cert},{key}"
         monkeypatch.setenv("PLANTCAST_OPCUA_SECURITY", policy)
+        result = CliRunner().invoke(cli, base)
+        assert result.exit_code == 1, result.output
+        assert f"OPC UA server {server.endpoint} refused the session" in result.output
+        assert "wrong" not in result.output  # the password is never shown
+
+        monkeypatch.setenv("PLANTCAST_OPCUA_PASSWORD", "s3cret")
         store = Store.open(sqlite_url)
         store.init()
         connector = OpcuaConnector(
