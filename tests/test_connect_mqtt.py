@@ -419,3 +419,14 @@ def test_tls_and_credentials_from_the_environment(tmp_path, sqlite_url):
         assert wrong.terminate() == 0 and good.terminate() == 0
         broker.stop()
     assert "s3cret" not in wrong.output() + good.output()
+
+
+def test_a_database_down_at_start_is_waited_for(broker):
+    connector = _connector(broker, "postgresql://postgres@127.0.0.1:9/none", "down", "t/#")
+    try:
+        wait_for(lambda: connector.saw("retrying in"), 30, "the connector to wait for the store")
+        assert connector.alive()
+    finally:
+        code = connector.terminate()
+    assert code == 0, connector.output()
+    assert "Traceback" not in connector.output()

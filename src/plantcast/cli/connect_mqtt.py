@@ -185,7 +185,10 @@ def connect_mqtt(database_url, broker, topics, fmt, template, name_format, mappi
     def say(text: str) -> None:
         console.print(text, markup=False, highlight=False)
 
-    with open_store(database_url, init=True) as store:
+    store = _open_store_retrying(open_store, database_url, stop, say)
+    if store is None:
+        return
+    with store:
         connector = MqttConnector(store, target, options, say=say)
         say(
             f"connect mqtt: {target} → {store.url}; {topic_map.describe()}; batches of "
@@ -201,6 +204,21 @@ def connect_mqtt(database_url, broker, topics, fmt, template, name_format, mappi
 
 
 # -- simulate-plc mqtt (the PLC's publishing side; the logic is in ingest.connectors.plc_mqtt) --
+def _open_store_retrying(open_store, database_url, stop, say):
+    """The store, waiting with backoff while the database is down (None: stopped meanwhile)."""
+    from plantcast.core.errors import StoreUnavailable
+
+    delay = 0.5
+    while True:
+        try:
+            return open_store(database_url, init=True)
+        except StoreUnavailable as exc:
+            say(f"{exc}; retrying in {delay:g} s")
+            if stop.wait(delay):
+                return None
+            delay = min(delay * 2, 30)
+
+
 @simulate_plc.command("mqtt")
 @click.option(
     "--broker",

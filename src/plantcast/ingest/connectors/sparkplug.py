@@ -165,6 +165,8 @@ class SparkplugHost:
 
     def handle(self, topic: str, payload: bytes, *, received_us: int, dup: bool) -> Decoded:
         """Decode one message. Raises :class:`SparkplugError` for a bad topic or protobuf."""
+        if topic.startswith(f"{NAMESPACE}/STATE/"):
+            return Decoded()  # a host application's online state (Sparkplug 3.0), not data
         t = SparkplugTopic.parse(topic)
         out = Decoded()
         if t.kind in IGNORED_TYPES:
