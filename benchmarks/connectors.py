@@ -254,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         )
         print(
             f"stored {stored:,} of {2 * n:,} published (lost {2 * n - stored:,}); latency: the "
-            "connector's commit time - publish time (a sample of up to 200,000); the restarted "
+            "connector's commit time - publish time (a sample spread over the run); the restarted "
             f"connector took {t_subscribed - t_start:.1f} s to connect (not in the drain time)"
         )
     finally:

@@ -79,16 +79,21 @@ class Stats:
     batches: int = 0
     last_commit_us: int = 0
     # A sample of readings' age when committed (commit time - reading time, µs): for live
-    # data stamped at the source, how far the store lags behind the plant.
+    # data stamped at the source, how far the store lags behind the plant. Spread over the
+    # whole run: past the cap, every other sample is dropped and half as many are taken.
     ages_us: list[np.ndarray] = field(default_factory=list)
     _sampled: int = 0
+    _stride: int = 1
 
     def add_ages(self, ages_us: np.ndarray, cap: int = 200_000) -> None:
-        if self._sampled >= cap or not len(ages_us):
+        take = ages_us[:: self._stride]
+        if not len(take):
             return
-        take = ages_us[: cap - self._sampled]
         self.ages_us.append(take)
         self._sampled += len(take)
+        if self._sampled > cap:
+            kept = np.concatenate(self.ages_us)[::2]
+            self.ages_us, self._sampled, self._stride = [kept], len(kept), self._stride * 2
 
     def age_percentiles(self) -> tuple[float, float] | None:
         """p50 and p95 of the sampled ages, in seconds (None before any reading)."""
@@ -98,4 +103,4 @@ class Stats:
         return float(p50), float(p95)
 
     def reset_ages(self) -> None:
-        self.ages_us, self._sampled = [], 0
+        self.ages_us, self._sampled, self._stride = [], 0, 1
