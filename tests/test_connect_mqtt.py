@@ -430,3 +430,29 @@ def test_a_database_down_at_start_is_waited_for(broker):
         code = connector.terminate()
     assert code == 0, connector.output()
     assert "Traceback" not in connector.output()
+
+
+@pytest.mark.slow
+def test_mapping_file_and_refused_unknown_sensors(broker, sqlite_url, tmp_path):
+    import pandas as pd
+
+    from plantcast.core.types import Source
+
+    with Store.open(sqlite_url) as store:
+        store.init()
+        store.ensure_sensor("pump_1", source=Source.IMPORTED, interval=pd.Timedelta("1min"))
+    mapping = tmp_path / "map.csv"
+    mapping.write_text("topic,sensor\nsite/p1,pump_1\nsite/p2,pump_2\n")
+    extra = ["--mapping", str(mapping), "--unknown-sensors", "refuse"]
+    connector = _connector(broker, sqlite_url, "map", "site/#", extra=extra)
+    try:
+        connector.wait_subscribed()
+        publish_all(broker, [("site/p1", b"1.5"), ("site/p2", b"2.5"), ("site/p3", b"3.5")])
+        wait_for(lambda: _counts(sqlite_url)[:2] == (1, 2), 20, "one reading, two dead letters")
+    finally:
+        assert connector.terminate() == 0, connector.output()
+    with Store.open(sqlite_url) as store:
+        reasons = {d.topic: d.reason for d in store.list_dead_letters()}
+        assert {s.name for s in store.list_sensors()} == {"pump_1"}
+    assert "unknown sensor 'pump_2'" in reasons["site/p2"]
+    assert "has no sensor" in reasons["site/p3"]
