@@ -52,11 +52,25 @@ def _on_stop(stop) -> None:
     help="A file of node specs, one a line (# comments).",
 )
 @click.option(
-    "--sampling-interval", type=DURATION, default="1s", show_default=True, help="Per node."
+    "--sampling-interval",
+    type=DURATION,
+    default="1s",
+    show_default=True,
+    help="How often the server samples each node (and publishes the changes).",
 )
-@click.option("--batch-size", type=click.IntRange(min=1), default=5000, show_default=True)
 @click.option(
-    "--flush", type=DURATION, default="200ms", show_default=True, help="Longest wait to write."
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=5000,
+    show_default=True,
+    help="Write after this many values…",
+)
+@click.option(
+    "--flush",
+    type=DURATION,
+    default="200ms",
+    show_default=True,
+    help="…or this long after the last write.",
 )
 @click.option(
     "--start-timeout",
