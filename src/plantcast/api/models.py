@@ -2,15 +2,31 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
 from plantcast.core.types import AlertStatus, EventKind, Source
 
 SENSOR_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text refuses NUL
+_RFC3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$"
+)
+
+
+def _rfc3339_only(value):
+    """Times are RFC 3339 text with a zone; pydantic alone would also take epoch numbers."""
+    if isinstance(value, str) and _RFC3339.match(value.strip()):
+        return value.strip()
+    if isinstance(value, datetime):
+        return value
+    raise ValueError("expected an RFC 3339 time with a zone, e.g. 2026-11-01T06:00:00Z")
+
+
+Rfc3339 = Annotated[AwareDatetime, BeforeValidator(_rfc3339_only)]
 
 
 class SensorOut(BaseModel):
@@ -60,7 +76,7 @@ class ReadingsWindow(BaseModel):
 
 class ReadingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    ts: AwareDatetime = Field(description="RFC 3339 with a zone, e.g. 2026-11-01T06:00:00Z")
+    ts: Rfc3339 = Field(description="RFC 3339 with a zone, e.g. 2026-11-01T06:00:00Z")
     value: float = Field(allow_inf_nan=False)
 
 

@@ -126,6 +126,10 @@ def _api_problem(_request: Request, exc: ApiProblem) -> JSONResponse:
 
 
 def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    if exc.status_code == 400:  # FastAPI could not parse the body (not JSON, bad encoding)
+        return problem_response(
+            422, "invalid-input", "Invalid input", str(exc.detail), field="body"
+        )
     titles = {404: "Not found", 405: "Method not allowed"}
     title = titles.get(exc.status_code, "HTTP error")
     slug = title.lower().replace(" ", "-")

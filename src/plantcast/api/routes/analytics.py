@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import logging
 import math
 from typing import Annotated
 
 import pandas as pd
 from fastapi import APIRouter, Query, Request
+from numpy.linalg import LinAlgError
 
 from plantcast.api import limits
 from plantcast.api.auth import READ
 from plantcast.api.models import BacktestOut, ForecastOut
-from plantcast.api.problems import COMMON, NOT_FOUND
+from plantcast.api.problems import COMMON, NOT_FOUND, ApiProblem
 from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of
+from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
 from plantcast.services.context import sensor_periods
 
 router = APIRouter(tags=["forecasts"])
+log = logging.getLogger(__name__)
 Horizon = Annotated[
     str, Query(max_length=20, pattern=NO_NUL, description="How far ahead: 6h, 1d, 7d…")
 ]
@@ -54,6 +58,23 @@ def _model_names() -> list[str]:
     return available_models()
 
 
+def _modelled(fn, *args, **kw):
+    """Call a forecasting service; data it cannot model (values of 1e300, readings centuries
+    apart) is the sensor's data at fault, not the server: answered as a 422 that says why."""
+    try:
+        return fn(*args, **kw)
+    except PlantcastError:
+        raise
+    except (ArithmeticError, ValueError, LinAlgError, pd.errors.OutOfBoundsDatetime) as exc:
+        log.warning("cannot model: %s: %s", type(exc).__name__, exc)
+        raise ApiProblem(
+            422,
+            "cannot-model",
+            "The sensor's data cannot be modelled",
+            f"{type(exc).__name__}: {str(exc)[:300]}",
+        ) from None
+
+
 def _finite(v) -> float | None:
     return None if v is None or not math.isfinite(v) else float(v)
 
@@ -81,7 +102,7 @@ def get_forecast(
         raise invalid(f"unknown model {model!r}; choose from {', '.join(_model_names())}", "model")
     store = store_of(request)
     spec = _spec(store, name, horizon, periods, model=model)
-    result = forecast_sensor(store, name, spec, request.app.state.forecasting)
+    result = _modelled(forecast_sensor, store, name, spec, request.app.state.forecasting)
     frame = result.frame
     cols = [c for c in ("mean", "lower_80", "upper_80", "lower_95", "upper_95") if c in frame]
     points = [
@@ -131,8 +152,8 @@ def get_backtest(
         )
     store = store_of(request)
     spec = _spec(store, name, horizon, periods, windows=windows)
-    _, results, failed = backtest_sensor(store, name, names, spec, n_jobs=1)
-    table = metrics_table(results)
+    _, results, failed = _modelled(backtest_sensor, store, name, names, spec, n_jobs=1)
+    table = _modelled(metrics_table, results)
     scores = {model: {col: _finite(v) for col, v in row.items()} for model, row in table.iterrows()}
     return BacktestOut(
         sensor=name, horizon_steps=spec.horizon, windows=windows, models=scores, failed=failed

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
-from pydantic import AwareDatetime, ValidationError
+from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from plantcast.api import limits
@@ -22,6 +22,7 @@ from plantcast.api.models import (
     ImportOut,
     ReadingsBatch,
     ReadingsWindow,
+    Rfc3339,
     SensorIn,
     SensorOut,
 )
@@ -124,11 +125,9 @@ def _window(store, sensor: Sensor, start, end) -> tuple[pd.Timestamp, pd.Timesta
 def get_readings(
     request: Request,
     name: SensorName,
-    start: Annotated[
-        AwareDatetime | None, Query(description="RFC 3339; default end - 1 day")
-    ] = None,
+    start: Annotated[Rfc3339 | None, Query(description="RFC 3339; default end - 1 day")] = None,
     end: Annotated[
-        AwareDatetime | None, Query(description="RFC 3339, exclusive; default: after the latest")
+        Rfc3339 | None, Query(description="RFC 3339, exclusive; default: after the latest")
     ] = None,
     buckets: Annotated[
         int | None,
@@ -226,6 +225,10 @@ def _import(store, sensor: Sensor, text: bytes, spec_kw: dict, from_json: bool) 
         path.write_bytes(text)
         try:
             result = import_csv(store, CsvSpec(path, **spec_kw), sensor.name)
+        except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
+            raise invalid(
+                "the readings span more time than pandas can hold (about 292 years)", "ts"
+            ) from None
         except InputError as exc:
             field = (exc.field or "").lstrip("-") or None
             line = exc.line
