@@ -15,6 +15,7 @@ from plantcast.cli.main import cli
 
 DEMO_HISTORY_DAYS = 28  # four weekly cycles: enough for daily and weekly seasonal models
 DEMO_INTERVAL = "30min"
+DEMO_API_PORT = 8000  # plantcast api, beside the page
 
 
 def _dashboard_command(host: str, port: int) -> list[str]:
@@ -99,8 +100,14 @@ def demo(database_url, host, port, tick, step, via) -> None:
     )
     # Alert notifications go out while the demo runs (it idles if no destination is set up).
     sender = subprocess.Popen([sys.executable, "-m", "plantcast", "notify", "run"], env=env)
+    # The REST API beside the page, which shows its address (PLANTCAST_API_URL).
+    api_url = f"http://{host}:{DEMO_API_PORT}"
+    api_cmd = [sys.executable, "-m", "plantcast", "api", "--host", host]
+    api = subprocess.Popen([*api_cmd, "--port", str(DEMO_API_PORT)], env=env)
+    env = {**env, "PLANTCAST_API_URL": api_url}
     web = subprocess.Popen(_dashboard_command(host, port), env=env)
-    out.print(f"\n  plantcast demo: open http://{host}:{port}  (Ctrl-C stops everything)\n")
+    out.print(f"\n  plantcast demo: open http://{host}:{port}  (Ctrl-C stops everything)")
+    out.print(f"  REST API: {api_url}/docs  (a key: plantcast apikey create --name me)\n")
 
     def _on_term(signum, _frame):  # SIGTERM stops the children too, like Ctrl-C
         raise KeyboardInterrupt
@@ -112,10 +119,10 @@ def demo(database_url, host, port, tick, step, via) -> None:
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
-        for proc in (web, sender, detector, *feeds):
+        for proc in (web, api, sender, detector, *feeds):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in (web, sender, detector, *feeds):
+        for proc in (web, api, sender, detector, *feeds):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:

@@ -61,6 +61,8 @@ def live_section(controls: Controls) -> None:
 def main() -> None:
     st.set_page_config(page_title="plantcast", layout="wide")
     st.title("plantcast")
+    if api_url := os.environ.get("PLANTCAST_API_URL"):  # set by `plantcast demo`
+        st.caption(f"REST API at {api_url} ([docs]({api_url}/docs))")
     try:
         sensors = state.store().list_sensors()
     except StoreUnavailable as exc:
