@@ -36,7 +36,9 @@ class SensorOut(BaseModel):
     source: Source
     interval_seconds: float = Field(description="The nominal interval between readings.")
     created_at: datetime
-    last_reading_at: datetime | None = None
+    last_reading_at: datetime | None = Field(
+        None, description="GET /v1/sensors/{name} only (a listing stays one query)"
+    )
 
 
 class SensorIn(BaseModel):

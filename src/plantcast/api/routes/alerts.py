@@ -54,11 +54,12 @@ def _alert_out(a, names: dict[int, str]) -> AlertOut:
 )
 def list_alerts(
     request: Request,
-    sensor: Annotated[str | None, Query(max_length=200, pattern=NO_NUL)] = None,
+    sensor: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
     status: AlertStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=limits.MAX_ALERTS_PAGE)] = 50,
     cursor: Annotated[
-        str | None, Query(max_length=200, pattern=NO_NUL, description="next_cursor of a page")
+        str | None,
+        Query(min_length=1, max_length=200, pattern=NO_NUL, description="next_cursor of a page"),
     ] = None,
 ) -> AlertPage:
     """Alerts newest first, ``limit`` a page; ``next_cursor`` fetches the page after."""

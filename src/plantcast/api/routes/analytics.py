@@ -22,11 +22,14 @@ from plantcast.services.context import sensor_periods
 router = APIRouter(tags=["forecasts"])
 log = logging.getLogger(__name__)
 Horizon = Annotated[
-    str, Query(max_length=20, pattern=NO_NUL, description="How far ahead: 6h, 1d, 7d…")
+    str,
+    Query(min_length=1, max_length=20, pattern=NO_NUL, description="How far ahead: 6h, 1d, 7d…"),
 ]
 Periods = Annotated[
     str | None,
-    Query(max_length=100, pattern=NO_NUL, description="Seasonal periods, e.g. 24h,7d"),
+    Query(
+        min_length=1, max_length=100, pattern=NO_NUL, description="Seasonal periods, e.g. 24h,7d"
+    ),
 ]
 
 
@@ -90,7 +93,9 @@ def get_forecast(
     name: SensorName,
     model: Annotated[
         str,
-        Query(max_length=50, pattern=NO_NUL, description="A registered model, or auto"),
+        Query(
+            min_length=1, max_length=50, pattern=NO_NUL, description="A registered model, or auto"
+        ),
     ] = "fourier_linear",
     horizon: Horizon = "1d",
     periods: Periods = None,
@@ -133,7 +138,8 @@ def get_backtest(
     request: Request,
     name: SensorName,
     models: Annotated[
-        str, Query(max_length=200, pattern=NO_NUL, description="Comma-separated models")
+        str,
+        Query(min_length=1, max_length=200, pattern=NO_NUL, description="Comma-separated models"),
     ] = "fourier_linear,seasonal_naive",
     horizon: Horizon = "1d",
     windows: Annotated[int, Query(ge=2, le=20)] = 5,

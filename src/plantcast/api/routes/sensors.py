@@ -261,10 +261,11 @@ def _import(store, sensor: Sensor, text: bytes, spec_kw: dict, from_json: bool) 
 async def post_readings(
     request: Request,
     name: SensorName,
-    ts_col: Annotated[str, Query(max_length=100, pattern=NO_NUL)] = "ts",
-    value_col: Annotated[str, Query(max_length=100, pattern=NO_NUL)] = "value",
+    ts_col: Annotated[str, Query(min_length=1, max_length=100, pattern=NO_NUL)] = "ts",
+    value_col: Annotated[str, Query(min_length=1, max_length=100, pattern=NO_NUL)] = "value",
     tz: Annotated[
-        str | None, Query(max_length=64, pattern=NO_NUL, description="CSV: zone of naive times")
+        str | None,
+        Query(min_length=1, max_length=64, pattern=NO_NUL, description="CSV: zone of naive times"),
     ] = None,
 ) -> ImportOut:
     """Add readings to an imported sensor, validated like `plantcast import`: all or nothing.
