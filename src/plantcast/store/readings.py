@@ -261,20 +261,23 @@ def read_buckets(conn: Connection, sensor_id: int, start, end, buckets: int) -> 
         raise ValueError("need end > start and at least one bucket")
     width_us = max(1, -(-((end - start).value // 1_000) // buckets))  # ceil division
     params = {"sid": sensor_id, "start": _bound_us(conn, start), "end": _bound_us(conn, end)}
-    if conn.dialect.name == "sqlite":
-        bucket = "(ts - :start) / :width"
-    else:
-        # date_bin keeps it a time operation on PostgreSQL; convert back to an index for both.
-        bucket = (
-            "(extract(epoch from date_bin(:width_iv, ts, :start) - :start) * 1000000)::bigint"
-            " / :width"
-        )
-        params["width_iv"] = pd.Timedelta(microseconds=width_us).to_pytimedelta()
     params["width"] = width_us
-    sql = text(
-        f"SELECT {bucket} AS b, avg(value), min(value), max(value), count(*) FROM readings "
-        "WHERE sensor_id = :sid AND ts >= :start AND ts < :end GROUP BY b ORDER BY b"
-    )
+    where = "sensor_id = :sid AND ts >= :start AND ts < :end"
+    if conn.dialect.name == "sqlite":
+        sql = text(
+            "SELECT (ts - :start) / :width AS b, avg(value), min(value), max(value), count(*) "
+            f"FROM readings WHERE {where} GROUP BY b ORDER BY b"
+        )
+    else:
+        # Grouped by date_bin (a time operation, cheap per row); each group's start is turned
+        # into its bucket number once per bucket, not once per reading.
+        params["width_iv"] = pd.Timedelta(microseconds=width_us).to_pytimedelta()
+        sql = text(
+            "SELECT (extract(epoch from b - :start) * 1000000)::bigint / :width, mean, lo, hi, n "
+            "FROM (SELECT date_bin(:width_iv, ts, :start) AS b, avg(value) AS mean, "
+            f"min(value) AS lo, max(value) AS hi, count(*) AS n FROM readings WHERE {where} "
+            "GROUP BY b) AS g ORDER BY b"
+        )
     rows = conn.execute(sql, params).fetchall()
     cols = ["mean", "min", "max", "count"]
     if not rows:
