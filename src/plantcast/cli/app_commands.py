@@ -66,6 +66,8 @@ def dashboard(database_url, host, port) -> None:
 )
 def demo(database_url, host, port, tick, step, via) -> None:
     """Set up demo sensors, stream and watch them in the background, serve the dashboard."""
+    if via == "mqtt":
+        _require_local_broker()
     import pandas as pd
 
     from plantcast.core.config import load_settings
@@ -73,8 +75,6 @@ def demo(database_url, host, port, tick, step, via) -> None:
     from plantcast.services.context import open_store
     from plantcast.signals.presets import DEMO_SENSORS
 
-    if via == "mqtt":
-        _require_local_broker()
     host, port = _host_port(host, port)
     url = load_settings(database_url=database_url).database_url
     with open_store(url, init=True) as store:
@@ -109,6 +109,15 @@ def demo(database_url, host, port, tick, step, via) -> None:
     out.print(f"\n  plantcast demo: open http://{host}:{port}  (Ctrl-C stops everything)")
     out.print(f"  REST API: {api_url}/docs  (a key: plantcast apikey create --name me)\n")
 
+    _supervise(web, feeds, (api, sender, detector))
+    if streamer.returncode not in (0, -15, None) or web.returncode not in (0, -15, None):
+        raise SystemExit(1)
+
+
+def _supervise(web, feeds, others) -> None:
+    """Wait while the page and the feeds run; on Ctrl-C or SIGTERM (or one of them ending),
+    stop every child and wait for its clean stop."""
+
     def _on_term(signum, _frame):  # SIGTERM stops the children too, like Ctrl-C
         raise KeyboardInterrupt
 
@@ -119,16 +128,18 @@ def demo(database_url, host, port, tick, step, via) -> None:
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
-        for proc in (web, api, sender, detector, *feeds):
+        # Stopping: a second Ctrl-C or SIGTERM (a process group signalled again, as `timeout`
+        # does) must not cut the children's clean stop short with a traceback.
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)
+        for proc in (web, *others, *feeds):
             if proc.poll() is None:
                 proc.terminate()
-        for proc in (web, api, sender, detector, *feeds):
+        for proc in (web, *others, *feeds):
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
-    if streamer.returncode not in (0, -15, None) or web.returncode not in (0, -15, None):
-        raise SystemExit(1)
 
 
 # -- demo --via mqtt: the readings travel through a broker, as a plant's would --------------
