@@ -210,6 +210,8 @@ def report_detect(results: list[dict]) -> None:
             ]
         )
     growth = [[c.replace("nan×", "-").replace("-×", "-") for c in row] for row in growth]
+    if not growth:  # one size per engine: no growth to show
+        return
     print_table(
         "   growth factor, largest / smallest sensor count",
         ["engine", "sensors", "serial", "cluster", "serial RSS", "cluster RSS", "goal"],
