@@ -11,7 +11,7 @@ from typing import Annotated
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
@@ -133,7 +133,7 @@ def get_readings(
         int | None,
         Query(ge=1, le=limits.MAX_BUCKETS, description="Downsample in SQL; omit for raw readings"),
     ] = None,
-) -> ReadingsWindow:
+) -> Response:
     """Readings over a bounded window: raw, or in equal time buckets (mean, min, max, count)."""
     store = store_of(request)
     sensor = store.get_sensor(name)
@@ -152,7 +152,7 @@ def get_readings(
             {"ts": t, "value": v}
             for t, v in zip(series.index.to_pydatetime(), series.to_numpy().tolist(), strict=True)
         ]
-        return ReadingsWindow(sensor=name, start=lo, end=hi, mode="raw", readings=readings)
+        return _json(ReadingsWindow(sensor=name, start=lo, end=hi, mode="raw", readings=readings))
     frame = store.read_buckets(sensor.id, lo, hi, buckets)
     width = math.ceil((hi - lo).value / 1_000 / buckets) / 1e6
     rows = [
@@ -166,9 +166,19 @@ def get_readings(
             strict=True,
         )
     ]
-    return ReadingsWindow(
-        sensor=name, start=lo, end=hi, mode="buckets", bucket_seconds=width, buckets=rows
+    return _json(
+        ReadingsWindow(
+            sensor=name, start=lo, end=hi, mode="buckets", bucket_seconds=width, buckets=rows
+        )
     )
+
+
+def _json(window: ReadingsWindow) -> Response:
+    """The window as JSON, serialized once by pydantic's own encoder. Returned as a Response,
+    FastAPI neither validates it again nor walks it with ``jsonable_encoder`` (about 10 ms for
+    1,000 buckets, most of this route's cost beside the query); ``response_model`` still
+    documents it."""
+    return Response(window.model_dump_json(), media_type="application/json")
 
 
 def _inlined(schema: dict) -> dict:
