@@ -122,7 +122,7 @@ def _connector_cmd(args, url: str, port: int, i: int) -> list[str]:
     cmd = [sys.executable, "-c", "from plantcast.cli.main import cli; cli()"]
     cmd += ["connect", "mqtt", "--database-url", url, "--broker", f"mqtt://127.0.0.1:{port}"]
     cmd += ["--topic", topic, "--client-id", f"bench-connector-{i}", "--report-every", "0s"]
-    cmd += ["--batch-size", str(args.batch_size), "--flush-ms", str(args.flush_ms)]
+    cmd += ["--batch-size", str(args.batch_size), "--flush", f"{args.flush_ms}ms"]
     cmd += ["--max-inflight", str(max(10000, 2 * args.batch_size))]
     return [*cmd, "--template", f"{PREFIX}/{{sensor}}", "--mqtt-version", args.mqtt_version]
 

@@ -85,8 +85,8 @@ def test_nothing_lost_or_doubled_across_broker_restarts_and_a_sigkill(broker, db
         "line/{sensor}",
         "--batch-size",
         "300",
-        "--flush-ms",
-        "50",
+        "--flush",
+        "50ms",
         "--max-inflight",
         "1000",
     ]

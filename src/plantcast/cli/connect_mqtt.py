@@ -100,11 +100,11 @@ from plantcast.cli.connect import connect, simulate_plc
     help="Flush after this many messages…",
 )
 @click.option(
-    "--flush-ms",
-    type=click.IntRange(min=1),
-    default=200,
+    "--flush",
+    type=DURATION,
+    default="200ms",
     show_default=True,
-    help="…or this many milliseconds after a batch's first message.",
+    help="…or this long after a batch's first message.",
 )
 @click.option(
     "--max-inflight",
@@ -170,7 +170,7 @@ def connect_mqtt(database_url, broker, topics, fmt, template, name_format, mappi
         mqtt_version=kw["mqtt_version"],
         session_expiry_s=int(kw["session_expiry"].total_seconds()),
         batch_size=kw["batch_size"],
-        flush_ms=kw["flush_ms"],
+        flush_ms=_flush_ms(kw["flush"]),
         max_inflight=kw["max_inflight"],
         max_payload=kw["max_payload"],
     )
@@ -217,6 +217,13 @@ def _open_store_retrying(open_store, database_url, stop, say):
             if stop.wait(delay):
                 return None
             delay = min(delay * 2, 30)
+
+
+def _flush_ms(flush) -> int:
+    ms = round(flush.total_seconds() * 1000)
+    if ms < 1:
+        raise click.BadParameter("must be at least 1ms", param_hint="--flush")
+    return ms
 
 
 @simulate_plc.command("mqtt")
