@@ -38,6 +38,15 @@ def parse_size_args(
     return parser.parse_args(argv)
 
 
+def extremes_by_engine(results: list[dict]):
+    """Per engine with two sizes or more: ``(engine, smallest, largest)`` of its result rows
+    (each with ``engine`` and ``sensors``), for a growth-factor table."""
+    for engine in dict.fromkeys(r["engine"] for r in results):
+        mine = sorted((r for r in results if r["engine"] == engine), key=lambda r: r["sensors"])
+        if len(mine) >= 2:
+            yield engine, mine[0], mine[-1]
+
+
 def progress(msg: str) -> None:
     print(f"[{time.perf_counter() - _T0:6.1f}s] {msg}", file=sys.stderr, flush=True)
 

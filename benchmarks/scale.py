@@ -23,7 +23,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from _common import parse_size_args, pg_version, print_table, progress, scratch
+from _common import extremes_by_engine, parse_size_args, pg_version, print_table, progress, scratch
 from plantcast.ingest.stream import Streamer
 from plantcast.store import Store
 
@@ -138,11 +138,7 @@ def report_stream(results: list[dict]) -> None:
         left=1,
     )
     growth = []
-    for engine in dict.fromkeys(r["engine"] for r in results):
-        mine = sorted((r for r in results if r["engine"] == engine), key=lambda r: r["sensors"])
-        if len(mine) < 2:
-            continue
-        lo, hi = mine[0], mine[-1]
+    for engine, lo, hi in extremes_by_engine(results):
         largest = hi["sensors"] == 10_000
         verdict = "-"
         if largest:

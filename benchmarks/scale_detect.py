@@ -22,7 +22,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from _common import print_table, progress
+from _common import extremes_by_engine, print_table, progress
 from plantcast.core.types import Source
 from plantcast.services.detection import DETECTORS, detect_sensor
 from plantcast.services.detection_batch import detect_pass
@@ -190,11 +190,7 @@ def report_detect(results: list[dict]) -> None:
         left=1,
     )
     growth = []
-    for engine in dict.fromkeys(r["engine"] for r in results):
-        mine = sorted((r for r in results if r["engine"] == engine), key=lambda r: r["sensors"])
-        if len(mine) < 2:
-            continue
-        lo, hi = mine[0], mine[-1]
+    for engine, lo, hi in extremes_by_engine(results):
         verdict = "-"
         if hi["sensors"] == 10_000:
             verdict = "met" if hi["cluster"]["seconds"] <= GOAL else "short"
