@@ -10,8 +10,30 @@ import json
 
 import click
 
-from plantcast.cli.common import database_option, out
+from plantcast.cli.common import DURATION, database_option, out
 from plantcast.cli.main import cli
+
+
+def batch_options(items: str, since: str):
+    """``--batch-size`` and ``--flush``: when a connector writes what it holds."""
+
+    def decorate(func):
+        func = click.option(
+            "--flush",
+            type=DURATION,
+            default="200ms",
+            show_default=True,
+            help=f"…or this long after {since}.",
+        )(func)
+        return click.option(
+            "--batch-size",
+            type=click.IntRange(min=1),
+            default=5000,
+            show_default=True,
+            help=f"Write after this many {items}…",
+        )(func)
+
+    return decorate
 
 
 @cli.group()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from plantcast.cli.common import DURATION, console, database_option
-from plantcast.cli.connect import connect, simulate_plc
+from plantcast.cli.connect import batch_options, connect, simulate_plc
 
 
 @connect.command("mqtt")
@@ -92,20 +92,7 @@ from plantcast.cli.connect import connect, simulate_plc
     show_default=True,
     help="How long the broker keeps the session while the connector is away (MQTT 5).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=5000,
-    show_default=True,
-    help="Flush after this many messages…",
-)
-@click.option(
-    "--flush",
-    type=DURATION,
-    default="200ms",
-    show_default=True,
-    help="…or this long after a batch's first message.",
-)
+@batch_options("messages", "a batch's first message")
 @click.option(
     "--max-inflight",
     type=click.IntRange(min=1, max=65535),

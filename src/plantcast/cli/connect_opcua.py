@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from plantcast.cli.common import DURATION, console, database_option, out
-from plantcast.cli.connect import connect, simulate_plc
+from plantcast.cli.connect import batch_options, connect, simulate_plc
 
 DEFAULT_ENDPOINT = "opc.tcp://127.0.0.1:4840"
 
@@ -58,20 +58,7 @@ def _on_stop(stop) -> None:
     show_default=True,
     help="How often the server samples each node (and publishes the changes).",
 )
-@click.option(
-    "--batch-size",
-    type=click.IntRange(min=1),
-    default=5000,
-    show_default=True,
-    help="Write after this many values…",
-)
-@click.option(
-    "--flush",
-    type=DURATION,
-    default="200ms",
-    show_default=True,
-    help="…or this long after the last write.",
-)
+@batch_options("values", "the last write")
 @click.option(
     "--start-timeout",
     type=DURATION,
