@@ -100,7 +100,9 @@ def _scoring_start(store: Store, sensor: Sensor, names, since) -> pd.Timestamp |
 def _chunks(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Timestamp]]:
     """Time ranges [a, b] from start to last, each at most a week and ``CHUNK_READINGS``
     readings long, so a long history is scored as a weekly job would have scored it."""
-    span = max(min(sensor.interval * CHUNK_READINGS, CHUNK_SPAN), sensor.interval)
+    # CHUNK_READINGS intervals of a weekly or slower sensor overflow a Timedelta: compare first
+    by_count = CHUNK_SPAN if sensor.interval >= CHUNK_SPAN / CHUNK_READINGS else None
+    span = max(by_count or min(sensor.interval * CHUNK_READINGS, CHUNK_SPAN), sensor.interval)
     out, a = [], start
     while a <= last:
         b = min(a + span, last)
