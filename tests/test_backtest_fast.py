@@ -213,3 +213,19 @@ def test_cross_fold_coverage_on_real_series_is_within_5_points(
         se = per_origin.std(ddof=1) / math.sqrt(len(per_origin))
         assert se <= 0.025, f"{name} {level}: sampling error {se:.3f} too large to judge"
         assert abs(result.coverage[level] - level / 100) <= 0.05, (name, result.coverage)
+
+
+class _Refuses(type(get_model("seasonal_naive"))):
+    """A model whose library refuses the data (as statsforecast's ets did on weekly data)."""
+
+    name = "refuses"
+
+    def _fit(self, series):
+        raise ValueError("Nonseasonal data")
+
+
+def test_a_model_that_raises_fails_alone_and_the_others_are_backtested():
+    s = generate_readings(SignalModel(seed=3), "2026-01-01", periods=10 * 48, interval="30min")
+    results, failed = backtest_many(s, [get_model("seasonal_naive"), _Refuses()], 12, windows=3)
+    assert list(results) == ["seasonal_naive"]
+    assert failed == {"refuses": "could not be fitted: ValueError: Nonseasonal data"}

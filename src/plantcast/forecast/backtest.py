@@ -107,12 +107,20 @@ def _one_origin(s, model, origin, horizon, interval, season_steps) -> pd.DataFra
     )
 
 
+class FitFailed(Exception):
+    """A model's fit or forecast raised at an origin: that model is reported as failed (with
+    why), the other models' backtests go on."""
+
+
 def _task(s, model, origin, horizon, interval, season_steps):
-    """One fit and forecast; a lack of history is returned, not raised (it skips the origin)."""
+    """One fit and forecast; a lack of history is returned, not raised (it skips the origin),
+    and so is a model that could not be fitted (it fails that model only)."""
     try:
         return _one_origin(s, model, origin, horizon, interval, season_steps)
     except NotEnoughData as exc:
         return exc
+    except Exception as exc:  # a library's refusal (e.g. statsforecast's) sinks its model only
+        return FitFailed(f"{type(exc).__name__}: {exc}")
 
 
 def excluded_mask(ts: pd.DatetimeIndex | pd.Series, exclude: Exclusions | None) -> np.ndarray:
@@ -224,7 +232,10 @@ def backtest_many(
     for i, plan in enumerate(plans):
         got = [outputs[(i, j)] for j in range(len(plan.origins))]
         frames = [g for g in got if isinstance(g, pd.DataFrame)]
-        if frames:
+        broken = next((g for g in got if isinstance(g, FitFailed)), None)
+        if broken is not None:
+            failed[plan.model.name] = f"could not be fitted: {broken}"
+        elif frames:
             results[plan.model.name] = _assemble(plan, frames, horizon, levels, exclude)
         else:
             skipped = next((g for g in reversed(got) if isinstance(g, Exception)), None)

@@ -121,4 +121,7 @@ class ETSForecaster(_RegularStepForecaster):
             self.model_ = Naive().fit(y)
             return
         self.season_length_ = m
-        self.model_ = AutoETS(season_length=m, model=self.model).fit(y)
+        # A period no longer than one step (a daily season on weekly readings) is no season:
+        # fit the same error and trend without one, as MSTL drops such a period.
+        model = self.model if m > 1 else self.model[:2] + "N"
+        self.model_ = AutoETS(season_length=m, model=model).fit(y)
