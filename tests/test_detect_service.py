@@ -92,6 +92,18 @@ def test_young_sensor_is_skipped_with_a_reason_and_still_advances(store):
     assert set(_marks(store, sensor.id).values()) == {young.index[-1]}
 
 
+def test_weekly_sensor_is_scored_and_says_what_its_detectors_need(store):
+    """20,000 weekly intervals overflow a Timedelta: the chunk span must not be computed so."""
+    step = pd.Timedelta("7d")
+    weekly = generate_readings(SignalModel(seed=4), START, periods=30, interval=step)
+    sensor = store.ensure_sensor("weekly", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, weekly)
+    result = detect_sensor(store, "weekly")
+    assert result.scored == 30
+    assert "need" in result.skipped["residual_z"]
+    assert set(_marks(store, sensor.id).values()) == {weekly.index[-1]}
+
+
 def test_gappy_week_of_5min_readings_is_enough(store):
     """Seven days at 5 min with a tenth of the readings missing: time covered is what counts."""
     gappy = _history(4, "5min", 7 * 288, 0.1)
