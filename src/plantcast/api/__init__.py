@@ -5,7 +5,7 @@ limit, Prometheus metrics); ``auth`` checks API keys and their scopes (read ⊂ 
 ``problems`` turns every error into RFC 9457 ``application/problem+json``; ``models`` are the
 pydantic shapes that both validate requests and generate the OpenAPI document at ``/docs``;
 ``routes`` hold one module per resource. Routes parse, call a service or the store facade, and
-shape the answer: no SQL and no analytics live here (DESIGN.md: surfaces).
+shape the answer: no SQL and no analytics live here (docs/architecture.md: surfaces).
 """
 
 from plantcast.api.app import create_app

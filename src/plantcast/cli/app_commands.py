@@ -19,7 +19,7 @@ DEMO_API_PORT = 8000  # plantcast api, beside the page
 
 
 def _dashboard_command(host: str, port: int) -> list[str]:
-    # Started as a module, not imported: surfaces do not import each other (DESIGN.md).
+    # Started as a module, not imported: surfaces do not import each other (docs/architecture.md).
     return [sys.executable, "-m", "plantcast.dashboard", "--host", host, "--port", str(port)]
 
 

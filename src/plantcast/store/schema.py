@@ -1,4 +1,4 @@
-"""The tables of DESIGN.md, in SQLAlchemy Core, with one time type for both engines."""
+"""The tables (docs/architecture.md), in SQLAlchemy Core, with one time type for both engines."""
 
 from __future__ import annotations
 
