@@ -67,3 +67,15 @@ def store(db_url):
     s.init()
     yield s
     s.close()
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that uses PostgreSQL ``postgres`` when collected, so ``-m`` selects it.
+
+    (A marker applied inside a fixture comes too late for ``-m``: collection is over by then.)
+    """
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("db_url") if callspec else None
+        if engine == "postgresql" or "pg_base_url" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
