@@ -147,3 +147,26 @@ def test_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("PLANTCAST_DATABASE_URL", "sqlite:///x.db")
     assert load_settings().database_url == "sqlite:///x.db"
     assert load_settings(database_url="sqlite:///y.db").database_url == "sqlite:///y.db"
+
+
+def test_a_transaction_commits_whole_or_not_at_all(store):
+    """The unit of work: calls on one ``tx`` commit together, and an error rolls all back."""
+    a = _sensor(store, "tx_a")
+    b = _sensor(store, "tx_b")
+    idx = pd.date_range("2026-01-01", periods=3, freq="h", tz="UTC", name="ts")
+    with store.transaction() as tx:
+        tx.write_readings(a.id, pd.Series([1.0, 2.0, 3.0], idx))
+        tx.write_readings(b.id, pd.Series([4.0, 5.0, 6.0], idx))
+    assert store.count_readings(a.id) == store.count_readings(b.id) == 3
+
+    later = idx + pd.Timedelta(hours=3)
+    with pytest.raises(RuntimeError, match="midway"), store.transaction() as tx:
+        tx.write_readings(a.id, pd.Series([7.0, 8.0, 9.0], later))
+        raise RuntimeError("midway")
+    assert store.count_readings(a.id) == 3  # the first write of the failed unit is gone
+
+    with store.transaction(readonly=True) as tx:
+        found = tx.sensors_by_name(["tx_a", "tx_b", "missing"])
+        last = tx.edge_readings([(a.id, None), (b.id, None)], last=True)
+    assert sorted(found) == ["tx_a", "tx_b"]
+    assert {sid: float(v) for sid, (_, v) in last.items()} == {a.id: 3.0, b.id: 6.0}

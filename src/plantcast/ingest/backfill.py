@@ -12,7 +12,6 @@ from plantcast.core.errors import InputError
 from plantcast.core.timeutil import floor_to, to_utc, utcnow
 from plantcast.ingest.simulated import ensure_simulated_sensor, simulate, stored_model
 from plantcast.store import Store
-from plantcast.store.readings import write_readings
 
 CHUNK = 50_000
 
@@ -56,10 +55,10 @@ def backfill(
     events = store.events_overlapping(s.id, start, end + interval)
     t0 = time.perf_counter()
     written = 0
-    with store.write() as conn:
+    with store.transaction() as tx:
         for lo in range(0, len(index), CHUNK):
             chunk = index[lo : lo + CHUNK]
-            written += write_readings(conn, s.id, simulate(model, chunk, events))
+            written += tx.write_readings(s.id, simulate(model, chunk, events))
             if on_progress:
                 on_progress(min(lo + CHUNK, len(index)), len(index))
     return BackfillResult(sensor, written, start, end, time.perf_counter() - t0)

@@ -24,8 +24,6 @@ from plantcast.signals import SignalModel
 from plantcast.signals.model import model_from_dict
 from plantcast.signals.presets import model_for
 from plantcast.store import Store
-from plantcast.store.catalog import clocks_many, sensors_by_name, set_clocks
-from plantcast.store.readings import edge_readings, write_batch_arrays
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +82,16 @@ class Streamer:
     def _open_lanes(self) -> None:
         """A lane per sensor, in a few statements however many sensors (a missing sensor is
         created from its preset first, one at a time: that happens once)."""
-        with self.store.read() as conn:
-            found = sensors_by_name(conn, self.names)
+        with self.store.transaction(readonly=True) as tx:
+            found = tx.sensors_by_name(self.names)
         for name in self.names:
             if name not in found or found[name][0].source is not Source.SIMULATED:
                 ensure_simulated_sensor(self.store, name, self.step)  # creates, or refuses
-        with self.store.read() as conn:
-            found = sensors_by_name(conn, self.names)
+        with self.store.transaction(readonly=True) as tx:
+            found = tx.sensors_by_name(self.names)
             ids = [found[n][0].id for n in self.names]
-            last = edge_readings(conn, [(i, None) for i in ids], last=True)
-            clocks = clocks_many(conn, ids)
+            last = tx.edge_readings([(i, None) for i in ids], last=True)
+            clocks = tx.clocks_many(ids)
         for name in self.names:
             sensor, params = found[name]
             # the sensor's 'now': its last reading or its clock (later after a dropout)
@@ -180,12 +178,11 @@ class Streamer:
             return False
         with_data = [lane for lane in self._lanes if lane.pending]
         try:
-            with self.store.write() as conn:
+            with self.store.transaction() as tx:
                 if with_data:
-                    write_batch_arrays(conn, *self._batch(with_data))
+                    tx.write_batch_arrays(*self._batch(with_data))
                 step_us = self.step.value // 1_000
-                set_clocks(
-                    conn,
+                tx.set_clocks(
                     [lane.sensor.id for lane in self._lanes if lane.clock_dirty],
                     [
                         lane.next_ts.value // 1_000 - step_us

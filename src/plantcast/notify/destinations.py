@@ -13,7 +13,7 @@ from plantcast.core.errors import InputError
 from plantcast.notify.sender import deliver
 from plantcast.notify.webhook import check_url
 from plantcast.store import Store
-from plantcast.store import notifications as outbox
+from plantcast.store.notifications import Destination
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _ADDRESS = re.compile(r"[^@\s,]+@[^@\s,]+")
@@ -26,7 +26,7 @@ def add_destination(
     webhook: str | None = None,
     email: str | None = None,
     secret_env: str | None = None,
-) -> tuple[outbox.Destination, str | None]:
+) -> tuple[Destination, str | None]:
     """Add a webhook or e-mail destination; returns it and a newly generated secret (a webhook
     without ``secret_env`` gets one, shown once), else None."""
     if (webhook is None) == (email is None):
@@ -48,32 +48,32 @@ def add_destination(
         if not addresses or bad:
             raise InputError(f"not an e-mail address: {(bad or [email])[0]!r}", field="email")
         kind, target = "email", ",".join(addresses)
-    with store.write() as conn:
-        dest = outbox.add_destination(
-            conn, name, kind, target, secret=generated, secret_env=secret_env
+    with store.transaction() as tx:
+        dest = tx.add_destination(
+            name, kind, target, secret=generated, secret_env=secret_env
         )
     return dest, generated
 
 
-def list_destinations(store: Store) -> list[tuple[outbox.Destination, dict]]:
+def list_destinations(store: Store) -> list[tuple[Destination, dict]]:
     """Each destination with its outbox counts (delivered, pending, last error)."""
-    with store.read() as conn:
-        dests = outbox.list_destinations(conn)
-        summary = outbox.outbox_summary(conn)
+    with store.transaction(readonly=True) as tx:
+        dests = tx.list_destinations()
+        summary = tx.outbox_summary()
     empty = {"delivered": 0, "pending": 0, "last_error": None}
     return [(d, summary.get(d.id, empty)) for d in dests]
 
 
 def remove_destination(store: Store, name: str) -> int:
-    with store.write() as conn:
-        return outbox.remove_destination(conn, name)
+    with store.transaction() as tx:
+        return tx.remove_destination(name)
 
 
 def send_test(store: Store, name: str, settings: Settings) -> str:
     """Deliver a test event to one destination now (not through the outbox); returns what the
     receiver said, raises :class:`~plantcast.notify.webhook.DeliveryError`."""
-    with store.read() as conn:
-        dest = outbox.get_destination(conn, name)
+    with store.transaction(readonly=True) as tx:
+        dest = tx.get_destination(name)
     key = uuid.uuid4().hex
     body = json.dumps(
         {

@@ -24,14 +24,14 @@ from plantcast.core.config import Settings
 from plantcast.core.errors import Refused, StoreUnavailable
 from plantcast.notify import mail, webhook
 from plantcast.notify.webhook import DeliveryError
-from plantcast.store import Store
-from plantcast.store import notifications as outbox
+from plantcast.store import Store, Transaction
+from plantcast.store.notifications import Destination, Pending
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0  # how often a running sender deletes old delivered rows
 
 
-def resolve_secret(dest: outbox.Destination) -> str | None:
+def resolve_secret(dest: Destination) -> str | None:
     """The webhook's signing secret: stored, or read now from the variable named at `add`."""
     if dest.secret_env:
         value = os.environ.get(dest.secret_env)
@@ -41,7 +41,7 @@ def resolve_secret(dest: outbox.Destination) -> str | None:
     return dest.secret
 
 
-def deliver(dest: outbox.Destination, body: str, key: str, event: str, settings: Settings) -> str:
+def deliver(dest: Destination, body: str, key: str, event: str, settings: Settings) -> str:
     """One attempt; returns what the receiver said, raises :class:`DeliveryError`."""
     timeout = settings.notify_timeout
     if dest.kind == "webhook":
@@ -96,25 +96,25 @@ class Sender:
                 if self.stopping.is_set() or not self._one_locked(stats):
                     break
         else:
-            with self.store.read() as conn:
-                rows = outbox.due(conn, datetime.now(UTC), limit=limit)
+            with self.store.transaction(readonly=True) as tx:
+                rows = tx.due_notifications(datetime.now(UTC), limit=limit)
             for row in rows:
                 if self.stopping.is_set():
                     break
                 outcome = self._attempt(row)
-                with self.store.write() as conn:
-                    self._record(conn, row, outcome, stats)
+                with self.store.transaction() as tx:
+                    self._record(tx, row, outcome, stats)
         return stats
 
     def _one_locked(self, stats: SendStats) -> bool:
-        with self.store.write() as conn:
-            rows = outbox.due(conn, datetime.now(UTC), limit=1, skip_locked=True)
+        with self.store.transaction() as tx:
+            rows = tx.due_notifications(datetime.now(UTC), limit=1, skip_locked=True)
             if not rows:
                 return False
-            self._record(conn, rows[0], self._attempt(rows[0]), stats)
+            self._record(tx, rows[0], self._attempt(rows[0]), stats)
         return True
 
-    def _attempt(self, row: outbox.Pending) -> str | None:
+    def _attempt(self, row: Pending) -> str | None:
         """None when accepted, else the error."""
         try:
             said = deliver(row.destination, row.body, row.idempotency_key, row.event, self.settings)
@@ -132,13 +132,13 @@ class Sender:
         )
         return None
 
-    def _record(self, conn, row: outbox.Pending, error: str | None, stats: SendStats) -> None:
+    def _record(self, tx: Transaction, row: Pending, error: str | None, stats: SendStats) -> None:
         if error is None:
-            outbox.mark_delivered(conn, row.id, datetime.now(UTC))
+            tx.mark_delivered(row.id, datetime.now(UTC))
             stats.delivered += 1
             return
         delay = backoff_delay(row.attempts + 1, self.backoff, self.max_backoff)
-        outbox.mark_failed(conn, row.id, error, timedelta(seconds=delay))
+        tx.mark_failed(row.id, error, timedelta(seconds=delay))
         stats.failed += 1
         stats.errors.append(f"{row.destination.name}: {error}")
         log.warning(
@@ -180,8 +180,8 @@ class Sender:
         """Delete delivered rows older than ``keep``; undelivered rows are never deleted."""
         if self.keep is None:
             return 0
-        with self.store.write() as conn:
-            return outbox.purge_delivered(conn, datetime.now(UTC) - self.keep)
+        with self.store.transaction() as tx:
+            return tx.purge_delivered(datetime.now(UTC) - self.keep)
 
     def _purge_now_and_then(self) -> None:
         if time.monotonic() - self._purged_at >= PURGE_EVERY_S:

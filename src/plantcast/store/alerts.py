@@ -30,7 +30,7 @@ def _to_alert(row) -> Alert:
     )
 
 
-def insert_alert(conn: Connection, sensor_id: int, **fields) -> int:
+def insert_alert(conn: Connection, /, sensor_id: int, **fields) -> int:
     values = {**fields, "sensor_id": sensor_id}
     for key in ("ts", "ends_at"):
         if values.get(key) is not None:
@@ -40,7 +40,7 @@ def insert_alert(conn: Connection, sensor_id: int, **fields) -> int:
     return alert_id
 
 
-def update_alert(conn: Connection, alert_id: int, **fields) -> None:
+def update_alert(conn: Connection, /, alert_id: int, **fields) -> None:
     for key in ("ts", "ends_at"):
         if fields.get(key) is not None:
             fields[key] = to_utc(fields[key])

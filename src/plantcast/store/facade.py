@@ -20,6 +20,7 @@ from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
 from plantcast.store.engine import make_engine, redact
 from plantcast.store.schema import metadata
+from plantcast.store.transaction import Transaction
 
 # Errors that mean "the database is not reachable right now" rather than "your query is wrong".
 TRANSIENT_ERRORS = (OperationalError,)
@@ -68,6 +69,13 @@ class Store:
         """A write transaction: committed on success, rolled back whole on any error."""
         with self._connect(sqlite_begin="IMMEDIATE") as conn, conn.begin():
             yield conn
+
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[Transaction]:
+        """A unit of work for callers outside the store: every call on the yielded
+        :class:`Transaction` runs in one transaction, committed whole or rolled back whole."""
+        with self.read() if readonly else self.write() as conn:
+            yield Transaction(conn, self.dialect)
 
     @contextmanager
     def _connect(self, **options) -> Iterator[Connection]:

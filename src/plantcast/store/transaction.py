@@ -1,0 +1,83 @@
+"""The unit of work: the store's calls that other layers compose into one transaction.
+
+``with store.transaction() as tx:`` opens one transaction; every call on ``tx`` runs in it and
+the whole commits on leaving the block or rolls back on an error. Callers outside the store never
+see a connection: the methods below are the store's own row functions, bound to this transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Concatenate, ParamSpec, TypeVar
+
+from sqlalchemy import Connection
+
+from plantcast.store import alerts as _alerts
+from plantcast.store import catalog as _catalog
+from plantcast.store import dead_letters as _dead_letters
+from plantcast.store import events as _events
+from plantcast.store import notifications as _outbox
+from plantcast.store import partitions as _partitions
+from plantcast.store import readings as _readings
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _bound(fn: Callable[Concatenate[Connection, P], R]) -> Callable[Concatenate[Transaction, P], R]:
+    """A row function of a store module as a method of the transaction it runs in."""
+
+    def method(self: Transaction, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        return fn(self.conn, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
+class Transaction:
+    """One open transaction (see the module docstring); made by :meth:`Store.transaction`."""
+
+    def __init__(self, conn: Connection, dialect: str) -> None:
+        self.conn = conn
+        self.dialect = dialect
+
+    # -- sensors ---------------------------------------------------------------------------
+    get_sensor = _bound(_catalog.get_sensor)
+    sensors_by_name = _bound(_catalog.sensors_by_name)
+    clocks_many = _bound(_catalog.clocks_many)
+    set_clocks = _bound(_catalog.set_clocks)
+
+    # -- readings --------------------------------------------------------------------------
+    write_readings = _bound(_readings.write_readings)
+    write_batch = _bound(_readings.write_batch)
+    write_batch_arrays = _bound(_readings.write_batch_arrays)
+    read_series = _bound(_readings.read_series)
+    read_series_many = _bound(_readings.read_series_many)
+    edge_readings = _bound(_readings.edge_readings)
+    ensure_partitions = _bound(_partitions.ensure_partitions)
+
+    # -- events, alerts and how far detection has scored -----------------------------------
+    events_of_sensors = _bound(_events.events_of_sensors)
+    list_alerts = _bound(_alerts.list_alerts)
+    insert_alert = _bound(_alerts.insert_alert)
+    update_alert = _bound(_alerts.update_alert)
+    alerts_reaching_many = _bound(_alerts.alerts_reaching_many)
+    get_scored_until = _bound(_alerts.get_scored_until)
+    set_scored_until = _bound(_alerts.set_scored_until)
+    scored_until_many = _bound(_alerts.scored_until_many)
+    set_scored_until_many = _bound(_alerts.set_scored_until_many)
+
+    # -- dead letters ----------------------------------------------------------------------
+    add_dead_letters = _bound(_dead_letters.add_dead_letters)
+
+    # -- notification outbox ---------------------------------------------------------------
+    add_destination = _bound(_outbox.add_destination)
+    get_destination = _bound(_outbox.get_destination)
+    list_destinations = _bound(_outbox.list_destinations)
+    remove_destination = _bound(_outbox.remove_destination)
+    outbox_summary = _bound(_outbox.outbox_summary)
+    due_notifications = _bound(_outbox.due)
+    mark_delivered = _bound(_outbox.mark_delivered)
+    mark_failed = _bound(_outbox.mark_failed)
+    purge_delivered = _bound(_outbox.purge_delivered)
