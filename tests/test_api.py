@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from plantcast.api import create_app
-from plantcast.core.types import AlertStatus
+from plantcast.core.types import AlertStatus, Source
 from plantcast.ingest.backfill import backfill
 from plantcast.services.apikeys import create_key
 from plantcast.store import alerts as alert_rows
@@ -20,6 +20,7 @@ with warnings.catch_warnings():
 
 SIM = "reservoir_pressure"
 END = pd.Timestamp("2026-01-15", tz="UTC")
+STEP = pd.Timedelta("30min")
 PROBLEM = "application/problem+json"
 
 
@@ -425,3 +426,100 @@ def test_health_says_when_the_database_is_down(tmp_path):
     (tmp_path / "x.db").mkdir()  # a path SQLite cannot open
     r = client.get("/health")
     assert r.status_code == 503 and r.json()["database"] == "unavailable"
+
+
+# -- the sensors list, malformed bodies, limits named, default windows (issue 16) ----------------
+def _statements(store, fn) -> int:
+    """How many SQL statements ``fn()`` sends to the store's database."""
+    from sqlalchemy import event
+
+    seen = []
+
+    def count(*_args):
+        seen.append(1)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        fn()
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    return len(seen)
+
+
+def test_the_sensors_list_gives_every_last_reading_in_one_statement(api):
+    h = _h(api, "write")
+    store = api.store
+    listed = lambda: api.get("/v1/sensors", headers=h).json()  # noqa: E731
+    listed()  # the key's last use is noted once a minute: let it be noted before counting
+    few = _statements(store, listed)
+    # sensors with readings in two months (two partitions on PostgreSQL), and one with none
+    for i in range(24):
+        s = store.ensure_sensor(f"line{i:02d}", source=Source.IMPORTED, interval=STEP)
+        times = pd.date_range(END - pd.Timedelta(days=40 - i), periods=3, freq=STEP)
+        store.write_readings(s.id, pd.Series(range(3), index=times, dtype=float))
+    api.post("/v1/sensors", json={"name": "empty"}, headers=h)
+    assert _statements(store, listed) == few  # not one query per sensor
+    body = {s["name"]: s["last_reading_at"] for s in listed()}
+    assert body[SIM] == "2026-01-15T00:00:00Z" and body["empty"] is None
+    assert body["line03"] == "2025-12-09T01:00:00Z"  # END − 37 days + 2 steps
+    for name, last in body.items():  # each as GET /v1/sensors/{name} and the store say
+        assert api.get(f"/v1/sensors/{name}", headers=h).json()["last_reading_at"] == last
+    ids = {s.id: s.name for s in store.list_sensors()}
+    got = store.last_timestamps(list(ids) + list(ids))  # repeated ids: asked once
+    expected = {i: store.last_timestamp(i) for i in ids}
+    assert got == {i: t for i, t in expected.items() if t is not None} and len(got) == 25
+    assert store.last_timestamps([]) == {} and store.last_timestamps([999_999]) == {}
+
+
+def test_malformed_json_names_the_body_and_says_where(api):
+    h = {**_h(api, "write"), "Content-Type": "application/json"}
+    body = _problem(api.post("/v1/sensors", content=b'{"name": ', headers=h), 422, "body")
+    assert "not valid JSON" in body["detail"] and "line 1 column 10" in body["detail"]
+    assert [e["field"] for e in body["errors"]] == ["body"]  # no offset posing as a field
+    broken = b'{"readings": [\n  {"ts": "2026-01-01T00:00:00Z", "value": 1},\n  }'
+    api.post("/v1/sensors", json={"name": "flow"}, headers=h)
+    body = _problem(api.post("/v1/sensors/flow/readings", content=broken, headers=h), 422, "body")
+    assert "not valid JSON" in body["detail"] and "line 3" in body["detail"], body
+
+
+def test_a_value_over_its_maximum_names_the_limit(api):
+    h = _h(api, "write")
+    body = _problem(api.get("/v1/alerts", params={"limit": 501}, headers=h), 422, "limit")
+    assert body["limit"] == 500 and "500" in body["detail"]
+    body = _problem(
+        api.get(f"/v1/sensors/{SIM}/readings", params={"buckets": 10_001}, headers=h),
+        422,
+        "buckets",
+    )
+    assert body["limit"] == 10_000
+    long = {"kind": "drift", "magnitude": 1, "duration": "400d"}
+    body = _problem(api.post(f"/v1/sensors/{SIM}/events", json=long, headers=h), 422, "duration")
+    assert body["limit"] == 366
+    assert "limit" not in _problem(api.get("/v1/alerts?limit=0", headers=h), 422, "limit")
+
+
+def test_default_windows_end_on_a_whole_tick_after_the_latest_reading(api):
+    h = _h(api, "write")
+    url = "/v1/sensors/{}/readings"
+    window = api.get(url.format(SIM), headers=h).json()
+    assert (window["start"], window["end"]) == ("2026-01-14T00:30:00Z", "2026-01-15T00:30:00Z")
+    assert window["readings"][-1]["ts"] == "2026-01-15T00:00:00Z"
+    # a reading off the grid: the window ends at the next whole interval and holds it
+    api.post("/v1/sensors", json={"name": "flow", "interval": "1min"}, headers=h)
+    odd = {"readings": [{"ts": "2026-01-01T00:00:12.345678Z", "value": 1}]}
+    assert api.post(url.format("flow"), json=odd, headers=h).status_code == 201
+    window = api.get(url.format("flow"), headers=h).json()
+    assert (window["start"], window["end"]) == ("2025-12-31T00:01:00Z", "2026-01-01T00:01:00Z")
+    assert [r["ts"] for r in window["readings"]] == ["2026-01-01T00:00:12.345678Z"]
+    # an interval longer than the window: whole seconds
+    api.post("/v1/sensors", json={"name": "weekly", "interval": "7d"}, headers=h)
+    weekly = {"readings": [{"ts": "2026-01-04T00:00:00Z", "value": 1}]}
+    assert api.post(url.format("weekly"), json=weekly, headers=h).status_code == 201
+    window = api.get(url.format("weekly"), headers=h).json()
+    assert window["end"] == "2026-01-04T00:00:01Z" and len(window["readings"]) == 1
+    # no readings: a day up to now, in whole seconds too
+    api.post("/v1/sensors", json={"name": "idle", "interval": "1.5s"}, headers=h)
+    window = api.get(url.format("idle"), headers=h).json()
+    start, end = pd.Timestamp(window["start"]), pd.Timestamp(window["end"])
+    assert end - start == pd.Timedelta("1d") and "." not in window["start"] + window["end"]
+    assert abs(pd.Timestamp.now(tz="UTC") - end) < pd.Timedelta("1min")

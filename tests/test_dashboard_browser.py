@@ -216,3 +216,53 @@ def test_live_chart_follows_the_stream_and_shows_the_spike(chromium, served):
     print(f"screenshot: {shot}")
     assert shot.stat().st_size > 10_000
     assert "Traceback" not in (logs / "dashboard.log").read_text()
+
+
+def _panel_text(page) -> str:
+    """What the alerts panel holds, its table included (the grid draws on a canvas; its cells are
+    also in the page, for screen readers, which ``text_content`` reads)."""
+    panel = page.locator(".st-key-alerts_panel")
+    return " ".join(panel.all_text_contents())
+
+
+def test_a_new_alert_appears_in_the_alerts_panel_without_a_reload(chromium, served):
+    from playwright.sync_api import sync_playwright
+
+    from plantcast.store import alerts as alert_rows
+
+    base, logs = served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.set_default_timeout(30_000)
+            page.goto(base)
+            page.wait_for_selector(".js-plotly-plot", timeout=40_000)
+            _poll(
+                lambda: f"No open alerts on {SENSOR}" in _panel_text(page), 30, "the alerts panel"
+            )
+            page.evaluate("() => { window.plantcastLoadedOnce = true; }")  # gone on a reload
+            store = Store.open(f"sqlite:///{logs / 'plantcast.db'}")
+            try:
+                sid = store.get_sensor(SENSOR).id
+                with store.write() as conn:
+                    alert_id = alert_rows.insert_alert(
+                        conn,
+                        sid,
+                        ts=store.last_timestamp(sid),
+                        detector="browser_probe",
+                        score=9.0,
+                        value=130.0,
+                        expected=100.0,
+                    )
+            finally:
+                store.close()
+            _poll(lambda: "browser_probe" in _panel_text(page), 30, "the new alert in the panel")
+            assert f"No open alerts on {SENSOR}" not in _panel_text(page)
+            assert str(alert_id) in _panel_text(page)
+            metric = page.locator('[data-testid="stMetric"]', has_text="Open alerts")
+            assert metric.inner_text().split()[-1] == "1"
+            assert page.evaluate("() => window.plantcastLoadedOnce === true"), "the page reloaded"
+        finally:
+            browser.close()
+    assert "Traceback" not in (logs / "dashboard.log").read_text()

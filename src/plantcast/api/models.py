@@ -37,7 +37,7 @@ class SensorOut(BaseModel):
     interval_seconds: float = Field(description="The nominal interval between readings.")
     created_at: datetime
     last_reading_at: datetime | None = Field(
-        None, description="GET /v1/sensors/{name} only (a listing stays one query)"
+        None, description="The time of the latest reading; null when there is none."
     )
 
 

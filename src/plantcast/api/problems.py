@@ -87,15 +87,51 @@ def _field_of(loc) -> str:
     return ".".join(parts) or ".".join(map(str, loc))
 
 
+# Validation errors whose context holds the maximum exceeded, by error type: the problem's limit.
+_MAXIMA = {
+    "less_than_equal": "le",
+    "less_than": "lt",
+    "too_long": "max_length",
+    "string_too_long": "max_length",
+}
+
+
+def _not_json(error: dict, body) -> dict:
+    """A body that is not JSON: no field of it is at fault; where it breaks goes in the message.
+    FastAPI puts the character offset in ``loc`` (``("body", 9)``); pydantic's own parse (the
+    readings batch) says the line and column in its message."""
+    loc = error.get("loc", ())
+    pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else None
+    if pos is None:
+        where = str(error.get("msg", "")).removeprefix("Invalid JSON: ")
+    else:
+        reason = str((error.get("ctx") or {}).get("error", "invalid JSON"))
+        text = body if isinstance(body, str) else ""
+        line = text.count("\n", 0, pos) + 1
+        column = pos - (text.rfind("\n", 0, pos) + 1) + 1
+        where = f"{reason} at line {line} column {column} (character {pos})"
+    return {"field": "body", "message": f"the body is not valid JSON: {where}"}
+
+
 def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
     errors = [
-        {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "invalid")}
+        _not_json(e, getattr(exc, "body", None))
+        if e.get("type") == "json_invalid"
+        else {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "invalid")}
         for e in exc.errors()
     ]
     first = errors[0] if errors else {"field": None, "message": "invalid request"}
-    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    detail = first["message"]
+    if first["field"] and first["field"] != "body":
+        detail = f"{first['field']}: {detail}"
+    extra = {}
+    if exc.errors():
+        e = exc.errors()[0]
+        maximum = (e.get("ctx") or {}).get(_MAXIMA.get(e.get("type"), ""))
+        if isinstance(maximum, int | float) and float(maximum).is_integer():
+            extra["limit"] = int(maximum)
     return problem_response(
-        422, "invalid-input", "Invalid input", detail, field=first["field"], errors=errors
+        422, "invalid-input", "Invalid input", detail, field=first["field"], errors=errors, **extra
     )
 
 

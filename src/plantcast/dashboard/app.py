@@ -38,6 +38,24 @@ def _summary(live, controls: Controls) -> None:
 
 @st.fragment(run_every=REFRESH)
 def live_section(controls: Controls) -> None:
+    """Everything that follows the data, redrawn together on every refresh: the figures, the
+    chart, and below them the models and alerts panels (so "Open alerts" and the alerts table
+    always come from the same refresh)."""
+    _chart(controls)
+    left, right = st.columns([3, 2])
+    with left:
+        try:
+            models_panel(controls.request)
+        except StoreUnavailable:
+            st.caption("Models panel waits for the database.")
+    with right:
+        try:
+            alerts_panel(controls.request.sensor)
+        except StoreUnavailable:
+            st.caption("Alerts panel waits for the database.")
+
+
+def _chart(controls: Controls) -> None:
     req = controls.request
     try:
         live = refresh(state.store(), state.forecasting(), req)
@@ -80,17 +98,6 @@ def main() -> None:
         return
     injection_controls(controls.request.sensor)
     live_section(controls)
-    left, right = st.columns([3, 2])
-    with left:
-        try:
-            models_panel(controls.request)
-        except StoreUnavailable:
-            st.caption("Models panel waits for the database.")
-    with right:
-        try:
-            alerts_panel(controls.request.sensor)
-        except StoreUnavailable:
-            st.caption("Alerts panel waits for the database.")
 
 
 main()

@@ -53,11 +53,10 @@ def injection_controls(sensor: Sensor) -> None:
         sb.error(str(exc))
 
 
-@st.fragment(run_every="5s")
 def models_panel(request: LiveRequest) -> None:
     """Backtest metrics per model, from the background board (never computed on refresh).
 
-    A fragment of its own, so finished scores appear without touching the rest of the page.
+    Drawn by the live section, so finished scores appear at its next refresh.
     """
     st.subheader("Models")
     if not request.models:
@@ -99,6 +98,12 @@ def models_panel(request: LiveRequest) -> None:
 
 
 def alerts_panel(sensor: Sensor) -> None:
+    """The sensor's open alerts, to acknowledge; drawn by the live section on every refresh."""
+    with st.container(key="alerts_panel"):
+        _alerts_panel(sensor)
+
+
+def _alerts_panel(sensor: Sensor) -> None:
     st.subheader("Alerts")
     store = state.store()
     alerts = store.list_alerts(sensor_id=sensor.id, status=AlertStatus.OPEN, limit=50)

@@ -178,6 +178,11 @@ class Store:
         last = self.last_reading(sensor_id)
         return None if last is None else last[0]
 
+    def last_timestamps(self, sensor_ids) -> dict[int, pd.Timestamp]:
+        """``last_timestamp`` of many sensors in one statement (those without readings left out)."""
+        with self.read() as conn:
+            return _catalog.last_reading_times(conn, sensor_ids)
+
     def first_timestamp(self, sensor_id: int) -> pd.Timestamp | None:
         with self.read() as conn:
             return _readings.first_timestamp(conn, sensor_id)

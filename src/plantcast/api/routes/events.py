@@ -51,7 +51,11 @@ def inject_event(request: Request, name: SensorName, body: EventIn) -> EventOut:
     """Inject an anomaly into a simulated sensor from its next reading on (like `inject`)."""
     duration = None if body.duration is None else parse_duration(body.duration, field="duration")
     if duration is not None and duration > MAX_EVENT:
-        raise invalid(f"duration is longer than the limit of {MAX_EVENT.days} days", "duration")
+        raise invalid(
+            f"duration is longer than the limit of {MAX_EVENT.days} days",
+            "duration",
+            limit=MAX_EVENT.days,
+        )
     event = inject(
         store_of(request),
         name,

@@ -34,7 +34,6 @@ from plantcast.core.types import Sensor, Source
 from plantcast.ingest.csv_import import CsvSpec, import_csv
 
 router = APIRouter(tags=["sensors"])
-_EPS = pd.Timedelta(microseconds=1)
 
 
 def _sensor_out(sensor: Sensor, last: pd.Timestamp | None = None) -> SensorOut:
@@ -51,8 +50,11 @@ def _sensor_out(sensor: Sensor, last: pd.Timestamp | None = None) -> SensorOut:
 
 @router.get("/sensors", response_model=list[SensorOut], responses=COMMON, dependencies=[READ])
 def list_sensors(request: Request, source: Source | None = None) -> list[SensorOut]:
-    """Every sensor, by name (optionally of one source)."""
-    return [_sensor_out(s) for s in store_of(request).list_sensors(source)]
+    """Every sensor, by name (optionally of one source), with the time of its latest reading."""
+    store = store_of(request)
+    found = store.list_sensors(source)
+    last = store.last_timestamps([s.id for s in found])  # one statement for the whole list
+    return [_sensor_out(s, last.get(s.id)) for s in found]
 
 
 @router.get(
@@ -93,6 +95,17 @@ def create_sensor(request: Request, body: SensorIn) -> SensorOut:
     return _sensor_out(sensor)
 
 
+def _after(ts: pd.Timestamp, sensor: Sensor) -> pd.Timestamp:
+    """The first tick after ``ts``, so a default window prints as people write times (no
+    ``.000001Z``) and still holds the reading at ``ts``. A tick is the sensor's interval when
+    that is whole seconds within the default window (a 30 min sensor's window ends at the half
+    hour after its latest reading), else one second."""
+    second = pd.Timedelta(seconds=1)
+    whole = second <= sensor.interval <= limits.DEFAULT_WINDOW and not sensor.interval % second
+    tick = (sensor.interval if whole else second).value
+    return pd.Timestamp((ts.value // tick + 1) * tick, tz="UTC").as_unit("us")
+
+
 def _window(store, sensor: Sensor, start, end) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The asked window, defaulting to the last day up to the latest reading; limits checked."""
     end_ts = utc(end, "end") if end is not None else None
@@ -102,7 +115,7 @@ def _window(store, sensor: Sensor, start, end) -> tuple[pd.Timestamp, pd.Timesta
             end_ts = start_ts + limits.DEFAULT_WINDOW
         else:
             last = store.last_timestamp(sensor.id)
-            end_ts = (last + _EPS) if last is not None else pd.Timestamp.now(tz="UTC")
+            end_ts = _after(last if last is not None else pd.Timestamp.now(tz="UTC"), sensor)
     if start_ts is None:
         start_ts = end_ts - limits.DEFAULT_WINDOW
     if end_ts <= start_ts:
