@@ -18,7 +18,7 @@ from plantcast.cli.common import (
     out,
     progress_bar,
 )
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
 from plantcast.core.errors import PlantcastError
 from plantcast.core.types import AlertStatus, EventKind
 

@@ -1,7 +1,7 @@
 """Live plant connectors: ``connect mqtt|opcua``, ``simulate-plc mqtt|opcua``, ``dead-letters``.
 
 The subcommands live beside their protocol (``cli/connect_mqtt.py``, ``cli/connect_opcua.py``)
-and attach themselves to the two groups defined here.
+and attach themselves to the two groups defined here (``cli/main.py`` imports them).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import click
 
 from plantcast.cli.common import DURATION, database_option, out
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
 
 
 def batch_options(items: str, since: str):
@@ -87,11 +87,3 @@ def dead_letters(database_url, source, limit, as_json) -> None:
             f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.source:<5} {d.topic}  {d.reason}  "
             f"[{d.payload_size:,} B] {preview!r}"
         )
-
-
-def _register() -> None:
-    # Each protocol's module attaches its subcommands to the groups above.
-    from plantcast.cli import connect_mqtt, connect_opcua  # noqa: F401
-
-
-_register()

@@ -20,7 +20,7 @@ from plantcast.cli.common import (
     out,
     progress_bar,
 )
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
 from plantcast.core.errors import InputError
 
 if TYPE_CHECKING:

@@ -8,7 +8,7 @@ import signal
 import click
 
 from plantcast.cli.common import DURATION, console, database_option, format_option, out
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
 
 
 @cli.group(invoke_without_command=False)

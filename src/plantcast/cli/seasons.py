@@ -7,7 +7,7 @@ import json
 import click
 
 from plantcast.cli.common import database_option, format_option, out
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
 from plantcast.core.types import Source
 
 
