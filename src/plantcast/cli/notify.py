@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import signal
 
 import click
 
-from plantcast.cli.common import DURATION, console, database_option, format_option, out
+from plantcast.cli.common import DURATION, console, database_option, out
 from plantcast.cli.group import cli
+from plantcast.cli.output import emit, listing_format
 
 
 @cli.group(invoke_without_command=False)
@@ -46,7 +46,7 @@ def notify_add(database_url, name, url, email, secret_env) -> None:
 
 @notify.command("list")
 @database_option
-@format_option("table", "json")
+@listing_format
 def notify_list(database_url, fmt) -> None:
     """List destinations with delivered and pending notifications and the last error."""
     from rich.table import Table
@@ -56,7 +56,7 @@ def notify_list(database_url, fmt) -> None:
 
     with open_store(database_url, init=True) as store:
         found = list_destinations(store)
-    if fmt == "json":
+    if fmt != "table":
         rows = [
             {
                 "id": d.id,
@@ -68,7 +68,8 @@ def notify_list(database_url, fmt) -> None:
             }
             for d, counts in found
         ]
-        click.echo(json.dumps(rows, indent=2))
+        columns = ("id", "name", "kind", "target", "secret", "delivered", "pending", "last_error")
+        emit(rows, fmt, columns, empty="")
         return
     if not found:
         out.print("no destinations (add one: plantcast notify add NAME --webhook URL)")
