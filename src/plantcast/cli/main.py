@@ -17,6 +17,7 @@ from plantcast.cli import (  # noqa: F401
     anomalies,
     api_commands,
     app_commands,
+    catalog,
     connect,
     connect_mqtt,
     connect_opcua,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 
 import click
 
@@ -131,7 +132,9 @@ def notify_test(database_url, name) -> None:
 
 @notify.command("run")
 @database_option
-@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option(
+    "--once", is_flag=True, help="Deliver what is due now, then exit (1 if a delivery failed)."
+)
 @click.option("--poll", type=DURATION, default="1s", show_default=True, help="Idle wait.")
 @click.option("--backoff", type=DURATION, default=None, help="First retry delay (default 5s).")
 @click.option(
@@ -185,5 +188,8 @@ def notify_run(database_url, once, poll, backoff, max_backoff, keep) -> None:
                 for signum, handler in before.items():
                     signal.signal(signum, handler)
     out.print(f"delivered {stats.delivered:,}, {stats.failed:,} failed attempt(s)")
-    for error in stats.errors[:5] if once else ():
-        console.print(f"[yellow]{error}[/]")
+    if once and stats.failed:  # a script or cron job must see that a receiver refused
+        for error in stats.errors:
+            console.print(f"[red]not delivered:[/] {error}")
+        console.print("the failed notifications stay queued and are retried (backoff)")
+        sys.exit(1)
