@@ -5,6 +5,7 @@ and horizons that follow the sensor's interval."""
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import warnings
@@ -16,6 +17,7 @@ from click.testing import CliRunner
 
 from plantcast.cli import catalog
 from plantcast.cli.main import cli
+from plantcast.core.timeutil import format_duration
 from plantcast.core.types import Source
 from plantcast.notify import add_destination
 from plantcast.services.apikeys import create_key
@@ -184,3 +186,31 @@ def test_the_default_horizon_follows_the_interval_and_durations_read_as_written(
     assert short.exit_code == 1
     assert "horizon 24h is shorter than one reading interval (7d)" in short.output
     assert "days" not in short.output and "00:00:00" not in short.output
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        (pd.Timedelta("7d"), "7d"),
+        (pd.Timedelta("10h"), "10h"),
+        (pd.Timedelta("37min"), "37min"),
+        (pd.Timedelta("1d12h"), "36h"),
+        (pd.Timedelta("36h30min"), "1d12h30min"),
+        (pd.Timedelta("1500ns"), "0.000001s"),
+        (pd.Timedelta("30.5s"), "30.5s"),
+        (datetime.timedelta(days=7), "7d"),
+        (datetime.timedelta(minutes=37), "37min"),
+    ],
+)
+def test_durations_print_as_people_write_them(value, shown):
+    assert format_duration(value) == shown
+
+
+def test_inject_says_how_long_in_words(store, db_url):
+    from plantcast.ingest.backfill import backfill
+
+    backfill(store, "reservoir_pressure", days=1, interval=pd.Timedelta("30min"))
+    args = ["--sensor", "reservoir_pressure", "--kind", "drift", "--magnitude", "3"]
+    made = _run("inject", "--database-url", db_url, *args, "--duration", "10h")
+    assert "drift +3 on reservoir_pressure for 10h of data time (until " in made.output
+    assert ".000001" not in made.output and "days" not in made.output

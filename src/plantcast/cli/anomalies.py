@@ -42,7 +42,13 @@ def inject(database_url, sensor, kind, magnitude, duration, note) -> None:
 
     with open_store(database_url) as store:
         event = inject_event(store, sensor, kind, magnitude=magnitude, duration=duration, note=note)
-    until = "until normalized" if event.ends_at is None else f"until {event.ends_at}"
+    if event.ends_at is None:
+        until = "until normalized"
+    else:
+        from plantcast.core.timeutil import format_duration
+
+        span = format_duration(event.ends_at - event.starts_at)
+        until = f"for {span} of data time (until {event.ends_at:%Y-%m-%d %H:%M:%S} UTC)"
     out.print(f"event {event.id}: {event.kind.value} {event.magnitude:+g} on {sensor} {until}")
 
 
