@@ -1,8 +1,9 @@
-"""CLI start-up: median wall time and peak RSS of `plantcast --help`, `plantcast alerts` (on an
-initialized SQLite file) and `plantcast inject --help`, each run N times in a fresh process.
+"""CLI start-up: median wall time and peak RSS of `plantcast --help`, a real `plantcast alerts`
+(200 alerts on a small SQLite file, the newest 50 printed), a real `plantcast inject` (an event
+written on a simulated sensor) and `plantcast sensors`, each run N times in a fresh process.
 
 Beside them, the floor they stand on: the interpreter alone and the libraries the store path
-needs (`alerts` reads the store: SQLAlchemy, pandas, pydantic-settings).
+needs (`alerts` and `inject` read the store: SQLAlchemy, and pandas for its time values).
 
     python benchmarks/cli_startup.py [--runs 5]
 """
@@ -21,6 +22,7 @@ from pathlib import Path
 from _common import print_table, progress
 
 GOAL_S = 0.3
+ALERTS = 200
 
 
 # GNU time reports the command's own peak RSS (a forked child's counter would start from
@@ -72,16 +74,21 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite:///{Path(tmp) / 'bench.db'}"
         env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
-        subprocess.run([exe, "init"], env=env, check=True, capture_output=True)
+        sensor = "reservoir_pressure"
+        subprocess.run([exe, "backfill", "--sensor", sensor, "--days", "2"], env=env, check=True)
+        _add_alerts(url, sensor, ALERTS)
+        inject = [exe, "inject", "--sensor", sensor, "--kind", "spike", "--magnitude", "5"]
         commands = [
             ("plantcast --help", [exe, "--help"], True),
-            ("plantcast alerts", [exe, "alerts"], True),
-            ("plantcast inject --help", [exe, "inject", "--help"], True),
-            ("plantcast notify --help", [exe, "notify", "--help"], False),
+            (f"plantcast alerts ({ALERTS} stored)", [exe, "alerts"], True),
+            ("plantcast inject --kind spike", inject, True),
+            ("plantcast inject --help", [exe, "inject", "--help"], False),
+            ("plantcast sensors", [exe, "sensors"], False),
             ("python -c pass", [py, "-c", "pass"], False),
             ("python: import click", [py, "-c", "import click"], False),
             ("python: import sqlalchemy", [py, "-c", "import sqlalchemy"], False),
             ("python: import pandas", [py, "-c", "import pandas"], False),
+            ("python: import sqlalchemy, pandas", [py, "-c", "import sqlalchemy, pandas"], False),
             ("python: import pydantic_settings", [py, "-c", "import pydantic_settings"], False),
         ]
         rows = [measure(n, a, args.runs, env, g) for n, a, g in commands]
@@ -91,6 +98,23 @@ def main(argv: list[str] | None = None) -> None:
         rows,
         left=1,
     )
+
+
+def _add_alerts(url: str, sensor: str, n: int) -> None:
+    """``n`` closed alerts an hour apart on ``sensor``: what `alerts` lists."""
+    import pandas as pd
+
+    from plantcast.store import Store
+    from plantcast.store import alerts as alert_rows
+
+    start = pd.Timestamp("2026-01-01", tz="UTC")
+    with Store.open(url) as store, store.write() as conn:
+        sid = store.get_sensor(sensor).id
+        for i in range(n):
+            ts = start + pd.Timedelta(hours=i)
+            alert_rows.insert_alert(
+                conn, sid, detector="residual_z", ts=ts, ends_at=ts, score=6.0, value=1.0
+            )
 
 
 def _load() -> str:

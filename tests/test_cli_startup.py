@@ -1,6 +1,7 @@
 """The CLI starts instantly: importing it, `--help` and `inject --help` import click and no
-analytics; `alerts` imports the store and no models. Behaviour (what is imported), not timing:
-the figures are benchmarks/cli_startup.py's."""
+analytics; `alerts` and `inject` import the store and neither models nor pydantic (the
+database URL is read without it). Behaviour (what is imported), not timing: the figures are
+benchmarks/cli_startup.py's."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ import pandas as pd
 import pytest
 
 from plantcast.core.types import Source
+from plantcast.store import alerts as alert_rows
+
+STORED_SPAN = (pd.Timestamp("2000-01-01", tz="UTC"), pd.Timestamp("2100-01-01", tz="UTC"))
 
 MODELS = {"sklearn", "statsforecast", "lightgbm", "scipy", "dask", "distributed"}
 SURFACES = {"streamlit", "plotly", "fastapi", "uvicorn", "asyncua", "paho"}
@@ -65,9 +69,48 @@ def test_every_command_help_stays_off_the_models():
 
 
 def test_alerts_reads_the_store_without_models(store, db_url):
-    store.ensure_sensor("s", source=Source.IMPORTED, interval=pd.Timedelta("1h"))
+    sid = store.ensure_sensor("s", source=Source.IMPORTED, interval=pd.Timedelta("1h")).id
+    with store.write() as conn:
+        ts = pd.Timestamp("2026-03-01", tz="UTC")
+        alert_rows.insert_alert(conn, sid, detector="stuck", ts=ts, score=6.0, value=1.0)
     loaded = _imported("alerts", "--database-url", db_url)
     assert "sqlalchemy" in loaded
-    assert loaded & (MODELS | SURFACES) == set()
+    assert loaded & (MODELS | SURFACES | {"pydantic", "pydantic_settings"}) == set()
     if db_url.startswith("sqlite"):
         assert "psycopg" not in loaded  # the PostgreSQL driver only where it is used
+
+
+def test_inject_writes_its_event_without_models_or_settings(sqlite_url):
+    from plantcast.ingest.backfill import backfill
+    from plantcast.store import Store
+
+    with Store.open(sqlite_url) as store:
+        store.init()
+        backfill(store, "reservoir_pressure", days=1, interval=pd.Timedelta("1h"))
+    args = ["--sensor", "reservoir_pressure", "--kind", "spike", "--magnitude", "5"]
+    loaded = _imported("inject", "--database-url", sqlite_url, *args)
+    assert loaded & (MODELS | SURFACES | {"pydantic", "pydantic_settings"}) == set()
+    with Store.open(sqlite_url) as store:
+        sensor = store.get_sensor("reservoir_pressure")
+        [event] = store.events_overlapping(sensor.id, *STORED_SPAN)
+    assert event.kind.value == "spike" and event.magnitude == 5
+
+
+BOTH = {"PLANTCAST_DATABASE_URL": "sqlite:///a.db", "DATABASE_URL": "sqlite:///b.db"}
+
+
+@pytest.mark.parametrize(
+    "env", [{}, {"DATABASE_URL": "sqlite:///b.db"}, {"PLANTCAST_DATABASE_URL": "x"}, BOTH]
+)
+def test_the_quick_database_url_is_the_settings_one(env, monkeypatch):
+    from plantcast.core.config import load_settings
+    from plantcast.core.dburl import database_url
+
+    for name in ("PLANTCAST_DATABASE_URL", "DATABASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert database_url() == load_settings().database_url
+    assert (
+        database_url("sqlite:///c.db") == load_settings(database_url="sqlite:///c.db").database_url
+    )

@@ -18,7 +18,8 @@ from plantcast.cli.common import (
     out,
     progress_bar,
 )
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
+from plantcast.cli.output import echo_json, listing_format, print_table, write_csv
 from plantcast.core.errors import PlantcastError
 from plantcast.core.types import AlertStatus, EventKind
 
@@ -41,7 +42,13 @@ def inject(database_url, sensor, kind, magnitude, duration, note) -> None:
 
     with open_store(database_url) as store:
         event = inject_event(store, sensor, kind, magnitude=magnitude, duration=duration, note=note)
-    until = "until normalized" if event.ends_at is None else f"until {event.ends_at}"
+    if event.ends_at is None:
+        until = "until normalized"
+    else:
+        from plantcast.core.timeutil import format_duration
+
+        span = format_duration(event.ends_at - event.starts_at)
+        until = f"for {span} of data time (until {event.ends_at:%Y-%m-%d %H:%M:%S} UTC)"
     out.print(f"event {event.id}: {event.kind.value} {event.magnitude:+g} on {sensor} {until}")
 
 
@@ -251,18 +258,18 @@ def _fmt(value) -> str:
     show_default=True,
     help="Show at most this many, newest first (the total is always printed).",
 )
-@format_option("table", "json")
+@listing_format
 @click.pass_context
 def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
     """List alerts, newest first; `alerts ack ID` acknowledges, `alerts resolve ID` resolves.
 
-    JSON output is an object: {"total": N, "shown": n, "alerts": [...]}.
+    JSON output is an object: {"total": N, "shown": n, "alerts": [...]}; CSV has one alert a
+    row (the total is printed to stderr when the list is cut).
     """
     ctx.obj = {"database_url": database_url}
     if ctx.invoked_subcommand:
         return
-    from rich.table import Table
-
+    from plantcast.services.alert_records import ALERT_FIELDS, alert_record
     from plantcast.services.context import open_store
 
     with open_store(database_url) as store:
@@ -270,44 +277,30 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
         rows = store.list_alerts(sensor_id=sid, status=status, limit=limit)
         total = store.count_alerts(sensor_id=sid, status=status)
         names = {s.id: s.name for s in store.list_sensors()}
+    records = [alert_record(a, names) for a in rows]
     if fmt == "json":
-        payload = {
-            "total": total,
-            "shown": len(rows),
-            "alerts": [_alert_dict(a, names) for a in rows],
-        }
-        click.echo(json.dumps(payload, indent=2))
+        echo_json({"total": total, "shown": len(rows), "alerts": records})
         return
-    table = Table("id", "sensor", "detector", "start (UTC)", "end", "score", "value", "status")
-    for a in rows:
-        end = "ongoing" if a.ends_at is None else f"{a.ends_at:%Y-%m-%d %H:%M}"
-        table.add_row(
-            str(a.id),
-            names.get(a.sensor_id, "?"),
-            a.detector,
-            f"{a.ts:%Y-%m-%d %H:%M}",
-            end,
-            f"{a.score:.1f}",
-            f"{a.value:.2f}",
-            a.status.value,
-        )
-    out.print(table if rows else "no alerts")
+    if fmt == "csv":
+        write_csv(records, ALERT_FIELDS)
+    else:
+        shown = [
+            {
+                **r,
+                "sensor": r["sensor"] or "?",
+                "start (UTC)": f"{r['start']:%Y-%m-%d %H:%M}",
+                "end": "ongoing" if r["end"] is None else f"{r['end']:%Y-%m-%d %H:%M}",
+                "score": f"{r['score']:.1f}",
+                "value": f"{r['value']:.2f}",
+            }
+            for r in records
+        ]
+        columns = ("id", "sensor", "detector", "start (UTC)", "end", "score", "value", "status")
+        print_table(shown, columns, empty="no alerts")
     if len(rows) < total:
-        out.print(f"showing {len(rows)} of {total:,} alerts (newest first; --limit N shows more)")
-
-
-def _alert_dict(a, names) -> dict:
-    return {
-        "id": a.id,
-        "sensor": names.get(a.sensor_id),
-        "detector": a.detector,
-        "start": a.ts.isoformat(),
-        "end": None if a.ends_at is None else a.ends_at.isoformat(),
-        "score": a.score,
-        "value": a.value,
-        "expected": a.expected,
-        "status": a.status.value,
-    }
+        console.print(
+            f"showing {len(rows)} of {total:,} alerts (newest first; --limit N shows more)"
+        )
 
 
 def _set_status(ctx, alert_id: int, status: AlertStatus) -> None:

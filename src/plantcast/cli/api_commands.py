@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from plantcast.cli.common import console, database_option, format_option, out
-from plantcast.cli.main import cli
+from plantcast.cli.common import console, database_option, out
+from plantcast.cli.group import cli
+from plantcast.cli.output import emit, listing_format
 
 DEFAULT_API_PORT = 8000
 
@@ -51,6 +50,9 @@ def api(database_url, host, port, workers) -> None:
     uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
 
 
+API_KEY_FIELDS = ("id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
+
+
 @cli.group("apikey")
 def apikey() -> None:
     """Create, list and revoke REST API keys (scopes: read, write, admin)."""
@@ -80,7 +82,7 @@ def apikey_create(database_url, name, scopes) -> None:
 
 @apikey.command("list")
 @database_option
-@format_option("table", "json")
+@listing_format
 def apikey_list(database_url, fmt) -> None:
     """List keys (never their tokens): id, name, prefix, scopes, created, last used, revoked."""
     from rich.table import Table
@@ -93,7 +95,7 @@ def apikey_list(database_url, fmt) -> None:
     def when(ts) -> str | None:
         return None if ts is None else ts.isoformat()
 
-    if fmt == "json":
+    if fmt != "table":
         rows = [
             {
                 "id": k.id,
@@ -106,7 +108,7 @@ def apikey_list(database_url, fmt) -> None:
             }
             for k in keys
         ]
-        click.echo(json.dumps(rows, indent=2))
+        emit(rows, fmt, list(API_KEY_FIELDS), empty="")
         return
     table = Table("id", "name", "prefix", "scopes", "created (UTC)", "last used", "status")
     for k in keys:

@@ -11,7 +11,7 @@ import time
 import click
 
 from plantcast.cli.common import console, database_option, out, progress_bar
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
 
 DEMO_HISTORY_DAYS = 28  # four weekly cycles: enough for daily and weekly seasonal models
 DEMO_INTERVAL = "30min"

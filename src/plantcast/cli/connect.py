@@ -1,7 +1,7 @@
 """Live plant connectors: ``connect mqtt|opcua``, ``simulate-plc mqtt|opcua``, ``dead-letters``.
 
 The subcommands live beside their protocol (``cli/connect_mqtt.py``, ``cli/connect_opcua.py``)
-and attach themselves to the two groups defined here.
+and attach themselves to the two groups defined here (``cli/main.py`` imports them).
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import json
 import click
 
 from plantcast.cli.common import DURATION, database_option, out
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
+from plantcast.cli.output import listing_format, write_csv
 
 
 def batch_options(items: str, since: str):
@@ -50,8 +51,8 @@ def simulate_plc() -> None:
 @database_option
 @click.option("--source", type=click.Choice(["mqtt", "opcua"]), default=None, help="Only these.")
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def dead_letters(database_url, source, limit, as_json) -> None:
+@listing_format
+def dead_letters(database_url, source, limit, fmt) -> None:
     """What connectors received but could not store: counted by reason, newest listed."""
     from plantcast.services.context import open_store
 
@@ -59,22 +60,14 @@ def dead_letters(database_url, source, limit, as_json) -> None:
         counts = store.count_dead_letters(source=source)
         letters = store.list_dead_letters(source=source, limit=limit)
     total = sum(counts.values())
-    if as_json:
+    if fmt == "csv":  # the letters, one a row (the counts are in the table and JSON forms)
+        write_csv((_letter(d) for d in letters), LETTER_FIELDS)
+        return
+    if fmt == "json":
         payload = {
             "total": total,
             "by_reason": counts,
-            "letters": [
-                {
-                    "id": d.id,
-                    "source": d.source,
-                    "topic": d.topic,
-                    "reason": d.reason,
-                    "received_at": d.received_at.isoformat(),
-                    "payload_size": d.payload_size,
-                    "payload": d.payload.decode("utf-8", errors="replace"),
-                }
-                for d in letters
-            ],
+            "letters": [_letter(d) for d in letters],
         }
         out.print_json(json.dumps(payload))
         return
@@ -89,9 +82,16 @@ def dead_letters(database_url, source, limit, as_json) -> None:
         )
 
 
-def _register() -> None:
-    # Each protocol's module attaches its subcommands to the groups above.
-    from plantcast.cli import connect_mqtt, connect_opcua  # noqa: F401
+LETTER_FIELDS = ("id", "source", "topic", "reason", "received_at", "payload_size", "payload")
 
 
-_register()
+def _letter(d) -> dict:
+    return {
+        "id": d.id,
+        "source": d.source,
+        "topic": d.topic,
+        "reason": d.reason,
+        "received_at": d.received_at.isoformat(),
+        "payload_size": d.payload_size,
+        "payload": d.payload.decode("utf-8", errors="replace"),
+    }

@@ -3,28 +3,22 @@
 from __future__ import annotations
 
 import json
-import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
 from plantcast.cli.common import (
-    DURATION,
     LazyChoice,
     console,
-    dask_options,
     database_option,
     format_option,
     out,
     progress_bar,
 )
-from plantcast.cli.main import cli
+from plantcast.cli.forecast_options import ForecastOptions, forecast_options
+from plantcast.cli.group import cli
 from plantcast.core.errors import InputError
-
-if TYPE_CHECKING:
-    from plantcast.services.forecasting import ForecastSpec
 
 
 def available_models() -> list[str]:
@@ -34,159 +28,89 @@ def available_models() -> list[str]:
     return available_models()
 
 
-def _steps(horizon, interval) -> int:
-    steps = horizon / interval
-    if steps < 1:
-        raise InputError(f"horizon {horizon} is shorter than one reading interval", field="horizon")
-    return math.floor(steps)
-
-
-def _spec_options(func):
-    for option in reversed(
-        [
-            click.option(
-                "--sensor",
-                "sensors",
-                multiple=True,
-                help="Sensor name (repeatable; with --all, every sensor).",
-            ),
-            click.option("--all", "all_sensors", is_flag=True, help="Every sensor in the store."),
-            click.option("--horizon", type=DURATION, default="1d", show_default=True),
-            click.option(
-                "--periods",
-                default=None,
-                help="Seasonal periods, e.g. 24h,7d (default: the sensor's).",
-            ),
-            click.option("--harmonics", type=click.IntRange(1, 20), default=3, show_default=True),
-            click.option(
-                "--smooth",
-                type=click.IntRange(min=2),
-                default=None,
-                help="Fit on a rolling mean of N readings (default: raw readings).",
-            ),
-            click.option(
-                "--train-points",
-                type=click.IntRange(min=10),
-                default=None,
-                help="Latest readings to train on (default: each model's own, 2016; ets 1008).",
-            ),
-        ]
-    ):
-        func = option(func)
-    return func
-
-
-def _spec(store, sensor, horizon, periods, harmonics, smooth, train_points, **kw) -> ForecastSpec:
-    from plantcast.services.context import sensor_periods
-    from plantcast.services.forecasting import ForecastSpec
-
-    found = store.get_sensor(sensor)
-    chosen = tuple(p.strip() for p in periods.split(",") if p.strip()) if periods else None
-    return ForecastSpec(
-        horizon=_steps(horizon, found.interval),
-        periods=chosen or sensor_periods(store, found.id),
-        harmonics=harmonics,
-        smooth=smooth,
-        max_train_points=train_points,
-        **kw,
-    )
-
-
 @cli.command()
 @database_option
-@_spec_options
+@forecast_options
 @click.option(
     "--model", type=LazyChoice(available_models), default="fourier_linear", show_default=True
 )
 @format_option("table", "csv", "json")
-@dask_options("Fit")
-def forecast(
-    database_url,
-    sensors,
-    all_sensors,
-    horizon,
-    periods,
-    harmonics,
-    smooth,
-    train_points,
-    model,
-    fmt,
-    scheduler,
-    workers,
-    use_dask,
-):
+def forecast(database_url, opts: ForecastOptions, model, fmt):
     """Forecast sensors with 80 % and 95 % conformal intervals (many: fitted on Dask with
     --dask, --workers or --scheduler)."""
-    from rich.table import Table
-
     from plantcast.services.context import open_store
     from plantcast.services.forecasting import forecast_sensor
 
     with open_store(database_url) as store:
-        names = _sensor_names(store, sensors, all_sensors)
+        names = opts.sensor_names(store)
 
         def spec_of(name):
-            return _spec(
-                store, name, horizon, periods, harmonics, smooth, train_points, model=model
-            )
+            return opts.spec(store, name, model=model)
 
-        if len(names) == 1 and not (use_dask or scheduler or workers):
+        if len(names) == 1 and not opts.on_dask:
             results = {names[0]: forecast_sensor(store, names[0], spec_of(names[0]))}
         else:
-            results = _many("forecast", store, names, spec_of, None, use_dask, scheduler, workers)
+            results = _many("forecast", store, names, spec_of, None, opts)
     failed = {n: r for n, r in results.items() if isinstance(r, Exception)}
     done = {n: r for n, r in results.items() if not isinstance(r, Exception)}
-    if fmt == "csv":
-        frames = [_frame(r).assign(sensor=n) for n, r in done.items()]
-        if frames:
-            import pandas as pd
+    if done:
+        FORECAST_RENDERERS[fmt](done, model, single=len(names) == 1)
+    _report_failures(failed, "not forecast")
 
-            both = pd.concat(frames)
-            both = both[["sensor", *[c for c in both.columns if c != "sensor"]]]
-            click.echo(
-                (both if len(names) > 1 else both.drop(columns="sensor")).to_csv(index=False),
-                nl=False,
-            )
-    elif fmt == "json":
-        payloads = [
-            {
-                "sensor": n,
-                "model": model,
-                "chosen": r.chosen,
-                "scores": r.scores,  # auto: backtest MASE of each candidate and blend
-                "forecast": _frame(r).to_dict(orient="records"),
-            }
-            for n, r in done.items()
-        ]
-        click.echo(json.dumps(payloads[0] if len(names) == 1 and payloads else payloads, indent=2))
-    elif len(names) == 1 and done:
-        result = done[names[0]]
+
+def _forecasts_csv(done: dict, model: str, *, single: bool) -> None:
+    import pandas as pd
+
+    both = pd.concat([_frame(r).assign(sensor=n) for n, r in done.items()])
+    both = both[["sensor", *[c for c in both.columns if c != "sensor"]]]
+    click.echo((both.drop(columns="sensor") if single else both).to_csv(index=False), nl=False)
+
+
+def _forecasts_json(done: dict, model: str, *, single: bool) -> None:
+    payloads = [
+        {
+            "sensor": n,
+            "model": model,
+            "chosen": r.chosen,
+            "scores": r.scores,  # auto: backtest MASE of each candidate and blend
+            "forecast": _frame(r).to_dict(orient="records"),
+        }
+        for n, r in done.items()
+    ]
+    click.echo(json.dumps(payloads[0] if single else payloads, indent=2))
+
+
+def _forecasts_table(done: dict, model: str, *, single: bool) -> None:
+    from rich.table import Table
+
+    if single:
+        (result,) = done.values()
         frame = _frame(result)
         table = Table(*frame.columns)
         for row in frame.itertuples(index=False):
             table.add_row(row[0], *(f"{v:.3f}" for v in row[1:]))
         out.print(table)
         out.print(f"model {result.chosen}; fitted on {result.fitted_on:,} readings")
-    else:
-        table = Table("sensor", "model", "first step", "mean", "80 % band", "last step", "mean")
-        for n, r in done.items():
-            f = r.frame
-            band = (
-                f"{f['lower_80'].iloc[0]:.3f} – {f['upper_80'].iloc[0]:.3f}"
-                if "lower_80" in f
-                else "-"
-            )
-            table.add_row(
-                n,
-                r.chosen,
-                f"{f.index[0]:%Y-%m-%d %H:%M}",
-                f"{f['mean'].iloc[0]:.3f}",
-                band,
-                f"{f.index[-1]:%Y-%m-%d %H:%M}",
-                f"{f['mean'].iloc[-1]:.3f}",
-            )
-        out.print(table)
-    _report_failures(failed, "not forecast")
+        return
+    table = Table("sensor", "model", "first step", "mean", "80 % band", "last step", "mean")
+    for n, r in done.items():
+        f = r.frame
+        band = (
+            f"{f['lower_80'].iloc[0]:.3f} – {f['upper_80'].iloc[0]:.3f}" if "lower_80" in f else "-"
+        )
+        table.add_row(
+            n,
+            r.chosen,
+            f"{f.index[0]:%Y-%m-%d %H:%M}",
+            f"{f['mean'].iloc[0]:.3f}",
+            band,
+            f"{f.index[-1]:%Y-%m-%d %H:%M}",
+            f"{f['mean'].iloc[-1]:.3f}",
+        )
+    out.print(table)
+
+
+FORECAST_RENDERERS = {"table": _forecasts_table, "csv": _forecasts_csv, "json": _forecasts_json}
 
 
 def _frame(result):
@@ -196,21 +120,13 @@ def _frame(result):
     return frame
 
 
-def _sensor_names(store, sensors, all_sensors) -> list[str]:
-    if all_sensors:
-        return [s.name for s in store.list_sensors()]
-    if not sensors:
-        raise click.UsageError("name a sensor with --sensor (repeatable) or pass --all")
-    return list(dict.fromkeys(sensors))
-
-
-def _many(kind, store, names, spec_of, models, use_dask, scheduler, workers) -> dict:
+def _many(kind, store, names, spec_of, models, opts: ForecastOptions) -> dict:
     """Forecasts or backtests of many sensors: on Dask when asked, else one after another."""
     from plantcast.scale import backtest_many_sensors, connect, forecast_many
     from plantcast.services.forecasting import backtest_sensor, forecast_sensor
 
     with progress_bar(kind) as bar:
-        if not (use_dask or scheduler or workers):
+        if not opts.on_dask:
             results = {}
             for i, name in enumerate(names):
                 try:
@@ -224,7 +140,7 @@ def _many(kind, store, names, spec_of, models, use_dask, scheduler, workers) -> 
                     results[name] = exc
                 bar(i + 1, len(names), name)
             return results
-        with connect(scheduler, workers) as client:
+        with connect(opts.scheduler, opts.workers) as client:
             if kind == "forecast":
                 return forecast_many(store, names, spec_of, client=client, on_progress=bar)
             return backtest_many_sensors(
@@ -255,7 +171,7 @@ def parse_models(text: str) -> tuple[str, ...]:
 
 @cli.command("backtest")
 @database_option
-@_spec_options
+@forecast_options
 @click.option(
     "--models",
     default="all",
@@ -277,48 +193,24 @@ def parse_models(text: str) -> tuple[str, ...]:
     default=None,
     help="HTML report path (default: reports/backtest-SENSOR.html).",
 )
-@format_option("table", "json")
-@dask_options("Fit")
-def backtest_cmd(
-    database_url,
-    sensors,
-    all_sensors,
-    horizon,
-    periods,
-    harmonics,
-    smooth,
-    train_points,
-    models,
-    windows,
-    jobs,
-    report,
-    fmt,
-    scheduler,
-    workers,
-    use_dask,
-):
+@format_option("table", "json", "csv")
+def backtest_cmd(database_url, opts: ForecastOptions, models, windows, jobs, report, fmt):
     """Backtest models on sensors (rolling origin): metrics table and, for one sensor, an
     HTML report. Many sensors: each one's best model, fitted on Dask with --dask, --workers
     or --scheduler."""
-    from rich.table import Table
-
     from plantcast.services.backtest_report import write_backtest_report
     from plantcast.services.context import open_store
     from plantcast.services.forecasting import backtest_sensor, metrics_table
 
     names = parse_models(models)
     with open_store(database_url) as store:
-        sensors = _sensor_names(store, sensors, all_sensors)
+        sensors = opts.sensor_names(store)
 
         def spec_of(name):
-            return _spec(
-                store, name, horizon, periods, harmonics, smooth, train_points, windows=windows
-            )
+            return opts.spec(store, name, windows=windows)
 
-        if len(sensors) > 1 or use_dask or scheduler or workers:
-            results = _many(
-                "backtest", store, sensors, spec_of, names, use_dask, scheduler, workers
-            )
+        if len(sensors) > 1 or opts.on_dask:
+            results = _many("backtest", store, sensors, spec_of, names, opts)
             _print_many_backtests(results, fmt, windows)
             return
         sensor = sensors[0]
@@ -346,19 +238,22 @@ def backtest_cmd(
         }
         click.echo(json.dumps(payload, indent=2))
         return
-    rich_table = Table("model", *table.columns)
-    for name, row in table.iterrows():
-        rich_table.add_row(name, *(f"{v:.3f}" for v in row))
-    out.print(rich_table)
+    if fmt == "csv":
+        click.echo(table.rename_axis("model").reset_index().to_csv(index=False), nl=False)
+    else:
+        from rich.table import Table
+
+        rich_table = Table("model", *table.columns)
+        for name, row in table.iterrows():
+            rich_table.add_row(name, *(f"{v:.3f}" for v in row))
+        out.print(rich_table)
     for name, why in failed.items():
-        out.print(f"[yellow]{name} skipped:[/] {why}")
-    out.print(f"report: {report}")
+        console.print(f"[yellow]{name} skipped:[/] {why}")
+    console.print(f"report: {report}")
 
 
 def _print_many_backtests(results: dict, fmt: str, windows: int) -> None:
     """One row per sensor: its best model by MASE and that model's metrics."""
-    from rich.table import Table
-
     from plantcast.services.forecasting import metrics_table
 
     failed = {n: r for n, r in results.items() if isinstance(r, Exception)}
@@ -380,7 +275,16 @@ def _print_many_backtests(results: dict, fmt: str, windows: int) -> None:
                 indent=2,
             )
         )
-    else:
+    elif fmt == "csv" and tables:
+        import pandas as pd
+
+        best = pd.DataFrame(
+            [{"sensor": n, "model": t.index[0], **t.iloc[0].to_dict()} for n, t in tables.items()]
+        )
+        click.echo(best.to_csv(index=False), nl=False)
+    elif fmt == "table":
+        from rich.table import Table
+
         columns = ["mae", "mase", "coverage_80"]
         rich_table = Table("sensor", "best model", *columns)
         for n, table in tables.items():

@@ -1,4 +1,9 @@
-"""The ``plantcast`` command: the group and the data commands (init, backfill, stream, import)."""
+"""The ``plantcast`` entry point: the group with every command module attached, and the data
+commands (init, backfill, stream, import).
+
+``plantcast.cli.group`` owns the group; each command module imports it and attaches its
+commands; this module imports them all (nothing imports this module back).
+"""
 
 from __future__ import annotations
 
@@ -7,24 +12,24 @@ from pathlib import Path
 
 import click
 
-from plantcast import __version__
-from plantcast.cli.common import (
-    DURATION,
-    PlantcastGroup,
-    console,
-    database_option,
-    out,
-    progress_bar,
-    setup_logging,
+# Importing a command module attaches its commands to the group.
+from plantcast.cli import (  # noqa: F401
+    anomalies,
+    api_commands,
+    app_commands,
+    catalog,
+    connect,
+    connect_mqtt,
+    connect_opcua,
+    forecasting,
+    notify,
+    seasons,
+    storage,
 )
+from plantcast.cli.common import DURATION, console, database_option, out, progress_bar
+from plantcast.cli.group import cli
 
-
-@click.group(cls=PlantcastGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="plantcast")
-@click.option("-v", "--verbose", is_flag=True, help="Log progress details to stderr.")
-def cli(verbose: bool) -> None:
-    """plantcast: store, simulate, stream, forecast and watch industrial sensor readings."""
-    setup_logging(verbose)
+__all__ = ["cli"]
 
 
 @cli.command()
@@ -145,18 +150,5 @@ def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
     out.print(f"seasons: {', '.join(s.label for s in found) or 'none found (models use 24h)'}")
 
 
-def _register() -> None:
-    # Importing these modules registers their commands on `cli`.
-    from plantcast.cli import (  # noqa: F401
-        anomalies,
-        api_commands,
-        app_commands,
-        connect,
-        forecasting,
-        notify,
-        seasons,
-        storage,
-    )
-
-
-_register()
+if __name__ == "__main__":  # python -m plantcast.cli.main
+    cli()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import signal
+import sys
 
 import click
 
-from plantcast.cli.common import DURATION, console, database_option, format_option, out
-from plantcast.cli.main import cli
+from plantcast.cli.common import DURATION, console, database_option, out
+from plantcast.cli.group import cli
+from plantcast.cli.output import emit, listing_format
 
 
 @cli.group(invoke_without_command=False)
@@ -46,7 +47,7 @@ def notify_add(database_url, name, url, email, secret_env) -> None:
 
 @notify.command("list")
 @database_option
-@format_option("table", "json")
+@listing_format
 def notify_list(database_url, fmt) -> None:
     """List destinations with delivered and pending notifications and the last error."""
     from rich.table import Table
@@ -56,7 +57,7 @@ def notify_list(database_url, fmt) -> None:
 
     with open_store(database_url, init=True) as store:
         found = list_destinations(store)
-    if fmt == "json":
+    if fmt != "table":
         rows = [
             {
                 "id": d.id,
@@ -68,7 +69,8 @@ def notify_list(database_url, fmt) -> None:
             }
             for d, counts in found
         ]
-        click.echo(json.dumps(rows, indent=2))
+        columns = ("id", "name", "kind", "target", "secret", "delivered", "pending", "last_error")
+        emit(rows, fmt, columns, empty="")
         return
     if not found:
         out.print("no destinations (add one: plantcast notify add NAME --webhook URL)")
@@ -130,7 +132,9 @@ def notify_test(database_url, name) -> None:
 
 @notify.command("run")
 @database_option
-@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+@click.option(
+    "--once", is_flag=True, help="Deliver what is due now, then exit (1 if a delivery failed)."
+)
 @click.option("--poll", type=DURATION, default="1s", show_default=True, help="Idle wait.")
 @click.option("--backoff", type=DURATION, default=None, help="First retry delay (default 5s).")
 @click.option(
@@ -184,5 +188,8 @@ def notify_run(database_url, once, poll, backoff, max_backoff, keep) -> None:
                 for signum, handler in before.items():
                     signal.signal(signum, handler)
     out.print(f"delivered {stats.delivered:,}, {stats.failed:,} failed attempt(s)")
-    for error in stats.errors[:5] if once else ():
-        console.print(f"[yellow]{error}[/]")
+    if once and stats.failed:  # a script or cron job must see that a receiver refused
+        for error in stats.errors:
+            console.print(f"[red]not delivered:[/] {error}")
+        console.print("the failed notifications stay queued and are retried (backoff)")
+        sys.exit(1)

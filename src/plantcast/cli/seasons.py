@@ -6,8 +6,9 @@ import json
 
 import click
 
-from plantcast.cli.common import database_option, format_option, out
-from plantcast.cli.main import cli
+from plantcast.cli.common import database_option, out
+from plantcast.cli.group import cli
+from plantcast.cli.output import listing_format, write_csv
 from plantcast.core.types import Source
 
 
@@ -15,7 +16,7 @@ from plantcast.core.types import Source
 @database_option
 @click.option("--sensor", required=True, help="Sensor name.")
 @click.option("--refresh", is_flag=True, help="Detect the seasons again from the readings.")
-@format_option("table", "json")
+@listing_format
 def seasons(database_url, sensor, refresh, fmt) -> None:
     """Show a sensor's seasonal periods (detected from its data) and their strengths."""
     from rich.table import Table
@@ -27,6 +28,10 @@ def seasons(database_url, sensor, refresh, fmt) -> None:
         report = season_report(store, sensor, refresh=refresh)
     if fmt == "json":
         click.echo(json.dumps(report.to_dict(), indent=2))
+        return
+    if fmt == "csv":  # one season a row
+        rows = [{"period": s.label, "strength": s.strength} for s in report.seasons or ()]
+        write_csv(rows, ("period", "strength"))
         return
     if report.seasons is None:
         out.print(f"{report.sensor}: seasons not detected yet (run with --refresh)")

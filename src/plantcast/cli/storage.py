@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from plantcast.cli.common import DURATION, database_option, out, progress_bar
-from plantcast.cli.main import cli
+from plantcast.cli.group import cli
 
 
 @cli.command()

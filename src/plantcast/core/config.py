@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_SQLITE_PATH = Path("data") / "plantcast.db"
+from plantcast.core.dburl import DATABASE_URL_ENV, DEFAULT_DATABASE_URL, DEFAULT_SQLITE_PATH
+
+__all__ = ["DEFAULT_SQLITE_PATH", "Settings", "load_settings"]
 
 
 class Settings(BaseSettings):
@@ -16,8 +16,8 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="PLANTCAST_", extra="ignore")
 
     database_url: str = Field(
-        default=f"sqlite:///{DEFAULT_SQLITE_PATH.as_posix()}",
-        validation_alias=AliasChoices("PLANTCAST_DATABASE_URL", "DATABASE_URL"),
+        default=DEFAULT_DATABASE_URL,
+        validation_alias=AliasChoices(*DATABASE_URL_ENV),
         description="SQLAlchemy-style URL; postgresql://user@host/db is mapped to psycopg 3.",
     )
     dashboard_host: str = "127.0.0.1"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pandas as pd
@@ -63,13 +63,14 @@ def floor_to(ts: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
     return to_utc(ts).floor(step)
 
 
-def format_duration(td: pd.Timedelta) -> str:
+def format_duration(td: timedelta) -> str:
     """Durations the way people write them: 30min, 24h, 7d, 36h, 1d12h, 12h30min, 0.05s, 0s.
 
     A whole number of one unit is kept as written (24h rather than 1d, below two days);
-    anything else is composed, largest unit first; sub-second parts print as such.
+    anything else is composed, largest unit first; sub-second parts print as such. Takes a
+    ``pandas.Timedelta`` or a ``datetime.timedelta``; the one formatter every message uses.
     """
-    us = pd.Timedelta(td).value // 1_000
+    us = td // timedelta(microseconds=1)
     total, frac_us = divmod(us, 1_000_000)
     if total == 0 and frac_us == 0:
         return "0s"
@@ -84,5 +85,5 @@ def format_duration(td: pd.Timedelta) -> str:
             parts.append(f"{total // size}{unit}")
             total %= size
     if total or frac_us:  # sub-second ticks print as such (0.05s), never as 0s
-        parts.append(f"{total + frac_us / 1e6:g}s")
+        parts.append(f"{total + frac_us / 1e6:.6f}".rstrip("0").rstrip(".") + "s")
     return "".join(parts)

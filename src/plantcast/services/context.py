@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from plantcast.core.config import load_settings
+from plantcast.core.dburl import database_url as resolve_url
 from plantcast.core.errors import PlantcastError
 from plantcast.store import Store
 
 
 def open_store(database_url: str | None = None, *, init: bool = False) -> Store:
     """Open the store named by ``database_url`` or the environment; optionally create tables."""
-    settings = load_settings(database_url=database_url)
-    store = Store.open(settings.database_url)
+    # The URL alone, without loading every setting: pydantic stays out of quick commands.
+    store = Store.open(resolve_url(database_url))
     if init:
         store.init()
     elif not store.is_initialized():

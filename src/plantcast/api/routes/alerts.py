@@ -15,6 +15,7 @@ from plantcast.api.models import AlertOut, AlertPage, DetectorState, DetectorSta
 from plantcast.api.problems import COMMON, NOT_FOUND
 from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of
 from plantcast.core.types import AlertStatus
+from plantcast.services.alert_records import alert_record
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Alert id")]
@@ -36,17 +37,7 @@ def _parse_cursor(text: str) -> tuple[pd.Timestamp, int]:
 
 
 def _alert_out(a, names: dict[int, str]) -> AlertOut:
-    return AlertOut(
-        id=a.id,
-        sensor=names.get(a.sensor_id),
-        detector=a.detector,
-        start=a.ts,
-        end=a.ends_at,
-        score=a.score,
-        value=a.value,
-        expected=a.expected,
-        status=a.status,
-    )
+    return AlertOut(**alert_record(a, names))  # the shape `plantcast alerts` prints
 
 
 @router.get(

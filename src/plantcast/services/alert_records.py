@@ -1,0 +1,33 @@
+"""Alerts as records: the one shape in which the CLI and the REST API give an alert."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # annotations only: `plantcast alerts` imports this without pandas
+    from plantcast.core.types import Alert
+
+ALERT_FIELDS = ("id", "sensor", "detector", "start", "end", "score", "value", "expected", "status")
+
+
+def alert_record(alert: Alert, names: Mapping[int, str]) -> dict:
+    """An alert with its sensor's name (``names``: sensor id → name); times stay datetimes
+    (``end`` is None while the anomaly goes on) and the status is its value."""
+    return {
+        "id": alert.id,
+        "sensor": names.get(alert.sensor_id),
+        "detector": alert.detector,
+        "start": alert.ts,
+        "end": alert.ends_at,
+        "score": alert.score,
+        "value": alert.value,
+        "expected": alert.expected,
+        "status": alert.status.value,
+    }
+
+
+def jsonable(record: Mapping) -> dict:
+    """A record with its datetimes as RFC 3339 strings, for ``json.dumps`` and CSV."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}
