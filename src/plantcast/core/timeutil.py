@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from typing import TypeAlias
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from plantcast.core.errors import InputError
+
+# What to_utc accepts (pandas is untyped, so mypy lets any value through as pd.Timestamp).
+TimeLike: TypeAlias = pd.Timestamp | datetime | str
 
 _BARE_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
@@ -40,7 +44,7 @@ def utcnow() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(UTC))
 
 
-def to_utc(ts: object) -> pd.Timestamp:
+def to_utc(ts: TimeLike) -> pd.Timestamp:
     """Coerce a timestamp to tz-aware UTC; naive input is taken to be UTC already."""
     t = pd.Timestamp(ts)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
