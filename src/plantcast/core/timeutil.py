@@ -14,6 +14,8 @@ from plantcast.core.errors import InputError
 
 # What to_utc accepts (pandas is untyped, so mypy lets any value through as pd.Timestamp).
 TimeLike: TypeAlias = pd.Timestamp | datetime | str
+# What parse_duration accepts: '30min', '1d12h' or a Timedelta.
+DurationLike: TypeAlias = pd.Timedelta | str
 
 _BARE_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
