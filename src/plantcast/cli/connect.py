@@ -69,7 +69,7 @@ def dead_letters(database_url, source, limit, as_json) -> None:
                     "source": d.source,
                     "topic": d.topic,
                     "reason": d.reason,
-                    "received_at": d.received_at.isoformat(),
+                    "received_at": d.received_at and d.received_at.isoformat(),
                     "payload_size": d.payload_size,
                     "payload": d.payload.decode("utf-8", errors="replace"),
                 }

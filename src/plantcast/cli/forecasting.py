@@ -6,7 +6,7 @@ import json
 import math
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -211,7 +211,7 @@ def _many(kind, store, names, spec_of, models, use_dask, scheduler, workers) -> 
 
     with progress_bar(kind) as bar:
         if not (use_dask or scheduler or workers):
-            results = {}
+            results: dict[str, Any] = {}
             for i, name in enumerate(names):
                 try:
                     spec = spec_of(name)
