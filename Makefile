@@ -18,6 +18,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy  # paths and strictness from [tool.mypy] in pyproject.toml
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks

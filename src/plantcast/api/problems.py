@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -63,7 +64,7 @@ def problem_response(
     )
 
 
-def _problem_doc(description: str) -> dict:
+def _problem_doc(description: str) -> dict[str, Any]:
     return {
         "description": description,
         "content": {MEDIA_TYPE: {"schema": Problem.model_json_schema()}},
@@ -71,15 +72,17 @@ def _problem_doc(description: str) -> dict:
 
 
 # The problems every authenticated route may answer, for the OpenAPI document.
-COMMON = {
+COMMON: dict[int | str, dict[str, Any]] = {
     401: _problem_doc("No API key, an unknown one or a revoked one"),
     403: _problem_doc("The key lacks the scope this route needs"),
     413: _problem_doc("The request body is larger than the limit"),
     422: _problem_doc("Invalid input: the field at fault is named"),
     503: _problem_doc("The database cannot be reached right now"),
 }
-NOT_FOUND = {404: _problem_doc("No such sensor or alert")}
-CONFLICT = {409: _problem_doc("Not allowed on this object (e.g. injection into imported data)")}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: _problem_doc("No such sensor or alert")}
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: _problem_doc("Not allowed on this object (e.g. injection into imported data)")
+}
 
 
 def _field_of(loc) -> str:
@@ -114,17 +117,17 @@ def _not_json(error: dict, body) -> dict:
 
 
 def _validation(_request: Request, exc: RequestValidationError) -> JSONResponse:
-    errors = [
+    errors: list[dict[str, Any]] = [
         _not_json(e, getattr(exc, "body", None))
         if e.get("type") == "json_invalid"
         else {"field": _field_of(e.get("loc", ())), "message": e.get("msg", "invalid")}
         for e in exc.errors()
     ]
-    first = errors[0] if errors else {"field": None, "message": "invalid request"}
-    detail = first["message"]
+    first: dict[str, Any] = errors[0] if errors else {"field": None, "message": "invalid request"}
+    detail = str(first["message"])
     if first["field"] and first["field"] != "body":
         detail = f"{first['field']}: {detail}"
-    extra = {}
+    extra: dict[str, Any] = {}
     if exc.errors():
         e = exc.errors()[0]
         maximum = (e.get("ctx") or {}).get(_MAXIMA.get(e.get("type"), ""))
@@ -180,8 +183,8 @@ def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
 
 
 def install(app: FastAPI) -> None:
-    app.add_exception_handler(RequestValidationError, _validation)
-    app.add_exception_handler(PlantcastError, _plantcast)
-    app.add_exception_handler(ApiProblem, _api_problem)
-    app.add_exception_handler(StarletteHTTPException, _http)
+    app.add_exception_handler(RequestValidationError, _validation)  # type: ignore[arg-type]  # Starlette types handlers for Exception only
+    app.add_exception_handler(PlantcastError, _plantcast)  # type: ignore[arg-type]  # Starlette types handlers for Exception only
+    app.add_exception_handler(ApiProblem, _api_problem)  # type: ignore[arg-type]  # Starlette types handlers for Exception only
+    app.add_exception_handler(StarletteHTTPException, _http)  # type: ignore[arg-type]  # Starlette types handlers for Exception only
     app.add_exception_handler(Exception, _unexpected)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from typing import Any
 
 import click
 
@@ -169,7 +170,7 @@ def _detect_here(store, names, periods, since, options, follow) -> bool:
     if len(names) == 1:
         try:
             with progress_bar(f"detect {names[0]}") as bar:
-                results = {
+                results: dict[str, Any] = {
                     names[0]: detect_sensor(
                         store,
                         names[0],

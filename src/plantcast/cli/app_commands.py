@@ -181,7 +181,7 @@ def _start_feeds(via, sensor_args, tick, step, env) -> list[subprocess.Popen]:
     subscribed = threading.Event()
 
     def _relay() -> None:  # the connector's lines to our output; note when it has subscribed
-        for line in connector.stdout:
+        for line in connector.stdout:  # type: ignore[union-attr]  # stdout=PIPE: never None
             sys.stdout.write(line)
             sys.stdout.flush()
             if "subscribed to" in line:

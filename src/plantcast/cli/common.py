@@ -6,6 +6,7 @@ import functools
 import logging
 import sys
 from contextlib import contextmanager
+from typing import Any
 
 import click
 
@@ -95,11 +96,12 @@ class LazyChoice(click.Choice):
     its options, not when the CLI is imported."""
 
     def __init__(self, load, case_sensitive: bool = True) -> None:
+        self._choices: tuple[Any, ...] | None
         self._load, self._choices = load, None
         self.case_sensitive = case_sensitive
 
     @property
-    def choices(self) -> tuple:
+    def choices(self) -> tuple:  # type: ignore[override]  # computed on first use
         if self._choices is None:
             self._choices = tuple(self._load())
         return self._choices

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -127,7 +128,7 @@ def _many(kind, store, names, spec_of, models, opts: ForecastOptions) -> dict:
 
     with progress_bar(kind) as bar:
         if not opts.on_dask:
-            results = {}
+            results: dict[str, Any] = {}
             for i, name in enumerate(names):
                 try:
                     spec = spec_of(name)

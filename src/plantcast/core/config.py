@@ -65,7 +65,7 @@ class Settings(BaseSettings):
     notify_timeout: float = Field(default=10.0, description="Seconds a delivery may take.")
 
 
-def load_settings(**overrides) -> Settings:
+def load_settings(**overrides: object) -> Settings:
     """Environment first, then explicit overrides (None means 'not given')."""
     settings = Settings()
     given = {k: v for k, v in overrides.items() if v is not None}

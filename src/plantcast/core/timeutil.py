@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from plantcast.core.errors import InputError
+
+# What to_utc accepts (pandas is untyped, so mypy lets any value through as pd.Timestamp).
+TimeLike: TypeAlias = pd.Timestamp | datetime | str
+# What parse_duration accepts: '30min', '1d12h' or a Timedelta.
+DurationLike: TypeAlias = pd.Timedelta | str
 
 _BARE_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
@@ -39,21 +46,22 @@ def utcnow() -> pd.Timestamp:
     return pd.Timestamp(datetime.now(UTC))
 
 
-def to_utc(ts) -> pd.Timestamp:
+def to_utc(ts: TimeLike) -> pd.Timestamp:
     """Coerce a timestamp to tz-aware UTC; naive input is taken to be UTC already."""
     t = pd.Timestamp(ts)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
 
 
-def to_epoch_us(index: pd.DatetimeIndex | pd.Series) -> np.ndarray:
+def to_epoch_us(index: pd.DatetimeIndex | pd.Series) -> npt.NDArray[np.int64]:
     """Microseconds since the epoch, as int64, for a tz-aware index or series."""
     idx = pd.DatetimeIndex(index)
     if idx.tz is None:
         idx = idx.tz_localize("UTC")
-    return idx.tz_convert("UTC").as_unit("us").asi8.astype(np.int64)
+    us: npt.NDArray[np.int64] = idx.tz_convert("UTC").as_unit("us").asi8.astype(np.int64)
+    return us
 
 
-def from_epoch_us(values) -> pd.DatetimeIndex:
+def from_epoch_us(values: npt.ArrayLike) -> pd.DatetimeIndex:
     """The inverse of :func:`to_epoch_us`."""
     return pd.DatetimeIndex(pd.to_datetime(np.asarray(values, dtype=np.int64), unit="us", utc=True))
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 
-from plantcast.core.timeutil import parse_duration, to_utc
+from plantcast.core.timeutil import TimeLike, parse_duration, to_utc
 
 
-def _alert_from(ep, detector: str, ongoing: bool) -> dict:
+def _alert_from(ep: Any, detector: str | None, ongoing: bool) -> dict[str, Any]:
     return {
         "detector": detector,
         "ts": ep.start,
@@ -18,14 +20,16 @@ def _alert_from(ep, detector: str, ongoing: bool) -> dict:
     }
 
 
-def _touches(alert: dict, ep, tol: pd.Timedelta) -> bool:
+def _touches(alert: dict[str, Any], ep: Any, tol: pd.Timedelta) -> bool:
     end = alert["ends_at"]
-    return ep.end >= to_utc(alert["ts"]) - tol and (end is None or ep.start <= to_utc(end) + tol)
+    return bool(
+        ep.end >= to_utc(alert["ts"]) - tol and (end is None or ep.start <= to_utc(end) + tol)
+    )
 
 
-def _extend(alert: dict, ep, ongoing: bool) -> dict:
+def _extend(alert: dict[str, Any], ep: Any, ongoing: bool) -> dict[str, Any]:
     """The changed fields of ``alert`` once ``ep`` is part of it ({} if nothing changes)."""
-    changes: dict = {}
+    changes: dict[str, Any] = {}
     end = alert["ends_at"]
     new_end = None if ongoing else ep.end if end is None else max(to_utc(end), ep.end)
     if new_end != (None if end is None else to_utc(end)):
@@ -38,15 +42,15 @@ def _extend(alert: dict, ep, ongoing: bool) -> dict:
 
 
 def merge_episodes(
-    existing: list[dict],
+    existing: list[dict[str, Any]],
     new_episodes: pd.DataFrame,
     *,
     detector: str | None = None,
     gap_tolerance: str | pd.Timedelta = "0s",
-    scored_until=None,
+    scored_until: TimeLike | None = None,
     resolve_after: str | pd.Timedelta = "0s",
-    close_unmatched_at=None,
-) -> tuple[list[dict], list[dict]]:
+    close_unmatched_at: TimeLike | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Decide ``(to_update, to_insert)`` so that re-running detection adds nothing.
 
     ``existing``: the sensor's alerts that may overlap the scored window, as dicts with ``id``,
@@ -65,8 +69,8 @@ def merge_episodes(
     tol = parse_duration(gap_tolerance, field="gap_tolerance")
     until = None if scored_until is None else to_utc(scored_until)
     alerts = [dict(a) for a in existing]
-    updates: dict = {}
-    inserts: list[dict] = []
+    updates: dict[Any, dict[str, Any]] = {}
+    inserts: list[dict[str, Any]] = []
     settle = parse_duration(resolve_after, field="resolve_after")
     matched: set[int] = set()
     for ep in new_episodes.sort_values("start").itertuples(index=False):

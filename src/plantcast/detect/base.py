@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar, Self
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from plantcast.core.errors import InputError, NotEnoughData, Refused
@@ -53,7 +54,13 @@ def validate_series(series: Any, *, what: str = "series") -> pd.Series:
     return pd.Series(values[keep], index=idx[keep], name=series.name)
 
 
-def score_frame(series: pd.Series, score, flag, expected=None, **extra) -> pd.DataFrame:
+def score_frame(
+    series: pd.Series,
+    score: npt.ArrayLike,
+    flag: npt.ArrayLike,
+    expected: npt.ArrayLike | None = None,
+    **extra: Any,
+) -> pd.DataFrame:
     """The common output: one row per reading with value, score, flag, expected (+ extras)."""
     n = len(series)
     exp = np.full(n, np.nan) if expected is None else np.asarray(expected, dtype=np.float64)
@@ -96,6 +103,7 @@ class Detector(ABC):
     min_train_points: ClassVar[int] = 10
     train_window: str | pd.Timedelta = "14d"
     budget: float | None = None
+    threshold_: float  # set in _fit_core by detectors that _calibrate a threshold
 
     @property
     def requires_fit(self) -> bool:
@@ -140,7 +148,7 @@ class Detector(ABC):
             min_duration=self.policy.shortest(),
         )
 
-    def explain(self) -> dict:
+    def explain(self) -> dict[str, Any]:
         """What the fit learned that decides alerts (thresholds and their floors)."""
         return {k.removesuffix("_"): v for k, v in vars(self).items() if k.endswith("_")}
 
@@ -168,7 +176,7 @@ class Detector(ABC):
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
 
 
-def make_forecaster(forecaster: Any, params: dict | None = None) -> Any:
+def make_forecaster(forecaster: Any, params: dict[str, Any] | None = None) -> Any:
     """A fresh forecaster: a registry name (``plantcast.forecast.get_model``) or a copy of one.
 
     Any object with ``fit(series) -> self`` and ``predict_at(index) -> ndarray`` serves.

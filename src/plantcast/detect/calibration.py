@@ -26,7 +26,8 @@ def block_maxima(score: pd.Series, block: pd.Timedelta) -> np.ndarray:
     s = score[np.isfinite(score.to_numpy(dtype=np.float64))]
     if s.empty:
         return np.empty(0)
-    return s.resample(block, origin="start").max().dropna().to_numpy(dtype=np.float64)
+    maxima: np.ndarray = s.resample(block, origin="start").max().dropna().to_numpy(dtype=np.float64)
+    return maxima
 
 
 def allowed_exceedances(budget: float, days: float) -> int:

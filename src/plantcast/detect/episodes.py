@@ -60,7 +60,8 @@ def hysteresis(score: np.ndarray, enter: float, exit: float) -> np.ndarray:
     first_enter = np.where(entered, pos, n)
     # the first entering position of each run, broadcast back to its readings
     run_first = pd.Series(first_enter).groupby(run).transform("min").to_numpy()
-    return above & (pos >= run_first)
+    flags: np.ndarray = above & (pos >= run_first)
+    return flags
 
 
 EPISODE_COLUMNS = [
@@ -132,11 +133,11 @@ def find_episodes(
     )
 
 
-def _naive(values) -> bool:
+def _naive(values: object) -> bool:
     return isinstance(values, np.ndarray) and values.dtype.kind == "M"
 
 
-def _dtype(column: str):
+def _dtype(column: str) -> str:
     if column in {"start", "end", "detected_at", "peak_ts"}:
         return "datetime64[ns, UTC]"
     return "int64" if column == "n_flagged" else "float64"

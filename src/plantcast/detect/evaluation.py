@@ -8,6 +8,7 @@ backgrounds with injected events (:func:`plantcast.signals.recordings.real_scena
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -44,7 +45,7 @@ SUMMARY_COLUMNS = [
 
 
 def default_detectors(
-    forecaster="fourier_linear", periods: tuple[str, ...] | None = None
+    forecaster: Any = "fourier_linear", periods: tuple[str, ...] | None = None
 ) -> dict[str, Detector]:
     """The detectors the ``combined`` row unites: residual z, CUSUM, stuck, dropout.
 
@@ -145,7 +146,7 @@ def run_evaluation(
     baselines: bool = True,
     tolerance: int = 3,
     on_progress: Callable[[int, int], None] | None = None,
-    **scenario_kwargs,
+    **scenario_kwargs: Any,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Score ``n_scenarios`` scenarios (seeds ``seed .. seed + n − 1``); raw rows to summarize.
 
@@ -164,7 +165,7 @@ def run_evaluation(
         name = names[i % len(names)] if source == "real" else "synthetic"
         periods = PERIODS.get(name, ("24h",))
         if source == "real":
-            background = backgrounds[name]
+            background = (backgrounds or {})[name]
             scenario = real_scenario(background, seed + i, periods=periods, **scenario_kwargs)
         else:
             scenario = generate_scenario(seed + i, **scenario_kwargs)
@@ -257,7 +258,7 @@ def clean_days(
     return pd.DataFrame(rows, columns=CLEAN_COLUMNS)
 
 
-def _row(detector: str, kind: str, ev: pd.DataFrame, fps: int, alerts_30d: float) -> dict:
+def _row(detector: str, kind: str, ev: pd.DataFrame, fps: int, alerts_30d: float) -> dict[str, Any]:
     tp = int(ev["detected"].sum())
     precision = tp / (tp + fps) if tp + fps else float("nan")
     recall = tp / len(ev) if len(ev) else float("nan")
@@ -300,7 +301,7 @@ def summarize(events: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 
-def evaluate_detectors(n_scenarios: int = 50, seed: int = 0, **options) -> pd.DataFrame:
+def evaluate_detectors(n_scenarios: int = 50, seed: int = 0, **options: Any) -> pd.DataFrame:
     """The evaluation table: detector × kind (+ ``all``), with ``combined`` and the baselines.
 
     ``options`` are those of :func:`run_evaluation` (detectors, baselines, tolerance,

@@ -37,7 +37,7 @@ class ResidualDetector(Detector):
     def __init__(
         self,
         forecaster: Any = "fourier_linear",
-        forecaster_params: dict | None = None,
+        forecaster_params: dict[str, Any] | None = None,
         train_window: str | pd.Timedelta = "14d",
     ) -> None:
         self.forecaster = forecaster
@@ -65,7 +65,7 @@ class ResidualDetector(Detector):
         expected = self._expected(series.index)
         return expected, series.to_numpy() - expected
 
-    def explain(self) -> dict:
+    def explain(self) -> dict[str, Any]:
         info = super().explain()
         info.pop("model", None)
         return info
@@ -116,7 +116,7 @@ class ResidualZDetector(ResidualDetector):
     def __init__(
         self,
         forecaster: Any = "fourier_linear",
-        forecaster_params: dict | None = None,
+        forecaster_params: dict[str, Any] | None = None,
         *,
         threshold: float = 3.0,
         tail_factor: float = 1.5,
@@ -201,7 +201,8 @@ class ResidualZDetector(ResidualDetector):
         msq = pd.Series(clipped).rolling(self.window, min_periods=minp).mean().shift(1)
         rms = np.sqrt(msq.fillna(self.scale_**2).to_numpy())
         scale = np.maximum(rms, self.min_scale_ratio * self.scale_)
-        return (resid - med) / scale
+        z: np.ndarray = (resid - med) / scale
+        return z
 
     def _detect_core(self, series: pd.Series) -> pd.DataFrame:
         expected = self._expected(series.index)
@@ -248,7 +249,8 @@ def run_age_below(index: pd.DatetimeIndex, flags: np.ndarray, age: pd.Timedelta)
     run_start = np.full(len(ns), np.iinfo(np.int64).min)
     run_start[starts] = ns[starts]
     run_start = np.maximum.accumulate(run_start)
-    return flags & (ns - run_start < age.value)
+    young: np.ndarray = flags & (ns - run_start < age.value)
+    return young
 
 
 def flags_until_quiet(old: np.ndarray, flags: np.ndarray) -> np.ndarray:
@@ -256,4 +258,5 @@ def flags_until_quiet(old: np.ndarray, flags: np.ndarray) -> np.ndarray:
     run = np.cumsum(np.r_[True, flags[1:] != flags[:-1]])
     pos = np.arange(len(old))
     first_old = pd.Series(np.where(old, pos, len(old))).groupby(run).transform("min")
-    return flags & (pos >= first_old.to_numpy())
+    until: np.ndarray = flags & (pos >= first_old.to_numpy())
+    return until

@@ -42,7 +42,7 @@ class LevelShiftDetector(ResidualDetector):
     def __init__(
         self,
         forecaster: Any = "fourier_linear",
-        forecaster_params: dict | None = None,
+        forecaster_params: dict[str, Any] | None = None,
         *,
         fast: int = 4,
         baseline: str | pd.Timedelta = "1d",
@@ -73,7 +73,8 @@ class LevelShiftDetector(ResidualDetector):
         before = trailing_time_median(quiet, series.index, base, 0.0)
         # the baseline ends where the fast window begins
         slow = np.r_[np.zeros(min(n - 1, len(u))), before[: len(u) - n + 1]] if n > 1 else before
-        return fast - slow
+        diff: np.ndarray = fast - slow
+        return diff
 
     def _score(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Score against a baseline that leaves young episodes out (a few passes to settle)."""
@@ -89,7 +90,7 @@ class LevelShiftDetector(ResidualDetector):
             diff = self._difference(series, held)
         return diff, np.abs(diff) / self._spread(diff)
 
-    def _spread(self, diff: np.ndarray) -> np.ndarray:
+    def _spread(self, diff: np.ndarray) -> np.ndarray | float:
         """The difference's recent robust spread (a week of readings), never below half the
         training one: in a restless stretch (weather, a busy shift) the bar rises with it."""
         fill = self.diff_scale_ / 1.4826  # until half a window is in, the training spread

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -24,6 +25,9 @@ from plantcast.forecast.conformal import (
 from plantcast.forecast.features import infer_interval
 from plantcast.forecast.metrics import evaluate, naive_scale
 from plantcast.forecast.preprocess import clean, tail
+
+if TYPE_CHECKING:
+    from plantcast.forecast.base import Forecaster
 
 METRICS = ("mae", "rmse", "mase", "smape")
 
@@ -69,26 +73,35 @@ class BacktestResult:
 class _Plan:
     """One model's backtest: the grid step, the MASE season in steps and the origins."""
 
-    model: object
+    model: Forecaster
     interval: pd.Timedelta
     season_steps: int
-    origins: list
+    origins: list[pd.Timestamp]
 
 
-def _origins(s: pd.Series, interval, horizon: int, step: int, windows: int) -> list:
+def _origins(
+    s: pd.Series, interval: pd.Timedelta, horizon: int, step: int, windows: int
+) -> list[pd.Timestamp]:
     last_origin = s.index[-1] - horizon * interval
     times = [last_origin - j * step * interval for j in range(windows)]
     return sorted(t for t in times if t > s.index[0])
 
 
-def _plan(s: pd.Series, model, horizon: int, step: int, windows: int) -> _Plan:
+def _plan(s: pd.Series, model: Forecaster, horizon: int, step: int, windows: int) -> _Plan:
     interval = parse_duration(model.interval) if model.interval else infer_interval(s.index)
     season = model.seasonal_period()
     season_steps = max(1, round(season / interval)) if season is not None else 1
     return _Plan(model, interval, season_steps, _origins(s, interval, horizon, step, windows))
 
 
-def _one_origin(s, model, origin, horizon, interval, season_steps) -> pd.DataFrame:
+def _one_origin(
+    s: pd.Series,
+    model: Forecaster,
+    origin: pd.Timestamp,
+    horizon: int,
+    interval: pd.Timedelta,
+    season_steps: int,
+) -> pd.DataFrame:
     train = s[s.index <= origin]
     fitted = model.clone().fit(train)
     fc = fitted.predict(horizon)[["mean"]]
@@ -112,7 +125,14 @@ class FitFailed(Exception):
     why), the other models' backtests go on."""
 
 
-def _task(s, model, origin, horizon, interval, season_steps):
+def _task(
+    s: pd.Series,
+    model: Forecaster,
+    origin: pd.Timestamp,
+    horizon: int,
+    interval: pd.Timedelta,
+    season_steps: int,
+) -> pd.DataFrame | NotEnoughData | FitFailed:
     """One fit and forecast; a lack of history is returned, not raised (it skips the origin),
     and so is a model that could not be fitted (it fails that model only)."""
     try:
@@ -135,7 +155,13 @@ def excluded_mask(ts: pd.DatetimeIndex | pd.Series, exclude: Exclusions | None) 
     return out
 
 
-def _assemble(plan: _Plan, frames: list, horizon: int, levels, exclude) -> BacktestResult:
+def _assemble(
+    plan: _Plan,
+    frames: list[pd.DataFrame],
+    horizon: int,
+    levels: Sequence[int],
+    exclude: Exclusions | None,
+) -> BacktestResult:
     forecasts = pd.concat(frames, ignore_index=True)
     forecasts["excluded"] = excluded_mask(forecasts["ts"], exclude)
     residuals = (forecasts["y"] - forecasts["mean"]).to_numpy().reshape(len(frames), horizon)
@@ -172,11 +198,11 @@ def _workers(n_jobs: int | None, tasks: int) -> int:
 
 def backtest_many(
     series: pd.Series,
-    models: Sequence,
+    models: Sequence[Forecaster],
     horizon: int,
     step: int | None = None,
     windows: int = 5,
-    levels=DEFAULT_LEVELS,
+    levels: Sequence[int] = DEFAULT_LEVELS,
     *,
     exclude: Exclusions | None = None,
     n_jobs: int | None = 1,
@@ -205,11 +231,11 @@ def backtest_many(
     ]
     outputs: dict[tuple[int, int], object] = {}
 
-    def args(i: int, j: int) -> tuple:
+    def args(i: int, j: int) -> tuple[pd.Series, Forecaster, pd.Timestamp, int, pd.Timedelta, int]:
         p = plans[i]
         return (s, p.model, p.origins[j], horizon, p.interval, p.season_steps)
 
-    def done(key, value) -> None:
+    def done(key: tuple[int, int], value: object) -> None:
         outputs[key] = value
         if on_progress:
             plan = plans[key[0]]
@@ -248,17 +274,19 @@ def backtest_many(
     return results, failed
 
 
-def _keyed(key, *args):
+def _keyed(
+    key: tuple[int, int], *args: Any
+) -> tuple[tuple[int, int], pd.DataFrame | NotEnoughData | FitFailed]:
     return key, _task(*args)
 
 
 def backtest(
     series: pd.Series,
-    model,
+    model: Forecaster,
     horizon: int,
     step: int | None = None,
     windows: int = 5,
-    levels=DEFAULT_LEVELS,
+    levels: Sequence[int] = DEFAULT_LEVELS,
     *,
     exclude: Exclusions | None = None,
     n_jobs: int | None = 1,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import inspect
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import InputError, NotEnoughData, PlantcastError
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import DurationLike, parse_duration
 from plantcast.forecast.features import as_periods, future_index, infer_interval
 from plantcast.forecast.preprocess import clean, require_history, rolling_mean, tail
+
+if TYPE_CHECKING:
+    from plantcast.forecast.conformal import ConformalIntervals
 
 DEFAULT_MAX_TRAIN_POINTS = 2016  # six weeks at 30 min; a bound that keeps refits flat in cost
 
@@ -38,9 +42,11 @@ class Forecaster:
     """
 
     min_periods = 2
-    interval = None
-    max_train_points = DEFAULT_MAX_TRAIN_POINTS
-    smooth = None
+    interval: DurationLike | None = None
+    max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS
+    smooth: int | DurationLike | None = None
+    registry_name: str  # set by the registry (get_model), absent otherwise
+    intervals_: ConformalIntervals  # attached by conformal.with_intervals, absent otherwise
 
     # --- estimator manners -------------------------------------------------------------
     @classmethod
@@ -48,7 +54,7 @@ class Forecaster:
         sig = inspect.signature(cls.__init__)
         return [p for p in sig.parameters if p != "self" and not p.startswith("_")]
 
-    def get_params(self) -> dict:
+    def get_params(self) -> dict[str, Any]:
         """The constructor parameters (cache keys and cloning are built from these)."""
         return {name: getattr(self, name) for name in self._param_names()}
 

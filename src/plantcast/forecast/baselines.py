@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import DurationLike, parse_duration
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
 
 _LOOKBACK = 4  # seasons to look back when the matching reading fell in a gap
@@ -25,10 +25,10 @@ class SeasonalNaiveForecaster(Forecaster):
 
     def __init__(
         self,
-        period="24h",
-        interval=None,
+        period: DurationLike = "24h",
+        interval: DurationLike | None = None,
         max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
-        smooth=None,
+        smooth: int | DurationLike | None = None,
     ) -> None:
         self.period = period
         self.interval = interval

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from collections.abc import Hashable
+from typing import Any
 
 import pandas as pd
 
+from plantcast.forecast.base import Forecaster
 from plantcast.forecast.registry import get_model
 
+# (sensor, model name, frozen parameters, last timestamp, last value, length)
+CacheKey = tuple[Hashable, str, Hashable, Any, float | None, int]
 
-def freeze(value):
+
+def freeze(value: object) -> Hashable:
     """A hashable, order-independent form of a parameter value (for cache keys)."""
     if isinstance(value, dict):
         return tuple(sorted((str(k), freeze(v)) for k, v in value.items()))
@@ -38,22 +44,24 @@ class ForecastCache:
 
     def __init__(self, maxsize: int = 256) -> None:
         self.maxsize = maxsize
-        self._items: OrderedDict = OrderedDict()
+        self._items: OrderedDict[CacheKey, Forecaster] = OrderedDict()
         # Newest key per (sensor, name, params): a fit superseded by newer data is dropped, so
         # a live sensor holds one fit per model and setting, not one per reading it has seen.
-        self._newest: dict = {}
+        self._newest: dict[tuple[Hashable, ...], CacheKey] = {}
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
 
-    def key(self, sensor, name: str, model, series: pd.Series) -> tuple:
+    def key(self, sensor: Hashable, name: str, model: Forecaster, series: pd.Series) -> CacheKey:
         if not len(series):
             return (sensor, name, freeze(model.get_params()), None, None, 0)
         value = series.iloc[-1]
         value = None if pd.isna(value) else float(value)  # NaN != NaN would never hit
         return (sensor, name, freeze(model.get_params()), series.index[-1], value, len(series))
 
-    def get_or_fit(self, sensor, name: str, params: dict | None, series: pd.Series):
+    def get_or_fit(
+        self, sensor: Hashable, name: str, params: dict[str, Any] | None, series: pd.Series
+    ) -> Forecaster:
         """The model fitted on ``series``, from the cache when nothing changed."""
         model = get_model(name, **(params or {}))
         key = self.key(sensor, name, model, series)
@@ -78,7 +86,9 @@ class ForecastCache:
                     del self._newest[dropped[:3]]
         return model
 
-    def latest(self, sensor, name: str, params: dict | None):
+    def latest(
+        self, sensor: Hashable, name: str, params: dict[str, Any] | None
+    ) -> Forecaster | None:
         """The most recent fit for (sensor, model, parameters) whatever its data, or None."""
         probe = get_model(name, **(params or {}))
         prefix = (sensor, name, freeze(probe.get_params()))
@@ -86,7 +96,9 @@ class ForecastCache:
             key = self._newest.get(prefix)
             return None if key is None else self._items.get(key)
 
-    def peek(self, sensor, name: str, params: dict | None, series: pd.Series):
+    def peek(
+        self, sensor: Hashable, name: str, params: dict[str, Any] | None, series: pd.Series
+    ) -> Forecaster | None:
         """The fit for exactly this data if cached (counted as a hit), else None."""
         key = self.key(sensor, name, get_model(name, **(params or {})), series)
         with self._lock:
@@ -109,7 +121,7 @@ class ForecastCache:
         return {"hits": self.hits, "misses": self.misses, "size": len(self)}
 
 
-def _newer_or_equal(key: tuple, other: tuple) -> bool:
+def _newer_or_equal(key: CacheKey, other: CacheKey) -> bool:
     """Whether ``key`` describes data at least as recent as ``other`` (same prefix)."""
     if other[3] is None:
         return True

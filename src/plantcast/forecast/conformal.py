@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pandas as pd
 from sklearn.isotonic import isotonic_regression
+
+if TYPE_CHECKING:
+    from plantcast.forecast.base import Forecaster
+
+_F = TypeVar("_F", bound="Forecaster")
 
 DEFAULT_LEVELS = (80, 95)
 MIN_SAMPLES = 40  # residuals behind each step's quantile (pooled over nearby steps)
@@ -34,7 +41,7 @@ class ConformalIntervals:
     def calibrate(
         cls,
         residuals: np.ndarray,
-        levels=DEFAULT_LEVELS,
+        levels: Sequence[int] = DEFAULT_LEVELS,
         min_samples: int = MIN_SAMPLES,
         mask: np.ndarray | None = None,
         monotone: bool = False,
@@ -76,13 +83,14 @@ class ConformalIntervals:
 
     @property
     def horizon(self) -> int:
-        return self.quantiles.shape[1]
+        return int(self.quantiles.shape[1])
 
     def half_widths(self, level: int, horizon: int) -> np.ndarray:
         """Band half-widths for steps 1..horizon; steps past calibration reuse the last one."""
         q = self.quantiles[self.levels.index(level)]
         if horizon <= len(q):
-            return q[:horizon]
+            head: np.ndarray = q[:horizon]
+            return head
         return np.concatenate([q, np.full(horizon - len(q), q[-1])])
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
@@ -95,7 +103,7 @@ class ConformalIntervals:
         return out
 
 
-def with_intervals(model, intervals: ConformalIntervals):
+def with_intervals(model: _F, intervals: ConformalIntervals) -> _F:
     """Attach calibrated intervals to a fitted forecaster: its ``predict`` then adds bands.
 
     The intervals belong to that fit; refitting the model forgets them.
@@ -106,8 +114,11 @@ def with_intervals(model, intervals: ConformalIntervals):
 
 
 def cross_fold(
-    residuals: np.ndarray, levels=DEFAULT_LEVELS, folds: int = 2, mask: np.ndarray | None = None
-) -> dict:
+    residuals: np.ndarray,
+    levels: Sequence[int] = DEFAULT_LEVELS,
+    folds: int = 2,
+    mask: np.ndarray | None = None,
+) -> dict[int, np.ndarray]:
     """Half-widths for each origin, calibrated on the other blocks of origins (honest coverage).
 
     Origins are cut into ``folds`` contiguous blocks in time; each block is covered by bands

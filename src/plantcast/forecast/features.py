@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TypeAlias
+
 import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import InputError
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import DurationLike, parse_duration
+
+# One duration or several ('24h', ('24h', '7d')); None for no season.
+Periods: TypeAlias = DurationLike | Iterable[DurationLike] | None
 
 
-def as_periods(periods) -> tuple[pd.Timedelta, ...]:
+def as_periods(periods: Periods) -> tuple[pd.Timedelta, ...]:
     """Normalise one duration or a sequence of durations ('24h', '7d') to Timedeltas."""
     if periods is None:
         return ()
@@ -45,7 +51,8 @@ def trend_term(index: pd.DatetimeIndex, origin: pd.Timestamp, span: pd.Timedelta
     """Time as a fraction of the training span (0 at its start, 1 at its end): a small range."""
     ns = pd.DatetimeIndex(index).as_unit("ns").asi8
     width = max(span.value, 1)
-    return ((ns - origin.value) / width).reshape(-1, 1)
+    out: np.ndarray = ((ns - origin.value) / width).reshape(-1, 1)
+    return out
 
 
 def time_features(

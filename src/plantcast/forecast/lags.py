@@ -13,34 +13,38 @@ starts from where the sensor is.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from plantcast.core.errors import InputError
+from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS
-from plantcast.forecast.features import as_periods, fourier_terms
+from plantcast.forecast.features import Periods, as_periods, fourier_terms
 from plantcast.forecast.preprocess import regularize
 from plantcast.forecast.regression import build_regressor
 from plantcast.forecast.statistical import _RegularStepForecaster, season_steps
 
 
-def _hgb(random_state: int, **kw):
+def _hgb(random_state: int, **kw: Any) -> BaseEstimator:
     defaults = {"max_iter": 200, "learning_rate": 0.05, "max_leaf_nodes": 31}
     return HistGradientBoostingRegressor(**{**defaults, "random_state": random_state, **kw})
 
 
-def _lightgbm(random_state: int, **kw):
+def _lightgbm(random_state: int, **kw: Any) -> BaseEstimator:
     from lightgbm import LGBMRegressor
 
     defaults = {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31, "verbose": -1}
     return LGBMRegressor(**{**defaults, "random_state": random_state, "n_jobs": 1, **kw})
 
 
-def _ridge(random_state: int, **kw):
+def _ridge(random_state: int, **kw: Any) -> BaseEstimator:
     return make_pipeline(StandardScaler(), Ridge(**{"alpha": 1.0, **kw}))
 
 
@@ -85,18 +89,18 @@ class LagForecaster(_RegularStepForecaster):
 
     def __init__(
         self,
-        regressor="hgb",
-        periods=("24h",),
+        regressor: str | BaseEstimator = "hgb",
+        periods: Periods = ("24h",),
         lags: int = 6,
         harmonics: int = 2,
         rolling: tuple[int, ...] = (),
         relative: bool | None = None,
-        diff=None,
-        regressor_params: dict | None = None,
+        diff: str | int | None = None,
+        regressor_params: dict[str, Any] | None = None,
         random_state: int = 0,
-        interval=None,
+        interval: DurationLike | None = None,
         max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
-        smooth=None,
+        smooth: int | DurationLike | None = None,
     ) -> None:
         self.regressor = regressor
         self.periods = periods
@@ -111,7 +115,7 @@ class LagForecaster(_RegularStepForecaster):
         self.max_train_points = max_train_points
         self.smooth = smooth
 
-    def _make_regressor(self):
+    def _make_regressor(self) -> BaseEstimator:
         return build_regressor(
             self.regressor, LAG_REGRESSORS, self.random_state, self.regressor_params
         )
@@ -119,7 +123,7 @@ class LagForecaster(_RegularStepForecaster):
     def _is_relative(self) -> bool:
         if self.relative is not None:
             return bool(self.relative)
-        return self.regressor != "linear"  # trees cannot extrapolate a level; linear can
+        return bool(self.regressor != "linear")  # trees cannot extrapolate a level; linear can
 
     def _diff_steps(self, seasons: list[int]) -> int:
         if self.diff in (None, 0, False):

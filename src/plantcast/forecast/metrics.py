@@ -5,29 +5,33 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
+# A metric function: f(y, yhat) -> a number.
+Metric = Callable[[npt.ArrayLike, npt.ArrayLike], float]
 
-def _pair(y, yhat) -> tuple[np.ndarray, np.ndarray]:
+
+def _pair(y: npt.ArrayLike, yhat: npt.ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     y, yhat = np.asarray(y, dtype=np.float64), np.asarray(yhat, dtype=np.float64)
     if y.shape != yhat.shape:
         raise ValueError(f"shapes differ: {y.shape} vs {yhat.shape}")
     return y, yhat
 
 
-def mae(y, yhat) -> float:
+def mae(y: npt.ArrayLike, yhat: npt.ArrayLike) -> float:
     """Mean absolute error."""
     y, yhat = _pair(y, yhat)
     return float(np.mean(np.abs(y - yhat)))
 
 
-def rmse(y, yhat) -> float:
+def rmse(y: npt.ArrayLike, yhat: npt.ArrayLike) -> float:
     """Root mean squared error."""
     y, yhat = _pair(y, yhat)
     return float(np.sqrt(np.mean((y - yhat) ** 2)))
 
 
-def smape(y, yhat) -> float:
+def smape(y: npt.ArrayLike, yhat: npt.ArrayLike) -> float:
     """Symmetric MAPE in percent, 0..200; a point where both are 0 counts as no error."""
     y, yhat = _pair(y, yhat)
     denom = np.abs(y) + np.abs(yhat)
@@ -35,7 +39,7 @@ def smape(y, yhat) -> float:
     return float(100.0 * np.mean(ratio))
 
 
-def naive_scale(insample, season: int) -> float:
+def naive_scale(insample: npt.ArrayLike, season: int) -> float:
     """In-sample MAE of the seasonal naive forecast (naive-1 when the season exceeds history).
 
     Floored at a tiny multiple of the level, so a constant series gives a finite MASE.
@@ -48,12 +52,12 @@ def naive_scale(insample, season: int) -> float:
     return max(scale, 1e-9 * max(1.0, float(np.mean(np.abs(x)))))
 
 
-def mase(y, yhat, insample, season: int) -> float:
+def mase(y: npt.ArrayLike, yhat: npt.ArrayLike, insample: npt.ArrayLike, season: int) -> float:
     """Mean absolute scaled error: MAE over the in-sample seasonal-naive MAE."""
     return mae(y, yhat) / naive_scale(insample, season)
 
 
-def coverage(y, lower, upper) -> float:
+def coverage(y: npt.ArrayLike, lower: npt.ArrayLike, upper: npt.ArrayLike) -> float:
     """Share of actuals inside [lower, upper]."""
     y, lower = _pair(y, lower)
     _, upper = _pair(y, upper)
@@ -64,7 +68,7 @@ def _scaled_mae(frame: pd.DataFrame) -> float:
     return float(np.mean(np.abs(frame["y"] - frame["mean"]) / frame["scale"]))
 
 
-def _apply(metric, frame: pd.DataFrame) -> tuple[str, float]:
+def _apply(metric: str | Metric, frame: pd.DataFrame) -> tuple[str, float]:
     name = metric if isinstance(metric, str) else metric.__name__
     if name == "mase":  # needs each origin's own scale, carried in the frame's 'scale' column
         return name, _scaled_mae(frame)
@@ -79,7 +83,7 @@ def _apply(metric, frame: pd.DataFrame) -> tuple[str, float]:
 
 def evaluate(
     frame: pd.DataFrame,
-    metrics: Iterable[str | Callable] = ("mae", "rmse", "mase", "smape"),
+    metrics: Iterable[str | Metric] = ("mae", "rmse", "mase", "smape"),
     by: str | None = None,
 ) -> dict[str, float] | pd.DataFrame:
     """Metrics over a frame with columns ``y`` and ``mean`` (and ``scale`` for MASE).

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from plantcast.core.errors import InputError
 from plantcast.forecast.base import Forecaster
 from plantcast.forecast.baselines import SeasonalNaiveForecaster
-from plantcast.forecast.features import as_periods
+from plantcast.forecast.features import Periods, as_periods
 from plantcast.forecast.lags import LagForecaster
 from plantcast.forecast.regression import RegressionForecaster
 from plantcast.forecast.statistical import ETSForecaster, MSTLForecaster
@@ -15,16 +16,16 @@ from plantcast.forecast.wrappers import AutoForecaster
 
 
 def _regression(regressor: str) -> Callable[..., Forecaster]:
-    def make(**params) -> Forecaster:
+    def make(**params: Any) -> Forecaster:
         return RegressionForecaster(regressor=regressor, **params)
 
     return make
 
 
-def _one_period(cls) -> Callable[..., Forecaster]:
+def _one_period(cls: Callable[..., Forecaster]) -> Callable[..., Forecaster]:
     """Single-season models also accept ``periods`` and use the first one."""
 
-    def make(periods=None, **params) -> Forecaster:
+    def make(periods: Periods = None, **params: Any) -> Forecaster:
         if periods is not None and "period" not in params:
             params["period"] = as_periods(periods)[0]
         return cls(**params)
@@ -32,8 +33,8 @@ def _one_period(cls) -> Callable[..., Forecaster]:
     return make
 
 
-def _lags(regressor: str, **defaults) -> Callable[..., Forecaster]:
-    def make(**params) -> Forecaster:
+def _lags(regressor: str, **defaults: Any) -> Callable[..., Forecaster]:
+    def make(**params: Any) -> Forecaster:
         return LagForecaster(regressor=regressor, **{**defaults, **params})
 
     return make
@@ -58,7 +59,7 @@ def available_models() -> list[str]:
     return list(MODELS)
 
 
-def get_model(name: str, **params) -> Forecaster:
+def get_model(name: str, **params: Any) -> Forecaster:
     """An unfitted forecaster by registry name, e.g. ``get_model("svr", periods=("24h",))``."""
     if name not in MODELS:
         raise InputError(f"unknown model {name!r}; choose from {', '.join(MODELS)}", field="model")

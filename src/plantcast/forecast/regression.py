@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator
 from sklearn.base import clone as sk_clone
 from sklearn.ensemble import RandomForestRegressor
 from sklearn.linear_model import LinearRegression
@@ -12,22 +16,23 @@ from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
 
 from plantcast.core.errors import InputError
+from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
-from plantcast.forecast.features import as_periods, future_index, time_features
+from plantcast.forecast.features import Periods, as_periods, future_index, time_features
 from plantcast.forecast.preprocess import clean, tail
 
 
-def _linear(random_state: int, **kw):
+def _linear(random_state: int, **kw: Any) -> BaseEstimator:
     return LinearRegression(**kw)
 
 
-def _svr(random_state: int, **kw):
+def _svr(random_state: int, **kw: Any) -> BaseEstimator:
     # On standardised features and target: C=10 lets the RBF follow a full cycle, epsilon
     # 0.05 σ keeps nearly all points as support (the noise is what is being averaged out).
     return SVR(**{"kernel": "rbf", "C": 10.0, "epsilon": 0.05, "gamma": "scale", **kw})
 
 
-def _random_forest(random_state: int, **kw):
+def _random_forest(random_state: int, **kw: Any) -> BaseEstimator:
     defaults = {"n_estimators": 60, "min_samples_leaf": 3, "max_features": 1.0, "n_jobs": 1}
     return RandomForestRegressor(**{**defaults, "random_state": random_state, **kw})
 
@@ -36,7 +41,12 @@ def _random_forest(random_state: int, **kw):
 REGRESSORS = {"linear": _linear, "svr": _svr, "random_forest": _random_forest}
 
 
-def build_regressor(regressor, factories: dict, random_state: int, params: dict | None):
+def build_regressor(
+    regressor: str | BaseEstimator,
+    factories: dict[str, Callable[..., BaseEstimator]],
+    random_state: int,
+    params: dict[str, Any] | None,
+) -> BaseEstimator:
     """A fresh scikit-learn regressor: a name from ``factories`` or a clone of an estimator."""
     params = dict(params or {})
     if isinstance(regressor, str):
@@ -73,15 +83,15 @@ class RegressionForecaster(Forecaster):
 
     def __init__(
         self,
-        regressor="linear",
-        periods=("24h",),
+        regressor: str | BaseEstimator = "linear",
+        periods: Periods = ("24h",),
         harmonics: int = 3,
         trend: bool = False,
-        regressor_params: dict | None = None,
+        regressor_params: dict[str, Any] | None = None,
         random_state: int = 0,
-        interval=None,
+        interval: DurationLike | None = None,
         max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
-        smooth=None,
+        smooth: int | DurationLike | None = None,
         level_window: int = 4,
         level_z: float = 3.0,
     ) -> None:
@@ -97,7 +107,7 @@ class RegressionForecaster(Forecaster):
         self.level_window = level_window
         self.level_z = level_z
 
-    def _make_regressor(self):
+    def _make_regressor(self) -> BaseEstimator:
         return build_regressor(self.regressor, REGRESSORS, self.random_state, self.regressor_params)
 
     def _features(self, index: pd.DatetimeIndex) -> np.ndarray:

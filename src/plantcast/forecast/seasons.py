@@ -29,14 +29,16 @@ every candidate on a 2-core machine.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy.special import fdtrc
 
 from plantcast.core.errors import InputError
-from plantcast.core.timeutil import format_duration, parse_duration
+from plantcast.core.timeutil import DurationLike, format_duration, parse_duration
 from plantcast.forecast.features import infer_interval
 from plantcast.forecast.preprocess import clean, tail
 
@@ -72,17 +74,19 @@ class Season:
     def label(self) -> str:
         return format_duration(self.period)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
         return {"period": self.label, "strength": round(float(self.strength), 3)}
 
 
-def format_periods(seasons) -> tuple[str, ...]:
+def format_periods(seasons: Iterable[Season]) -> tuple[str, ...]:
     """The periods as strings models accept: ('24h', '7d')."""
     return tuple(s.label for s in seasons)
 
 
 def eligible_periods(
-    index: pd.DatetimeIndex, candidates=CANDIDATES, interval: pd.Timedelta | None = None
+    index: pd.DatetimeIndex,
+    candidates: Iterable[DurationLike] = CANDIDATES,
+    interval: pd.Timedelta | None = None,
 ) -> tuple[pd.Timedelta, ...]:
     """Candidates of at least ``MIN_STEPS`` steps with ``MIN_CYCLES`` whole cycles in ``index``."""
     if len(index) < 2:
@@ -96,7 +100,7 @@ def eligible_periods(
 def detect_seasons(
     series: pd.Series,
     *,
-    candidates=CANDIDATES,
+    candidates: Iterable[DurationLike] = CANDIDATES,
     min_strength: float = MIN_STRENGTH,
     max_points: int = MAX_POINTS,
 ) -> tuple[Season, ...]:
@@ -120,7 +124,14 @@ def _is_harmonic(short: pd.Timedelta, long: pd.Timedelta) -> bool:
     return long > short and any(long == r * short for r in HARMONIC_RATIOS)
 
 
-def _select(t: np.ndarray, v: np.ndarray, periods, min_strength: float, pool, step):
+def _select(
+    t: np.ndarray,
+    v: np.ndarray,
+    periods: Iterable[pd.Timedelta],
+    min_strength: float,
+    pool: Iterable[pd.Timedelta],
+    step: pd.Timedelta,
+) -> list[Season]:
     """Test periods shortest first; each kept one's seasonal means leave the series.
 
     A period is tested on what its longest non-harmonic divisor in ``pool`` leaves (7d on
@@ -144,7 +155,7 @@ def _select(t: np.ndarray, v: np.ndarray, periods, min_strength: float, pool, st
     return found
 
 
-def _divisor(period: pd.Timedelta, pool) -> pd.Timedelta | None:
+def _divisor(period: pd.Timedelta, pool: Iterable[pd.Timedelta]) -> pd.Timedelta | None:
     """The longest period in ``pool`` that divides ``period`` more than 4 times, if any."""
     fits = [
         q
@@ -154,7 +165,9 @@ def _divisor(period: pd.Timedelta, pool) -> pd.Timedelta | None:
     return max(fits, default=None)
 
 
-def _seasonal_means(t: np.ndarray, v: np.ndarray, period: pd.Timedelta, step: pd.Timedelta):
+def _seasonal_means(
+    t: np.ndarray, v: np.ndarray, period: pd.Timedelta, step: pd.Timedelta
+) -> tuple[float, float, np.ndarray] | None:
     """(adjusted strength, F-test p-value, seasonal means at times ``t``), or None.
 
     ``t`` are epoch nanoseconds (ascending), ``v`` the values. Cells of the grid are means of
@@ -225,7 +238,8 @@ def _detrend(y: np.ndarray, phase: np.ndarray, bins: int) -> np.ndarray:
     good = np.isfinite(d)
     counts = np.bincount(phase[good], minlength=bins)
     means = np.bincount(phase[good], weights=d[good], minlength=bins) / np.maximum(counts, 1)
-    return y - _moving_average(y - means[phase], bins)
+    out: np.ndarray = y - _moving_average(y - means[phase], bins)
+    return out
 
 
 def _moving_average(y: np.ndarray, window: int) -> np.ndarray:

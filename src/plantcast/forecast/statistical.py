@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import InputError
+from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
-from plantcast.forecast.features import as_periods
+from plantcast.forecast.features import Periods, as_periods
 from plantcast.forecast.preprocess import regularize
 
 
 def season_steps(period: pd.Timedelta, interval: pd.Timedelta) -> int:
     """A period in steps of the interval (at least 1)."""
-    return max(1, round(period / interval))
+    steps: int = round(period / interval)
+    return max(1, steps)
 
 
 def stl_jumps(season_lengths: list[int]) -> dict[str, int]:
@@ -38,12 +41,14 @@ class _RegularStepForecaster(Forecaster):
     """Resamples to the interval (mean per step) and fills gaps before the model sees it."""
 
     max_gap = 4
+    model_: Any  # the fitted statsforecast (or, for lag models, scikit-learn) model
 
     def _regular(self, series: pd.Series) -> np.ndarray:
         season = self.seasonal_period()
         steps = season_steps(season, self.interval_) if season is not None else 0
         y = regularize(series, self.interval_, max_gap=self.max_gap, season_steps=steps)
-        return y.to_numpy(dtype=np.float64)
+        out: np.ndarray = y.to_numpy(dtype=np.float64)
+        return out
 
     def _predict_steps(self, horizon: int) -> np.ndarray:
         return np.asarray(self.model_.predict(h=horizon)["mean"], dtype=np.float64)
@@ -57,10 +62,10 @@ class MSTLForecaster(_RegularStepForecaster):
 
     def __init__(
         self,
-        periods=("24h",),
-        interval=None,
+        periods: Periods = ("24h",),
+        interval: DurationLike | None = None,
         max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
-        smooth=None,
+        smooth: int | DurationLike | None = None,
     ) -> None:
         self.periods = periods
         self.interval = interval
@@ -93,11 +98,11 @@ class ETSForecaster(_RegularStepForecaster):
 
     def __init__(
         self,
-        period="24h",
+        period: DurationLike = "24h",
         model: str = "AZA",
-        interval=None,
+        interval: DurationLike | None = None,
         max_train_points: int | None = 1008,
-        smooth=None,
+        smooth: int | DurationLike | None = None,
     ) -> None:
         self.period = period
         self.model = model

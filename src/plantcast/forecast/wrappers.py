@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import NotEnoughData, Refused
+from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.backtest import BacktestResult, backtest
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
 from plantcast.forecast.conformal import DEFAULT_LEVELS, with_intervals
-from plantcast.forecast.features import future_index
+from plantcast.forecast.features import Periods, future_index
 
 # Every family: statistical (mstl, ets), lag models (follow the level, learn shapes), the demo's
 # time-feature models and the seasonal naive baseline. Choosing costs one backtest of each.
@@ -60,7 +63,8 @@ class _Delegating(Forecaster):
         self._check_fitted()
         if not hasattr(self.model_, "predict_at"):
             raise Refused(f"{self.model_.name} forecasts steps ahead only, not at timestamps")
-        return self.model_.predict_at(index)
+        expected: np.ndarray = self.model_.predict_at(index)
+        return expected
 
     def forecast_from(self, series: pd.Series, horizon: int) -> pd.DataFrame:
         """See ``forecast_after``: the inner model's forecast after ``series``' last reading."""
@@ -76,13 +80,18 @@ class _Delegating(Forecaster):
 class EnsembleForecaster(Forecaster):
     """A weighted mean (or the median) of fitted forecasters; made by ``AutoForecaster``."""
 
-    def __init__(self, members=(), weights=None, combine: str = "mean") -> None:
+    def __init__(
+        self,
+        members: Sequence[Forecaster] = (),
+        weights: Sequence[float] | None = None,
+        combine: str = "mean",
+    ) -> None:
         self.members = members
         self.weights = weights
         self.combine = combine
 
     @property
-    def interval(self):
+    def interval(self) -> DurationLike | None:  # type: ignore[override]  # the members'
         return self.members[0].interval if self.members else None
 
     def seasonal_period(self) -> pd.Timedelta | None:
@@ -99,9 +108,11 @@ class EnsembleForecaster(Forecaster):
     def _blend(self, columns: list[np.ndarray]) -> np.ndarray:
         stack = np.vstack(columns)
         if self.combine == "median":
-            return np.median(stack, axis=0)
+            median: np.ndarray = np.median(stack, axis=0)
+            return median
         w = np.ones(len(columns)) if self.weights is None else np.asarray(self.weights, float)
-        return (w / w.sum()) @ stack
+        mean: np.ndarray = (w / w.sum()) @ stack
+        return mean
 
     def predict(self, horizon: int) -> pd.DataFrame:
         self._check_fitted()
@@ -119,7 +130,9 @@ class EnsembleForecaster(Forecaster):
         return pd.DataFrame({"mean": mean}, index=frames[0].index)
 
 
-def blend_scores(results: dict[str, BacktestResult], sizes=ENSEMBLE_SIZES) -> dict[str, dict]:
+def blend_scores(
+    results: dict[str, BacktestResult], sizes: Sequence[int] = ENSEMBLE_SIZES
+) -> dict[str, dict[str, Any]]:
     """Backtest MASE of blends of the best few candidates, on the origins they share.
 
     Returns {label: {"members": [...], "weights": [...] | None, "combine": ..., "mase": ...}}
@@ -175,13 +188,13 @@ class AutoForecaster(_Delegating):
 
     def __init__(
         self,
-        candidates=DEFAULT_CANDIDATES,
-        periods=("24h",),
+        candidates: Sequence[str] = DEFAULT_CANDIDATES,
+        periods: Periods = ("24h",),
         horizon: int = 48,
         windows: int = 3,
         step: int | None = None,
         ensemble: bool = True,
-        interval=None,
+        interval: DurationLike | None = None,
         max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
     ) -> None:
         self.candidates = candidates
@@ -220,10 +233,10 @@ class AutoForecaster(_Delegating):
         if not finite:
             self._fit_fallback(series)
             return self
-        best = min((k for k in finite if k in results), key=finite.get)
-        blend = min((k for k in finite if k in blends), key=finite.get, default=None)
+        best = min((k for k in finite if k in results), key=finite.__getitem__)
+        blend = min((k for k in finite if k in blends), key=finite.__getitem__, default=None)
         won = blend is not None and finite[blend] < BLEND_MARGIN * finite[best]
-        self.chosen_ = blend if won else best
+        self.chosen_ = blend if won and blend is not None else best
         if self.chosen_ in blends:
             b = blends[self.chosen_]
             members = [self._candidate(n) for n in b["members"]]
@@ -261,7 +274,7 @@ class ConformalForecaster(_Delegating):
         horizon: int = 48,
         windows: int = 10,
         step: int | None = None,
-        levels=DEFAULT_LEVELS,
+        levels: Sequence[int] = DEFAULT_LEVELS,
     ) -> None:
         self.model = model
         self.horizon = horizon
@@ -270,7 +283,7 @@ class ConformalForecaster(_Delegating):
         self.levels = levels
 
     @property
-    def interval(self):
+    def interval(self) -> DurationLike | None:  # type: ignore[override]  # the model's
         return self.model.interval
 
     def seasonal_period(self) -> pd.Timedelta | None:

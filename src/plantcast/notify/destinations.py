@@ -49,9 +49,7 @@ def add_destination(
             raise InputError(f"not an e-mail address: {(bad or [email])[0]!r}", field="email")
         kind, target = "email", ",".join(addresses)
     with store.transaction() as tx:
-        dest = tx.add_destination(
-            name, kind, target, secret=generated, secret_env=secret_env
-        )
+        dest = tx.add_destination(name, kind, target, secret=generated, secret_env=secret_env)
     return dest, generated
 
 

@@ -40,6 +40,7 @@ def send(body: str, *, key: str, to: list[str], settings: Settings, timeout: flo
     msg = compose(body, key=key, to=to, sender=settings.smtp_from)
     host, port, security = settings.smtp_host, settings.smtp_port, settings.smtp_security
     try:
+        smtp: smtplib.SMTP
         if security == "ssl":
             smtp = smtplib.SMTP_SSL(
                 host, port, timeout=timeout, context=ssl.create_default_context()

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 from plantcast.core.config import Settings
 from plantcast.core.errors import Refused, StoreUnavailable
@@ -84,7 +85,7 @@ class Sender:
         self.backoff, self.max_backoff = backoff, max_backoff
         self.keep = keep  # delivered rows older than this are deleted (None: kept)
         self.stopping = threading.Event()
-        self._lock_file = None
+        self._lock_file: IO[str] | None = None
         self._purged_at = float("-inf")
 
     # -- one pass ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from distributed import Client, wait
 
@@ -36,9 +37,9 @@ class FanOut:
         self,
         client: Client,
         *,
-        load: Callable[[list], object],
-        compute: Callable,
-        save: Callable[[list, object], None],
+        load: Callable[[list[Any]], object],
+        compute: Callable[..., Any],
+        save: Callable[[list[Any], Any], None],
         fail: Callable[[list, Exception], None],
         args: Sequence = (),
         batch_seconds: float = 0.5,
@@ -58,7 +59,7 @@ class FanOut:
         n_workers = len(client.scheduler_info().get("workers", {})) or 1
         self.max_pending = 2 * n_workers + 1
 
-    def run(self, items: Sequence, cost: Callable[[object], float]) -> None:
+    def run(self, items: Sequence[Any], cost: Callable[[Any], float]) -> None:
         batch: list = []
         units = 0.0
         for item in items:

@@ -94,7 +94,7 @@ def _scoring_start(store: Store, sensor: Sensor, names, since) -> pd.Timestamp |
         marks = [alert_rows.get_scored_until(conn, sensor.id, n) for n in names]
     if any(m is None for m in marks):
         return store.first_timestamp(sensor.id)
-    return to_utc(min(marks)) + pd.Timedelta("1us")
+    return to_utc(min(m for m in marks if m is not None)) + pd.Timedelta("1us")
 
 
 def _chunks(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Timestamp]]:

@@ -44,6 +44,8 @@ from plantcast.store import readings as reading_rows
 
 Work = tuple[SensorPlan, list[tuple]]  # a sensor's plan and its chunks: (a, b, series)
 Scored = tuple[SensorPlan, list[ChunkScore | None]]
+# score_batch's output: per sensor name, its chunk scores or why it failed
+BatchScores = list[tuple[str, list[ChunkScore | None] | Exception]]
 Progress = Callable[[int, int, str], None]
 US = pd.Timedelta("1us")
 
@@ -130,10 +132,10 @@ def _read_group(store: Store, plans: list[SensorPlan]) -> dict[int, pd.Series]:
     return out
 
 
-def score_batch(batch: list[Work], options: DetectOptions) -> list[tuple[str, object]]:
+def score_batch(batch: list[Work], options: DetectOptions) -> BatchScores:
     """Score each sensor's chunks: ``(name, scores)``, or ``(name, exception)`` for a sensor
     that failed (the others go on). Pure: runs here or on a Dask worker."""
-    out: list[tuple[str, object]] = []
+    out: BatchScores = []
     for plan, pieces in batch:
         try:
             out.append(
@@ -240,10 +242,10 @@ class PassResults:
         if self.on_progress:
             self.on_progress(len(self.results), len(self.plans), name)
 
-    def save(self, batch: list[SensorPlan], scored: list[tuple[str, object]]) -> None:
+    def save(self, batch: list[SensorPlan], scored: BatchScores) -> None:
         """Write a scored batch (``score_batch``'s output); failures are that sensor's result."""
         by_name = {p.sensor.name: p for p in batch}
-        ok = []
+        ok: list[Scored] = []
         for name, outcome in scored:
             if isinstance(outcome, Exception):
                 self.done(name, outcome)

@@ -10,12 +10,14 @@ from __future__ import annotations
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
+from typing import cast
 
 import pandas as pd
 
 from plantcast.core.errors import PlantcastError
 from plantcast.forecast import get_model
 from plantcast.forecast.cache import freeze
+from plantcast.forecast.wrappers import AutoForecaster
 from plantcast.services.forecasting import ForecastSpec, backtest_sensor, metrics_table
 from plantcast.store import Store
 
@@ -102,7 +104,7 @@ class ModelBoard:
 def _auto_choice(series: pd.Series, spec: ForecastSpec) -> tuple[str | None, dict | None]:
     """``auto`` fitted on the sensor's latest history: its choice and the scores behind it."""
     try:
-        model = get_model("auto", **spec.model_params("auto")).fit(series)
+        model = cast(AutoForecaster, get_model("auto", **spec.model_params("auto")).fit(series))
     except PlantcastError:
         return None, None
     return model.chosen_, dict(sorted(model.scores_.items(), key=lambda kv: kv[1]))

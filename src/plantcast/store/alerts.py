@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 import pandas as pd
-from sqlalchemy import Connection, and_, bindparam, func, select
+from sqlalchemy import Connection, Row, and_, bindparam, func, select
 
 from plantcast.core.errors import InputError, NotFound
-from plantcast.core.timeutil import to_utc
+from plantcast.core.timeutil import TimeLike, to_utc
 from plantcast.core.types import Alert, AlertStatus
 from plantcast.store import notifications as outbox
 from plantcast.store.schema import alerts, detector_state, sensors
@@ -15,7 +18,7 @@ from plantcast.store.schema import alerts, detector_state, sensors
 STATUS_EVENTS = {"acknowledged": "acknowledged", "resolved": "resolved", "open": "reopened"}
 
 
-def _to_alert(row) -> Alert:
+def _to_alert(row: Row[Any]) -> Alert:
     return Alert(
         id=row.id,
         sensor_id=row.sensor_id,
@@ -30,17 +33,17 @@ def _to_alert(row) -> Alert:
     )
 
 
-def insert_alert(conn: Connection, /, sensor_id: int, **fields) -> int:
+def insert_alert(conn: Connection, /, sensor_id: int, **fields: Any) -> int:
     values = {**fields, "sensor_id": sensor_id}
     for key in ("ts", "ends_at"):
         if values.get(key) is not None:
             values[key] = to_utc(values[key])
-    alert_id = int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0])
+    alert_id = int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0])  # type: ignore[index]  # never None after an INSERT
     outbox.enqueue(conn, alert_id, "opened", by="detector")
     return alert_id
 
 
-def update_alert(conn: Connection, /, alert_id: int, **fields) -> None:
+def update_alert(conn: Connection, /, alert_id: int, **fields: Any) -> None:
     for key in ("ts", "ends_at"):
         if fields.get(key) is not None:
             fields[key] = to_utc(fields[key])
@@ -58,8 +61,8 @@ def list_alerts(
     *,
     sensor_id: int | None = None,
     status: AlertStatus | str | None = None,
-    start=None,
-    end=None,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
     detector: str | None = None,
     ongoing: bool = False,
     limit: int = 200,
@@ -110,14 +113,14 @@ def count_alerts(
         q = q.where(alerts.c.sensor_id == sensor_id)
     if status is not None:
         q = q.where(alerts.c.status == str(AlertStatus(status)))
-    return int(conn.execute(q).scalar())
+    return int(conn.execute(q).scalar_one())
 
 
 def count_open_alerts(conn: Connection, sensor_id: int | None = None) -> int:
     q = select(func.count()).select_from(alerts).where(alerts.c.status == str(AlertStatus.OPEN))
     if sensor_id is not None:
         q = q.where(alerts.c.sensor_id == sensor_id)
-    return int(conn.execute(q).scalar())
+    return int(conn.execute(q).scalar_one())
 
 
 def sensor_names(conn: Connection) -> dict[int, str]:
@@ -143,7 +146,9 @@ def set_scored_until(conn: Connection, sensor_id: int, detector: str, ts: pd.Tim
 
 
 # -- many sensors at once (a detect pass over a plant) -------------------------------------
-def scored_until_many(conn: Connection, sensor_ids) -> dict[tuple[int, str], pd.Timestamp]:
+def scored_until_many(
+    conn: Connection, sensor_ids: Iterable[int]
+) -> dict[tuple[int, str], pd.Timestamp]:
     """Every resume point of these sensors: ``{(sensor_id, detector): scored_until}``."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
     out: dict[tuple[int, str], pd.Timestamp] = {}
@@ -178,11 +183,13 @@ def set_scored_until_many(conn: Connection, marks: dict[tuple[int, str], pd.Time
         )
 
 
-def alerts_reaching_many(conn: Connection, sensor_ids, start) -> dict[tuple[int, str], list]:
+def alerts_reaching_many(
+    conn: Connection, sensor_ids: Iterable[int], start: TimeLike
+) -> dict[tuple[int, str], list[Alert]]:
     """Alerts of these sensors still ongoing or ending at or after ``start``, newest first per
     (sensor, detector): what ``list_alerts(sensor_id=…, detector=…, start=…)`` gives each."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
-    out: dict[tuple[int, str], list] = {}
+    out: dict[tuple[int, str], list[Alert]] = {}
     at = to_utc(start)
     for lo in range(0, len(ids), 500):
         q = (

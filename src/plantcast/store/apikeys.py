@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Row, select, update
 
 from plantcast.core.errors import NotFound
 from plantcast.core.timeutil import utcnow
@@ -27,7 +28,7 @@ class ApiKey:
         return self.revoked_at is None
 
 
-def _to_key(row) -> ApiKey:
+def _to_key(row: Row[Any]) -> ApiKey:
     return ApiKey(
         id=row.id,
         name=row.name,
@@ -43,7 +44,7 @@ def add_api_key(
     conn: Connection, name: str, prefix: str, token_hash: str, scopes: tuple[str, ...]
 ) -> ApiKey:
     values = {"name": name, "prefix": prefix, "token_hash": token_hash, "scopes": ",".join(scopes)}
-    key_id = conn.execute(api_keys.insert().values(**values)).inserted_primary_key[0]
+    key_id = conn.execute(api_keys.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]  # never None after an INSERT
     return _to_key(conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one())
 
 

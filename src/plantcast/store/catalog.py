@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Integer, func, select, text, update
+from sqlalchemy import Connection, Integer, Row, func, select, text, update
 
 from plantcast.core.errors import NotFound
 from plantcast.core.types import Sensor, Source
 from plantcast.store.schema import UTCTime, readings, sensors
 
 
-def _to_sensor(row) -> Sensor:
+def _to_sensor(row: Row[Any]) -> Sensor:
     return Sensor(
         id=row.id,
         name=row.name,
@@ -33,12 +35,13 @@ def get_sensor(conn: Connection, name: str) -> Sensor:
     return _to_sensor(row)
 
 
-def sensor_params(conn: Connection, sensor_id: int) -> dict:
+def sensor_params(conn: Connection, sensor_id: int) -> dict[str, Any]:
     raw = conn.execute(select(sensors.c.params).where(sensors.c.id == sensor_id)).scalar_one()
-    return json.loads(raw or "{}")
+    params: dict[str, Any] = json.loads(raw or "{}")
+    return params
 
 
-def update_params(conn: Connection, sensor_id: int, changes: dict) -> dict:
+def update_params(conn: Connection, sensor_id: int, changes: dict[str, Any]) -> dict[str, Any]:
     """Merge ``changes`` into a sensor's params (other keys kept); returns the new params."""
     query = select(sensors.c.params).where(sensors.c.id == sensor_id).with_for_update()
     raw = conn.execute(query).scalar_one_or_none()
@@ -49,7 +52,9 @@ def update_params(conn: Connection, sensor_id: int, changes: dict) -> dict:
     return params
 
 
-def params_and_last_ts(conn: Connection, sensor_id: int) -> tuple[dict, pd.Timestamp | None]:
+def params_and_last_ts(
+    conn: Connection, sensor_id: int
+) -> tuple[dict[str, Any], pd.Timestamp | None]:
     """A sensor's params and its last reading's time, in one query (an index lookup)."""
     last = select(func.max(readings.c.ts)).where(readings.c.sensor_id == sensor_id)
     query = select(sensors.c.params, last.scalar_subquery().label("last_ts")).where(
@@ -73,7 +78,7 @@ def ensure_sensor(
     interval: pd.Timedelta,
     unit: str = "",
     description: str = "",
-    params: dict | None = None,
+    params: dict[str, Any] | None = None,
 ) -> Sensor:
     """Return the sensor named ``name``, creating it with these attributes if it is missing."""
     row = conn.execute(select(sensors).where(sensors.c.name == name)).first()
@@ -118,10 +123,12 @@ def set_clocks(conn: Connection, sensor_ids: list[int], clocks_us: list[int]) ->
         )
 
 
-def sensors_by_name(conn: Connection, names) -> dict[str, tuple[Sensor, dict]]:
+def sensors_by_name(
+    conn: Connection, names: Iterable[str]
+) -> dict[str, tuple[Sensor, dict[str, Any]]]:
     """The named sensors that exist, with their params: ``{name: (sensor, params)}``."""
     names = list(dict.fromkeys(names))
-    out: dict[str, tuple[Sensor, dict]] = {}
+    out: dict[str, tuple[Sensor, dict[str, Any]]] = {}
     for lo in range(0, len(names), 500):
         q = select(sensors).where(sensors.c.name.in_(names[lo : lo + 500]))
         for r in conn.execute(q):
@@ -129,7 +136,7 @@ def sensors_by_name(conn: Connection, names) -> dict[str, tuple[Sensor, dict]]:
     return out
 
 
-def clocks_many(conn: Connection, sensor_ids) -> dict[int, pd.Timestamp]:
+def clocks_many(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
     """The streamer clocks that are set, of these sensors: ``{sensor_id: clock}``."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
     out: dict[int, pd.Timestamp] = {}
@@ -153,7 +160,7 @@ _LAST_TIMES = (
 )
 
 
-def last_reading_times(conn: Connection, sensor_ids) -> dict[int, pd.Timestamp]:
+def last_reading_times(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
     """The time of the latest reading of each of these sensors, in one statement whatever their
     number; sensors without readings are left out."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]

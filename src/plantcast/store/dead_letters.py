@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, Select, func, select
 
-from plantcast.core.timeutil import to_utc
+from plantcast.core.timeutil import TimeLike, to_utc
 from plantcast.store.schema import dead_letters
 
 PAYLOAD_CAP = 4096
@@ -50,7 +51,7 @@ def add_dead_letters(conn: Connection, letters: Iterable[DeadLetter]) -> int:
     return len(rows)
 
 
-def _filtered(q, source: str | None, since):
+def _filtered(q: Select[Any], source: str | None, since: TimeLike | None) -> Select[Any]:
     if source is not None:
         q = q.where(dead_letters.c.source == source)
     if since is not None:
@@ -59,7 +60,7 @@ def _filtered(q, source: str | None, since):
 
 
 def list_dead_letters(
-    conn: Connection, *, source: str | None = None, since=None, limit: int = 50
+    conn: Connection, *, source: str | None = None, since: TimeLike | None = None, limit: int = 50
 ) -> list[DeadLetter]:
     """The newest first."""
     q = _filtered(select(dead_letters), source, since)
@@ -78,7 +79,9 @@ def list_dead_letters(
     ]
 
 
-def count_dead_letters(conn: Connection, *, source: str | None = None, since=None) -> dict:
+def count_dead_letters(
+    conn: Connection, *, source: str | None = None, since: TimeLike | None = None
+) -> dict[str, int]:
     """Counts by reason: ``{reason: n}``."""
     q = _filtered(
         select(dead_letters.c.reason, func.count()).group_by(dead_letters.c.reason),

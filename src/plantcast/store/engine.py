@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
 from plantcast.core.errors import InputError
@@ -44,7 +45,7 @@ def make_engine(url: str) -> Engine:
     url = normalize_url(url)
     if url.startswith("sqlite:"):
         return _sqlite_engine(url)
-    connect_args = {"connect_timeout": 5}
+    connect_args: dict[str, Any] = {"connect_timeout": 5}
     if "application_name" not in make_url(url).query:  # the URL may name the client itself
         connect_args["application_name"] = "plantcast"
     return create_engine(
@@ -59,7 +60,9 @@ def _sqlite_engine(url: str) -> Engine:
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn, _record):  # pragma: no cover - exercised by every test
+    def _on_connect(
+        dbapi_conn: Any, _record: Any
+    ) -> None:  # pragma: no cover - exercised by every test
         # Let SQLAlchemy, not the driver, begin transactions (see _on_begin).
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
@@ -70,7 +73,7 @@ def _sqlite_engine(url: str) -> Engine:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(conn):  # pragma: no cover - exercised by every test
+    def _on_begin(conn: Connection) -> None:  # pragma: no cover - exercised by every test
         # Writers take the write lock up front (BEGIN IMMEDIATE) so the busy timeout applies;
         # a deferred transaction that reads and then writes could fail at once with "locked".
         mode = conn.get_execution_options().get("sqlite_begin", "DEFERRED")

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import pandas as pd
-from sqlalchemy import Connection, and_, or_, select
+from collections.abc import Iterable
+from typing import Any
 
-from plantcast.core.timeutil import to_utc
+import pandas as pd
+from sqlalchemy import Connection, Row, and_, or_, select
+
+from plantcast.core.timeutil import TimeLike, to_utc
 from plantcast.core.types import Event, EventKind
 from plantcast.store.schema import events
 
 
-def _to_event(row) -> Event:
+def _to_event(row: Row[Any]) -> Event:
     return Event(
         id=row.id,
         sensor_id=row.sensor_id,
@@ -26,8 +29,8 @@ def add_event(
     conn: Connection,
     sensor_id: int,
     kind: EventKind,
-    starts_at,
-    ends_at=None,
+    starts_at: TimeLike,
+    ends_at: TimeLike | None = None,
     magnitude: float = 0.0,
     note: str = "",
 ) -> Event:
@@ -41,11 +44,13 @@ def add_event(
             note=note,
         )
     )
-    row = conn.execute(select(events).where(events.c.id == result.inserted_primary_key[0])).one()
+    row = conn.execute(select(events).where(events.c.id == result.inserted_primary_key[0])).one()  # type: ignore[index]  # never None after an INSERT
     return _to_event(row)
 
 
-def events_overlapping(conn: Connection, sensor_id: int, start, end) -> list[Event]:
+def events_overlapping(
+    conn: Connection, sensor_id: int, start: TimeLike, end: TimeLike
+) -> list[Event]:
     """Events active at any time in ``[start, end)`` (open-ended ones included)."""
     start, end = to_utc(start), to_utc(end)
     q = (
@@ -62,7 +67,9 @@ def events_overlapping(conn: Connection, sensor_id: int, start, end) -> list[Eve
     return [_to_event(r) for r in conn.execute(q)]
 
 
-def events_of_sensors(conn: Connection, sensor_ids, start, end) -> dict[int, list[Event]]:
+def events_of_sensors(
+    conn: Connection, sensor_ids: Iterable[int], start: TimeLike, end: TimeLike
+) -> dict[int, list[Event]]:
     """Events of the given sensors active at any time in ``[start, end)``, by sensor id.
 
     One query over the window; the sensor filter is applied here, not as thousands of bind

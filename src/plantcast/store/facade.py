@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from typing import Any
 
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, Engine, inspect
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from plantcast.core.errors import StoreError, StoreUnavailable
-from plantcast.core.types import Sensor, Source
+from plantcast.core.timeutil import TimeLike
+from plantcast.core.types import Alert, AlertStatus, Event, EventKind, Sensor, Source
 from plantcast.store import alerts as _alerts
 from plantcast.store import apikeys as _apikeys
 from plantcast.store import catalog as _catalog
@@ -54,7 +57,7 @@ class Store:
     def __enter__(self) -> Store:
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     # -- transactions ---------------------------------------------------------------------
@@ -78,7 +81,7 @@ class Store:
             yield Transaction(conn, self.dialect)
 
     @contextmanager
-    def _connect(self, **options) -> Iterator[Connection]:
+    def _connect(self, **options: Any) -> Iterator[Connection]:
         try:
             conn = self.engine.connect()
         except OperationalError as exc:
@@ -110,7 +113,7 @@ class Store:
             return inspect(conn).has_table("readings")
 
     # -- sensors --------------------------------------------------------------------------
-    def ensure_sensor(self, name: str, **attrs) -> Sensor:
+    def ensure_sensor(self, name: str, **attrs: Any) -> Sensor:
         with self.write() as conn:
             return _catalog.ensure_sensor(conn, name, **attrs)
 
@@ -131,15 +134,15 @@ class Store:
         found = [t for t in (None if last is None else last[0], clock) if t is not None]
         return max(found) if found else None
 
-    def sensor_params(self, sensor_id: int) -> dict:
+    def sensor_params(self, sensor_id: int) -> dict[str, Any]:
         with self.read() as conn:
             return _catalog.sensor_params(conn, sensor_id)
 
-    def update_sensor_params(self, sensor_id: int, changes: dict) -> dict:
+    def update_sensor_params(self, sensor_id: int, changes: dict[str, Any]) -> dict[str, Any]:
         with self.write() as conn:
             return _catalog.update_params(conn, sensor_id, changes)
 
-    def params_and_last_ts(self, sensor_id: int) -> tuple[dict, pd.Timestamp | None]:
+    def params_and_last_ts(self, sensor_id: int) -> tuple[dict[str, Any], pd.Timestamp | None]:
         with self.read() as conn:
             return _catalog.params_and_last_ts(conn, sensor_id)
 
@@ -148,7 +151,11 @@ class Store:
         with self.write() as conn:
             return _readings.write_readings(conn, sensor_id, series)
 
-    def write_batch(self, batch, dead_letters=()) -> int:
+    def write_batch(
+        self,
+        batch: pd.DataFrame | Mapping[str, npt.ArrayLike],
+        dead_letters: Iterable[_dead_letters.DeadLetter] = (),
+    ) -> int:
         """Upsert readings of many sensors (``sensor_id, ts, value`` columns) in one statement.
 
         ``dead_letters`` (connectors) are stored in the same transaction: a batch and what could
@@ -158,15 +165,17 @@ class Store:
             _dead_letters.add_dead_letters(conn, dead_letters)
             return written
 
-    def read_series(self, sensor_id: int, start, end) -> pd.Series:
+    def read_series(self, sensor_id: int, start: TimeLike, end: TimeLike) -> pd.Series:
         with self.read() as conn:
             return _readings.read_series(conn, sensor_id, start, end)
 
-    def read_tail(self, sensor_id: int, n: int, end=None) -> pd.Series:
+    def read_tail(self, sensor_id: int, n: int, end: TimeLike | None = None) -> pd.Series:
         with self.read() as conn:
             return _readings.read_tail(conn, sensor_id, n, end)
 
-    def read_buckets(self, sensor_id: int, start, end, buckets: int) -> pd.DataFrame:
+    def read_buckets(
+        self, sensor_id: int, start: TimeLike, end: TimeLike, buckets: int
+    ) -> pd.DataFrame:
         with self.read() as conn:
             return _readings.read_buckets(conn, sensor_id, start, end, buckets)
 
@@ -178,7 +187,7 @@ class Store:
         last = self.last_reading(sensor_id)
         return None if last is None else last[0]
 
-    def last_timestamps(self, sensor_ids) -> dict[int, pd.Timestamp]:
+    def last_timestamps(self, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
         """``last_timestamp`` of many sensors in one statement (those without readings left out)."""
         with self.read() as conn:
             return _catalog.last_reading_times(conn, sensor_ids)
@@ -187,37 +196,43 @@ class Store:
         with self.read() as conn:
             return _readings.first_timestamp(conn, sensor_id)
 
-    def count_readings(self, sensor_id: int, start=None, end=None) -> int:
+    def count_readings(
+        self, sensor_id: int, start: TimeLike | None = None, end: TimeLike | None = None
+    ) -> int:
         with self.read() as conn:
             return _readings.count_readings(conn, sensor_id, start, end)
 
     # -- events ---------------------------------------------------------------------------
-    def add_event(self, sensor_id: int, kind, starts_at, **fields):
+    def add_event(
+        self, sensor_id: int, kind: EventKind, starts_at: TimeLike, **fields: Any
+    ) -> Event:
         with self.write() as conn:
             return _events.add_event(conn, sensor_id, kind, starts_at, **fields)
 
-    def events_overlapping(self, sensor_id: int, start, end):
+    def events_overlapping(self, sensor_id: int, start: TimeLike, end: TimeLike) -> list[Event]:
         with self.read() as conn:
             return _events.events_overlapping(conn, sensor_id, start, end)
 
-    def events_of_sensors(self, sensor_ids, start, end):
+    def events_of_sensors(
+        self, sensor_ids: Iterable[int], start: TimeLike, end: TimeLike
+    ) -> dict[int, list[Event]]:
         with self.read() as conn:
             return _events.events_of_sensors(conn, sensor_ids, start, end)
 
-    def end_open_events(self, sensor_id: int, at) -> int:
+    def end_open_events(self, sensor_id: int, at: TimeLike) -> int:
         with self.write() as conn:
             return _events.end_open_events(conn, sensor_id, at)
 
     # -- alerts ---------------------------------------------------------------------------
-    def list_alerts(self, **filters):
+    def list_alerts(self, **filters: Any) -> list[Alert]:
         with self.read() as conn:
             return _alerts.list_alerts(conn, **filters)
 
-    def set_alert_status(self, alert_id: int, status):
+    def set_alert_status(self, alert_id: int, status: AlertStatus | str) -> Alert:
         with self.write() as conn:
             return _alerts.set_alert_status(conn, alert_id, status)
 
-    def count_alerts(self, **filters) -> int:
+    def count_alerts(self, **filters: Any) -> int:
         with self.read() as conn:
             return _alerts.count_alerts(conn, **filters)
 
@@ -226,32 +241,34 @@ class Store:
             return _alerts.count_open_alerts(conn, sensor_id)
 
     # -- dead letters ---------------------------------------------------------------------
-    def add_dead_letters(self, letters) -> int:
+    def add_dead_letters(self, letters: Iterable[_dead_letters.DeadLetter]) -> int:
         with self.write() as conn:
             return _dead_letters.add_dead_letters(conn, letters)
 
-    def list_dead_letters(self, **filters):
+    def list_dead_letters(self, **filters: Any) -> list[_dead_letters.DeadLetter]:
         with self.read() as conn:
             return _dead_letters.list_dead_letters(conn, **filters)
 
-    def count_dead_letters(self, **filters) -> dict:
+    def count_dead_letters(self, **filters: Any) -> dict[str, int]:
         with self.read() as conn:
             return _dead_letters.count_dead_letters(conn, **filters)
 
     # -- API keys (plantcast.api) ---------------------------------------------------------
-    def add_api_key(self, name: str, prefix: str, token_hash: str, scopes: tuple[str, ...]):
+    def add_api_key(
+        self, name: str, prefix: str, token_hash: str, scopes: tuple[str, ...]
+    ) -> _apikeys.ApiKey:
         with self.write() as conn:
             return _apikeys.add_api_key(conn, name, prefix, token_hash, scopes)
 
-    def list_api_keys(self):
+    def list_api_keys(self) -> list[_apikeys.ApiKey]:
         with self.read() as conn:
             return _apikeys.list_api_keys(conn)
 
-    def find_api_key(self, token_hash: str):
+    def find_api_key(self, token_hash: str) -> _apikeys.ApiKey | None:
         with self.read() as conn:
             return _apikeys.find_api_key(conn, token_hash)
 
-    def revoke_api_key(self, key_id: int):
+    def revoke_api_key(self, key_id: int) -> _apikeys.ApiKey:
         with self.write() as conn:
             return _apikeys.revoke_api_key(conn, key_id)
 
@@ -259,7 +276,9 @@ class Store:
         with self.write() as conn:
             _apikeys.touch_api_key(conn, key_id)
 
-    def scored_until(self, sensor_id: int, detectors) -> dict[str, pd.Timestamp | None]:
+    def scored_until(
+        self, sensor_id: int, detectors: Iterable[str]
+    ) -> dict[str, pd.Timestamp | None]:
         """How far each detector has scored the sensor (None: never)."""
         with self.read() as conn:
             return {d: _alerts.get_scored_until(conn, sensor_id, d) for d in detectors}

@@ -8,14 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, cast
 
 import pandas as pd
+import psycopg
 from psycopg import sql
-from sqlalchemy import Connection, MetaData, bindparam, text
+from sqlalchemy import BindParameter, Connection, MetaData, bindparam, text
 
 from plantcast.core.errors import PlantcastError, StoreError
-from plantcast.core.timeutil import to_utc, utcnow
+from plantcast.core.timeutil import TimeLike, to_utc, utcnow
 from plantcast.store import partitions as parts
 from plantcast.store.schema import UTCTime, readings, sensors
 
@@ -69,8 +71,8 @@ def migrate(store: Store, on_progress: Progress | None = None) -> MigrateResult:
     return MigrateResult("migrated", rows, len(months))
 
 
-def _cur(conn: Connection):
-    return conn.connection.dbapi_connection.cursor()
+def _cur(conn: Connection) -> psycopg.Cursor[Any]:
+    return cast("psycopg.Connection[Any]", conn.connection.dbapi_connection).cursor()
 
 
 def _prepare(conn: Connection) -> list[int]:
@@ -82,7 +84,7 @@ def _prepare(conn: Connection) -> list[int]:
     readings.to_metadata(twin_md, name=NEW).create(conn)
     with _cur(conn) as cur:
         cur.execute("SELECT min(ts), max(ts) FROM readings")
-        lo, hi = cur.fetchone()
+        lo, hi = cur.fetchone()  # type: ignore[misc]  # an aggregate: always one row
     now = parts.month_of(utcnow())
     months = set(range(now - parts.MONTHS_BEHIND, now + parts.MONTHS_AHEAD + 1))
     if lo is not None:
@@ -106,7 +108,7 @@ def _copy_month(conn: Connection, month: int) -> int:
         return cur.rowcount
 
 
-def _month_bounds(month: int) -> tuple:
+def _month_bounds(month: int) -> tuple[datetime, datetime]:
     return parts.month_start(month).to_pydatetime(), parts.month_start(month + 1).to_pydatetime()
 
 
@@ -165,7 +167,7 @@ class RetentionResult:
     dry_run: bool = False
 
 
-def retention(store: Store, cutoff, *, dry_run: bool = False) -> RetentionResult:
+def retention(store: Store, cutoff: TimeLike, *, dry_run: bool = False) -> RetentionResult:
     """Remove every reading with ``ts < cutoff``; ``dry_run`` only counts them.
 
     Partitioned PostgreSQL: whole monthly partitions that end by the cutoff are dropped and the
@@ -198,17 +200,19 @@ def retention(store: Store, cutoff, *, dry_run: bool = False) -> RetentionResult
     return RetentionResult(cutoff, rows, [], dry_run)
 
 
-def _retention_partitioned(conn: Connection, cutoff: pd.Timestamp, dry_run: bool):
+def _retention_partitioned(
+    conn: Connection, cutoff: pd.Timestamp, dry_run: bool
+) -> RetentionResult:
     whole = [p for p in parts.list_partitions(conn) if p.end <= cutoff]
     rows = 0
     with _cur(conn) as cur:
         for p in whole:
             cur.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(p.name)))
-            rows += cur.fetchone()[0]
+            rows += cur.fetchone()[0]  # type: ignore[index]  # an aggregate: always one row
         edge = (parts.month_start(parts.month_of(cutoff)).to_pydatetime(), cutoff.to_pydatetime())
         if dry_run:
             cur.execute("SELECT count(*) FROM readings WHERE ts >= %s AND ts < %s", edge)
-            return RetentionResult(cutoff, rows + cur.fetchone()[0], [p.name for p in whole], True)
+            return RetentionResult(cutoff, rows + cur.fetchone()[0], [p.name for p in whole], True)  # type: ignore[index]  # an aggregate: always one row
         for p in whole:
             cur.execute(sql.SQL("DROP TABLE {}").format(sql.Identifier(p.name)))
         cur.execute("DELETE FROM readings WHERE ts < %s", (cutoff.to_pydatetime(),))
@@ -219,13 +223,13 @@ def _retention_partitioned(conn: Connection, cutoff: pd.Timestamp, dry_run: bool
 _OLDER = "sensor_id = :sid AND ts < :cutoff"
 
 
-def _params(sid: int, cutoff: pd.Timestamp):
+def _params(sid: int, cutoff: pd.Timestamp) -> list[BindParameter[Any]]:
     return [bindparam("sid", sid), bindparam("cutoff", cutoff, type_=UTCTime())]
 
 
 def _count_older(conn: Connection, sid: int, cutoff: pd.Timestamp) -> int:
     stmt = text(f"SELECT count(*) FROM readings WHERE {_OLDER}").bindparams(*_params(sid, cutoff))
-    return int(conn.execute(stmt).scalar())
+    return int(conn.execute(stmt).scalar_one())
 
 
 def _delete_chunk(conn: Connection, sid: int, cutoff: pd.Timestamp) -> int:

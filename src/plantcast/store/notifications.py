@@ -14,8 +14,9 @@ import uuid
 import weakref
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, and_, case, delete, func, inspect, select
+from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, inspect, select
 
 from plantcast.core.errors import InputError, NotFound
 from plantcast.store.schema import alerts, notifications, notify_destinations, sensors
@@ -47,7 +48,7 @@ class Pending:
     attempts: int
 
 
-def _destination(row) -> Destination:
+def _destination(row: Row[Any]) -> Destination:
     return Destination(row.id, row.name, row.kind, row.target, row.secret, row.secret_env)
 
 
@@ -67,9 +68,9 @@ def add_destination(
     ).first()
     if taken is not None:
         raise InputError(f"a destination named {name!r} exists; remove it first", field="name")
-    values = {"name": name, "kind": kind, "target": target}
+    values: dict[str, str | None] = {"name": name, "kind": kind, "target": target}
     values |= {"secret": secret, "secret_env": secret_env}
-    new_id = conn.execute(notify_destinations.insert().values(**values)).inserted_primary_key[0]
+    new_id = conn.execute(notify_destinations.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]  # never None after an INSERT
     return get_destination(conn, int(new_id))
 
 
@@ -98,7 +99,7 @@ def remove_destination(conn: Connection, name: str) -> int:
     return int(pending or 0)
 
 
-def _iso(ts) -> str | None:
+def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
 
 
@@ -130,7 +131,7 @@ def alert_body(conn: Connection, alert_id: int, event: str, by: str, key: str) -
     return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
 
-_HAS_OUTBOX: weakref.WeakSet = weakref.WeakSet()
+_HAS_OUTBOX: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def _has_outbox(conn: Connection) -> bool:
@@ -247,7 +248,7 @@ def purge_delivered(conn: Connection, before: datetime) -> int:
     return int(conn.execute(delete(notifications).where(done)).rowcount or 0)
 
 
-def outbox_summary(conn: Connection) -> dict[int, dict]:
+def outbox_summary(conn: Connection) -> dict[int, dict[str, Any]]:
     """Per destination id: delivered and pending counts and the latest error of a pending row."""
     undelivered = notifications.c.delivered_at.is_(None)
     q = select(
@@ -256,7 +257,7 @@ def outbox_summary(conn: Connection) -> dict[int, dict]:
         func.sum(case((undelivered, 1), else_=0)).label("pending"),
         func.max(case((undelivered, notifications.c.id))).label("last_pending"),
     ).group_by(notifications.c.destination_id)
-    out: dict[int, dict] = {}
+    out: dict[int, dict[str, Any]] = {}
     for r in conn.execute(q):
         pending = int(r.pending or 0)
         error = None
@@ -272,7 +273,7 @@ def outbox_summary(conn: Connection) -> dict[int, dict]:
     return out
 
 
-def list_outbox(conn: Connection, *, alert_id: int | None = None) -> list[dict]:
+def list_outbox(conn: Connection, *, alert_id: int | None = None) -> list[dict[str, Any]]:
     """Every outbox row (tests and `notify list --outbox`), oldest first."""
     q = select(notifications).order_by(notifications.c.id)
     if alert_id is not None:

@@ -17,12 +17,17 @@ import re
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, Engine, event
 
-from plantcast.core.timeutil import to_epoch_us, to_utc, utcnow
+from plantcast.core.timeutil import TimeLike, to_epoch_us, to_utc, utcnow
+
+if TYPE_CHECKING:
+    import psycopg
 
 PARENT = "readings"
 _NAME = re.compile(r"readings_p(\d{4})(\d{2})")
@@ -35,10 +40,10 @@ MONTHS_BEHIND, MONTHS_AHEAD = 2, 3
 
 
 # -- months and names -------------------------------------------------------------------------
-def month_of(ts) -> int:
+def month_of(ts: TimeLike) -> int:
     """A month as one integer (year * 12 + month - 1), the unit partitions are made of."""
     t = to_utc(ts)
-    return t.year * 12 + t.month - 1
+    return int(t.year * 12 + t.month - 1)
 
 
 def month_start(month: int) -> pd.Timestamp:
@@ -60,14 +65,14 @@ def parse_partition(name: str) -> int | None:
     return int(found[1]) * 12 + int(found[2]) - 1
 
 
-def months_spanned(start, end) -> range:
+def months_spanned(start: TimeLike, end: TimeLike) -> range:
     """Every month from ``start``'s to ``end``'s, both included."""
     return range(month_of(start), month_of(end) + 1)
 
 
 # -- catalog ----------------------------------------------------------------------------------
-def _cursor(conn: Connection):
-    return conn.connection.dbapi_connection.cursor()
+def _cursor(conn: Connection) -> psycopg.Cursor[Any]:
+    return cast("psycopg.Connection[Any]", conn.connection.dbapi_connection).cursor()
 
 
 def table_kind(conn: Connection, table: str = PARENT) -> str | None:
@@ -93,7 +98,7 @@ def existing_months(conn: Connection, parent: str = PARENT) -> dict[int, str]:
         names = [r[0] for r in cur.fetchall()]
     found = {parse_partition(n): n for n in names}
     found.pop(None, None)
-    return found
+    return cast(dict[int, str], found)
 
 
 def _create(conn: Connection, month: int, parent: str = PARENT) -> None:
@@ -179,12 +184,14 @@ def ensure_months(conn: Connection, months: Iterable[int]) -> list[str]:
     return created
 
 
-def ensure_partitions(conn: Connection, start, end) -> list[str]:
+def ensure_partitions(conn: Connection, start: TimeLike, end: TimeLike) -> list[str]:
     """Make sure every month from ``start`` to ``end`` (both included) has its partition."""
     return ensure_months(conn, months_spanned(start, end))
 
 
-def ensure_partitions_for(conn: Connection, timestamps) -> list[str]:
+def ensure_partitions_for(
+    conn: Connection, timestamps: pd.DatetimeIndex | npt.NDArray[np.int64]
+) -> list[str]:
     """Make sure the months that hold ``timestamps`` (a DatetimeIndex or epoch-µs int64 array)
     have partitions: the writer's hook, exact for batches with gaps of years."""
     if conn.dialect.name != "postgresql" or len(timestamps) == 0:
@@ -198,7 +205,7 @@ def ensure_partitions_for(conn: Connection, timestamps) -> list[str]:
     return ensure_months(conn, (m + 1970 * 12 for m in found))
 
 
-def create_ahead(conn: Connection, now=None) -> list[str]:
+def create_ahead(conn: Connection, now: TimeLike | None = None) -> list[str]:
     """At ``init``: the months around now, so the streamer never waits for a creation."""
     m = month_of(utcnow() if now is None else now)
     return ensure_months(conn, range(m - MONTHS_BEHIND, m + MONTHS_AHEAD + 1))

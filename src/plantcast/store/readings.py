@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 from sqlalchemy import Connection, bindparam, text
 
 from plantcast.core.errors import InputError, StoreError, StoreUnavailable
-from plantcast.core.timeutil import from_epoch_us, to_epoch_us, to_utc
+from plantcast.core.timeutil import TimeLike, from_epoch_us, to_epoch_us, to_utc
 from plantcast.store.partitions import ensure_partitions_for
 
 _UPSERT_SQLITE = (
@@ -61,12 +64,12 @@ def _ts_us_sql(conn: Connection, column: str = "ts") -> str:
     return f"(extract(epoch from {column}) * 1000000)::bigint"
 
 
-def _bound_us(conn: Connection, ts) -> int | pd.Timestamp:
+def _bound_us(conn: Connection, ts: TimeLike) -> int | pd.Timestamp:
     t = to_utc(ts)
     return int(t.value // 1_000) if conn.dialect.name == "sqlite" else t.to_pydatetime()
 
 
-def _ts_value_arrays(rows) -> tuple[np.ndarray, np.ndarray]:
+def _ts_value_arrays(rows: Sequence[Sequence[Any]]) -> tuple[np.ndarray, np.ndarray]:
     """(epoch µs, value) rows into two arrays. Rows are unpacked as tuples: numpy probing
     SQLAlchemy ``Row`` objects for the array protocol costs ~20 µs a row."""
     if not rows:
@@ -75,7 +78,7 @@ def _ts_value_arrays(rows) -> tuple[np.ndarray, np.ndarray]:
     return np.fromiter(ts, np.int64, len(ts)), np.fromiter(values, np.float64, len(values))
 
 
-def _series(rows) -> pd.Series:
+def _series(rows: Sequence[Sequence[Any]]) -> pd.Series:
     us, values = _ts_value_arrays(rows)
     return pd.Series(values, index=from_epoch_us(us).rename("ts"), name="value")
 
@@ -88,7 +91,9 @@ def write_readings(conn: Connection, sensor_id: int, series: pd.Series) -> int:
     return write_batch_arrays(conn, np.full(len(us), sensor_id, np.int64), us, series.to_numpy())
 
 
-def batch_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def batch_arrays(
+    batch: pd.DataFrame | Mapping[str, npt.ArrayLike],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``sensor_id, ts, value`` columns (a DataFrame or a mapping of arrays) as int64 ids,
     int64 epoch µs and float64 values. ``ts`` may be datetimes (naive = UTC) or epoch µs."""
     try:
@@ -112,7 +117,7 @@ def batch_arrays(batch) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return sid_arr, us, values
 
 
-def write_batch(conn: Connection, batch) -> int:
+def write_batch(conn: Connection, batch: pd.DataFrame | Mapping[str, npt.ArrayLike]) -> int:
     """Upsert readings of many sensors (``sensor_id, ts, value`` columns) in one statement."""
     return write_batch_arrays(conn, *batch_arrays(batch))
 
@@ -138,7 +143,9 @@ def write_batch_arrays(
     return len(sid)
 
 
-def _validated(conn: Connection, sid, us, values) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _validated(
+    conn: Connection, sid: npt.ArrayLike, us: npt.ArrayLike, values: npt.ArrayLike
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Checked, sorted by (sensor, ts) and deduplicated (last wins) copies of the columns."""
     sid = np.asarray(sid, dtype=np.int64)
     us = np.asarray(us, dtype=np.int64)
@@ -166,9 +173,9 @@ def _validated(conn: Connection, sid, us, values) -> tuple[np.ndarray, np.ndarra
 
 def _check_sensors(conn: Connection, ids: np.ndarray) -> None:
     if conn.dialect.name == "sqlite":
-        found = conn.exec_driver_sql(_KNOWN_SQLITE, (json.dumps(ids.tolist()),)).scalar()
+        found = conn.exec_driver_sql(_KNOWN_SQLITE, (json.dumps(ids.tolist()),)).scalar_one()
     else:
-        found = conn.exec_driver_sql(_KNOWN_PG, (ids.tolist(),)).scalar()
+        found = conn.exec_driver_sql(_KNOWN_PG, (ids.tolist(),)).scalar_one()
     if int(found) != len(ids):
         raise InputError(
             f"{len(ids) - int(found)} of the batch's {len(ids)} sensor id(s) do not exist",
@@ -209,7 +216,7 @@ def _copy_payload(sid: np.ndarray, us: np.ndarray, values: np.ndarray) -> memory
 def _copy(conn: Connection, table: str, payload: memoryview) -> None:
     import psycopg  # PostgreSQL only: a SQLite store never imports the driver
 
-    raw = conn.connection.dbapi_connection
+    raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
     try:
         with raw.cursor() as cur, cur.copy(_COPY_PG.format(table=table)) as copy:
             for lo in range(0, len(payload), _COPY_CHUNK):
@@ -225,7 +232,7 @@ def _first_line(exc: BaseException) -> str:
     return text_.splitlines()[0] if text_ else type(exc).__name__
 
 
-def read_series(conn: Connection, sensor_id: int, start, end) -> pd.Series:
+def read_series(conn: Connection, sensor_id: int, start: TimeLike, end: TimeLike) -> pd.Series:
     """Raw readings with ``start <= ts < end``, ascending, as a float Series on a UTC index."""
     sql = text(
         f"SELECT {_ts_us_sql(conn)} AS ts_us, value FROM readings "
@@ -237,7 +244,7 @@ def read_series(conn: Connection, sensor_id: int, start, end) -> pd.Series:
     return _series(rows)
 
 
-def read_tail(conn: Connection, sensor_id: int, n: int, end=None) -> pd.Series:
+def read_tail(conn: Connection, sensor_id: int, n: int, end: TimeLike | None = None) -> pd.Series:
     """The last ``n`` readings (before ``end`` if given): a bounded read by count."""
     where = "sensor_id = :sid" + (" AND ts < :end" if end is not None else "")
     params = {"sid": sensor_id, "n": int(n)}
@@ -250,7 +257,9 @@ def read_tail(conn: Connection, sensor_id: int, n: int, end=None) -> pd.Series:
     return _series(conn.execute(sql, params).fetchall()[::-1])
 
 
-def read_buckets(conn: Connection, sensor_id: int, start, end, buckets: int) -> pd.DataFrame:
+def read_buckets(
+    conn: Connection, sensor_id: int, start: TimeLike, end: TimeLike, buckets: int
+) -> pd.DataFrame:
     """Downsample ``start <= ts < end`` into ``buckets`` equal time buckets, computed in SQL.
 
     Returns one row per non-empty bucket, indexed by the bucket's start time, with columns
@@ -311,7 +320,12 @@ def first_timestamp(conn: Connection, sensor_id: int) -> pd.Timestamp | None:
     return None if row is None else pd.Timestamp(int(row[0]) * 1_000, tz="UTC")
 
 
-def count_readings(conn: Connection, sensor_id: int, start=None, end=None) -> int:
+def count_readings(
+    conn: Connection,
+    sensor_id: int,
+    start: TimeLike | None = None,
+    end: TimeLike | None = None,
+) -> int:
     where, params = "sensor_id = :sid", {"sid": sensor_id}
     if start is not None:
         where += " AND ts >= :start"
@@ -319,14 +333,17 @@ def count_readings(conn: Connection, sensor_id: int, start=None, end=None) -> in
     if end is not None:
         where += " AND ts < :end"
         params["end"] = _bound_us(conn, end)
-    return int(conn.execute(text(f"SELECT count(*) FROM readings WHERE {where}"), params).scalar())
+    sql = text(f"SELECT count(*) FROM readings WHERE {where}")
+    return int(conn.execute(sql, params).scalar_one())
 
 
 # -- many sensors in one statement (a detect pass over a plant) ---------------------------
 MANY_CHUNK = 500  # sensors per statement: bounded statement size and bind-parameter count
 
 
-def read_series_many(conn: Connection, sensor_ids, start, end) -> dict[int, pd.Series]:
+def read_series_many(
+    conn: Connection, sensor_ids: Iterable[int], start: TimeLike, end: TimeLike
+) -> dict[int, pd.Series]:
     """``read_series`` of many sensors over one window, one statement per MANY_CHUNK sensors.
     Every asked sensor has an entry (empty when it has no reading in the window)."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
@@ -354,7 +371,7 @@ def read_series_many(conn: Connection, sensor_ids, start, end) -> dict[int, pd.S
 
 
 def edge_readings(
-    conn: Connection, bounds, *, last: bool = True
+    conn: Connection, bounds: Iterable[tuple[int, TimeLike | None]], *, last: bool = True
 ) -> dict[int, tuple[pd.Timestamp, float]]:
     """Per ``(sensor_id, bound)``: the last reading before ``bound`` (``last``) or the first at
     or after it; ``bound`` None means no bound. One statement per MANY_CHUNK sensors, each part

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import (
@@ -20,9 +21,11 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
 )
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeEngine
 
 
-class UTCTime(TypeDecorator):
+class UTCTime(TypeDecorator[pd.Timestamp]):
     """Tz-aware UTC time: ``TIMESTAMPTZ`` on PostgreSQL, integer epoch microseconds on SQLite.
 
     SQLite has no time type; an integer keeps range scans and bucketing cheap and exact.
@@ -31,21 +34,21 @@ class UTCTime(TypeDecorator):
     impl = DateTime(timezone=True)
     cache_ok = True
 
-    def load_dialect_impl(self, dialect):
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
         if dialect.name == "sqlite":
             return dialect.type_descriptor(BigInteger())
         return dialect.type_descriptor(DateTime(timezone=True))
 
-    def process_bind_param(self, value, dialect):
+    def process_bind_param(self, value: Any, dialect: Dialect) -> int | datetime | None:
         if value is None:
             return None
         ts = pd.Timestamp(value)
         ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
         if dialect.name == "sqlite":
             return int(ts.value // 1_000)
-        return ts.to_pydatetime()
+        return cast(datetime, ts.to_pydatetime())
 
-    def process_result_value(self, value, dialect):
+    def process_result_value(self, value: Any, dialect: Dialect) -> pd.Timestamp | None:
         if value is None:
             return None
         if dialect.name == "sqlite":

@@ -124,7 +124,7 @@ def get_forecast(
         chosen=result.chosen,
         scores=scores,
         fitted_on=result.fitted_on,
-        forecast=points,
+        forecast=points,  # type: ignore[arg-type]  # pydantic validates the dicts
     )
 
 

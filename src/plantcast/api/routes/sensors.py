@@ -165,7 +165,8 @@ def get_readings(
             {"ts": t, "value": v}
             for t, v in zip(series.index.to_pydatetime(), series.to_numpy().tolist(), strict=True)
         ]
-        return _json(ReadingsWindow(sensor=name, start=lo, end=hi, mode="raw", readings=readings))
+        window = ReadingsWindow(sensor=name, start=lo, end=hi, mode="raw", readings=readings)  # type: ignore[arg-type]  # pydantic validates the dicts
+        return _json(window)
     frame = store.read_buckets(sensor.id, lo, hi, buckets)
     width = math.ceil((hi - lo).value / 1_000 / buckets) / 1e6
     rows = [
@@ -181,7 +182,12 @@ def get_readings(
     ]
     return _json(
         ReadingsWindow(
-            sensor=name, start=lo, end=hi, mode="buckets", bucket_seconds=width, buckets=rows
+            sensor=name,
+            start=lo,
+            end=hi,
+            mode="buckets",
+            bucket_seconds=width,
+            buckets=rows,  # type: ignore[arg-type]  # pydantic validates the dicts
         )
     )
 

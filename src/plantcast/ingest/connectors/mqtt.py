@@ -143,7 +143,7 @@ class MqttConnector:
 
             subs = [(t, SubscribeOptions(qos=1)) for t in self.options.topics]
         else:
-            subs = [(t, 1) for t in self.options.topics]
+            subs = [(t, 1) for t in self.options.topics]  # type: ignore[misc]  # paho takes (topic, qos)
         client.subscribe(subs)
 
     def _on_connect_fail(self, client, userdata) -> None:

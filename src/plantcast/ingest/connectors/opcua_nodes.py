@@ -120,6 +120,6 @@ async def _browse(client, spec: NodeSpec, cache: dict):
         if not found:
             raise InputError(f"browse path {spec.node!r}: no {element!r} there", field="node")
         node = found[0]
-    if node.nodeid == ua.NodeId(ua.ObjectIds.RootFolder):
+    if node.nodeid == ua.NodeId(ua.ObjectIds.RootFolder):  # type: ignore[arg-type]  # asyncua: NewType ints
         raise InputError(f"browse path {spec.node!r} names no node", field="node")
     return node

@@ -13,6 +13,7 @@ import os
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from plantcast.core.errors import PlantcastError
 from plantcast.ingest.connectors.mqtt import Broker
@@ -50,7 +51,7 @@ class MqttPublisher:
         self.client_id = client_id or f"plantcast-plc-{os.getpid()}"
         self.stats = PublishStats()
         self._connected = threading.Event()
-        self._client = None
+        self._client: Any = None  # a paho Client once started (paho is imported lazily)
         self._closing = False
 
     def connect(self, timeout: float = 5.0) -> None:
@@ -67,7 +68,7 @@ class MqttPublisher:
             client.tls_set(ca_certs=self.broker.ca_file)
         client.max_queued_messages_set(0)  # unbounded: nothing dropped while the broker is away
         client.max_inflight_messages_set(1000)
-        client.reconnect_delay_set(0.2, 10)
+        client.reconnect_delay_set(0.2, 10)  # type: ignore[arg-type]  # paho takes seconds as floats
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish

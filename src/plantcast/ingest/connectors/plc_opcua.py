@@ -44,11 +44,14 @@ async def serve_opcua(
     server.set_server_name("plantcast simulated PLC")
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     ns = await server.register_namespace(NAMESPACE)
-    folder = await server.nodes.objects.add_folder(ua.NodeId(FOLDER, ns), f"{ns}:{FOLDER}")
+    folder = await server.nodes.objects.add_folder(ua.NodeId(FOLDER, ns), f"{ns}:{FOLDER}")  # type: ignore[arg-type]  # asyncua: NewType ints
     variables = {}
     for name in plc.names:
         var = await folder.add_variable(
-            ua.NodeId(name, ns), f"{ns}:{name}", 0.0, ua.VariantType.Double
+            ua.NodeId(name, ns),  # type: ignore[arg-type]  # asyncua: NewType ints
+            f"{ns}:{name}",
+            0.0,
+            ua.VariantType.Double,
         )
         variables[name] = var.nodeid
     ticks = 0
@@ -63,9 +66,9 @@ async def serve_opcua(
             for r in readings:
                 dv = ua.DataValue(
                     ua.Variant(r.value, ua.VariantType.Double),
-                    ua.StatusCode(ua.StatusCodes.Good),
+                    ua.StatusCode(ua.StatusCodes.Good),  # type: ignore[arg-type]  # asyncua: NewType ints
                     SourceTimestamp=r.ts.to_pydatetime(),
-                    ServerTimestamp=now,
+                    ServerTimestamp=now,  # type: ignore[arg-type]  # asyncua: a datetime is its DateTime
                 )
                 await server.write_attribute_value(variables[r.sensor], dv)
             ticks += 1
