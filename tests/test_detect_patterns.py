@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -145,3 +147,14 @@ def test_explain_says_what_window_each_uses_without_the_history():
     assert info["window"] == 96 and "history" not in info and "threshold" in info
     info = DriftDetector().fit(series).explain()
     assert info["span"] >= 32 and "profile" not in info
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_rescoring_the_training_window_is_quiet(name):
+    """The service scores context that overlaps the training window: no flag, no warning."""
+    train = make()[lambda s: s.index < TRAIN_END]
+    det = DETECTORS[name](DAY).fit(train)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = det.detect(train)
+    assert len(out) == len(train) and not out.flag.any()

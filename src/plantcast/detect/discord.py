@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
 
 import numpy as np
@@ -45,7 +46,11 @@ def profile_distances(values: np.ndarray, m: int, history: np.ndarray | None) ->
     if history is None:
         mp = stumpy.stump(values, m)
     else:
-        mp = stumpy.stump(values, m, history, ignore_trivial=False)
+        with warnings.catch_warnings():
+            # rescoring the training window itself (context before a chunk) is meant: its
+            # exact matches in the history score 0, which stumpy warns about as a self-join
+            warnings.simplefilter("ignore", UserWarning)
+            mp = stumpy.stump(values, m, history, ignore_trivial=False)
     dist: np.ndarray = np.asarray(mp[:, 0], dtype=np.float64)
     return dist
 
@@ -58,8 +63,8 @@ class DiscordDetector(Detector):
 
     ``m`` is the season in readings when ``periods`` gives one the training window holds twice
     (at most ``max_window``), else the sensor's autocorrelation cycle or four times its
-    decorrelation length (see :func:`plantcast.detect.windows.window_points`), at least
-    ``min_window`` (a shorter one matches pieces of noise to anything); ``window`` fixes it.
+    decorrelation length (see :func:`plantcast.detect.windows.window_points`), the last at
+    least ``min_window`` (a shorter one matches pieces of noise to anything); ``window`` fixes it.
     The shape is compared, not the level or scale (z-normalised): a motif that breaks, a new
     frequency, a cycle that changes its form. The training history is the last
     ``max_history`` readings (the AB-join costs their number × the scored readings).
@@ -106,7 +111,7 @@ class DiscordDetector(Detector):
             m, source = int(self.window), "fixed"
         else:
             m, source = window_points(s, self.periods, self.max_window)
-            if m < self.min_window:
+            if m < self.min_window and "length" in source:
                 m, source = self.min_window, f"{source}, raised to min_window"
         if len(s) < 4 * m:
             raise NotEnoughData(

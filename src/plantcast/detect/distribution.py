@@ -132,12 +132,13 @@ class ScaleChangeDetector(_WindowedDetector):
 class ProfileChangeDetector(_WindowedDetector):
     """Scores how far the last cycle's shape departs from its recent norm: the residual of
     each reading against the median of the same phase in the ``cycles`` cycles before it (a
-    seasonal-naive norm), less its mean over the last cycle (a level change is the shift
-    detectors' job), as an RMS over the last cycle, over that RMS's median on the training
-    window (1 is ordinary). The cycle is the season in readings, else the autocorrelation
-    cycle; a sensor with neither gets the autocorrelation window and a norm that is its own
-    recent past (the score then follows the noise's structure, i.e. a new oscillation).
-    Needs ``cycles`` + 2 cycles of training (at least 4)."""
+    seasonal-naive norm, by position: regular sampling is assumed), less its mean over the
+    last cycle (a level change is the shift detectors' job), as an RMS over the last cycle,
+    over that RMS's median on the training window (1 is ordinary). The cycle is the season in
+    readings, else the autocorrelation cycle; a sensor with neither gets the autocorrelation
+    window and a norm that is its own recent past (the score then follows the noise's
+    structure, i.e. a new oscillation). Needs ``cycles`` + 2 cycles of training (at least 4).
+    """
 
     name = "profile_change"
 
