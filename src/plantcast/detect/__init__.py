@@ -19,6 +19,9 @@ raised until data like its training window would alert at most ``budget`` times 
 
 :class:`StuckDetector` and :class:`DropoutDetector` read the series alone; the baselines
 (:class:`ThresholdDetector`, :class:`RandomDetector`) are what the others must beat.
+The pattern-change detectors read the series alone too, over a window from the season or the
+autocorrelation: :class:`DiscordDetector` (a matrix profile against the history),
+:class:`ScaleChangeDetector`, :class:`ProfileChangeDetector` and :class:`DriftDetector`.
 :func:`hysteresis` and :func:`find_episodes` (one :class:`EpisodePolicy` per detector: enter
 and exit thresholds, merge gap, minimum duration, cooldown) make an ongoing anomaly one
 episode; :func:`merge_episodes` turns episodes into alert inserts/updates idempotently;
@@ -29,6 +32,9 @@ recall, F1, delay, false alerts).
 from plantcast.detect.alerts import merge_episodes
 from plantcast.detect.base import Detector, NotFitted, validate_series
 from plantcast.detect.baselines import RandomDetector, ThresholdDetector
+from plantcast.detect.discord import DiscordDetector
+from plantcast.detect.distribution import ProfileChangeDetector, ScaleChangeDetector
+from plantcast.detect.drift import DriftDetector
 from plantcast.detect.dropout import DropoutDetector
 from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
 from plantcast.detect.residual import ResidualDetector, ResidualZDetector
@@ -37,13 +43,17 @@ from plantcast.detect.stuck import StuckDetector
 
 __all__ = [
     "Detector",
+    "DiscordDetector",
+    "DriftDetector",
     "DropoutDetector",
     "EpisodePolicy",
     "LevelShiftDetector",
     "NotFitted",
+    "ProfileChangeDetector",
     "RandomDetector",
     "ResidualDetector",
     "ResidualZDetector",
+    "ScaleChangeDetector",
     "StuckDetector",
     "ThresholdDetector",
     "find_episodes",
