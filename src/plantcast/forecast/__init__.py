@@ -15,8 +15,10 @@ The roles:
   are three configurations of it. With ``seasonal_naive`` they offer ``predict_at(index)``:
   expected values at any timestamp, which is what residual-based detectors need.
 * **Regular-step models** — ``mstl`` and ``ets`` (statsforecast) resample to the interval.
-* **Registry** — ``get_model(name, **params)``, ``MODELS``, ``available_models()``; ``auto``
-  backtests candidates and becomes the best one per series.
+* **Seasons** — every model takes ``periods`` ('24h' or ('24h', '7d'), shortest first; () for
+  none), the one way seasons reach a model; single-season models use the first.
+* **Registry** — ``get_model(name, **params)``, ``MODELS``, ``available_models()``; the base
+  models are in ``catalog``; ``auto`` backtests candidates and becomes the best one per series.
 * **Evaluation** — ``backtest`` (rolling origin, no look-ahead) returns a ``BacktestResult``
   with metrics (plain functions in ``metrics``) and conformal intervals; attach them with
   ``with_intervals`` or use ``ConformalForecaster``.

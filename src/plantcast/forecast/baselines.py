@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from plantcast.core.timeutil import parse_duration
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
 
 _LOOKBACK = 4  # seasons to look back when the matching reading fell in a gap
@@ -13,6 +12,9 @@ _LOOKBACK = 4  # seasons to look back when the matching reading fell in a gap
 
 class SeasonalNaiveForecaster(Forecaster):
     """ŷ(t) = y(t − kP) with the smallest k ≥ 1 that lands on an observed reading.
+
+    P is the first of ``periods`` (the season a bounded window holds most repetitions of);
+    with no period at all, P is one interval: the naive forecast (the last reading repeated).
 
     For a future t, k is large enough that t − kP is in the history (the last season repeated).
     Readings are matched by timestamp within half an interval, so gaps and irregular sampling
@@ -22,24 +24,22 @@ class SeasonalNaiveForecaster(Forecaster):
     """
 
     min_periods = 1
+    single_season = True
 
     def __init__(
         self,
-        period="24h",
+        periods=("24h",),
         interval=None,
         max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
         smooth=None,
     ) -> None:
-        self.period = period
+        self.periods = periods
         self.interval = interval
         self.max_train_points = max_train_points
         self.smooth = smooth
 
-    def seasonal_period(self) -> pd.Timedelta:
-        return parse_duration(self.period, field="period")
-
     def _fit(self, series: pd.Series) -> None:
-        self.period_ = self.seasonal_period()
+        self.period_ = self.seasonal_period() or self.interval_
         self.history_ = series
         self.mean_ = float(series.mean())
 

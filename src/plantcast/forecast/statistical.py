@@ -7,7 +7,6 @@ import math
 import numpy as np
 import pandas as pd
 
-from plantcast.core.errors import InputError
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
 from plantcast.forecast.features import as_periods
 from plantcast.forecast.preprocess import regularize
@@ -81,8 +80,8 @@ class MSTLForecaster(_RegularStepForecaster):
 
 
 class ETSForecaster(_RegularStepForecaster):
-    """AutoETS with one season length from ``period``: additive error and season, the trend
-    (none, additive, damped) chosen by AICc.
+    """AutoETS with one season length, the first of ``periods`` (none when ``periods`` is
+    empty): additive error and season, the trend (none, additive, damped) chosen by AICc.
 
     ``model="AZA"`` rather than the fully automatic "ZZZ": on the real series in
     ``tests/data`` (14 daily origins) AICc's pick of a multiplicative season was both slower and
@@ -93,23 +92,19 @@ class ETSForecaster(_RegularStepForecaster):
 
     def __init__(
         self,
-        period="24h",
+        periods=("24h",),
         model: str = "AZA",
         interval=None,
         max_train_points: int | None = 1008,
         smooth=None,
     ) -> None:
-        self.period = period
+        self.periods = periods
         self.model = model
         self.interval = interval
         self.max_train_points = max_train_points
         self.smooth = smooth
 
-    def seasonal_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.period)
-        if len(periods) > 1:
-            raise InputError("ets takes one period", field="period")
-        return periods[0] if periods else None
+    single_season = True
 
     def _fit(self, series: pd.Series) -> None:
         from statsforecast.models import AutoETS, Naive

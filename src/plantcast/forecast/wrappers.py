@@ -10,6 +10,7 @@ import pandas as pd
 from plantcast.core.errors import NotEnoughData, Refused
 from plantcast.forecast.backtest import BacktestResult, backtest
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
+from plantcast.forecast.catalog import base_model
 from plantcast.forecast.conformal import DEFAULT_LEVELS, with_intervals
 from plantcast.forecast.features import future_index
 
@@ -194,9 +195,7 @@ class AutoForecaster(_Delegating):
         self.max_train_points = max_train_points
 
     def _candidate(self, name: str) -> Forecaster:
-        from plantcast.forecast.registry import get_model
-
-        return get_model(
+        return base_model(
             name,
             periods=self.periods,
             interval=self.interval,
