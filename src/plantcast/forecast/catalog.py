@@ -9,7 +9,7 @@ from plantcast.forecast.base import Forecaster
 from plantcast.forecast.baselines import SeasonalNaiveForecaster
 from plantcast.forecast.lags import LagForecaster
 from plantcast.forecast.regression import RegressionForecaster
-from plantcast.forecast.statistical import ETSForecaster, MSTLForecaster
+from plantcast.forecast.statistical import ETSForecaster, MSTLForecaster, ThetaForecaster
 
 
 def _regression(regressor: str) -> Callable[..., Forecaster]:
@@ -34,6 +34,7 @@ BASE_MODELS: dict[str, Callable[..., Forecaster]] = {
     "random_forest": _regression("random_forest"),
     "mstl": MSTLForecaster,
     "ets": ETSForecaster,
+    "theta": ThetaForecaster,
     # lags 1..24 and one season back, on the seasonal difference (see forecast/lags.py)
     "lag_gbm": _lags("lightgbm", lags=24, diff="season"),
     "lag_linear": _lags("linear", lags=24, diff="season"),

@@ -1,4 +1,4 @@
-"""Statistical baselines from statsforecast (MSTL, AutoETS) on a regularised series."""
+"""Statistical baselines from statsforecast (MSTL, AutoETS, AutoTheta) on a regularised series."""
 
 from __future__ import annotations
 
@@ -120,3 +120,37 @@ class ETSForecaster(_RegularStepForecaster):
         # fit the same error and trend without one, as MSTL drops such a period.
         model = self.model if m > 1 else self.model[:2] + "N"
         self.model_ = AutoETS(season_length=m, model=model).fit(y)
+
+
+class ThetaForecaster(_RegularStepForecaster):
+    """AutoTheta (statsforecast): the Theta models (standard, optimised, dynamic) chosen by
+    in-sample MSE, on the series deseasonalised by the first of ``periods`` when its seasonal
+    test passes (multiplicative, additive for data that is not positive); none when
+    ``periods`` is empty or the period is no longer than one step.
+    """
+
+    single_season = True
+
+    def __init__(
+        self,
+        periods=("24h",),
+        interval=None,
+        max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
+        smooth=None,
+    ) -> None:
+        self.periods = periods
+        self.interval = interval
+        self.max_train_points = max_train_points
+        self.smooth = smooth
+
+    def _fit(self, series: pd.Series) -> None:
+        from statsforecast.models import AutoTheta, Naive
+
+        y = self._regular(series)
+        season = self.seasonal_period()
+        m = season_steps(season, self.interval_) if season is not None else 1
+        if np.ptp(y) == 0 or len(y) < 4:
+            self.model_ = Naive().fit(y)
+            return
+        self.season_length_ = m
+        self.model_ = AutoTheta(season_length=m).fit(y)

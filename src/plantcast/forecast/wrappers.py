@@ -14,13 +14,14 @@ from plantcast.forecast.catalog import base_model
 from plantcast.forecast.conformal import DEFAULT_LEVELS, with_intervals
 from plantcast.forecast.features import future_index
 
-# Every family: statistical (mstl, ets), lag models (follow the level, learn shapes), the demo's
-# time-feature models and the seasonal naive baseline. Choosing costs one backtest of each.
+# Every family: statistical (mstl, ets, theta), lag models (follow the level, learn shapes), the
+# demo's time-feature models and the seasonal naive baseline. Choosing costs one backtest of each.
 DEFAULT_CANDIDATES = (
     "mstl",
     "lag_gbm",
     "lag_linear",
     "ets",
+    "theta",
     "fourier_linear",
     "svr",
     "random_forest",
