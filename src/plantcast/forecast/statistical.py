@@ -127,6 +127,11 @@ class ThetaForecaster(_RegularStepForecaster):
     in-sample MSE, on the series deseasonalised by the first of ``periods`` when its seasonal
     test passes (multiplicative, additive for data that is not positive); none when
     ``periods`` is empty or the period is no longer than one step.
+
+    Fitted on the latest 1,008 readings, as ets: on the real series of tests/data (14 daily
+    origins) that is 3.5x less fitting than 2,016 and MASE 1.90 -> 0.78 on hourly Seattle
+    temperature, 5.40 -> 2.18 on San Francisco's, 0.96 -> 1.03 on electricity demand and
+    0.098 -> 0.118 on water flow: Theta's one drift follows the recent weeks better.
     """
 
     single_season = True
@@ -135,7 +140,7 @@ class ThetaForecaster(_RegularStepForecaster):
         self,
         periods=("24h",),
         interval=None,
-        max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
+        max_train_points: int | None = 1008,
         smooth=None,
     ) -> None:
         self.periods = periods

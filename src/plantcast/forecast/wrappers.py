@@ -9,7 +9,7 @@ import pandas as pd
 
 from plantcast.core.errors import NotEnoughData, Refused
 from plantcast.forecast.backtest import BacktestResult, backtest
-from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
+from plantcast.forecast.base import Forecaster
 from plantcast.forecast.catalog import base_model
 from plantcast.forecast.conformal import DEFAULT_LEVELS, with_intervals
 from plantcast.forecast.features import future_index
@@ -184,7 +184,7 @@ class AutoForecaster(_Delegating):
         step: int | None = None,
         ensemble: bool = True,
         interval=None,
-        max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
+        max_train_points: int | None = None,
     ) -> None:
         self.candidates = candidates
         self.periods = periods
@@ -196,12 +196,10 @@ class AutoForecaster(_Delegating):
         self.max_train_points = max_train_points
 
     def _candidate(self, name: str) -> Forecaster:
-        return base_model(
-            name,
-            periods=self.periods,
-            interval=self.interval,
-            max_train_points=self.max_train_points,
-        )
+        """A candidate with auto's periods and interval; its own training bound unless auto
+        was given one (``max_train_points=None``: 2,016 readings, ets and theta 1,008)."""
+        bound = {} if self.max_train_points is None else {"max_train_points": self.max_train_points}
+        return base_model(name, periods=self.periods, interval=self.interval, **bound)
 
     def fit(self, series: pd.Series) -> AutoForecaster:
         self._forget_fit()
