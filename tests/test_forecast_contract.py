@@ -197,3 +197,18 @@ def test_forecast_modules_import_each_other_without_a_cycle():
     assert graph["wrappers"] and "registry" not in graph["wrappers"]
     cycles = [m for m in graph if reaches(m, m)]
     assert cycles == []
+
+
+def test_seasonal_naive_repeats_the_longest_season_that_holds_the_others():
+    idx = pd.date_range("2024-01-01", periods=21 * 24, freq="1h", tz="UTC")
+    t = np.arange(len(idx))
+    weekday = np.where(idx.dayofweek < 5, 10.0, 0.0)  # the day's shape differs at weekends
+    s = pd.Series(np.sin(2 * np.pi * t / 24) + weekday, index=idx)
+    model = get_model("seasonal_naive", periods=("24h", "7d")).fit(s)
+    out = model.predict(48)
+    np.testing.assert_allclose(out["mean"].to_numpy(), s.reindex(out.index - pd.Timedelta("7d")))
+    assert model.seasonal_period() == pd.Timedelta("24h")  # the MASE scale of every model
+    short = get_model("seasonal_naive", periods=("24h", "7d")).fit(s.iloc[:100])  # < a week
+    assert short.period_ == pd.Timedelta("24h")
+    unrelated = get_model("seasonal_naive", periods=("10h", "24h")).fit(s)  # 10h ∤ 24h
+    assert unrelated.period_ == pd.Timedelta("10h")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
+from plantcast.forecast.features import as_periods
 
 _LOOKBACK = 4  # seasons to look back when the matching reading fell in a gap
 
@@ -13,8 +14,13 @@ _LOOKBACK = 4  # seasons to look back when the matching reading fell in a gap
 class SeasonalNaiveForecaster(Forecaster):
     """ŷ(t) = y(t − kP) with the smallest k ≥ 1 that lands on an observed reading.
 
-    P is the first of ``periods`` (the season a bounded window holds most repetitions of);
-    with no period at all, P is one interval: the naive forecast (the last reading repeated).
+    P is the first of ``periods``, or the longest one when every other divides it and the
+    history covers it (24h and 7d: last week's value, which holds the day's shape and the
+    weekday's; on half-hourly electricity demand, 14 daily origins, the day before scored
+    MASE 1.05 — Monday repeating Sunday — and led ``auto`` into blends that failed on such
+    days). With no period at all, P is one interval: the naive forecast (the last reading
+    repeated). The MASE scale stays that of the first period (``seasonal_period``), as for
+    every model.
 
     For a future t, k is large enough that t − kP is in the history (the last season repeated).
     Readings are matched by timestamp within half an interval, so gaps and irregular sampling
@@ -39,9 +45,19 @@ class SeasonalNaiveForecaster(Forecaster):
         self.smooth = smooth
 
     def _fit(self, series: pd.Series) -> None:
-        self.period_ = self.seasonal_period() or self.interval_
+        self.period_ = self._repeated_period(series) or self.interval_
         self.history_ = series
         self.mean_ = float(series.mean())
+
+    def _repeated_period(self, series: pd.Series) -> pd.Timedelta | None:
+        periods = as_periods(self.periods)
+        if not periods:
+            return None
+        longest = max(periods)
+        span = series.index[-1] - series.index[0] + self.interval_
+        if span >= longest and all(longest.value % p.value == 0 for p in periods):
+            return longest
+        return periods[0]
 
     def _lookup(self, ns: np.ndarray) -> np.ndarray:
         """Reading nearest to each timestamp (ns), NaN when none is within half an interval."""
