@@ -2,9 +2,10 @@
 
 Run: ``.venv/bin/python benchmarks/forecast.py`` (about 2–3 minutes) or with ``--quick``.
 ``--real``: instead, every registered model and ``auto`` with default settings (detected
-seasons) on the real series of tests/data beside statsforecast's MSTL and AutoETS given the
-true seasons, on the same origins, and the wall time of the all-models backtest serial vs
-parallel (about 15 minutes on 2 cores; ``--series`` for a part of it).
+seasons) on the real series of tests/data beside statsforecast's MSTL, AutoETS and AutoTheta
+given the true seasons, on the same origins, a per-series table of ``auto`` against each of
+the three, and the wall time of the all-models backtest serial vs parallel (about 15 minutes
+on 2 cores; ``--series`` for a part of it, ``--no-timing`` to skip the wall time).
 """
 
 from __future__ import annotations
@@ -245,6 +246,7 @@ REAL = {
     "water_flow": (("24h",), "1h"),
 }
 REAL_WINDOWS = 14
+SF_MODELS = ("sf MSTL", "sf AutoETS", "sf AutoTheta")  # statsforecast, given the true seasons
 TRAIN_POINTS = 2016  # plantcast's default training bound; statsforecast gets the same input
 
 
@@ -268,10 +270,11 @@ def default_models(series: pd.Series, horizon: int) -> tuple[tuple[str, ...], li
 
 
 def statsforecast_cv(series, seasons, interval, horizon) -> pd.DataFrame:
-    """statsforecast's own cross-validation of MSTL and AutoETS (true seasons, defaults else)
-    on the regularised series: one refit per window, same cutoffs as plantcast's origins."""
+    """statsforecast's own cross-validation of MSTL, AutoETS and AutoTheta (true seasons,
+    defaults else) on the regularised series: one refit per window, same cutoffs as
+    plantcast's origins."""
     from statsforecast import StatsForecast
-    from statsforecast.models import MSTL, AutoETS
+    from statsforecast.models import MSTL, AutoETS, AutoTheta
 
     steps = [round(pd.Timedelta(p) / interval) for p in seasons]
     regular = series.resample(interval).mean().interpolate(limit_area="inside")
@@ -279,7 +282,12 @@ def statsforecast_cv(series, seasons, interval, horizon) -> pd.DataFrame:
         {"unique_id": "s", "ds": regular.index.tz_localize(None), "y": regular.to_numpy()}
     )
     sf = StatsForecast(
-        models=[MSTL(season_length=steps), AutoETS(season_length=steps[0])], freq=interval
+        models=[
+            MSTL(season_length=steps),
+            AutoETS(season_length=steps[0]),
+            AutoTheta(season_length=steps[0]),
+        ],
+        freq=interval,
     )
     cv = sf.cross_validation(
         df=frame,
@@ -291,7 +299,7 @@ def statsforecast_cv(series, seasons, interval, horizon) -> pd.DataFrame:
     )
     cv["ds"] = pd.to_datetime(cv["ds"]).dt.tz_localize("UTC")
     cv["cutoff"] = pd.to_datetime(cv["cutoff"]).dt.tz_localize("UTC")
-    return cv.rename(columns={"MSTL": "sf MSTL", "AutoETS": "sf AutoETS"})
+    return cv.rename(columns={m[3:]: m for m in SF_MODELS})
 
 
 def common_scale(series: pd.Series, origins, season: int) -> dict:
@@ -326,7 +334,7 @@ def real_series(name: str) -> None:
         series, models, horizon, horizon, REAL_WINDOWS, n_jobs=-1, on_progress=None
     )
     ours_s = time.perf_counter() - t
-    progress(f"{name}: statsforecast MSTL and AutoETS, true seasons {','.join(seasons)}")
+    progress(f"{name}: statsforecast MSTL, AutoETS, AutoTheta, true seasons {','.join(seasons)}")
     t = time.perf_counter()
     cv = statsforecast_cv(series, seasons, interval, horizon)
     sf_s = time.perf_counter() - t
@@ -335,7 +343,7 @@ def real_series(name: str) -> None:
     assert set(cv["cutoff"]) == set(origins), "statsforecast cut-offs differ from our origins"
     frame = any_result.forecasts[["origin", "ts", "y"]]
     frame = frame.merge(
-        cv[["cutoff", "ds", "sf MSTL", "sf AutoETS"]],
+        cv[["cutoff", "ds", *SF_MODELS]],
         left_on=["origin", "ts"],
         right_on=["cutoff", "ds"],
         how="left",
@@ -343,8 +351,8 @@ def real_series(name: str) -> None:
     for model_name, result in results.items():
         frame[model_name] = result.forecasts["mean"].to_numpy()
     scale = common_scale(series, origins, round(pd.Timedelta(seasons[0]) / interval))
-    scores = {c: _mase(frame, c, scale) for c in [*results, "sf MSTL", "sf AutoETS"]}
-    best_ref = min(scores["sf MSTL"], scores["sf AutoETS"])
+    scores = {c: _mase(frame, c, scale) for c in [*results, *SF_MODELS]}
+    best_ref = min(scores[m] for m in SF_MODELS)
     rows = [
         [
             c,
@@ -364,10 +372,34 @@ def real_series(name: str) -> None:
         rows,
         left=2,
     )
-    if "auto" in scores:
-        ratio = scores["auto"] / best_ref
-        verdict = "met" if ratio <= 0.95 else "short"
-        print(f"auto / better of MSTL, AutoETS = {ratio:.3f} (goal <= 0.95: {verdict})")
+    return {"series": name, "periods": periods, **scores}
+
+
+def auto_against_statsforecast(summaries: list[dict]) -> None:
+    """Per series: auto's MASE beside each statsforecast model's, on the same origins."""
+    rows = []
+    for r in summaries:
+        if "auto" not in r:
+            rows.append([r["series"], "failed", *("" for _ in SF_MODELS), "", ""])
+            continue
+        best = min(SF_MODELS, key=r.get)
+        ratio = r["auto"] / r[best]
+        rows.append(
+            [
+                r["series"],
+                f"{r['auto']:.3f}",
+                *(f"{r[m]:.3f} ({r['auto'] / r[m]:.2f}x)" for m in SF_MODELS),
+                f"{ratio:.3f} ({best[3:]})",
+                "met" if ratio <= 1.0 else "short",
+            ]
+        )
+    print_table(
+        "auto (defaults, detected seasons) against statsforecast given the true seasons, same "
+        "origins and MASE scale; (auto / that model); goal: auto <= the best of the three",
+        ["series", "auto", *(f"{m} (auto/it)" for m in SF_MODELS), "auto / best", "goal"],
+        rows,
+        left=1,
+    )
 
 
 _TIMED = """
@@ -444,11 +476,11 @@ def backtest_wall_time() -> None:
     print("  " + " ".join(mases[1]))
 
 
-def real(names: list[str]) -> None:
+def real(names: list[str], timing: bool = True) -> None:
     warnings.filterwarnings("ignore")
-    for name in names:
-        real_series(name)
-    backtest_wall_time()
+    auto_against_statsforecast([real_series(name) for name in names])
+    if timing:
+        backtest_wall_time()
 
 
 def main() -> None:
@@ -456,10 +488,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer origins, smaller caps")
     parser.add_argument("--real", action="store_true", help="real series (see the docstring)")
     parser.add_argument("--series", default=",".join(REAL), help="with --real: which ones")
+    parser.add_argument("--no-timing", action="store_true", help="with --real: no wall time")
+    parser.add_argument("--timing", action="store_true", help="only the all-models wall time")
     args = parser.parse_args()
     t = time.perf_counter()
+    if args.timing:
+        backtest_wall_time()
+        return
     if args.real:
-        real([name for name in args.series.split(",") if name])
+        real([name for name in args.series.split(",") if name], timing=not args.no_timing)
         print(f"\ntotal {time.perf_counter() - t:.0f} s")
         return
     accuracy(args.quick)

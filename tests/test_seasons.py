@@ -86,6 +86,45 @@ def test_a_twelve_hour_cycle_is_not_reported_as_a_day():
     assert _found(_series(idx, _cycle(idx, "12h", 5) + rng.normal(0, 1, len(idx)))) == ("12h",)
 
 
+# -- cycles that are not calendar ones: proposed by the data's periodogram --------------------
+def test_a_clean_ten_hour_sine_is_found_at_ten_hours():
+    idx = _index(20, "1h")
+    seasons = detect_seasons(_series(idx, 50 + 10 * np.sin(2 * np.pi * np.arange(len(idx)) / 10)))
+    assert format_periods(seasons) == ("10h",)
+    assert seasons[0].strength > 0.99
+    assert format_periods(detect_seasons(_series(idx, _cycle(idx, "10h", 10)), search=False)) == ()
+
+
+def test_a_37_minute_compressor_cycle_on_minute_data_is_found():
+    idx = _index(2, "1min")
+    rng = np.random.default_rng(11)
+    square = np.sign(np.sin(2 * np.pi * np.arange(len(idx)) / 37))  # on/off, with harmonics
+    assert _found(_series(idx, 3 * square + rng.normal(0, 1, len(idx)))) == ("37min",)
+
+
+def test_a_batch_cycle_beside_the_day_is_found_with_it():
+    idx = _index(14, "10min")
+    rng = np.random.default_rng(12)
+    values = _cycle(idx, "10h", 4, harmonics=(1, 2, 3)) + _cycle(idx, "24h", 6)
+    assert _found(_series(idx, values + rng.normal(0, 1, len(idx)))) == ("10h", "24h")
+
+
+def test_daily_and_weekly_stay_calendar_cycles_when_the_data_is_searched():
+    idx = _index(56, "1h")
+    rng = np.random.default_rng(13)
+    values = _cycle(idx, "24h", 8) + _cycle(idx, "7d", 5) + rng.normal(0, 1, len(idx))
+    assert _found(_series(idx, values)) == ("24h", "7d")
+
+
+@pytest.mark.parametrize(("n", "step"), [(480, "1h"), (2880, "1min"), (20_000, "10s")])
+def test_pure_noise_and_wander_get_no_searched_season(n, step):
+    idx = pd.date_range("2024-01-01", periods=n, freq=step, tz="UTC")
+    for seed in range(10):
+        rng = np.random.default_rng(seed)
+        for values in (_white(rng, n), _random_walk(rng, n), _persistent(rng, n)):
+            assert _found(_series(idx, values)) == (), f"seed {seed}"
+
+
 def _white(rng, n):
     return rng.normal(0, 1, n)
 
@@ -329,3 +368,15 @@ def test_when_a_detection_is_due():
     mature = {**done, "seasons_span": pd.Timedelta("400d").total_seconds()}
     assert not needs_refresh(mature, at + pd.Timedelta("6d"))
     assert needs_refresh(mature, at + pd.Timedelta("7d"))  # a week of new readings
+
+
+def test_plantcast_seasons_finds_a_ten_hour_cycle(store, db_url):
+    idx = _index(20, "1h")
+    sensor = store.ensure_sensor("batch", source=Source.IMPORTED, interval=H)
+    store.write_readings(sensor.id, _series(idx, 50 + _cycle(idx, "10h", 10)))
+    shown = CliRunner().invoke(
+        cli, ["seasons", "--sensor", "batch", "--refresh", "--database-url", db_url]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert "periods models use: 10h (detected)" in shown.output
+    assert sensor_periods(store, sensor.id) == ("10h",)

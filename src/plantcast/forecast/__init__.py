@@ -14,9 +14,12 @@ The roles:
   Fourier terms of time into a forecaster; ``fourier_linear``, ``svr`` and ``random_forest``
   are three configurations of it. With ``seasonal_naive`` they offer ``predict_at(index)``:
   expected values at any timestamp, which is what residual-based detectors need.
-* **Regular-step models** — ``mstl`` and ``ets`` (statsforecast) resample to the interval.
-* **Registry** — ``get_model(name, **params)``, ``MODELS``, ``available_models()``; ``auto``
-  backtests candidates and becomes the best one per series.
+* **Regular-step models** — ``mstl``, ``ets`` and ``theta`` (statsforecast) resample to the
+  interval.
+* **Seasons** — every model takes ``periods`` ('24h' or ('24h', '7d'), shortest first; () for
+  none), the one way seasons reach a model; single-season models use the first.
+* **Registry** — ``get_model(name, **params)``, ``MODELS``, ``available_models()``; the base
+  models are in ``catalog``; ``auto`` backtests candidates and becomes the best one per series.
 * **Evaluation** — ``backtest`` (rolling origin, no look-ahead) returns a ``BacktestResult``
   with metrics (plain functions in ``metrics``) and conformal intervals; attach them with
   ``with_intervals`` or use ``ConformalForecaster``.
@@ -33,7 +36,7 @@ from plantcast.forecast.metrics import coverage, evaluate, mae, mase, rmse, smap
 from plantcast.forecast.preprocess import rolling_mean
 from plantcast.forecast.registry import MODELS, available_models, get_model
 from plantcast.forecast.regression import REGRESSORS, RegressionForecaster
-from plantcast.forecast.statistical import ETSForecaster, MSTLForecaster
+from plantcast.forecast.statistical import ETSForecaster, MSTLForecaster, ThetaForecaster
 from plantcast.forecast.wrappers import AutoForecaster, ConformalForecaster
 
 __all__ = [
@@ -50,6 +53,7 @@ __all__ = [
     "NotFitted",
     "RegressionForecaster",
     "SeasonalNaiveForecaster",
+    "ThetaForecaster",
     "available_models",
     "backtest",
     "coverage",

@@ -36,12 +36,18 @@ class Forecaster:
       half a window and correlates the noise: the reference demo measured about twice the
       MAE when fitting smoothed readings.
 
+    Seasons: every model takes ``periods`` (one duration or several, '24h' or ('24h', '7d'),
+    shortest first as detection orders them; empty for none) and nothing else names them.
+    Single-season models (``single_season = True``) model the first and need history for it
+    only; the others model every period.
+
     Subclasses set ``min_periods`` (whole periods of ``season_`` needed) and implement
     ``_fit(series)`` and either ``predict_at(index)`` (time-feature models) or
     ``_predict_steps(horizon)`` (regular-step models).
     """
 
     min_periods = 2
+    single_season = False
     interval: DurationLike | None = None
     max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS
     smooth: int | DurationLike | None = None
@@ -80,9 +86,11 @@ class Forecaster:
         return periods[0] if periods else None
 
     def history_period(self) -> pd.Timedelta | None:
-        """The longest season: ``min_periods`` of it are needed to fit."""
+        """The longest season modelled: ``min_periods`` of it are needed to fit."""
         periods = as_periods(getattr(self, "periods", None))
-        return max(periods) if periods else self.seasonal_period()
+        if self.single_season or not periods:
+            return self.seasonal_period()
+        return max(periods)
 
     # --- fit ----------------------------------------------------------------------------
     def _window(self, interval: pd.Timedelta) -> int | None:

@@ -1,7 +1,10 @@
-"""Season detection: which calendar cycles (24h, 7d, …) a series holds, and how strongly.
+"""Season detection: which cycles a series holds (24h, 7d, a 10h batch, …), and how strongly.
 
-For each candidate period P that the sampling step and the history allow (P of at least
-``MIN_STEPS`` steps, at least ``MIN_CYCLES`` whole cycles), shortest first:
+Candidates are the calendar cycles of ``CANDIDATES`` and the periods the data proposes
+(periodogram peaks, ``plantcast.forecast.cycles``, with at least ``SEARCH_MIN_CYCLES`` cycles
+of history); a proposal within ``SAME_AS_CALENDAR`` of a calendar candidate is that calendar
+cycle. For each candidate period P that the sampling step and the history allow (P of at
+least ``MIN_STEPS`` steps, at least ``MIN_CYCLES`` whole cycles), shortest first:
 
 1. resample the series to a grid of P/B (B ≤ ``MAX_BINS`` phase bins; gaps stay empty —
    filling them would copy a season into the holes and invent the very cycle we test for);
@@ -39,6 +42,7 @@ from scipy.special import fdtrc
 
 from plantcast.core.errors import InputError
 from plantcast.core.timeutil import DurationLike, format_duration, parse_duration
+from plantcast.forecast.cycles import regular_grid, spectral_periods
 from plantcast.forecast.features import infer_interval
 from plantcast.forecast.preprocess import clean, tail
 
@@ -61,6 +65,10 @@ MAX_BINS = 168  # phase bins per period (7d in hours): long periods are tested o
 MIN_STRENGTH = 0.1
 MAX_P_VALUE = 1e-4  # per-candidate F-test level (about 1e-3 over all candidates, Bonferroni)
 HARMONIC_RATIOS = (2, 3, 4)
+# Cycles the data proposes need more history than calendar ones: they are chosen as the
+# periodogram's peaks, so the test sees the best of many frequencies, not one fixed guess.
+SEARCH_MIN_CYCLES = 4
+SAME_AS_CALENDAR = 0.025  # relative distance under which a proposal is the calendar cycle
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,13 @@ def detect_seasons(
     candidates: Iterable[DurationLike] = CANDIDATES,
     min_strength: float = MIN_STRENGTH,
     max_points: int = MAX_POINTS,
+    search: bool = True,
 ) -> tuple[Season, ...]:
-    """The seasonal periods of ``series`` (tz-aware UTC index), shortest first; () if none."""
+    """The seasonal periods of ``series`` (tz-aware UTC index), shortest first; () if none.
+
+    ``search``: also test the periods the data proposes (see the module docstring), not only
+    ``candidates``.
+    """
     if not 0 <= min_strength < 1:
         raise InputError("min_strength must be in [0, 1)", field="min_strength")
     if max_points < 2 * MIN_STEPS:
@@ -115,9 +128,39 @@ def detect_seasons(
     step = infer_interval(x.index)
     periods = eligible_periods(x.index, candidates, step)
     t, v = x.index.as_unit("ns").asi8, x.to_numpy()
-    kept = [s.period for s in _select(t, v, periods, min_strength, periods, step)]
+    levels = dict.fromkeys(periods, MAX_P_VALUE)
+    if search:
+        proposed, tried = _proposed(t, v, step, candidates)
+        levels |= {p: MAX_P_VALUE / tried for p in proposed if p not in levels}
+        periods = tuple(sorted(levels))
+    kept = [s.period for s in _select(t, v, levels, min_strength, periods, step)]
     kept = [p for p in kept if not any(_is_harmonic(p, q) for q in kept)]
-    return tuple(_select(t, v, kept, min_strength, periods, step))
+    return tuple(_select(t, v, {p: levels[p] for p in kept}, min_strength, periods, step))
+
+
+def _proposed(
+    t: np.ndarray, v: np.ndarray, step: pd.Timedelta, candidates: Iterable[pd.Timedelta]
+) -> tuple[list[pd.Timedelta], int]:
+    """Periods the periodogram proposes that are no calendar candidate (any, eligible or not),
+    and how many frequencies they were picked from: their F test's level is divided by it
+    (Bonferroni), as each is the best of that many (without it, 4 in 1,440 cycle-free series
+    were given a season, all strongly persistent or random walks)."""
+    y = regular_grid(t, v, step, MAX_CELLS)
+    if y is None:
+        return [], 1
+
+    def strength(period: pd.Timedelta) -> float:
+        test = _seasonal_means(t, v, period, step)
+        return 0.0 if test is None else test[0]
+
+    calendar = [parse_duration(c, field="candidates") for c in candidates]
+    found = spectral_periods(
+        y, step, min_steps=MIN_STEPS, min_cycles=SEARCH_MIN_CYCLES, strength=strength
+    )
+    tried = max(1, len(y) // MIN_STEPS - SEARCH_MIN_CYCLES)
+    return [
+        p for p in found if not any(abs(p - c) <= SAME_AS_CALENDAR * c for c in calendar)
+    ], tried
 
 
 def _is_harmonic(short: pd.Timedelta, long: pd.Timedelta) -> bool:
@@ -127,19 +170,20 @@ def _is_harmonic(short: pd.Timedelta, long: pd.Timedelta) -> bool:
 def _select(
     t: np.ndarray,
     v: np.ndarray,
-    periods: Iterable[pd.Timedelta],
+    levels: dict[pd.Timedelta, float],
     min_strength: float,
     pool: Iterable[pd.Timedelta],
     step: pd.Timedelta,
 ) -> list[Season]:
-    """Test periods shortest first; each kept one's seasonal means leave the series.
+    """Test periods (``levels``: period → F-test level) shortest first; each kept one's
+    seasonal means leave the series.
 
     A period is tested on what its longest non-harmonic divisor in ``pool`` leaves (7d on
     the series without its 24h means), kept or not: otherwise a week, which contains
     seven days, would be found for a daily cycle too weak to pass on its own.
     """
     found: list[Season] = []
-    for period in sorted(periods):
+    for period in sorted(levels):
         base = _divisor(period, pool)
         y = v
         if base is not None and all(s.period != base for s in found):
@@ -149,7 +193,7 @@ def _select(
         if test is None:
             continue
         strength, p_value, remove = test
-        if strength >= min_strength and p_value <= MAX_P_VALUE:
+        if strength >= min_strength and p_value <= levels[period]:
             found.append(Season(period, strength))
             v = v - remove
     return found

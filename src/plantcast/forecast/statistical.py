@@ -1,4 +1,4 @@
-"""Statistical baselines from statsforecast (MSTL, AutoETS) on a regularised series."""
+"""Statistical baselines from statsforecast (MSTL, AutoETS, AutoTheta) on a regularised series."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from plantcast.core.errors import InputError
 from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
 from plantcast.forecast.features import Periods, as_periods
@@ -86,8 +85,8 @@ class MSTLForecaster(_RegularStepForecaster):
 
 
 class ETSForecaster(_RegularStepForecaster):
-    """AutoETS with one season length from ``period``: additive error and season, the trend
-    (none, additive, damped) chosen by AICc.
+    """AutoETS with one season length, the first of ``periods`` (none when ``periods`` is
+    empty): additive error and season, the trend (none, additive, damped) chosen by AICc.
 
     ``model="AZA"`` rather than the fully automatic "ZZZ": on the real series in
     ``tests/data`` (14 daily origins) AICc's pick of a multiplicative season was both slower and
@@ -98,23 +97,19 @@ class ETSForecaster(_RegularStepForecaster):
 
     def __init__(
         self,
-        period: DurationLike = "24h",
+        periods: Periods = ("24h",),
         model: str = "AZA",
         interval: DurationLike | None = None,
         max_train_points: int | None = 1008,
         smooth: int | DurationLike | None = None,
     ) -> None:
-        self.period = period
+        self.periods = periods
         self.model = model
         self.interval = interval
         self.max_train_points = max_train_points
         self.smooth = smooth
 
-    def seasonal_period(self) -> pd.Timedelta | None:
-        periods = as_periods(self.period)
-        if len(periods) > 1:
-            raise InputError("ets takes one period", field="period")
-        return periods[0] if periods else None
+    single_season = True
 
     def _fit(self, series: pd.Series) -> None:
         from statsforecast.models import AutoETS, Naive
@@ -130,3 +125,42 @@ class ETSForecaster(_RegularStepForecaster):
         # fit the same error and trend without one, as MSTL drops such a period.
         model = self.model if m > 1 else self.model[:2] + "N"
         self.model_ = AutoETS(season_length=m, model=model).fit(y)
+
+
+class ThetaForecaster(_RegularStepForecaster):
+    """AutoTheta (statsforecast): the Theta models (standard, optimised, dynamic) chosen by
+    in-sample MSE, on the series deseasonalised by the first of ``periods`` when its seasonal
+    test passes (multiplicative, additive for data that is not positive); none when
+    ``periods`` is empty or the period is no longer than one step.
+
+    Fitted on the latest 1,008 readings, as ets: on the real series of tests/data (14 daily
+    origins) that is 3.5x less fitting than 2,016 and MASE 1.90 -> 0.78 on hourly Seattle
+    temperature, 5.40 -> 2.18 on San Francisco's, 0.96 -> 1.03 on electricity demand and
+    0.098 -> 0.118 on water flow: Theta's one drift follows the recent weeks better.
+    """
+
+    single_season = True
+
+    def __init__(
+        self,
+        periods: Periods = ("24h",),
+        interval: DurationLike | None = None,
+        max_train_points: int | None = 1008,
+        smooth: int | DurationLike | None = None,
+    ) -> None:
+        self.periods = periods
+        self.interval = interval
+        self.max_train_points = max_train_points
+        self.smooth = smooth
+
+    def _fit(self, series: pd.Series) -> None:
+        from statsforecast.models import AutoTheta, Naive
+
+        y = self._regular(series)
+        season = self.seasonal_period()
+        m = season_steps(season, self.interval_) if season is not None else 1
+        if np.ptp(y) == 0 or len(y) < 4:
+            self.model_ = Naive().fit(y)
+            return
+        self.season_length_ = m
+        self.model_ = AutoTheta(season_length=m).fit(y)

@@ -12,17 +12,19 @@ import pandas as pd
 from plantcast.core.errors import NotEnoughData, Refused
 from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.backtest import BacktestResult, backtest
-from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS, Forecaster
+from plantcast.forecast.base import Forecaster
+from plantcast.forecast.catalog import base_model
 from plantcast.forecast.conformal import DEFAULT_LEVELS, with_intervals
 from plantcast.forecast.features import Periods, future_index
 
-# Every family: statistical (mstl, ets), lag models (follow the level, learn shapes), the demo's
-# time-feature models and the seasonal naive baseline. Choosing costs one backtest of each.
+# Every family: statistical (mstl, ets, theta), lag models (follow the level, learn shapes), the
+# demo's time-feature models and the seasonal naive baseline. Choosing costs one backtest of each.
 DEFAULT_CANDIDATES = (
     "mstl",
     "lag_gbm",
     "lag_linear",
     "ets",
+    "theta",
     "fourier_linear",
     "svr",
     "random_forest",
@@ -195,7 +197,7 @@ class AutoForecaster(_Delegating):
         step: int | None = None,
         ensemble: bool = True,
         interval: DurationLike | None = None,
-        max_train_points: int | None = DEFAULT_MAX_TRAIN_POINTS,
+        max_train_points: int | None = None,
     ) -> None:
         self.candidates = candidates
         self.periods = periods
@@ -207,14 +209,10 @@ class AutoForecaster(_Delegating):
         self.max_train_points = max_train_points
 
     def _candidate(self, name: str) -> Forecaster:
-        from plantcast.forecast.registry import get_model
-
-        return get_model(
-            name,
-            periods=self.periods,
-            interval=self.interval,
-            max_train_points=self.max_train_points,
-        )
+        """A candidate with auto's periods and interval; its own training bound unless auto
+        was given one (``max_train_points=None``: 2,016 readings, ets and theta 1,008)."""
+        bound = {} if self.max_train_points is None else {"max_train_points": self.max_train_points}
+        return base_model(name, periods=self.periods, interval=self.interval, **bound)
 
     def fit(self, series: pd.Series) -> AutoForecaster:
         self._forget_fit()

@@ -48,7 +48,7 @@ class ForecastSpec:
     periods: tuple[str, ...] = ("24h",)
     harmonics: int = 3
     smooth: int | None = None  # None: fit raw readings (see plantcast.forecast.base)
-    max_train_points: int | None = None  # None: each model's own bound (2016; ets 1008)
+    max_train_points: int | None = None  # None: each model's own bound (2016; ets, theta 1008)
     intervals: bool = True
     windows: int = 10  # backtest origins used to calibrate intervals
 
