@@ -393,7 +393,10 @@ class MqttConnector:
         opts = self.options
         sensor = self._retrying(
             lambda: self.store.ensure_sensor(
-                name, source=Source.MQTT, interval=opts.interval, unit=opts.unit
+                name,
+                source=Source.MQTT,
+                interval=opts.interval,
+                unit=opts.topic_map.unit(name) or opts.unit,  # the mapping's, else --unit
             ),
             stop,
         )
