@@ -153,3 +153,13 @@ def test_cli_lists_the_problems_and_skips_them_on_request(db_url, tmp_path):
     assert "flow: imported 4 readings" in done.stdout
     assert "skipped 5 invalid row(s):" in done.stdout
     assert "  line 6, field 'ts': cannot read 'soon' as a time" in done.stdout
+
+
+def test_a_new_sensor_is_not_left_behind_by_a_late_failure(store, tmp_path, monkeypatch):
+    """Chunks before the bad row were written (and, on PostgreSQL, the sensor made in a short
+    transaction of its own): the failure leaves neither readings nor the sensor."""
+    monkeypatch.setattr(mod, "CHUNK_ROWS", 10)
+    rows = [f"2026-01-02T00:{m:02d}:00Z,{m}" for m in range(50)] + ["2026-01-03T00:00:00Z,x"]
+    with pytest.raises(ImportProblems, match=":52, field 'value'"):
+        import_csv(store, CsvSpec(_write(tmp_path, rows)), "fresh")
+    assert store.list_sensors() == []

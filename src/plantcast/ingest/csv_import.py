@@ -25,8 +25,8 @@ from plantcast.core.timeutil import from_epoch_us
 from plantcast.core.types import Source
 from plantcast.ingest.csv_parse import Chunk, CsvSpec, Problem, parsed_chunks, peek_span
 from plantcast.store import Store
-from plantcast.store.catalog import ensure_sensor, set_interval
-from plantcast.store.partitions import ensure_partitions
+from plantcast.store.catalog import drop_sensor_if_empty, ensure_sensor, set_interval
+from plantcast.store.partitions import analyze_span, ensure_partitions
 from plantcast.store.readings import write_batch_arrays
 
 __all__ = ["CsvSpec", "ImportProblems", "ImportResult", "Problem", "import_csv"]
@@ -115,23 +115,13 @@ def import_csv(
     with tempfile.TemporaryDirectory(prefix="plantcast-import-") as tmpdir:
         one = _OnePass(store, spec, sensor, unit, skip_invalid, limit, Path(tmpdir))
         try:
-            with store.write() as conn:  # one transaction: all rows or none
-                one.conn = conn
-                one.run(on_progress)
-                if not one.sorted:
-                    raise _Unsorted  # roll back what was written, go on from the runs
-                check, tally = one.checked(), one.problems()
-                _refuse_problems(spec, tally, skip_invalid, check.rows)
-                if existing is None:
-                    step = interval or pd.Timedelta(check.median_step_us, "us")
-                    set_interval(conn, one.sensor.id, step)
-        except _Unsorted:
-            conflicts = _Tally(limit)
-            check = _check_runs(spec, one.runs, conflicts)
-            tally = one.parse.merged(conflicts)
-            _refuse_problems(spec, tally, skip_invalid, check.rows)
-            _write_runs(store, spec, one.runs, check, sensor, unit, interval, on_progress)
+            check, tally = _import(store, spec, one, existing, interval, on_progress)
+        except BaseException:
+            one.drop_made_sensor()
+            raise
     first, last = from_epoch_us([check.first_us, check.last_us])
+    with store.write() as conn:  # fresh statistics: the reads that follow use the index
+        analyze_span(conn, first, last)
     return ImportResult(
         sensor,
         check.rows,
@@ -142,6 +132,30 @@ def import_csv(
         tally.total,
         tuple(tally.problems),
     )
+
+
+def _import(store, spec, one, existing, interval, on_progress) -> tuple[_Checked, _Tally]:
+    """The one pass, or on a file out of order the runs' passes 2 and 3."""
+    skip_invalid, limit = one.skip_invalid, one.parse.limit
+    try:
+        with store.write() as conn:  # one transaction: all rows or none
+            one.conn = conn
+            one.run(on_progress)
+            if not one.sorted:
+                raise _Unsorted  # roll back what was written, go on from the runs
+            check, tally = one.checked(), one.problems()
+            _refuse_problems(spec, tally, skip_invalid, check.rows)
+            if existing is None:
+                step = interval or pd.Timedelta(check.median_step_us, "us")
+                set_interval(conn, one.sensor.id, step)
+    except _Unsorted:
+        conflicts = _Tally(limit)
+        check = _check_runs(spec, one.runs, conflicts)
+        tally = one.parse.merged(conflicts)
+        _refuse_problems(spec, tally, skip_invalid, check.rows)
+        new = existing is None
+        _write_runs(store, spec, one.runs, check, one.name, one.unit, interval, new, on_progress)
+    return check, tally
 
 
 def _refuse_problems(spec: CsvSpec, tally: _Tally, skip_invalid: bool, rows: int) -> None:
@@ -202,6 +216,7 @@ class _OnePass:
         self.parse, self.conflicts = _Tally(limit), _Tally(limit)  # bad rows, repeats
         self.conn = None
         self.sensor = None
+        self.made = False  # created the sensor in a transaction of its own
         self.runs: list[_Run] = []
         self.sorted = True
         self.steps = _Steps()
@@ -209,7 +224,10 @@ class _OnePass:
         self.prev: tuple[int, float, int] | None = None  # the last time's first (ts, value, line)
 
     def run(self, on_progress) -> None:
-        progress = None if on_progress is None else (lambda d, t: on_progress("import", d, t))
+        def progress(done: int, total: int) -> None:
+            if on_progress is not None:  # "write" while the rows are written as they come
+                on_progress("write" if self.sorted else "check", done, total)
+
         limit = self.parse.limit
         span = peek_span(self.spec)
         if span is not None and self.store.dialect == "postgresql":
@@ -231,6 +249,11 @@ class _OnePass:
             self.sorted = self.sorted and in_order
             if self.sorted:
                 self._write(*self._unique(chunk))
+
+    def drop_made_sensor(self) -> None:
+        if self.made and self.sensor is not None:
+            with self.store.write() as conn:
+                drop_sensor_if_empty(conn, self.sensor.id)
 
     def problems(self) -> _Tally:
         return self.parse.merged(self.conflicts) if self.sorted else self.parse
@@ -257,10 +280,16 @@ class _OnePass:
     def _write(self, ts: np.ndarray, values: np.ndarray) -> None:
         if not len(ts) or ((self.parse.total or self.conflicts.total) and not self.skip_invalid):
             return  # nothing, or the import will fail: only the checks go on
-        if self.sensor is None:  # created in this transaction; its interval is set at the end
-            self.sensor = ensure_sensor(
-                self.conn, self.name, source=Source.IMPORTED, interval=_ONE_MIN, unit=self.unit
-            )
+        if self.sensor is None:  # its interval is set at the end, from the whole file
+            attrs = {"source": Source.IMPORTED, "interval": _ONE_MIN, "unit": self.unit}
+            if self.store.dialect == "postgresql":
+                # In a short transaction of its own: a row inserted into sensors by the long one
+                # would make every partition creation elsewhere (ATTACH locks sensors, for the
+                # foreign key) wait for the import. Dropped again if the import fails.
+                self.made = _existing_source(self.store, self.name) is None
+                self.sensor = self.store.ensure_sensor(self.name, **attrs)
+            else:  # SQLite: the open transaction holds the database; create the sensor in it
+                self.sensor = ensure_sensor(self.conn, self.name, **attrs)
         sid = np.full(len(ts), self.sensor.id, np.int64)
         for lo in range(0, len(ts), WRITE_ROWS):
             hi = lo + WRITE_ROWS
@@ -313,12 +342,15 @@ def _conflict(spec: CsvSpec, ts, a, b, line_a, line_b) -> Problem:
     )
 
 
-def _write_runs(store, spec, runs, check, sensor, unit, interval, on_progress) -> None:
+def _write_runs(store, spec, runs, check, sensor, unit, interval, new, on_progress) -> None:
     """Pass 3 (a file out of time order): the merged runs into the database, in one
     transaction."""
     if interval is None:
         interval = pd.Timedelta(check.median_step_us, "us")
     s = store.ensure_sensor(sensor, source=Source.IMPORTED, interval=interval, unit=unit)
+    if new:  # made by pass 1 (PostgreSQL) with a placeholder interval
+        with store.write() as conn:
+            set_interval(conn, s.id, interval)
     first, last = from_epoch_us([check.first_us, check.last_us])
     with store.write() as conn:
         ensure_partitions(conn, first, last)  # a short transaction of its own (see _write)
