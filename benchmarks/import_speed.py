@@ -35,8 +35,10 @@ GOAL = 0.5
 SENSOR = "imported_flow"
 
 
-def plantcast_import(url: str, path: Path) -> float:
+def plantcast_import(url: str, path: Path, src: str | None = None) -> float:
     env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
+    if src is not None:  # another checkout's sources (--baseline-src): before and after
+        env["PYTHONPATH"] = src
     cmd = [sys.executable, "-m", "plantcast", "import", str(path), "--sensor", SENSOR]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, env=env, stdout=subprocess.DEVNULL)
@@ -88,6 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="200k rows, one round")
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument(
+        "--baseline-src", help="also time `plantcast import` from this src folder (e.g. main's)"
+    )
     args = parser.parse_args(argv)
     rows, rounds = (200_000, 1) if args.quick else (args.rows, args.rounds)
     server = pg_version(args.pg_url)
@@ -107,6 +112,13 @@ def main(argv: list[str] | None = None) -> int:
                 progress(f"round {rnd}: {how}, {rows:,} rows")
                 secs, table = psql_copy(url, path, into)
                 assert count(url, table) == rows
+                best[how] = min(secs, best.get(how, secs))
+            if args.baseline_src:
+                url = schemas.create(f"b{rnd}")
+                progress(f"round {rnd}: plantcast import (baseline) {rows:,} rows")
+                secs = plantcast_import(url, path, args.baseline_src)
+                assert count(url, "readings") == rows
+                how = f"plantcast import ({args.baseline_src})"
                 best[how] = min(secs, best.get(how, secs))
             url = schemas.create(f"i{rnd}")
             progress(f"round {rnd}: plantcast import {rows:,} rows")
