@@ -119,30 +119,29 @@ def parsed_chunks(
     size = spec.path.stat().st_size
     bad_lines: list[tuple[int, str]] = []  # wrong field counts, as Arrow reports them
 
+    base = 0  # the line before the block being parsed: Arrow numbers a block's lines from 1
+
     def on_invalid(row) -> str:
-        n = row.number if row.number is not None else -1
+        n = base + row.number if row.number is not None else -1
         bad_lines.append((n, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
         return "skip"
 
-    raw = spec.path.open("rb")
-    reader = None
+    per_row = _bytes_per_row(spec.path)  # for progress
+    options = {
+        "read_options": pcsv.ReadOptions(
+            column_names=columns,
+            use_threads=False,  # row numbers for the invalid-row handler
+            block_size=1 << 26,
+        ),
+        "parse_options": pcsv.ParseOptions(invalid_row_handler=on_invalid),
+        "convert_options": pcsv.ConvertOptions(
+            include_columns=[spec.ts_col, spec.value_col],
+            column_types={spec.ts_col: pa.string(), spec.value_col: pa.string()},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
     try:
-        reader = pcsv.open_csv(
-            raw,
-            read_options=pcsv.ReadOptions(
-                skip_rows=1,
-                column_names=columns,
-                use_threads=False,  # row numbers for the invalid-row handler
-                block_size=max(1 << 16, min(chunk_rows * 48, 1 << 24)),
-            ),
-            parse_options=pcsv.ParseOptions(invalid_row_handler=on_invalid),
-            convert_options=pcsv.ConvertOptions(
-                include_columns=[spec.ts_col, spec.value_col],
-                column_types={spec.ts_col: pa.string(), spec.value_col: pa.string()},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
         line = 1  # the last line accounted for
         pending: list[pa.RecordBatch] = []
         held = 0
@@ -166,12 +165,17 @@ def parsed_chunks(
             found += len(chunk.problems)
             line = last
             if progress is not None:
-                progress(min(raw.tell(), size), size)
+                progress(min(int(last * per_row), size), size)
             return chunk
 
-        for batch in reader:
-            pending.append(batch)
-            held += batch.num_rows
+        # Blocks of whole lines read here, each parsed by Arrow on its own: memory holds one
+        # block (Arrow's streaming reader reads ahead of its consumer, as far as the file goes).
+        base = 1
+        for block in _blocks(spec.path, max(int(chunk_rows * per_row), 1 << 16)):
+            table = pcsv.read_csv(pa.py_buffer(block), **options)
+            base += block.count(b"\n") + (not block.endswith(b"\n"))
+            pending += table.to_batches()
+            held += table.num_rows
             while held >= chunk_rows:
                 table = pa.Table.from_batches(pending)
                 yield emit(table.slice(0, chunk_rows).to_batches())
@@ -184,10 +188,30 @@ def parsed_chunks(
         if "UTF8" in message or "utf8" in message.lower():
             raise InputError("not UTF-8 text", file=str(spec.path)) from None
         raise InputError(f"malformed CSV: {message}", file=str(spec.path)) from None
-    finally:
-        if reader is not None:
-            reader.close()
-        raw.close()
+
+
+def _blocks(path: Path, size: int) -> Iterator[bytes]:
+    """The data lines of the file (the header left out) in blocks of about ``size`` bytes,
+    each ending at the end of a line."""
+    with path.open("rb") as f:
+        f.readline()
+        rest = b""
+        while data := f.read(size):
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            yield data[:cut]
+            rest = data[cut:]
+        if rest:
+            yield rest
+
+
+def _bytes_per_row(path: Path) -> float:
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    return len(head) / max(head.count(b"\n"), 1)
 
 
 def _empty_batch(spec: CsvSpec):
