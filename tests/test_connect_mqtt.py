@@ -460,3 +460,47 @@ def test_mapping_file_and_refused_unknown_sensors(broker, sqlite_url, tmp_path):
         assert {s.name for s in store.list_sensors()} == {"pump_1"}
     assert "unknown sensor 'pump_2'" in reasons["site/p2"]
     assert "has no sensor" in reasons["site/p3"]
+
+
+def test_mapping_files_carry_units(tmp_path):
+    from plantcast.core.errors import InputError
+
+    (tmp_path / "m.json").write_text(
+        json.dumps({"a/p": {"sensor": "p1", "unit": "bar"}, "a/t": "t1", "a/f": {"sensor": "f1"}})
+    )
+    m = TopicMap.from_file(tmp_path / "m.json")
+    assert [m.name(k) for k in ("a/p", "a/t", "a/f")] == ["p1", "t1", "f1"]
+    assert (m.unit("p1"), m.unit("t1"), m.unit("f1")) == ("bar", None, None)
+    (tmp_path / "m.csv").write_text("topic,sensor,unit\na/p,p1,bar\na/p2,p1,bar\na/t,t1\n")
+    c = TopicMap.from_file(tmp_path / "m.csv")
+    assert (c.name("a/p2"), c.unit("p1"), c.unit("t1")) == ("p1", "bar", None)
+    (tmp_path / "clash.csv").write_text("a/p,p1,bar\na/q,p1,kPa\n")
+    with pytest.raises(InputError, match="'p1' is given two units: 'bar' and 'kPa'") as info:
+        TopicMap.from_file(tmp_path / "clash.csv")
+    assert info.value.line == 2
+    (tmp_path / "bad.json").write_text('{"a/p": {"sensor": "p1", "units": "bar"}}')
+    with pytest.raises(InputError, match="not for 'a/p'"):
+        TopicMap.from_file(tmp_path / "bad.json")
+
+
+@pytest.mark.slow
+def test_sensors_created_from_a_mapping_get_its_units(broker, sqlite_url, tmp_path):
+    mapping = tmp_path / "map.json"
+    mapping.write_text(
+        json.dumps({"site/p1": {"sensor": "pump_1", "unit": "bar"}, "site/t1": "temp_1"})
+    )
+    extra = ["--mapping", str(mapping), "--unit", "°C"]
+    with Store.open(sqlite_url) as store:
+        store.init()
+    connector = _connector(broker, sqlite_url, "units", "site/#", extra=extra)
+    try:
+        connector.wait_subscribed()
+        publish_all(broker, [("site/p1", b"1.5"), ("site/t1", b"20.5"), ("site/x", b"1")])
+        wait_for(lambda: _counts(sqlite_url)[:2] == (2, 1), 20, "two readings, one dead letter")
+    finally:
+        assert connector.terminate() == 0, connector.output()
+    with Store.open(sqlite_url) as store:
+        units = {s.name: s.unit for s in store.list_sensors()}
+        kinds = {d.topic: d.kind for d in store.list_dead_letters()}
+    assert units == {"pump_1": "bar", "temp_1": "°C"}  # the mapping's unit, else --unit
+    assert kinds == {"site/x": "unmapped_topic"}

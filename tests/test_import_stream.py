@@ -140,11 +140,32 @@ def test_merged_runs_are_in_time_then_line_order(tmp_path, monkeypatch):
     assert sorted(got["line"].tolist()) == lines.tolist()
 
 
-def test_pass_one_keeps_each_chunk_as_a_run_on_disk(tmp_path, monkeypatch):
-    """What pass 1 keeps per chunk is a file on disk, not an array in memory."""
-    monkeypatch.setattr(mod, "CHUNK_ROWS", 1000)
+def test_the_file_is_parsed_in_chunks_of_chunk_rows_with_their_lines(tmp_path):
+    """Memory holds one chunk: the parser yields CHUNK_ROWS rows at a time, lines numbered on."""
+    from plantcast.ingest.csv_parse import parsed_chunks
+
     path = tmp_path / "f.csv"
     path.write_text("ts,value\n" + "\n".join(_lines(4_500)) + "\n")
-    runs = mod.write_sorted_runs(CsvSpec(path), tmp_path)
-    assert [r.rows for r in runs] == [1000, 1000, 1000, 1000, 500]
-    assert all(r.path.stat().st_size == r.rows * mod._RUN_DTYPE.itemsize for r in runs)
+    chunks = list(parsed_chunks(CsvSpec(path), 1000))
+    assert [len(c.ts_us) for c in chunks] == [1000, 1000, 1000, 1000, 500]
+    lines = np.concatenate([c.lines for c in chunks])
+    np.testing.assert_array_equal(lines, np.arange(2, 4_502))
+
+
+def test_a_sorted_file_with_repeats_across_chunks_imports_in_one_pass(
+    store, tmp_path, small_chunks
+):
+    """Exact repeats straddling chunk boundaries are dropped once; nothing else changes."""
+    lines = _lines(5_000)
+    repeated = [lines[i] for i in (996, 1992, 2988)]
+    for k, line in enumerate(repeated):  # each the first row of a chunk (997 rows), its twin
+        lines.insert(997 * (k + 1), line)  # the last row of the chunk before
+    path = tmp_path / "sorted.csv"
+    path.write_text("ts,value\n" + "\n".join(lines) + "\n")
+    r = import_csv(store, CsvSpec(path), "flow")
+    assert (r.rows, r.duplicates_dropped, r.invalid_rows) == (5_000, 3, 0)
+    s = store.get_sensor("flow")
+    assert s.interval == pd.Timedelta("1min")
+    got = store.read_series(s.id, "2026-01-01", "2027-01-01")
+    expected = pd.Series([i % 977 + 0.25 for i in range(5_000)], dtype=float)
+    np.testing.assert_array_equal(got.to_numpy(), expected.to_numpy())

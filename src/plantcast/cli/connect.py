@@ -53,7 +53,7 @@ def simulate_plc() -> None:
 @click.option("--limit", type=click.IntRange(min=0), default=20, show_default=True)
 @listing_format
 def dead_letters(database_url, source, limit, fmt) -> None:
-    """What connectors received but could not store: counted by reason, newest listed."""
+    """What connectors received but could not store: counted by kind, newest listed."""
     from plantcast.services.context import open_store
 
     with open_store(database_url, init=True) as store:
@@ -66,23 +66,32 @@ def dead_letters(database_url, source, limit, fmt) -> None:
     if fmt == "json":
         payload = {
             "total": total,
-            "by_reason": counts,
+            "by_kind": counts,
             "letters": [_letter(d) for d in letters],
         }
         out.print_json(json.dumps(payload))
         return
     out.print(f"{total:,} dead letter(s)")
-    for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]):
-        out.print(f"  {n:>8,}  {reason}")
+    for kind, n in sorted(counts.items(), key=lambda kv: -kv[1]):
+        out.print(f"  {n:>8,}  {kind}")
     for d in letters:
         preview = d.payload[:60].decode("utf-8", errors="replace")
         out.print(
-            f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.source:<5} {d.topic}  {d.reason}  "
+            f"{d.received_at:%Y-%m-%d %H:%M:%S}  {d.source:<5} {d.topic}  {d.kind}: {d.reason}  "
             f"[{d.payload_size:,} B] {preview!r}"
         )
 
 
-LETTER_FIELDS = ("id", "source", "topic", "reason", "received_at", "payload_size", "payload")
+LETTER_FIELDS = (
+    "id",
+    "source",
+    "topic",
+    "kind",
+    "reason",
+    "received_at",
+    "payload_size",
+    "payload",
+)
 
 
 def _letter(d) -> dict:
@@ -90,6 +99,7 @@ def _letter(d) -> dict:
         "id": d.id,
         "source": d.source,
         "topic": d.topic,
+        "kind": d.kind,
         "reason": d.reason,
         "received_at": d.received_at.isoformat(),
         "payload_size": d.payload_size,

@@ -47,7 +47,8 @@ from plantcast.cli.connect import batch_options, connect, simulate_plc
     type=click.Path(dir_okay=False),
     default=None,
     help="A file mapping topics (or Sparkplug group/node[/device]/metric) to sensors: JSON "
-    '{"topic": "sensor"} or CSV topic,sensor. Topics it does not list go to dead letters.',
+    '{"topic": "sensor"} or {"topic": {"sensor": "p1", "unit": "bar"}}, or CSV topic,sensor'
+    "[,unit]. Topics it does not list go to dead letters.",
 )
 @click.option("--value-field", default="value", show_default=True, help="JSON value field.")
 @click.option(

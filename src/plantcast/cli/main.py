@@ -128,15 +128,35 @@ def stream(database_url, sensors, tick, step, count) -> None:
 @click.option("--value-col", default="value", show_default=True, help="Value column.")
 @click.option("--tz", default=None, help="Time zone of timestamps that carry none (e.g. UTC).")
 @click.option("--unit", default="", help="Unit of the values, for a new sensor.")
-def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
-    """Import readings from a CSV file: all rows or, on any error, none."""
+@click.option(
+    "--skip-invalid",
+    is_flag=True,
+    help="Import the valid rows and list the others (default: any bad row imports nothing).",
+)
+@click.option(
+    "--max-problems",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="Bad rows listed (all are counted).",
+)
+def import_(
+    database_url, file, sensor, ts_col, value_col, tz, unit, skip_invalid, max_problems
+) -> None:
+    """Import readings from a CSV file: all rows or, on any error, none (see --skip-invalid)."""
     from plantcast.ingest.csv_import import CsvSpec, import_csv
     from plantcast.services.context import open_store
 
     spec = CsvSpec(file, ts_col=ts_col, value_col=value_col, tz=tz)
     with open_store(database_url, init=True) as store, progress_bar(f"import {file}") as bar:
         result = import_csv(
-            store, spec, sensor, unit=unit, on_progress=lambda s, d, t: bar(d, t, s)
+            store,
+            spec,
+            sensor,
+            unit=unit,
+            on_progress=lambda s, d, t: bar(d, t, s),
+            skip_invalid=skip_invalid,
+            max_problems=max_problems,
         )
         from plantcast.services.seasons import refresh_seasons
 
@@ -147,6 +167,12 @@ def import_(database_url, file, sensor, ts_col, value_col, tz, unit) -> None:
         f"{result.sensor}: imported {result.rows:,} readings from {result.start} to "
         f"{result.end} in {result.seconds:.2f} s{note}"
     )
+    if result.invalid_rows:
+        shown = len(result.skipped)
+        more = f", the first {shown} listed" if shown < result.invalid_rows else ""
+        out.print(f"skipped {result.invalid_rows:,} invalid row(s){more}:", markup=False)
+        for p in result.skipped:
+            out.print(f"  {p}", markup=False, highlight=False)
     out.print(f"seasons: {', '.join(s.label for s in found) or 'none found (models use 24h)'}")
 
 

@@ -97,6 +97,20 @@ def ensure_sensor(
     return _to_sensor(row)
 
 
+def set_interval(conn: Connection, sensor_id: int, interval: pd.Timedelta) -> None:
+    """Set a sensor's nominal interval (an import learns it from the file it writes)."""
+    conn.execute(
+        update(sensors).where(sensors.c.id == sensor_id).values(interval_s=interval.total_seconds())
+    )
+
+
+def drop_sensor_if_empty(conn: Connection, sensor_id: int) -> bool:
+    """Delete a sensor that holds no reading (an import that made it and then failed)."""
+    no_readings = ~select(readings.c.sensor_id).where(readings.c.sensor_id == sensor_id).exists()
+    gone = conn.execute(sensors.delete().where(sensors.c.id == sensor_id, no_readings))
+    return bool(gone.rowcount)
+
+
 def set_clock(conn: Connection, sensor_id: int, ts: pd.Timestamp) -> None:
     """Record how far a streamer's simulated clock has run for this sensor."""
     conn.execute(update(sensors).where(sensors.c.id == sensor_id).values(clock=ts))

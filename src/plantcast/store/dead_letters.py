@@ -1,7 +1,9 @@
 """Dead letters: what a live connector received but could not store, kept and counted.
 
 A payload is kept up to :data:`PAYLOAD_CAP` bytes (its full size is recorded), so one huge
-message cannot bloat the table. Rows are never retried: they are for a person to look at.
+message cannot bloat the table. Rows are never retried: they are for a person to look at. Each
+has a ``kind``, a short stable code that counts group by (``json_not_number``, ``nan``,
+``unknown_sensor``, ``payload_too_large``, …), and a ``reason``: the detail, with the value.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, inspect, select
 
 from plantcast.core.timeutil import TimeLike, to_utc
 from plantcast.store.schema import dead_letters
@@ -26,6 +28,7 @@ class DeadLetter:
     payload: bytes
     reason: str
     received_at: pd.Timestamp | None = None  # default: now
+    kind: str = "other"  # a short stable code; the reason holds the detail
     id: int | None = None
     payload_size: int | None = None  # set when read back: the size before the cap
 
@@ -38,6 +41,7 @@ def add_dead_letters(conn: Connection, letters: Iterable[DeadLetter]) -> int:
             "payload": bytes(d.payload[:PAYLOAD_CAP]),
             "payload_size": len(d.payload),
             "reason": d.reason,
+            "kind": d.kind,
             **({"received_at": to_utc(d.received_at)} if d.received_at is not None else {}),
         }
         for d in letters
@@ -74,6 +78,7 @@ def list_dead_letters(
             received_at=r.received_at,
             id=r.id,
             payload_size=r.payload_size,
+            kind=r.kind,
         )
         for r in conn.execute(q)
     ]
@@ -82,10 +87,22 @@ def list_dead_letters(
 def count_dead_letters(
     conn: Connection, *, source: str | None = None, since: TimeLike | None = None
 ) -> dict[str, int]:
-    """Counts by reason: ``{reason: n}``."""
+    """Counts by kind: ``{kind: n}``."""
     q = _filtered(
-        select(dead_letters.c.reason, func.count()).group_by(dead_letters.c.reason),
+        select(dead_letters.c.kind, func.count()).group_by(dead_letters.c.kind),
         source,
         since,
     )
-    return {reason: int(n) for reason, n in conn.execute(q)}
+    return {kind: int(n) for kind, n in conn.execute(q)}
+
+
+def upgrade(conn: Connection) -> list[str]:
+    """Bring an older ``dead_letters`` table up to this schema (``kind`` came later); rows
+    stored before get ``other``. Returns what was done."""
+    columns = {c["name"] for c in inspect(conn).get_columns("dead_letters")}
+    if "kind" in columns:
+        return []
+    conn.exec_driver_sql(
+        "ALTER TABLE dead_letters ADD COLUMN kind VARCHAR(40) NOT NULL DEFAULT 'other'"
+    )
+    return ["dead_letters.kind added"]

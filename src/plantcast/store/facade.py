@@ -101,6 +101,7 @@ class Store:
         """Create the tables that are missing (idempotent)."""
         with self.write() as conn:
             metadata.create_all(conn, checkfirst=True)
+            _dead_letters.upgrade(conn)  # columns added since the table was first made
             _partitions.create_ahead(conn)
 
     def needs_migration(self) -> bool:

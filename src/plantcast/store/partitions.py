@@ -122,6 +122,22 @@ def _create(conn: Connection, month: int, parent: str = PARENT) -> None:
         )
 
 
+def analyze_span(conn: Connection, start: pd.Timestamp, end: pd.Timestamp) -> list[str]:
+    """ANALYZE the partitions of the months from ``start`` to ``end``: after a bulk load their
+    statistics say "empty", and the planner then reads a sensor's tail by scanning them whole
+    (20,000 readings of a 2M-row import: 3 s instead of milliseconds). SQLite: nothing."""
+    if conn.dialect.name != "postgresql":
+        return []
+    from psycopg import sql
+
+    existing = existing_months(conn)
+    names = [existing[m] for m in months_spanned(start, end) if m in existing]
+    with _cursor(conn) as cur:
+        for name in names:
+            cur.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(name)))
+    return names
+
+
 # -- known partitions, per engine -----------------------------------------------------------
 # Months whose partitions exist and are committed. A partition created in a transaction is only
 # remembered once that transaction commits, so a rolled-back batch never leaves a false entry.

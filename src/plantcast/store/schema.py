@@ -139,8 +139,10 @@ dead_letters = Table(
     Column("topic", Text, nullable=False),  # MQTT topic or OPC UA node id
     Column("payload", LargeBinary, nullable=False),  # capped at PAYLOAD_CAP bytes
     Column("payload_size", Integer, nullable=False),  # the original size, before the cap
-    Column("reason", Text, nullable=False),
+    Column("reason", Text, nullable=False),  # the detail, with the value at fault
     Column("received_at", UTCTime, nullable=False, default=_now),
+    # a short stable code (json_not_number, nan, unknown_sensor, …): what counts group by
+    Column("kind", String(40), nullable=False, server_default="other"),
     Index("ix_dead_letters_received", "received_at"),
 )
 

@@ -44,6 +44,9 @@ class Transaction:
 
     # -- sensors ---------------------------------------------------------------------------
     get_sensor = _bound(_catalog.get_sensor)
+    ensure_sensor = _bound(_catalog.ensure_sensor)
+    set_interval = _bound(_catalog.set_interval)
+    drop_sensor_if_empty = _bound(_catalog.drop_sensor_if_empty)
     sensors_by_name = _bound(_catalog.sensors_by_name)
     clocks_many = _bound(_catalog.clocks_many)
     set_clocks = _bound(_catalog.set_clocks)
@@ -56,6 +59,7 @@ class Transaction:
     read_series_many = _bound(_readings.read_series_many)
     edge_readings = _bound(_readings.edge_readings)
     ensure_partitions = _bound(_partitions.ensure_partitions)
+    analyze_span = _bound(_partitions.analyze_span)
 
     # -- events, alerts and how far detection has scored -----------------------------------
     events_of_sensors = _bound(_events.events_of_sensors)

@@ -307,6 +307,7 @@ class MqttConnector:
                             m,
                             f"payload of {len(m.payload):,} bytes exceeds "
                             f"--max-payload {opts.max_payload:,}",
+                            "payload_too_large",
                         ),
                     )
                 )
@@ -334,14 +335,15 @@ class MqttConnector:
                         values.append(v)
                         owner.append(i)
                     if decoded.problems:
-                        letters.append((i, _letter(m, "; ".join(decoded.problems))))
+                        reason = "; ".join(decoded.problems)
+                        letters.append((i, _letter(m, reason, decoded.kind)))
                     continue
                 if kind == "json":
                     t, v = parse_json(m.payload, fields, m.received_us)
                 else:
                     t, v = parse_number(m.payload, m.received_us)
             except (PayloadError, SparkplugError) as exc:
-                letters.append((i, _letter(m, f"{kind}: {exc}")))
+                letters.append((i, _letter(m, f"{kind}: {exc}", exc.kind)))
                 continue
             keys.append(m.topic)
             ts.append(t)
@@ -350,8 +352,8 @@ class MqttConnector:
         sids, refused = self._sensor_ids_for(keys, stop)
         for j in refused:
             i = owner[j]
-            reason = refused[j]
-            letters.append((i, _letter(batch[i], reason)))
+            kind, reason = refused[j]
+            letters.append((i, _letter(batch[i], reason, kind)))
         keep = [j for j in range(len(keys)) if j not in refused] if refused else None
         if keep is not None:
             sids = [sids[j] for j in keep]
@@ -362,22 +364,25 @@ class MqttConnector:
 
     def _sensor_ids_for(
         self, keys: list[str], stop: threading.Event
-    ) -> tuple[list[int], dict[int, str]]:
-        """The sensor id of each key (-1 where refused) and why each refused one was."""
+    ) -> tuple[list[int], dict[int, tuple[str, str]]]:
+        """The sensor id of each key (-1 where refused) and why (kind, reason) each refused
+        one was."""
         name_of = self.options.topic_map.name
         ids = self._sensor_ids
         out: list[int] = []
-        refused: dict[int, str] = {}
+        refused: dict[int, tuple[str, str]] = {}
         for j, key in enumerate(keys):
             name = name_of(key)
             if name is None:
-                refused[j] = f"{key!r} has no sensor in {self.options.topic_map.describe()}"
+                why = f"{key!r} has no sensor in {self.options.topic_map.describe()}"
+                refused[j] = ("unmapped_topic", why)
                 out.append(-1)
                 continue
             sid = ids.get(name)
             if sid is None:
                 if not self.options.create_sensors:
-                    refused[j] = f"unknown sensor {name!r} (new sensors are refused)"
+                    why = f"unknown sensor {name!r} (new sensors are refused)"
+                    refused[j] = ("unknown_sensor", why)
                     out.append(-1)
                     continue
                 sid = self._create_sensor(name, stop)
@@ -388,7 +393,10 @@ class MqttConnector:
         opts = self.options
         sensor = self._retrying(
             lambda: self.store.ensure_sensor(
-                name, source=Source.MQTT, interval=opts.interval, unit=opts.unit
+                name,
+                source=Source.MQTT,
+                interval=opts.interval,
+                unit=opts.topic_map.unit(name) or opts.unit,  # the mapping's, else --unit
             ),
             stop,
         )
@@ -434,7 +442,7 @@ class MqttConnector:
             except _Interrupted:
                 raise
             except PlantcastError as exc:
-                letter = _letter(batch[i], f"the database refused it: {exc}")
+                letter = _letter(batch[i], f"the database refused it: {exc}", "store_refused")
                 self._retrying(
                     lambda d=letter: self.store.write_batch(_frame([], [], []), [d]), stop
                 )
@@ -469,11 +477,12 @@ def _frame(sids, ts, values) -> dict:
     }
 
 
-def _letter(m: _Message, reason: str) -> DeadLetter:
+def _letter(m: _Message, reason: str, kind: str) -> DeadLetter:
     return DeadLetter(
         source="mqtt",
         topic=m.topic,
         payload=bytes(m.payload),
         reason=reason,
+        kind=kind,
         received_at=pd.Timestamp(m.received_us, unit="us", tz="UTC"),
     )

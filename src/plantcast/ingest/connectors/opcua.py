@@ -316,16 +316,16 @@ class OpcuaConnector:
         ts_us = _epoch_us(when) if when is not None else _epoch_us(dt.datetime.now(dt.UTC))
         raw = datavalue.Value.Value if datavalue.Value is not None else None
         value = _as_float(raw)
-        reason = None
+        reason = kind = None
         if status is not None and status.is_bad():
-            reason = f"bad status {status.name}"
+            kind, reason = "bad_status", f"bad status {status.name}"
         elif value is None:
-            reason = f"not a number: {type(raw).__name__}"
+            kind, reason = "not_number", f"not a number: {type(raw).__name__}"
         elif not math.isfinite(value):
-            reason = "not a finite number"
+            kind, reason = "nan", "not a finite number"
         if reason is not None:
             self.stats.bad += 1
-            self._pending.letters.append(_letter(nodeid, raw, status, ts_us, reason))
+            self._pending.letters.append(_letter(nodeid, raw, status, ts_us, reason, kind))
         else:
             if status is not None and status.is_uncertain():
                 self.stats.uncertain += 1
@@ -398,7 +398,7 @@ class _Handler:
         log.warning("subscription status: %s", status)
 
 
-def _letter(nodeid, raw, status, ts_us: int, reason: str) -> DeadLetter:
+def _letter(nodeid, raw, status, ts_us: int, reason: str, kind: str) -> DeadLetter:
     payload = json.dumps(
         {
             "value": raw if isinstance(raw, int | float | str | bool | None) else repr(raw),
@@ -407,7 +407,9 @@ def _letter(nodeid, raw, status, ts_us: int, reason: str) -> DeadLetter:
         },
         default=str,
     ).encode()
-    return DeadLetter(source="opcua", topic=nodeid.to_string(), payload=payload, reason=reason)
+    return DeadLetter(
+        source="opcua", topic=nodeid.to_string(), payload=payload, reason=reason, kind=kind
+    )
 
 
 _REFUSALS = ("BadUser", "BadIdentity", "BadSecurity", "BadCertificate", "BadNoValidCertificates")

@@ -18,7 +18,12 @@ _MIN_US, _MAX_US = 0, 7_258_118_400_000_000
 
 
 class PayloadError(ValueError):
-    """Why a payload is not a reading; its message becomes the dead letter's reason."""
+    """Why a payload is not a reading; its message becomes the dead letter's reason and
+    ``kind`` (a short stable code) what dead letters are counted by."""
+
+    def __init__(self, message: str, kind: str = "other") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 @dataclass(frozen=True)
@@ -31,11 +36,11 @@ def parse_json(payload: bytes, fields: JsonFields, received_us: int) -> tuple[in
     try:
         doc = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise PayloadError(f"not JSON: {exc}") from None
+        raise PayloadError(f"not JSON: {exc}", "not_json") from None
     if not isinstance(doc, dict):
-        raise PayloadError(f"expected a JSON object, got {type(doc).__name__}")
+        raise PayloadError(f"expected a JSON object, got {type(doc).__name__}", "json_not_object")
     if fields.value not in doc:
-        raise PayloadError(f"no {fields.value!r} field")
+        raise PayloadError(f"no {fields.value!r} field", "json_no_value")
     value = _number(doc[fields.value], fields.value)
     raw_ts = doc.get(fields.ts)
     ts_us = received_us if raw_ts is None else parse_ts(raw_ts, fields.ts)
@@ -47,9 +52,9 @@ def parse_number(payload: bytes, received_us: int) -> tuple[int, float]:
         text = payload.decode("ascii").strip()
         value = float(text)
     except (UnicodeDecodeError, ValueError):
-        raise PayloadError(f"not a number: {payload[:40]!r}") from None
+        raise PayloadError(f"not a number: {payload[:40]!r}", "not_number") from None
     if not math.isfinite(value):
-        raise PayloadError(f"{text} is not a finite number")
+        raise PayloadError(f"{text} is not a finite number", "nan")
     return received_us, value
 
 
@@ -57,10 +62,12 @@ def _number(raw, name: str) -> float:
     if isinstance(raw, bool):
         return 1.0 if raw else 0.0
     if not isinstance(raw, int | float):
-        raise PayloadError(f"{name!r} is a {type(raw).__name__}, not a number: {raw!r:.40}")
+        raise PayloadError(
+            f"{name!r} is a {type(raw).__name__}, not a number: {raw!r:.40}", "json_not_number"
+        )
     value = float(raw)
     if not math.isfinite(value):
-        raise PayloadError(f"{name!r} is {raw}, not a finite number")
+        raise PayloadError(f"{name!r} is {raw}, not a finite number", "nan")
     return value
 
 
@@ -70,18 +77,22 @@ def parse_ts(raw, name: str = "ts") -> int:
         try:
             dt = datetime.fromisoformat(raw)
         except ValueError:
-            raise PayloadError(f"{name!r} is not an ISO 8601 time: {raw!r:.40}") from None
+            raise PayloadError(
+                f"{name!r} is not an ISO 8601 time: {raw!r:.40}", "bad_time"
+            ) from None
         if dt.tzinfo is None:
             dt = dt.replace(tzinfo=UTC)
         us = int(dt.timestamp()) * 1_000_000 + dt.microsecond
     elif isinstance(raw, int | float) and not isinstance(raw, bool):
         if not math.isfinite(raw):
-            raise PayloadError(f"{name!r} is {raw}, not a time")
+            raise PayloadError(f"{name!r} is {raw}, not a time", "bad_time")
         magnitude = abs(raw)
         scale = 1 if magnitude >= 1e14 else 1_000 if magnitude >= 1e11 else 1_000_000
         us = round(raw * scale)
     else:
-        raise PayloadError(f"{name!r} is a {type(raw).__name__}, not a time: {raw!r:.40}")
+        raise PayloadError(
+            f"{name!r} is a {type(raw).__name__}, not a time: {raw!r:.40}", "bad_time"
+        )
     if not _MIN_US <= us <= _MAX_US:
-        raise PayloadError(f"{name!r} {raw!r:.40} is outside 1970-2200")
+        raise PayloadError(f"{name!r} {raw!r:.40} is outside 1970-2200", "time_out_of_range")
     return us

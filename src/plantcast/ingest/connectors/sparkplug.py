@@ -45,6 +45,8 @@ FLOAT, DOUBLE, BOOLEAN = 9, 10, 11
 class SparkplugError(ValueError):
     """A Sparkplug message that cannot be read (bad topic or protobuf)."""
 
+    kind = "sparkplug_invalid"  # its dead letters' kind
+
 
 @dataclass(frozen=True)
 class SparkplugTopic:
@@ -155,6 +157,11 @@ class Decoded:
     problems: list[str] = field(default_factory=list)
     rebirth: SparkplugTopic | None = None  # publish a rebirth request to this node
     historical: int = 0
+    kind: str = ""  # the dead-letter kind of the first problem
+
+    def problem(self, kind: str, message: str) -> None:
+        self.problems.append(message)
+        self.kind = self.kind or kind
 
 
 class SparkplugHost:
@@ -198,16 +205,17 @@ class SparkplugHost:
             return True
         if node.awaiting_rebirth or node.expected_seq is None:
             why = "after a seq gap" if node.awaiting_rebirth else "no NBIRTH seen for this node"
-            out.problems.append(f"{why}: waiting for the node's rebirth")
+            out.problem("sparkplug_no_birth", f"{why}: waiting for the node's rebirth")
             self._ask_rebirth(t, node, out)
             return False
         if dup or seq is None:
             # A redelivery (connector or broker restart) repeats an old seq: not a gap.
             return True
         if seq != node.expected_seq:
-            out.problems.append(
+            out.problem(
+                "sparkplug_seq_gap",
                 f"seq gap: expected {node.expected_seq}, got {seq} (messages lost upstream); "
-                "rebirth requested"
+                "rebirth requested",
             )
             node.awaiting_rebirth = True
             self._ask_rebirth(t, node, out)
@@ -245,11 +253,14 @@ class SparkplugHost:
             if value is None:
                 continue  # strings, bytes, datasets, nulls: not a reading
             if not math.isfinite(value):
-                out.problems.append(f"metric {name!r}: {value} is not a finite number")
+                out.problem("nan", f"metric {name!r}: {value} is not a finite number")
                 continue
             ts = metric.timestamp * 1000 if metric.HasField("timestamp") else default_us
             out.historical += bool(metric.is_historical)
             out.readings.append((t.key(name), ts, value))
         if unknown:
-            out.problems.append(f"unknown alias(es) {', '.join(unknown)}: rebirth requested")
+            out.problem(
+                "sparkplug_unknown_alias",
+                f"unknown alias(es) {', '.join(unknown)}: rebirth requested",
+            )
             self._ask_rebirth(t, node, out)

@@ -2,7 +2,8 @@
 
 The key mapped is the MQTT topic for JSON and plain-number payloads, and
 ``group/node[/device]/metric`` for Sparkplug B metrics. A key that the template does not match,
-or that the mapping file does not list, has no sensor: its message goes to dead letters.
+or that the mapping file does not list, has no sensor: its message goes to dead letters. A
+mapping file may give each sensor its unit, which the sensors the connector creates carry.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ class TopicMap:
         template: str | None = None,
         names: dict[str, str] | None = None,
         name_format: str | None = None,
+        units: dict[str, str] | None = None,
     ) -> None:
         if template is not None and names is not None:
             raise InputError("give a topic template or a mapping file, not both")
         self.template = template
         self._names = names
+        self._units = dict(units or {})  # sensor name → unit
         self._regex = None
         self._format = name_format
         if template is not None:
@@ -49,7 +52,12 @@ class TopicMap:
 
     @classmethod
     def from_file(cls, path: str | Path) -> TopicMap:
-        return cls(names=load_mapping(path))
+        names, units = load_mapping_file(path)
+        return cls(names=names, units=units)
+
+    def unit(self, name: str) -> str | None:
+        """The unit the mapping gives sensor ``name``, or None (the connector's --unit)."""
+        return self._units.get(name)
 
     def name(self, key: str) -> str | None:
         try:
@@ -102,7 +110,17 @@ def _format_fields(fmt: str) -> set[str]:
 
 
 def load_mapping(path: str | Path) -> dict[str, str]:
-    """A mapping file: JSON ``{"topic": "sensor", …}`` or CSV with columns ``topic,sensor``."""
+    """The topic → sensor names of a mapping file (see ``load_mapping_file``)."""
+    return load_mapping_file(path)[0]
+
+
+_JSON_SHAPE = 'expected an object {"topic": "sensor" or {"sensor": "…", "unit": "…"}, …}'
+
+
+def load_mapping_file(path: str | Path) -> tuple[dict[str, str], dict[str, str]]:
+    """A mapping file: ``(topic → sensor, sensor → unit)``. JSON ``{"topic": "sensor", …}``,
+    where a value may also be ``{"sensor": "p1", "unit": "bar"}``; or CSV with the columns
+    ``topic,sensor`` or ``topic,sensor,unit``. One sensor given two units is an error."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -113,16 +131,53 @@ def load_mapping(path: str | Path) -> dict[str, str]:
             data = json.loads(text)
         except json.JSONDecodeError as exc:
             raise InputError(f"not JSON: {exc.msg}", file=str(path), line=exc.lineno) from None
-        if not isinstance(data, dict) or not all(
-            isinstance(k, str) and isinstance(v, str) and v for k, v in data.items()
-        ):
-            raise InputError('expected an object {"topic": "sensor", …}', file=str(path))
-        return data
-    names: dict[str, str] = {}
+        if not isinstance(data, dict):
+            raise InputError(_JSON_SHAPE, file=str(path))
+        entries = [(topic, *_json_entry(path, topic, v)) for topic, v in data.items()]
+        return _collect(path, [(e, None) for e in entries])
+    rows = []
     for line, row in enumerate(csv.reader(text.splitlines()), start=1):
-        if not row or row[0].startswith("#") or (line == 1 and row[:2] == ["topic", "sensor"]):
+        cells = [c.strip() for c in row]
+        if not row or row[0].startswith("#") or (line == 1 and cells[:2] == ["topic", "sensor"]):
             continue
-        if len(row) != 2 or not row[0].strip() or not row[1].strip():
-            raise InputError("expected two columns: topic,sensor", file=str(path), line=line)
-        names[row[0].strip()] = row[1].strip()
-    return names
+        if len(cells) not in (2, 3) or not cells[0] or not cells[1]:
+            raise InputError(
+                "expected the columns topic,sensor or topic,sensor,unit", file=str(path), line=line
+            )
+        rows.append(((cells[0], cells[1], cells[2] if len(cells) == 3 else ""), line))
+    return _collect(path, rows)
+
+
+def _json_entry(path: Path, topic, value) -> tuple[str, str]:
+    if isinstance(topic, str) and isinstance(value, str) and value:
+        return value, ""
+    if isinstance(topic, str) and isinstance(value, dict):
+        sensor, unit = value.get("sensor"), value.get("unit", "")
+        if (
+            isinstance(sensor, str)
+            and sensor
+            and isinstance(unit, str)
+            and set(value)
+            <= {
+                "sensor",
+                "unit",
+            }
+        ):
+            return sensor, unit.strip()
+    raise InputError(f"{_JSON_SHAPE}; not for {topic!r}", file=str(path))
+
+
+def _collect(path: Path, entries) -> tuple[dict[str, str], dict[str, str]]:
+    names: dict[str, str] = {}
+    units: dict[str, str] = {}
+    for (topic, sensor, unit), line in entries:
+        names[topic] = sensor
+        if not unit:
+            continue
+        if units.setdefault(sensor, unit) != unit:
+            raise InputError(
+                f"sensor {sensor!r} is given two units: {units[sensor]!r} and {unit!r}",
+                file=str(path),
+                line=line,
+            )
+    return names, units

@@ -1,0 +1,305 @@
+"""CSV parsing for the import: chunks of (line, epoch µs, value) and the problems of bad rows.
+
+Arrow's CSV reader (C++, block by block) splits the file; a chunk whose times all carry a zone
+and whose values are all finite numbers is converted by Arrow's casts. Any other chunk goes
+through the careful pandas path, which names each bad row's line, field and why.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.errors import InputError
+
+# A zone follows a time of day: "…T10:00Z", "… 10:00:00.5+02:00" (a bare date has none).
+_HAS_ZONE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$", re.I)
+
+
+@dataclass(frozen=True)
+class CsvSpec:
+    path: Path
+    ts_col: str = "ts"
+    value_col: str = "value"
+    tz: str | None = None
+
+
+@dataclass(frozen=True, order=True)
+class Problem:
+    """One bad row: its line (1 is the header), the field at fault (None: the row) and why."""
+
+    line: int
+    field: str | None
+    message: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}" + (f", field '{self.field}'" if self.field else "")
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class Chunk:
+    """The good rows of one chunk, in file order, and the problems of its bad rows."""
+
+    lines: np.ndarray  # int64 line numbers
+    ts_us: np.ndarray  # int64 epoch µs
+    values: np.ndarray  # float64, finite
+    problems: list[Problem]
+    bad_rows: int  # rows of this chunk left out (problems may list fewer: see max_problems)
+
+
+def read_header(spec: CsvSpec) -> list[str]:
+    path = str(spec.path)
+    if not spec.path.is_file():
+        raise InputError("no such file", file=path)
+    if spec.path.stat().st_size == 0:
+        raise InputError("the file is empty", file=path)
+    try:
+        with spec.path.open(encoding="utf-8-sig", newline="") as f:
+            header = next(csv.reader(f, skipinitialspace=True), None)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", file=path) from None
+    if not header or not any(c.strip() for c in header):
+        raise InputError("the file is empty (no header line)", file=path)
+    columns = [c.strip() for c in header]
+    for col, option in ((spec.ts_col, "--ts-col"), (spec.value_col, "--value-col")):
+        if col not in columns:
+            raise InputError(
+                f"no column {col!r} (columns: {', '.join(columns)}; choose with {option})",
+                file=path,
+                line=1,
+                field=col,
+            )
+    return columns
+
+
+def peek_span(spec: CsvSpec) -> tuple[int, int] | None:
+    """Epoch µs of the first and last data lines, read without reading the file between (the
+    span of a file in time order); None when either cannot be read."""
+    try:
+        columns = read_header(spec)
+        col = columns.index(spec.ts_col)
+        with spec.path.open("rb") as f:
+            f.readline()
+            first = f.readline()
+            f.seek(max(f.tell(), spec.path.stat().st_size - (1 << 16)))
+            tail = [ln for ln in f.read().splitlines() if ln.strip()]
+        stamps = []
+        for line in (first, tail[-1] if tail else b""):
+            cells = next(csv.reader([line.decode("utf-8")], skipinitialspace=True))
+            t = pd.Timestamp(cells[col].strip())
+            if t.tzinfo is None:
+                t = t.tz_localize(spec.tz) if spec.tz else None
+            stamps.append(int(t.value // 1_000))
+        return stamps[0], stamps[1]
+    except (InputError, ValueError, IndexError, TypeError, UnicodeDecodeError, StopIteration):
+        return None
+    except Exception:  # an unknown zone name, an odd line: the writer creates as it goes
+        return None
+
+
+def parsed_chunks(
+    spec: CsvSpec, chunk_rows: int, *, progress=None, max_problems: int = 20
+) -> Iterator[Chunk]:
+    """The file's data rows in chunks of ``chunk_rows`` rows (the last may be shorter).
+
+    Rows with the wrong number of fields are problems of the chunk they fall in; so are bad
+    times and values. ``progress(bytes_read, size)`` is called after each chunk. Raises
+    InputError for what makes the whole file unreadable (and for naive times without --tz)."""
+    import pyarrow as pa
+    import pyarrow.csv as pcsv
+
+    columns = read_header(spec)
+    size = spec.path.stat().st_size
+    bad_lines: list[tuple[int, str]] = []  # wrong field counts, as Arrow reports them
+
+    base = 0  # the line before the block being parsed: Arrow numbers a block's lines from 1
+
+    def on_invalid(row) -> str:
+        n = base + row.number if row.number is not None else -1
+        bad_lines.append((n, f"expected {row.expected_columns} fields, found {row.actual_columns}"))
+        return "skip"
+
+    per_row = _bytes_per_row(spec.path)  # for progress
+    options = {
+        "read_options": pcsv.ReadOptions(
+            column_names=columns,
+            use_threads=False,  # row numbers for the invalid-row handler
+            block_size=1 << 26,
+        ),
+        "parse_options": pcsv.ParseOptions(invalid_row_handler=on_invalid),
+        "convert_options": pcsv.ConvertOptions(
+            include_columns=[spec.ts_col, spec.value_col],
+            column_types={spec.ts_col: pa.string(), spec.value_col: pa.string()},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    }
+    try:
+        line = 1  # the last line accounted for
+        pending: list[pa.RecordBatch] = []
+        held = 0
+        found = 0  # problems listed so far (all chunks)
+
+        def emit(rows: list[pa.RecordBatch]) -> Chunk:
+            nonlocal line, found
+            table = pa.Table.from_batches(rows).combine_chunks()
+            n = table.num_rows
+            skipped = sorted(b for b in bad_lines if b[0] > line)
+            lines = _data_lines(line, n, [b[0] for b in skipped])
+            last = int(lines[-1]) if n else line + len(skipped)
+            mine = [b for b in skipped if b[0] <= last]
+            bad_lines[:] = [b for b in bad_lines if b[0] > last]
+            chunk = _convert(spec, table, lines, max(max_problems - found, 0))
+            chunk.problems[:0] = [Problem(n_, None, why) for n_, why in mine][
+                : max_problems - found
+            ]
+            chunk.problems.sort()
+            chunk.bad_rows += len(mine)
+            found += len(chunk.problems)
+            line = last
+            if progress is not None:
+                progress(min(int(last * per_row), size), size)
+            return chunk
+
+        # Blocks of whole lines read here, each parsed by Arrow on its own: memory holds one
+        # block (Arrow's streaming reader reads ahead of its consumer, as far as the file goes).
+        base = 1
+        for block in _blocks(spec.path, max(int(chunk_rows * per_row), 1 << 16)):
+            table = pcsv.read_csv(pa.py_buffer(block), **options)
+            base += block.count(b"\n") + (not block.endswith(b"\n"))
+            pending += table.to_batches()
+            held += table.num_rows
+            while held >= chunk_rows:
+                table = pa.Table.from_batches(pending)
+                yield emit(table.slice(0, chunk_rows).to_batches())
+                rest = table.slice(chunk_rows)
+                pending, held = rest.to_batches(), rest.num_rows
+        if held or bad_lines:
+            yield emit(pending or [_empty_batch(spec)])
+    except pa.ArrowInvalid as exc:
+        message = str(exc).strip().splitlines()[0]
+        if "UTF8" in message or "utf8" in message.lower():
+            raise InputError("not UTF-8 text", file=str(spec.path)) from None
+        raise InputError(f"malformed CSV: {message}", file=str(spec.path)) from None
+
+
+def _blocks(path: Path, size: int) -> Iterator[bytes]:
+    """The data lines of the file (the header left out) in blocks of about ``size`` bytes,
+    each ending at the end of a line."""
+    with path.open("rb") as f:
+        f.readline()
+        rest = b""
+        while data := f.read(size):
+            data = rest + data
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                rest = data
+                continue
+            yield data[:cut]
+            rest = data[cut:]
+        if rest:
+            yield rest
+
+
+def _bytes_per_row(path: Path) -> float:
+    with path.open("rb") as f:
+        head = f.read(1 << 16)
+    return len(head) / max(head.count(b"\n"), 1)
+
+
+def _empty_batch(spec: CsvSpec):
+    import pyarrow as pa
+
+    return pa.record_batch(
+        [pa.array([], pa.string()), pa.array([], pa.string())], names=[spec.ts_col, spec.value_col]
+    )
+
+
+def _data_lines(after: int, n: int, skipped: list[int]) -> np.ndarray:
+    """The first ``n`` line numbers after ``after`` that are not in ``skipped`` (sorted)."""
+    candidates = np.arange(after + 1, after + 1 + n + len(skipped), dtype=np.int64)
+    if skipped:
+        candidates = candidates[~np.isin(candidates, np.asarray(skipped, dtype=np.int64))]
+    return candidates[:n]
+
+
+def _convert(spec: CsvSpec, table, lines: np.ndarray, max_problems: int) -> Chunk:
+    """Arrow's casts when the whole chunk is clean; else the pandas path, row by row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    ts_raw = pc.utf8_trim_whitespace(table.column(spec.ts_col))
+    val_raw = pc.utf8_trim_whitespace(table.column(spec.value_col))
+    try:
+        ts = pc.cast(ts_raw, pa.timestamp("us", tz="UTC")).to_numpy().astype(np.int64)
+        values = pc.cast(val_raw, pa.float64()).to_numpy()
+        if np.isfinite(values).all():
+            return Chunk(lines, ts, values.astype(np.float64, copy=False), [], 0)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    ts_text = np.asarray(ts_raw.to_numpy(zero_copy_only=False), dtype=object)
+    val_text = np.asarray(val_raw.to_numpy(zero_copy_only=False), dtype=object)
+    ts_us, ts_why = _parse_ts(spec, ts_text, lines)
+    values, val_why = _parse_values(val_text)
+    problems, bad = [], np.zeros(len(lines), dtype=bool)
+    for field, why in ((spec.ts_col, ts_why), (spec.value_col, val_why)):
+        for i, message in why.items():
+            bad[i] = True
+            problems.append(Problem(int(lines[i]), field, message))
+    problems.sort()
+    keep = ~bad
+    return Chunk(lines[keep], ts_us[keep], values[keep], problems[:max_problems], int(bad.sum()))
+
+
+def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, dict]:
+    """Epoch µs (0 where bad) and {row index: why} for the bad rows."""
+    has_zone = np.fromiter((_HAS_ZONE.search(v) is not None for v in text), bool, len(text))
+    out = pd.Series(pd.NaT, index=range(len(text)), dtype="datetime64[ns, UTC]")
+    if has_zone.any():
+        out[has_zone] = pd.to_datetime(text[has_zone], format="ISO8601", utc=True, errors="coerce")
+    naive = ~has_zone & (text != "")
+    if naive.any():
+        local = pd.Series(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
+        parsed = local.notna().to_numpy()
+        if spec.tz is None and parsed.any():
+            i = int(np.flatnonzero(naive)[np.flatnonzero(parsed)[0]])
+            raise InputError(
+                f"timestamp {text[i]!r} has no time zone; add one or pass --tz",
+                file=str(spec.path),
+                line=int(lines[i]),
+                field=spec.ts_col,
+            )
+        if spec.tz is not None:
+            try:
+                local = local.dt.tz_localize(spec.tz, ambiguous="NaT", nonexistent="NaT")
+            except Exception:
+                raise InputError(f"unknown time zone {spec.tz!r}", field="--tz") from None
+            out[naive] = local.dt.tz_convert("UTC").to_numpy()
+    missing = out.isna().to_numpy()
+    why = {
+        int(i): "missing timestamp" if text[i] == "" else f"cannot read {text[i]!r} as a time"
+        for i in np.flatnonzero(missing)
+    }
+    us = pd.DatetimeIndex(out.fillna(pd.Timestamp(0, tz="UTC"))).as_unit("us").asi8
+    return us.astype(np.int64), why
+
+
+def _parse_values(text: np.ndarray) -> tuple[np.ndarray, dict]:
+    values = np.asarray(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
+    why = {}
+    for i in np.flatnonzero(~np.isfinite(values)):
+        raw = text[i]
+        if raw == "":
+            why[int(i)] = "missing value"
+        elif raw.lower().lstrip("+-") in {"nan", "inf", "infinity"}:
+            why[int(i)] = f"{raw!r} is not a finite number (NaN and infinity are refused)"
+        else:
+            why[int(i)] = f"cannot read {raw!r} as a number"
+    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), why
