@@ -8,12 +8,8 @@ import pytest
 
 from plantcast.detect import find_episodes, merge_episodes
 from plantcast.detect.base import score_frame
-from plantcast.detect.evaluation import (
-    evaluate_detectors,
-    match_events,
-    summarize,
-    union_episodes,
-)
+from plantcast.detect.evaluation import match_events, summarize, union_episodes
+from plantcast.services.detector_evaluation import evaluate_detectors
 
 IDX = pd.date_range("2024-01-01", periods=20, freq="30min", tz="UTC", name="ts")
 STEP = pd.Timedelta("30min")

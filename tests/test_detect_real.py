@@ -14,11 +14,9 @@ from plantcast.detect.evaluation import (
     CLEAN_COLUMNS,
     SUMMARY_COLUMNS,
     baseline_detectors,
-    clean_days,
-    run_evaluation,
     summarize,
 )
-from plantcast.detect.stuck import StuckDetector
+from plantcast.services.detector_evaluation import clean_days, run_evaluation
 from plantcast.signals.recordings import (
     RECORDINGS,
     gaps,
@@ -126,9 +124,8 @@ def test_rolling_z_flags_a_10_sigma_spike_and_not_a_clean_sine():
 
 
 def test_real_evaluation_end_to_end(taylor):
-    dets = {"stuck": StuckDetector()}
     ev, st = run_evaluation(
-        1, 11, source="real", backgrounds={"taylor": taylor}, detectors=dets, days=28
+        1, 11, source="real", backgrounds={"taylor": taylor}, detectors=("stuck",), days=28
     )
     assert set(ev["background"]) == {"taylor"} and set(ev["scenario"]) == {11}
     table = summarize(ev, st)
@@ -146,7 +143,7 @@ def test_clean_days_counts_false_alerts_per_sensor(taylor):
     out = clean_days(
         {"taylor": taylor.iloc[: 48 * 28], "water_flow": wf},
         labels=labels,
-        detectors={"stuck": StuckDetector()},
+        detectors=("stuck",),
         baselines=False,
     )
     assert list(out.columns) == CLEAN_COLUMNS

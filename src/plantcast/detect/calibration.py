@@ -37,12 +37,39 @@ def allowed_exceedances(budget: float, days: float) -> int:
     return max(1, int(budget * SAFETY * days / DAYS_PER_BUDGET))
 
 
-def order_threshold(values: np.ndarray, budget: float, days: float, floor: float) -> float:
-    """The threshold only the ``allowed_exceedances`` largest of ``values`` exceed (≥ floor):
-    for discrete scores (gap lengths) where a fitted tail has nothing to hold on to."""
-    v = np.sort(np.asarray(values, dtype=np.float64)[np.isfinite(values)])[::-1]
-    k = allowed_exceedances(budget, days)
-    return max(float(floor), float(v[k])) if len(v) > k else float(floor)
+RUN_CENSOR = 10  # missing runs longer than this count as "long": an outage, not a habit
+
+
+def missing_run_threshold(runs: np.ndarray, budget: float, days: float, floor: float) -> float:
+    """The shortest run of missed readings expected at most ``SAFETY`` × ``budget`` times in
+    30 days (≥ ``floor``), from a geometric model of the training window's runs.
+
+    A sensor that misses readings at random (a gateway that drops one now and then) makes
+    runs of ``m`` or more missed readings at a rate of ``runs per slot × p^(m−1)``, ``p`` the
+    chance that a run goes on one more reading. ``p`` is estimated with runs longer than
+    ``RUN_CENSOR`` censored there, so one real outage in the training window (a young
+    sensor's, scored in-sample) does not teach the detector to ignore outages. Two weeks of
+    routine misses thus speak for a month, as a fitted tail does for continuous scores.
+    ``runs`` are the lengths (in readings) of the window's runs of missed readings, ``days``
+    its length.
+    """
+    runs = np.asarray(runs, dtype=np.float64)
+    runs = runs[np.isfinite(runs) & (runs >= 1)]
+    if len(runs) == 0 or days <= 0 or budget <= 0:
+        return float(floor)
+    censored = np.minimum(runs, RUN_CENSOR)
+    goes_on = float((censored - 1).sum())
+    stops = float((runs < RUN_CENSOR).sum())
+    if stops == 0:  # every run is an outage: nothing routine to learn the tail from
+        return float(floor)
+    p = goes_on / (goes_on + stops)
+    rate = len(runs) / days * DAYS_PER_BUDGET  # runs a month
+    target = budget * SAFETY
+    if rate <= target or p <= 0.0:
+        m = 1 if rate <= target else 2
+    else:
+        m = 1 + math.ceil(math.log(target / rate) / math.log(p))
+    return max(float(floor), float(m))
 
 
 def budget_threshold(

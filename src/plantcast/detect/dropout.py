@@ -8,7 +8,7 @@ import pandas as pd
 from plantcast.core.errors import InputError
 from plantcast.core.timeutil import parse_duration
 from plantcast.detect.base import DEFAULT_BUDGET, Detector, score_frame
-from plantcast.detect.calibration import order_threshold
+from plantcast.detect.calibration import missing_run_threshold
 from plantcast.detect.episodes import EpisodePolicy
 
 
@@ -29,8 +29,11 @@ class DropoutDetector(Detector):
     the series is not seen here (a service that knows "now" adds it). Covers dropouts.
 
     Fitted, ``k`` is a floor: a sensor whose history is full of short gaps (a gateway that
-    drops a reading now and then) gets the gap length it exceeds at most ``budget`` times a
-    month, so a routine hiccup is not an alert.
+    drops a reading now and then) gets the run of missed readings it reaches at most
+    ``budget`` times a month by a geometric model of its runs
+    (:func:`~plantcast.detect.calibration.missing_run_threshold`), so routine misses are not
+    alerts while an outage still is. ``threshold_`` counts missed readings: a gap of ``g``
+    intervals misses ``g − 1`` readings and is flagged when ``g > threshold_``.
     """
 
     name = "dropout"
@@ -61,9 +64,10 @@ class DropoutDetector(Detector):
         if self.budget is None:
             self.threshold_ = self.floor_
             return
-        # gap lengths are whole steps, too discrete for a fitted tail: an order statistic
+        # gap lengths are whole steps, too discrete for a fitted tail: a model of the runs
         days = (series.index[-1] - series.index[0]) / pd.Timedelta(days=1)
-        self.threshold_ = order_threshold(gaps, self.budget, days, self.k)
+        missed = np.rint(gaps) - 1
+        self.threshold_ = missing_run_threshold(missed[missed >= 1], self.budget, days, self.k)
 
     def _step(self, index: pd.DatetimeIndex) -> pd.Timedelta | None:
         if self.interval is not None:

@@ -119,7 +119,7 @@ class ResidualZDetector(ResidualDetector):
         forecaster_params: dict[str, Any] | None = None,
         *,
         threshold: float = 3.0,
-        tail_factor: float = 1.5,
+        tail_factor: float = 1.6,
         window: int = 336,
         level_window: str | pd.Timedelta = "6h",
         accept_after: str | pd.Timedelta = "6h",
@@ -146,8 +146,9 @@ class ResidualZDetector(ResidualDetector):
         # The floor follows the noise's tails: light-tailed noise (the demo's uniform ±2)
         # never reaches 3σ, so 3 catches small spikes without false alerts; Gaussian noise
         # does, about 4 times a month at 30-min steps, so there it rises to tail_factor × the
-        # training residuals' 99th percentile |z| (≈ 3.9σ). Real data's structured residuals
-        # raise it further, through the budget.
+        # training residuals' 99th percentile |z| (≈ 4.1σ; 1.6 was tuned on scenario seeds
+        # 1000-1099: Gaussian spike F1 at ≥ 5σ 0.932 at 1.5, 0.938 at 1.6, 0.936 at 1.7).
+        # Real data's structured residuals raise it further, through the budget.
         z = np.abs(self._z(series))
         q99 = float(np.quantile(z, 0.99))
         floor = max(self.threshold, self.tail_factor * q99)

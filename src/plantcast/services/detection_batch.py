@@ -21,26 +21,24 @@ from itertools import groupby
 import pandas as pd
 
 from plantcast.core.timeutil import parse_duration, to_utc
-from plantcast.detect import merge_episodes
-from plantcast.services.context import DEFAULT_PERIODS
 from plantcast.services.detection import (
-    CONTEXT,
-    COOLDOWN,
     DETECTORS,
-    TRAIN,
     ChunkScore,
     DetectOptions,
     DetectResult,
     SensorPlan,
-    _chunk_series,
-    _chunks,
-    _Tally,
+    Tally,
+    alert_changes,
+    chunk_ranges,
+    chunk_series,
+    context_span,
+    history_span,
+    needs_reading_before,
     score_chunk,
     write_scores,
 )
-from plantcast.store import Store, catalog
-from plantcast.store import alerts as alert_rows
-from plantcast.store import readings as reading_rows
+from plantcast.services.seasons import current_periods
+from plantcast.store import Store, Transaction
 
 Work = tuple[SensorPlan, list[tuple]]  # a sensor's plan and its chunks: (a, b, series)
 Scored = tuple[SensorPlan, list[ChunkScore | None]]
@@ -61,13 +59,13 @@ def plan_sensors(
     """``plan_sensor`` for many sensors in a few statements; an unknown sensor maps to the
     error ``plan_sensor`` would raise."""
     names = list(dict.fromkeys(names))
-    with store.read() as conn:
-        found = catalog.sensors_by_name(conn, names)
+    with store.transaction(readonly=True) as tx:
+        found = tx.sensors_by_name(names)
         ids = [s.id for s, _ in found.values()]
-        latest = reading_rows.edge_readings(conn, [(i, None) for i in ids], last=True)
-        marks = alert_rows.scored_until_many(conn, ids) if since is None else {}
+        latest = tx.edge_readings([(i, None) for i in ids], last=True)
+        marks = tx.scored_until_many(ids) if since is None else {}
         unmarked = [i for i in ids if any((i, d) not in marks for d in detectors)]
-        first = reading_rows.edge_readings(conn, [(i, None) for i in unmarked], last=False)
+        first = tx.edge_readings([(i, None) for i in unmarked], last=False)
     plans: dict[str, SensorPlan | Exception] = {}
     for name in names:
         if name not in found:
@@ -77,24 +75,24 @@ def plan_sensors(
                 plans[name] = exc
             continue
         sensor, params = found[name]
-        chosen = periods or tuple(params.get("periods") or DEFAULT_PERIODS)
+        last = latest.get(sensor.id)
+        chosen = periods or current_periods(store, sensor, params, last and last[0])
         if since is not None:
             start = to_utc(since)
         elif sensor.id in unmarked:
             start = first[sensor.id][0] if sensor.id in first else None
         else:
             start = to_utc(min(marks[(sensor.id, d)] for d in detectors)) + US
-        last = latest.get(sensor.id)
         if last is None or start is None or start > last[0]:
             plans[name] = SensorPlan(sensor, chosen, detectors, None, None)
             continue
-        chunks = tuple(_chunks(sensor, start, last[0]))
+        chunks = tuple(chunk_ranges(sensor, start, last[0]))
         plans[name] = SensorPlan(sensor, chosen, detectors, start, last[0], chunks)
     return plans
 
 
 def read_batch(store: Store, plans: list[SensorPlan]) -> list[Work]:
-    """Each plan's chunks with their series (as ``_chunk_series`` reads them). Single-chunk
+    """Each plan's chunks with their series (as ``chunk_series`` reads them). Single-chunk
     plans whose chunks start on the same day share one range query."""
     single = sorted((p for p in plans if len(p.chunks) == 1), key=lambda p: p.chunks[0][0])
     series: dict[int, pd.Series] = {}
@@ -106,26 +104,26 @@ def read_batch(store: Store, plans: list[SensorPlan]) -> list[Work]:
             a, b = plan.chunks[0]
             out.append((plan, [(a, b, series[plan.sensor.id])]))
         else:
-            pieces = [(a, b, _chunk_series(store, plan.sensor, a, b)) for a, b in plan.chunks]
+            pieces = [(a, b, chunk_series(store, plan.sensor, a, b)) for a, b in plan.chunks]
             out.append((plan, pieces))
     return out
 
 
 def _read_group(store: Store, plans: list[SensorPlan]) -> dict[int, pd.Series]:
-    back = max(CONTEXT, TRAIN)
-    lo = min(p.chunks[0][0] for p in plans) - back
+    lo = min(p.chunks[0][0] - history_span(p.sensor) for p in plans)
     hi = max(p.chunks[0][1] for p in plans) + US
-    with store.read() as conn:
-        whole = reading_rows.read_series_many(conn, [p.sensor.id for p in plans], lo, hi)
+    with store.transaction(readonly=True) as tx:
+        whole = tx.read_series_many([p.sensor.id for p in plans], lo, hi)
         out, need_before = {}, []
         for p in plans:
             a, b = p.chunks[0]
             s = whole[p.sensor.id]
-            s = s.iloc[s.index.searchsorted(a - back) : s.index.searchsorted(b + US)]
+            back = a - history_span(p.sensor)
+            s = s.iloc[s.index.searchsorted(back) : s.index.searchsorted(b + US)]
             out[p.sensor.id] = s
-            if s.empty or s.index[0] >= a - CONTEXT:  # as _chunk_series: the reading before
-                need_before.append((p.sensor.id, a - back))
-        before = reading_rows.edge_readings(conn, need_before, last=True)
+            if needs_reading_before(p.sensor, s, a):  # as chunk_series: the reading before
+                need_before.append((p.sensor.id, back))
+        before = tx.edge_readings(need_before, last=True)
     for sid, (ts, value) in before.items():
         head = pd.Series([value], index=pd.DatetimeIndex([ts], name="ts"), name="value")
         out[sid] = pd.concat([head, out[sid]]) if len(out[sid]) else head
@@ -157,8 +155,8 @@ def write_batch_results(
     rest = [(p, s) for p, s in scored if not (len(s) == 1 and s[0] is not None)]
     if bulk:
         try:
-            with store.write() as conn:
-                results.update(_write_bulk(conn, bulk, options))
+            with store.transaction() as tx:
+                results.update(_write_bulk(tx, bulk, options))
         except Exception:
             rest += [(p, [s]) for p, s in bulk]
     for plan, scores in rest:
@@ -169,15 +167,15 @@ def write_batch_results(
     return results
 
 
-def _write_bulk(conn, bulk: list[tuple[SensorPlan, ChunkScore]], options) -> dict:
+def _write_bulk(tx: Transaction, bulk: list[tuple[SensorPlan, ChunkScore]], options) -> dict:
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
-    lo = min(score.a for _, score in bulk) - CONTEXT
-    existing = alert_rows.alerts_reaching_many(conn, [p.sensor.id for p, _ in bulk], lo)
+    lo = min(score.a - context_span(p.sensor) for p, score in bulk)
+    existing = tx.alerts_reaching_many([p.sensor.id for p, _ in bulk], lo)
     marks: dict[tuple[int, str], pd.Timestamp] = {}
     results = {}
     for plan, score in bulk:
-        tally = _Tally()
-        sid, since = plan.sensor.id, score.a - CONTEXT
+        tally = Tally()
+        sid, since = plan.sensor.id, score.a - context_span(plan.sensor)
         for name in plan.detectors:
             marks[(sid, name)] = score.b
             if name not in score.found:
@@ -196,26 +194,18 @@ def _write_bulk(conn, bulk: list[tuple[SensorPlan, ChunkScore]], options) -> dic
             episodes = score.found[name]
             if episodes.empty and all(e["ends_at"] is not None for e in mine):
                 continue  # nothing to open, extend or close: merge_episodes would agree
-            to_update, to_insert = merge_episodes(
-                mine,
-                episodes,
-                detector=name,
-                scored_until=score.b,
-                gap_tolerance=COOLDOWN[name],
-                resolve_after=resolve_after,
-                close_unmatched_at=score.a,
-            )
+            to_update, to_insert = alert_changes(mine, score, name, resolve_after)
             for change in to_update:
-                alert_rows.update_alert(conn, change.pop("id"), **change)
+                tx.update_alert(change.pop("id"), **change)
             for row in to_insert:
-                alert_rows.insert_alert(conn, sid, **row)
+                tx.insert_alert(sid, **row)
             tally.opened += len(to_insert)
             tally.updated += len(to_update)
         tally.scored = score.scored
         for name, why in score.skipped.items():
             tally.skipped.setdefault(name, why)
         results[plan.sensor.name] = tally.result(plan)
-    alert_rows.set_scored_until_many(conn, marks)
+    tx.set_scored_until_many(marks)
     return results
 
 

@@ -59,7 +59,8 @@ def refresh_seasons(store: Store, sensor: Sensor) -> tuple[Season, ...]:
         "seasons_span": (series.index[-1] - series.index[0]).total_seconds(),
     }
     if sensor.source is not Source.SIMULATED:
-        # An empty list means "looked, found none": sensor_periods then falls back to 24h.
+        # An empty list means "looked, found none": detection models the sensor without a
+        # season (``stored_periods``); forecasting's ``sensor_periods`` has its own default.
         changes["periods"] = list(format_periods(found))
     store.update_sensor_params(sensor.id, changes)
     return found
@@ -85,6 +86,20 @@ def maybe_refresh_seasons(store: Store, sensor: Sensor) -> tuple[Season, ...] | 
     if not needs_refresh(params, last):
         return None
     return refresh_seasons(store, sensor)
+
+
+def current_periods(store: Store, sensor: Sensor, params: dict, last) -> tuple[str, ...]:
+    """A sensor's periods, its seasons detected first when due (``needs_refresh``: never
+    analysed, or much new history since), as detection and forecasting both need them."""
+    if sensor.source is not Source.SIMULATED and needs_refresh(params, last):
+        return tuple(format_periods(refresh_seasons(store, sensor)))
+    return stored_periods(params)
+
+
+def stored_periods(params: dict) -> tuple[str, ...]:
+    """The periods kept in a sensor's params (configured or detected); ``()`` when none were
+    found or detection has not run: no fallback season."""
+    return tuple(params.get("periods") or ())
 
 
 def stored_seasons(params: dict) -> tuple[Season, ...] | None:

@@ -1,0 +1,313 @@
+"""Detectors evaluated as ``plantcast detect`` runs them: chunk by chunk, refitted, calibrated.
+
+A labeled scenario (:func:`plantcast.signals.scenarios.generate_scenario`, or a real background
+with injected events, :func:`plantcast.signals.recordings.real_scenario`) is scored as a sensor
+whose earlier runs scored its warm-up: from the end of the warm-up on, in the chunks of
+``detection.chunk_ranges``, each through ``detection.score_chunk`` (the production detectors,
+fitted on the history before the chunk, calibrated to the alert budget) and merged into alerts
+with ``detection.alert_changes``, as the store's writers do. Only the alerts are matched to
+events, and false alerts are counted over the scored span alone (the warm-up is history).
+The metrics are ``plantcast.detect.evaluation``'s; the baselines (rolling z, static threshold,
+random) are fitted once on the warm-up, as their users would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.timeutil import parse_duration
+from plantcast.core.types import Sensor, Source
+from plantcast.detect.evaluation import (
+    CLEAN_COLUMNS,
+    COMBINED,
+    baseline_detectors,
+    match_events,
+    summarize,
+    union_episodes,
+)
+from plantcast.services.detection import (
+    DETECTORS,
+    DetectOptions,
+    SensorPlan,
+    alert_changes,
+    chunk_ranges,
+    context_span,
+    score_chunk,
+    window_of,
+)
+from plantcast.signals.recordings import PERIODS, real_scenario
+from plantcast.signals.scenarios import Scenario, generate_scenario
+
+EPISODE = ["start", "end", "detected_at"]
+DEFAULT_OPTIONS = DetectOptions()  # the default budget and resolve_after of ``detect``
+
+
+def _sensor(series: pd.Series, name: str) -> Sensor:
+    step = pd.Timedelta(int(np.median(np.diff(series.index.asi8))), unit="ns")
+    return Sensor(0, name, "", "", Source.IMPORTED, step, series.index[0])
+
+
+def replay_alerts(
+    series: pd.Series,
+    *,
+    periods: tuple[str, ...],
+    scored_from: pd.Timestamp,
+    options: DetectOptions = DEFAULT_OPTIONS,
+    detectors: tuple[str, ...] = DETECTORS,
+    name: str = "evaluated",
+) -> dict[str, pd.DataFrame]:
+    """The alerts ``plantcast detect`` leaves on a sensor holding ``series`` whose runs had
+    scored up to ``scored_from``: per detector, a frame of start, end (the last reading while
+    still ongoing) and detected_at (the first detection inside the alert)."""
+    sensor = _sensor(series, name)
+    last = series.index[-1]
+    chunks = tuple(chunk_ranges(sensor, scored_from, last))
+    plan = SensorPlan(sensor, tuple(periods), detectors, scored_from, last, chunks)
+    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
+    alerts: dict[str, list[dict]] = {n: [] for n in detectors}
+    seen: dict[str, list[pd.DataFrame]] = {n: [] for n in detectors}
+    for a, b in chunks:
+        score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options)
+        if score is None:
+            continue
+        since = a - context_span(sensor)
+        for det in score.found:
+            mine = [x for x in alerts[det] if x["ends_at"] is None or x["ends_at"] >= since]
+            to_update, to_insert = alert_changes(mine, score, det, resolve_after)
+            by_id = {x["id"]: x for x in alerts[det]}
+            for change in to_update:
+                by_id[change.pop("id")].update(change)
+            for row in to_insert:
+                alerts[det].append({**row, "id": len(alerts[det])})
+            seen[det].append(score.found[det][EPISODE])
+    return {n: _as_episodes(alerts[n], seen[n], last) for n in detectors}
+
+
+def _as_episodes(alerts: list[dict], seen: list[pd.DataFrame], last) -> pd.DataFrame:
+    if not alerts:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]") for c in EPISODE})
+    start = _ns([a["ts"] for a in alerts])
+    end = _ns([last if a["ends_at"] is None else a["ends_at"] for a in alerts])
+    eps = pd.concat(seen, ignore_index=True)
+    e_start, e_end, e_det = (_ns(eps[c]) for c in EPISODE)
+    detected = start.copy()
+    for i, (s, e) in enumerate(zip(start, end, strict=True)):
+        inside = (e_start <= e) & (e_end >= s)
+        if inside.any():
+            detected[i] = max(e_det[inside].min(), s)
+    frame = pd.DataFrame(
+        {
+            c: pd.to_datetime(v, utc=True)
+            for c, v in zip(EPISODE, (start, end, detected), strict=True)
+        }
+    )
+    return frame.sort_values("start").reset_index(drop=True)
+
+
+def _ns(values) -> np.ndarray:
+    return pd.DatetimeIndex(pd.to_datetime(list(values), utc=True)).as_unit("ns").asi8
+
+
+def _scored_part(episodes: pd.DataFrame, scored_from) -> pd.DataFrame:
+    return episodes[episodes["end"] >= scored_from] if len(episodes) else episodes
+
+
+def scenario_found(
+    series: pd.Series,
+    train: pd.Series,
+    scored_from,
+    *,
+    periods: tuple[str, ...],
+    options: DetectOptions,
+    detectors: tuple[str, ...],
+    baselines: bool,
+) -> dict[str, pd.DataFrame]:
+    """Alerts of the production detectors (and ``combined``, their union) and the baselines'
+    episodes, over the scored span of ``series``."""
+    found = replay_alerts(
+        series, periods=periods, scored_from=scored_from, options=options, detectors=detectors
+    )
+    found = {n: _scored_part(e, scored_from) for n, e in found.items()}
+    found[COMBINED] = union_episodes(list(found.values()))
+    if baselines:
+        for name, det in baseline_detectors().items():
+            det.fit(train)
+            found[name] = _scored_part(det.episodes(series), scored_from)
+    return found
+
+
+def score_scenario(
+    scenario: Scenario,
+    *,
+    periods: tuple[str, ...],
+    options: DetectOptions = DEFAULT_OPTIONS,
+    detectors: tuple[str, ...] = DETECTORS,
+    baselines: bool = True,
+    tolerance: int = 3,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-event rows (detector, kind, magnitude_sigma, detected, delay) and per-detector rows
+    (false_positives, clean_alerts, clean_days) of one scenario and its clean twin, scored
+    from the end of its warm-up."""
+    idx = scenario.series.index
+    scored_from = idx[idx.searchsorted(idx[0] + scenario.warmup)]
+    found, clean_found = (
+        scenario_found(
+            s,
+            scenario.train,
+            scored_from,
+            periods=periods,
+            options=options,
+            detectors=detectors,
+            baselines=baselines,
+        )
+        for s in (scenario.series, scenario.clean)
+    )
+    days = (scenario.clean.index[-1] - scored_from) / pd.Timedelta(days=1)
+    events, stats = [], []
+    for name, eps in found.items():
+        matched, fps = match_events(scenario.labels, eps, scenario.interval, tolerance)
+        events.append(matched.assign(detector=name))
+        stats.append((name, fps, len(clean_found[name]), days))
+    cols = ["detector", "false_positives", "clean_alerts", "clean_days"]
+    return pd.concat(events, ignore_index=True), pd.DataFrame(stats, columns=cols)
+
+
+def run_evaluation(
+    n_scenarios: int = 50,
+    seed: int = 0,
+    *,
+    source: str = "synthetic",
+    backgrounds: Mapping[str, pd.Series] | None = None,
+    options: DetectOptions = DEFAULT_OPTIONS,
+    detectors: tuple[str, ...] = DETECTORS,
+    baselines: bool = True,
+    tolerance: int = 3,
+    on_progress: Callable[[int, int], None] | None = None,
+    **scenario_kwargs,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score ``n_scenarios`` scenarios (seeds ``seed .. seed + n − 1``); raw rows to summarize.
+
+    ``source="real"`` builds each on a real series of ``backgrounds`` (``{name: series}``,
+    taken in turn) with the recording's seasonal periods; synthetic ones are simulated
+    sensors with their signal's daily cycle. Rows carry the ``scenario`` seed and the
+    ``background`` ("synthetic" for generated ones).
+    """
+    if source not in ("synthetic", "real"):
+        raise ValueError(f"source must be 'synthetic' or 'real', got {source!r}")
+    backgrounds = backgrounds or {}
+    names = list(backgrounds)
+    if source == "real" and not names:
+        raise ValueError("a real evaluation needs backgrounds: {name: series}")
+    events, stats = [], []
+    for i in range(n_scenarios):
+        name = names[i % len(names)] if source == "real" else "synthetic"
+        if source == "real":
+            periods = PERIODS.get(name, ())
+            scenario = real_scenario(
+                backgrounds[name], seed + i, periods=periods or ("24h",), **scenario_kwargs
+            )
+        else:
+            scenario = generate_scenario(seed + i, **scenario_kwargs)
+            periods = _signal_periods(scenario)
+        ev, st = score_scenario(
+            scenario,
+            periods=periods,
+            options=options,
+            detectors=detectors,
+            baselines=baselines,
+            tolerance=tolerance,
+        )
+        events.append(ev.assign(scenario=seed + i, background=name))
+        stats.append(st.assign(scenario=seed + i, background=name))
+        if on_progress is not None:
+            on_progress(i + 1, n_scenarios)
+    return pd.concat(events, ignore_index=True), pd.concat(stats, ignore_index=True)
+
+
+def _signal_periods(scenario: Scenario) -> tuple[str, ...]:
+    """A simulated sensor's periods: its signal's cycles (as ``plantcast simulate`` stores)."""
+    model = scenario.model
+    if model is None:
+        return ()
+    return tuple(str(parse_duration(c.period)) for c in model.cycles)
+
+
+def evaluate_detectors(
+    n_scenarios: int = 50, seed: int = 0, *, min_sigma: float | None = None, **options
+) -> pd.DataFrame:
+    """The evaluation table: detector × kind (+ ``all``), with ``combined`` and the baselines.
+
+    ``min_sigma`` keeps the events of at least that size (in σ; stuck and dropout, which have
+    no size, always count); false positives are unchanged (an episode on a smaller event is
+    not false). ``options`` are those of :func:`run_evaluation`.
+    """
+    events, stats = run_evaluation(n_scenarios, seed, **options)
+    return summarize(at_least(events, min_sigma), stats)
+
+
+def at_least(events: pd.DataFrame, min_sigma: float | None) -> pd.DataFrame:
+    """The events of at least ``min_sigma`` σ (all of them when None); unsized ones stay."""
+    if min_sigma is None:
+        return events
+    return events[events["magnitude_sigma"].abs().fillna(np.inf) >= min_sigma]
+
+
+def clean_days(
+    recordings: Mapping[str, pd.Series],
+    *,
+    labels: Mapping[str, pd.DataFrame] | None = None,
+    options: DetectOptions = DEFAULT_OPTIONS,
+    detectors: tuple[str, ...] = DETECTORS,
+    baselines: bool = True,
+    fit_days: float = 14,
+    tolerance: int = 3,
+) -> pd.DataFrame:
+    """False alerts per 30 days on whole real recordings, scored as ``detect`` would a sensor
+    whose first ``fit_days`` were history: weekly chunks, each refitted on the history before
+    it. Only the scored span counts.
+
+    ``labels`` (``{name: frame with kind, starts_at, ends_at}``) name known real anomalies:
+    an alert that touches one is not false, and their recall and event precision are
+    reported (NaN without labels). One row per recording × detector, ``combined`` included.
+    """
+    rows = []
+    for name, series in recordings.items():
+        idx = series.index
+        scored_from = idx[idx.searchsorted(idx[0] + pd.Timedelta(days=fit_days))]
+        days = (idx[-1] - scored_from) / pd.Timedelta(days=1)
+        step = pd.Timedelta(int(np.median(np.diff(idx.asi8))), unit="ns")
+        known = (labels or {}).get(name)
+        if known is None:
+            known = pd.DataFrame(columns=["kind", "starts_at", "ends_at"])
+        known = known[known["starts_at"] >= scored_from]
+        found = scenario_found(
+            series,
+            series[idx < scored_from],
+            scored_from,
+            periods=PERIODS.get(name, ()),
+            options=options,
+            detectors=detectors,
+            baselines=baselines,
+        )
+        for det_name, eps in found.items():
+            matched, false = match_events(known, eps, step, tolerance)
+            hit = int(matched["detected"].sum())
+            true_eps = len(eps) - false
+            rows.append(
+                (
+                    name,
+                    det_name,
+                    days,
+                    len(eps),
+                    false,
+                    30.0 * false / days,
+                    len(known),
+                    hit,
+                    hit / len(known) if len(known) else float("nan"),
+                    true_eps / len(eps) if len(known) and len(eps) else float("nan"),
+                )
+            )
+    return pd.DataFrame(rows, columns=CLEAN_COLUMNS)
