@@ -274,7 +274,14 @@ def test_sensor_without_readings_says_so(sqlite_url, monkeypatch):
     store.close()
 
 
-@pytest.mark.parametrize("text", ["soon", "", "-2h"])
+def test_empty_periods_forecast_without_a_season(sqlite_app_db):
+    at = run_app()
+    at.text_input(key="periods").input("").run()
+    assert not at.exception and not at.sidebar.error
+    assert at.session_state["computed"]["forecast_lengths"]["fourier_linear"] == 48
+
+
+@pytest.mark.parametrize("text", ["soon", "-2h"])
 def test_invalid_periods_show_an_error(sqlite_app_db, text):
     at = run_app()
     at.text_input(key="periods").input(text).run()

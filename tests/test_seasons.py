@@ -286,7 +286,7 @@ def test_import_detects_and_stores_the_seasons(store, db_url):
     assert payload["seasons"] == params["seasons"]
 
 
-def test_a_sensor_without_a_cycle_stores_none_and_models_fall_back_to_a_day(store, db_url):
+def test_a_sensor_without_a_cycle_stores_none_and_models_fit_without_a_season(store, db_url):
     runner = CliRunner()
     path = DATA / "water_flow.csv"
     result = runner.invoke(cli, ["import", str(path), "--sensor", "flow", "--database-url", db_url])
@@ -295,10 +295,12 @@ def test_a_sensor_without_a_cycle_stores_none_and_models_fall_back_to_a_day(stor
     sensor = store.get_sensor("flow")
     params = store.sensor_params(sensor.id)
     assert params["periods"] == [] and params["seasons"] == []
-    assert sensor_periods(store, sensor.id) == ("24h",)
+    assert sensor_periods(store, sensor.id) == ()
     shown = runner.invoke(cli, ["seasons", "--sensor", "flow", "--database-url", db_url])
     assert "no seasonal cycle found" in shown.output
-    assert "periods models use: 24h (fallback: no season found)" in shown.output
+    assert "periods models use: none, models fit without a season (no season found)" in (
+        shown.output
+    )
 
 
 def test_a_simulated_sensor_keeps_its_configured_periods(store, db_url):

@@ -45,12 +45,13 @@ def seasons(database_url, sensor, refresh, fmt) -> None:
             table.add_row(s.label, f"{s.strength:.3f}")
         out.print(table)
         out.print(f"detected on data up to {report.at:%Y-%m-%d %H:%M} UTC")
-    out.print(f"periods models use: {', '.join(report.periods)} ({_origin(report)})")
+    used = ", ".join(report.periods) or "none, models fit without a season"
+    out.print(f"periods models use: {used} ({_origin(report)})")
 
 
 def _origin(report) -> str:
     if report.source is Source.SIMULATED:
         return "configured with the simulated signal"
     if report.seasons is None:
-        return "default"
-    return "detected" if report.seasons else "fallback: no season found"
+        return "not analysed yet"
+    return "detected" if report.seasons else "no season found"

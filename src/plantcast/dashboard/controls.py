@@ -45,9 +45,7 @@ class Controls:
 
 
 def _periods(text: str) -> tuple[str, ...]:
-    parts = tuple(p.strip() for p in text.split(",") if p.strip())
-    if not parts:
-        raise InputError("give at least one period, e.g. 24h", field="seasonal periods")
+    parts = tuple(p.strip() for p in text.split(",") if p.strip())  # none: no season
     for p in parts:
         if parse_duration(p, field="seasonal periods") <= pd.Timedelta(0):
             raise InputError(f"period {p!r} must be positive", field="seasonal periods")
@@ -75,7 +73,7 @@ def sidebar(sensors: list[Sensor]) -> Controls | None:
         "Seasonal period(s)",
         ", ".join(sensor_periods(state.store(), sensor.id)),
         key="periods",
-        help="Durations, comma-separated: 24h, 7d, 12h…",
+        help="Durations, comma-separated: 24h, 7d, 12h…; empty: models fit without a season",
     )
     harmonics = sb.slider("Fourier harmonics", 1, 10, 3, key="harmonics")
     models = sb.multiselect(

@@ -22,15 +22,8 @@ def open_store(database_url: str | None = None, *, init: bool = False) -> Store:
     return store
 
 
-# The periods of a sensor with none stored, or whose detection found no season. Models such
-# as seasonal_naive, ets and the dashboard's periods box need one; on a series without a cycle
-# a 24h season costs little (Fourier models fit near-zero amplitudes, seasonal naive is the
-# value a day earlier) and keeps every caller working as before detection existed.
-DEFAULT_PERIODS = ("24h",)
-
-
 def sensor_periods(store: Store, sensor_id: int) -> tuple[str, ...]:
     """A sensor's seasonal periods, its models' default: configured (simulated sensors) or
-    detected from its readings (``plantcast.services.seasons``); 24h when there are none."""
-    periods = store.sensor_params(sensor_id).get("periods")
-    return tuple(periods) if periods else DEFAULT_PERIODS
+    detected from its readings (``plantcast.services.seasons``); ``()`` when none were found
+    or detection has not run: every model then fits without a season (no assumed 24h)."""
+    return tuple(store.sensor_params(sensor_id).get("periods") or ())

@@ -59,8 +59,8 @@ def refresh_seasons(store: Store, sensor: Sensor) -> tuple[Season, ...]:
         "seasons_span": (series.index[-1] - series.index[0]).total_seconds(),
     }
     if sensor.source is not Source.SIMULATED:
-        # An empty list means "looked, found none": detection models the sensor without a
-        # season (``stored_periods``); forecasting's ``sensor_periods`` has its own default.
+        # An empty list means "looked, found none": detection and forecasting model the
+        # sensor without a season.
         changes["periods"] = list(format_periods(found))
     store.update_sensor_params(sensor.id, changes)
     return found
