@@ -122,6 +122,7 @@ def test_the_running_api_survives_fuzzing(server):
     headers = {"Authorization": f"Bearer {token}"}
     started = time.monotonic()
     counts: dict[tuple[str, str], int] = {}
+    spent: dict[str, float] = {}  # seconds in requests, per operation
     failures: list[str] = []
 
     def call(op, case):
@@ -129,7 +130,9 @@ def test_the_running_api_survives_fuzzing(server):
         extra = [negative_data_rejection] if negative else []
         key = (op.label, "negative" if negative else "positive")
         counts[key] = counts.get(key, 0) + 1
+        t0 = time.monotonic()
         case.call_and_validate(base_url=base, headers=headers, checks=checks + extra, timeout=30)
+        spent[op.label] = spent.get(op.label, 0.0) + time.monotonic() - t0
 
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 14
@@ -149,6 +152,7 @@ def test_the_running_api_survives_fuzzing(server):
                 except (Exception, BaseExceptionGroup) as exc:  # collect all, then report
                     failures.append(f"{op.label} {mode.value} {target}: {exc}"[:3000])
     print(f"fuzzed {sum(counts.values())} requests in {time.monotonic() - started:.1f} s:", counts)
+    print("seconds in requests:", {k: round(v, 1) for k, v in spent.items()})
     assert not failures, "\n\n".join(failures) + "\n\nserver log:\n" + log.read_text()[-5000:]
     short = {
         (op.label, mode): counts.get((op.label, mode), 0)
