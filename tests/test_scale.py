@@ -47,12 +47,19 @@ def scheduler(tmp_path_factory):
     left: list = []
 
     def start(module: str, *args: str) -> subprocess.Popen:
-        log = (where / f"{module.rsplit('.', 1)[-1]}.log").open("wb")
         cmd = [sys.executable, "-m", f"distributed.cli.{module}", *args]
-        procs.append(
-            subprocess.Popen(cmd, stdout=log, stderr=log, cwd=where, start_new_session=True)
-        )
+        with (where / f"{module.rsplit('.', 1)[-1]}.log").open("wb") as log:
+            procs.append(
+                subprocess.Popen(cmd, stdout=log, stderr=log, cwd=where, start_new_session=True)
+            )
         return procs[-1]
+
+    def address() -> str | None:
+        """The scheduler's address once its file is complete."""
+        try:
+            return json.loads(info.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            return None
 
     def logs() -> str:
         return "\n".join(f.read_text()[-1500:] for f in sorted(where.glob("*.log")))
@@ -64,24 +71,22 @@ def scheduler(tmp_path_factory):
             *("--scheduler-file", str(info)),
         )
         deadline = time.monotonic() + 60
-        while not (info.exists() and info.stat().st_size):
+        while (found := address()) is None:
             assert scheduler.poll() is None, f"dask scheduler exited:\n{logs()}"
             assert time.monotonic() < deadline, f"no scheduler file after 60 s:\n{logs()}"
             time.sleep(0.1)
-        time.sleep(0.2)  # the file is written in one go; let it be closed
-        address = json.loads(info.read_text())["address"]
         start(
             "dask_worker",
-            address,
+            found,
             *("--nworkers", "2", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"),
             *("--local-directory", str(where), "--death-timeout", "60"),
         )
-        with Client(address, timeout="30s") as client:
+        with Client(found, timeout="30s") as client:
             try:
                 client.wait_for_workers(2, timeout=60)
             except TimeoutError:
                 pytest.fail(f"no dask worker joined the scheduler in 60 s:\n{logs()}")
-        yield address
+        yield found
     finally:
         for proc in reversed(procs):  # the worker first: it leaves the scheduler cleanly
             if proc.poll() is None:
