@@ -24,8 +24,11 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
 	$(BIN)/ruff format src tests benchmarks
 
+# Test files run in JOBS processes (pytest-xdist; every test has its own schema, temp dir, ports
+# and broker); a file stays in one process, so its module fixtures start once. JOBS=0: serial.
+JOBS ?= 2
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(JOBS) --dist loadfile
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/store.py

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import uuid
+from types import ModuleType
 from urllib.parse import quote
 
 import psycopg
@@ -13,6 +15,18 @@ from plantcast.store import Store
 
 PG_URL = os.environ.get("PLANTCAST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def require_module(name: str, why: str) -> ModuleType:
+    """``name`` imported; missing → fail under CI (a hard dependency must be there), skip
+    elsewhere saying how to get it (``pytest.importorskip`` would skip under CI too)."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        msg = f"{name} is not importable ({exc}); {why} (pip install -e '.[dev]')"
+        if IN_CI:
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg, allow_module_level=True)
 
 
 def _plain_pg(url: str) -> str:

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
+from conftest import require_module
 from plantcast.cli.main import cli
 from plantcast.core.config import load_settings
 from plantcast.core.errors import InputError, StoreUnavailable
@@ -26,7 +27,7 @@ from plantcast.ingest.connectors.opcua_nodes import parse_spec, read_specs
 from plantcast.signals.presets import model_for
 from plantcast.store import Store
 
-asyncua = pytest.importorskip("asyncua")
+asyncua = require_module("asyncua", "the OPC UA connector tests need a real asyncua server")
 ua = asyncua.ua
 
 
@@ -135,10 +136,15 @@ class Running:
         self.thread.start()
         return self.connector
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type, exc, tb) -> None:
         self.connector.stop()
         self.thread.join(20)
         assert not self.thread.is_alive(), "the connector did not stop"
+        if self.error is not None:  # the test fails with the connector's own exception
+            if exc is not None:
+                exc.add_note(f"the connector thread raised too: {self.error!r}")
+                return
+            raise AssertionError(f"the connector thread raised {self.error!r}") from self.error
 
 
 def _stored(store, name: str) -> pd.Series:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("streamlit")
+from conftest import require_module
+
+require_module("streamlit", "the dashboard tests need Streamlit")
 
 
 def _free_port() -> int:

@@ -1,14 +1,22 @@
-"""Detection fanned out on a real Dask LocalCluster writes what the serial path writes."""
+"""Detection, backtests and forecasts fanned out on Dask write what the serial path writes: on a
+real ``dask scheduler`` process with a ``dask worker`` of two processes (through the API and the
+CLI's ``--scheduler`` and ``--dask``), and on the real LocalCluster ``--workers N`` starts."""
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 
 import pandas as pd
 import psutil
 import pytest
 from click.testing import CliRunner
-from distributed import LocalCluster
+from distributed import LocalCluster  # the class ``--workers N`` starts
 
 from plantcast.cli.main import cli
 from plantcast.core.errors import PlantcastError
@@ -17,41 +25,102 @@ from plantcast.scale import detect_many
 from plantcast.services.detection import DETECTORS, detect_sensor
 from plantcast.services.detection_batch import detect_pass
 from plantcast.signals import SignalModel, generate_readings
+from plantcast.store import Store
 from plantcast.store import alerts as alert_rows
 
 START = pd.Timestamp("2025-03-01", tz="UTC")
 STEP = pd.Timedelta("30min")
-N_SENSORS = 20
+N_SENSORS = 8  # two of each kind of anomaly; what is compared is each sensor's result
 DAYS = 14
 
 
 @pytest.fixture(scope="module")
-def scheduler():
-    """One cluster of 2 worker processes for the module (start-up costs seconds); every
-    process it started is gone afterwards."""
-    me = psutil.Process()
-    before = {p.pid for p in me.children(recursive=True)}
-    with LocalCluster(
-        n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None
-    ) as cluster:
-        yield cluster.scheduler_address
-    deadline = time.monotonic() + 20
-    while (left := _started_since(me, before)) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not left, f"worker processes left running: {left}"
+def scheduler(tmp_path_factory):
+    """A real ``dask scheduler`` on a free port and a ``dask worker`` of two single-threaded
+    processes, in process groups of their own, for the module (start-up costs seconds); both
+    stopped (or killed) after, and every process they started gone."""
+    from distributed import Client
 
+    where = tmp_path_factory.mktemp("dask")
+    info = where / "scheduler.json"
+    procs: list[subprocess.Popen] = []
+    left: list = []
 
-def _started_since(me, before: set[int]) -> list:
-    """Child processes not there before, but multiprocessing's resource tracker (one per
-    interpreter, it lives as long as this one)."""
-    out = []
-    for p in me.children(recursive=True):
+    def start(module: str, *args: str) -> subprocess.Popen:
+        cmd = [sys.executable, "-m", f"distributed.cli.{module}", *args]
+        with (where / f"{module.rsplit('.', 1)[-1]}.log").open("wb") as log:
+            procs.append(
+                subprocess.Popen(cmd, stdout=log, stderr=log, cwd=where, start_new_session=True)
+            )
+        return procs[-1]
+
+    def address() -> str | None:
+        """The scheduler's address once its file is complete."""
         try:
-            if p.pid not in before and "resource_tracker" not in " ".join(p.cmdline()):
+            return json.loads(info.read_text())["address"]
+        except (OSError, ValueError, KeyError):
+            return None
+
+    def logs() -> str:
+        return "\n".join(f.read_text()[-1500:] for f in sorted(where.glob("*.log")))
+
+    try:
+        scheduler = start(
+            "dask_scheduler",
+            *("--host", "127.0.0.1", "--port", "0", "--dashboard-address", "127.0.0.1:0"),
+            *("--scheduler-file", str(info)),
+        )
+        deadline = time.monotonic() + 60
+        while (found := address()) is None:
+            assert scheduler.poll() is None, f"dask scheduler exited:\n{logs()}"
+            assert time.monotonic() < deadline, f"no scheduler file after 60 s:\n{logs()}"
+            time.sleep(0.1)
+        start(
+            "dask_worker",
+            found,
+            *("--nworkers", "2", "--nthreads", "1", "--no-dashboard", "--host", "127.0.0.1"),
+            *("--local-directory", str(where), "--death-timeout", "60"),
+        )
+        with Client(found, timeout="30s") as client:
+            try:
+                client.wait_for_workers(2, timeout=60)
+            except TimeoutError:
+                pytest.fail(f"no dask worker joined the scheduler in 60 s:\n{logs()}")
+        yield found
+    finally:
+        for proc in reversed(procs):  # the worker first: it leaves the scheduler cleanly
+            if proc.poll() is None:
+                proc.terminate()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=20)
+        groups = {proc.pid for proc in procs}
+        deadline = time.monotonic() + 20
+        while (left := _in_groups(groups)) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        for group in groups:  # killed whatever happens, so that a failure leaves nothing
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(group, signal.SIGKILL)
+        for proc in procs:
+            proc.wait(timeout=10)
+    assert not left, f"dask processes left running after SIGTERM: {left}"
+
+
+def _in_groups(groups: set[int]) -> list:
+    """The live processes (not zombies) of these process groups."""
+    out = []
+    for p in psutil.process_iter(["pid", "status"]):
+        with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if os.getpgid(p.pid) in groups and p.info["status"] != psutil.STATUS_ZOMBIE:
                 out.append(p)
-        except psutil.NoSuchProcess:
-            continue
     return out
+
+
+def _executed(address: str) -> int:
+    """Tasks the workers of the scheduler at ``address`` have run so far."""
+    from distributed import Client
+
+    with Client(address, timeout="30s") as client:
+        return sum(client.run(lambda dask_worker: dask_worker.state.executed_count).values())
 
 
 def _series(i: int) -> pd.Series:
@@ -159,11 +228,20 @@ def test_batches_are_sized_by_measured_work(store, scheduler, monkeypatch):
 
 def test_cli_detect_on_a_scheduler(store, db_url, scheduler):
     _write_pairs(store, 0, 3 * 48)
+    ran = _executed(scheduler)
     args = ["detect", "--database-url", db_url, "--scheduler", scheduler]
     run = CliRunner().invoke(cli, [*args, "--sensor", "dask_00", "--sensor", "nope"])
     assert run.exit_code == 1  # the unknown sensor is reported, dask_00 is scored
     assert "dask_00: scored 144 readings" in run.output
     assert "nope: not scored" in run.output
+    assert _executed(scheduler) > ran  # scored by the worker of that scheduler
+    assert _state(store, "dask")[0] == _serial_state(store, 0)
+
+
+def _serial_state(store, i: int):
+    """Sensor ``i``'s alerts and resume points after a serial run on ``serial_i``."""
+    detect_sensor(store, f"serial_{i:02d}")
+    return _state(store, "serial")[i]
 
 
 def _forecast_spec(store, name):
@@ -209,27 +287,87 @@ def test_backtests_and_forecasts_on_the_cluster_equal_the_serial_ones(store, sch
         assert forecasts[name].chosen == here.chosen == "fourier_linear"
 
 
-def test_cli_backtests_many_sensors_on_a_scheduler(store, db_url, scheduler):
-    import json
+def _cli(*args: str, code: int = 0):
+    run = CliRunner().invoke(cli, list(args))
+    assert run.exit_code == code, run.output
+    return run
 
+
+def test_cli_backtests_and_forecasts_many_sensors_on_a_scheduler(store, db_url, scheduler):
+    """``backtest`` and ``forecast`` with ``--scheduler``: the work runs on the worker of a
+    ``dask scheduler`` process, and the output is the serial one."""
     _write_pairs(store, 0, 7 * 48)
-    args = ["backtest", "--database-url", db_url, "--scheduler", scheduler, "--format", "json"]
     sensors = ["--sensor", "dask_00", "--sensor", "dask_01"]
-    run = CliRunner().invoke(
-        cli, [*args, *sensors, "--models", "seasonal_naive,fourier_linear", "--windows", "3"]
-    )
-    assert run.exit_code == 0, run.output
-    payload = json.loads(run.stdout)
+    on_dask = ["--scheduler", scheduler]
+    backtest = ["backtest", "--database-url", db_url, "--format", "json", *sensors]
+    backtest += ["--models", "seasonal_naive,fourier_linear", "--windows", "3"]
+    ran = _executed(scheduler)
+    payload = json.loads(_cli(*backtest, *on_dask).stdout)
+    assert _executed(scheduler) > ran
     assert set(payload["sensors"]) == {"dask_00", "dask_01"}
-    for one in payload["sensors"].values():
+    serial = json.loads(_cli(*backtest).stdout)["sensors"]
+    for name, one in payload["sensors"].items():
+        assert one["best"] == serial[name]["best"]
         assert one["best"] in {"seasonal_naive", "fourier_linear"}
         assert set(one["models"]) == {"seasonal_naive", "fourier_linear"}
-    run = CliRunner().invoke(
-        cli,
-        ["forecast", "--database-url", db_url, *sensors, "--sensor", "nope", "--format", "csv"],
-    )
-    assert run.exit_code == 1  # the unknown sensor is said; the others are forecast
+        for model, metrics in one["models"].items():
+            assert metrics == pytest.approx(serial[name]["models"][model], rel=1e-9)
+    forecast = ["forecast", "--database-url", db_url, *sensors, "--sensor", "nope"]
+    forecast += ["--format", "csv"]
+    ran = _executed(scheduler)
+    run = _cli(*forecast, *on_dask, code=1)  # the unknown sensor is said; the others forecast
+    assert _executed(scheduler) > ran
     lines = run.stdout.strip().splitlines()
     assert lines[0].startswith("sensor,ts,mean")
     assert {line.split(",")[0] for line in lines[1:]} == {"dask_00", "dask_01"}
     assert "nope: not forecast" in run.output
+    assert run.stdout == _cli(*forecast, code=1).stdout
+
+
+def test_cli_dask_takes_the_configured_scheduler_and_workers_a_local_cluster(
+    sqlite_url, scheduler, monkeypatch
+):
+    """``detect --dask`` runs on ``$PLANTCAST_DASK_SCHEDULER``; ``forecast --workers 2``
+    starts a LocalCluster of two processes of its own (even with a scheduler configured),
+    works on it, and leaves no process behind; both give what the serial path gives."""
+    import plantcast.scale.cluster as cluster_module
+
+    with Store.open(sqlite_url) as store:
+        store.init()
+        _write_pairs(store, 0, 7 * 48)
+    monkeypatch.setenv("PLANTCAST_DASK_SCHEDULER", scheduler)
+    ran = _executed(scheduler)
+    run = _cli("detect", "--database-url", sqlite_url, "--dask", "--sensor", "dask_00")
+    assert "dask_00: scored 336 readings" in run.output
+    assert _executed(scheduler) > ran
+    _cli("detect", "--database-url", sqlite_url, "--sensor", "serial_00")
+    with Store.open(sqlite_url) as store:
+        assert _state(store, "dask")[0] == _state(store, "serial")[0]
+
+    seen: list[tuple[list[int], int]] = []  # each LocalCluster's worker pids and tasks done
+
+    class Watched(LocalCluster):
+        def __exit__(self, *exc):
+            tasks = sum(p.state_counts["memory"] for p in self.scheduler.task_prefixes.values())
+            seen.append(([w.pid for w in self.scheduler.workers.values()], tasks))
+            return super().__exit__(*exc)
+
+    monkeypatch.setattr(cluster_module, "LocalCluster", Watched)
+    forecast = ["forecast", "--database-url", sqlite_url, "--format", "csv"]
+    forecast += ["--sensor", "dask_00", "--sensor", "dask_01"]
+    ran = _executed(scheduler)
+    on_cluster = _cli(*forecast, "--workers", "2").stdout
+    assert len(seen) == 1 and len(seen[0][0]) == 2 and seen[0][1] > 0, seen
+    assert _executed(scheduler) == ran  # not on the configured scheduler
+    assert on_cluster == _cli(*forecast).stdout
+    deadline = time.monotonic() + 20
+    while (left := [p for p in seen[0][0] if _alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, f"worker processes left running: {left}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
