@@ -14,9 +14,8 @@ from sqlalchemy import event
 from plantcast.core.errors import InputError, PlantcastError
 from plantcast.core.timeutil import format_duration
 from plantcast.core.types import Source
-from plantcast.ingest import stream as stream_mod
 from plantcast.ingest.stream import Streamer
-from plantcast.store import Store
+from plantcast.store import Store, Transaction
 
 START = pd.Timestamp("2026-01-01", tz="UTC")
 STEP = pd.Timedelta("30min")
@@ -159,13 +158,13 @@ def test_a_failed_batch_in_a_transaction_leaves_nothing(store):
 def test_streamer_over_200_sensors_writes_once_per_tick(store, monkeypatch):
     names = [f"lane{i}" for i in range(200)]
     writes: list[int] = []
-    real = stream_mod.write_batch_arrays
+    real = Transaction.write_batch_arrays
 
-    def counting(conn, sid, us, values):
+    def counting(tx, sid, us, values):
         writes.append(len(set(sid.tolist())))
-        return real(conn, sid, us, values)
+        return real(tx, sid, us, values)
 
-    monkeypatch.setattr(stream_mod, "write_batch_arrays", counting)
+    monkeypatch.setattr(Transaction, "write_batch_arrays", counting)
     stats = Streamer(store, names, tick=0, step=STEP, count=3).run()
     assert stats.written == 600
     assert writes == [200, 200, 200]

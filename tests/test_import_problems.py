@@ -163,3 +163,16 @@ def test_a_new_sensor_is_not_left_behind_by_a_late_failure(store, tmp_path, monk
     with pytest.raises(ImportProblems, match=":52, field 'value'"):
         import_csv(store, CsvSpec(_write(tmp_path, rows)), "fresh")
     assert store.list_sensors() == []
+
+
+@pytest.mark.parametrize("zone", ["Z", ""])
+def test_times_outside_the_supported_years_are_bad_rows_not_a_crash(store, tmp_path, zone):
+    """Arrow reads year 3975 and pandas cannot hold it: either way a bad row with its line."""
+    rows = [f"2026-01-01T00:00:00{zone},1.0", f"3975-01-01T00:00:00{zone},2.0"]
+    rows += [f"1650-06-01T00:00:00{zone},3.0"]
+    tz = None if zone else "UTC"
+    with pytest.raises(ImportProblems) as info:
+        import_csv(store, CsvSpec(_write(tmp_path, rows), tz=tz), "far")
+    assert [(p.line, p.field) for p in info.value.problems] == [(3, "ts"), (4, "ts")]
+    assert "is outside the supported years (1700-2200)" in str(info.value)
+    assert [s.name for s in store.list_sensors()] == []

@@ -52,14 +52,14 @@ class ForecastOptions:
 
     def spec(self, store, sensor: str, **kw) -> ForecastSpec:
         """The service's spec for one sensor: its interval turns the horizon into steps."""
-        from plantcast.services.context import sensor_periods
         from plantcast.services.forecasting import ForecastSpec
+        from plantcast.services.seasons import sensor_periods_now
 
         found = store.get_sensor(sensor)
         chosen = _periods(self.periods)
         return ForecastSpec(
             horizon=horizon_steps(self.horizon, found.interval),
-            periods=chosen or sensor_periods(store, found.id),
+            periods=chosen or sensor_periods_now(store, found),
             harmonics=self.harmonics,
             smooth=self.smooth,
             max_train_points=self.train_points,

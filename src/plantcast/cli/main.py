@@ -173,7 +173,8 @@ def import_(
         out.print(f"skipped {result.invalid_rows:,} invalid row(s){more}:", markup=False)
         for p in result.skipped:
             out.print(f"  {p}", markup=False, highlight=False)
-    out.print(f"seasons: {', '.join(s.label for s in found) or 'none found (models use 24h)'}")
+    labels = ", ".join(s.label for s in found) or "none found (models fit without a season)"
+    out.print(f"seasons: {labels}")
 
 
 if __name__ == "__main__":  # python -m plantcast.cli.main

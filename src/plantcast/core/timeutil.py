@@ -17,6 +17,12 @@ TimeLike: TypeAlias = pd.Timestamp | datetime | str
 # What parse_duration accepts: '30min', '1d12h' or a Timedelta.
 DurationLike: TypeAlias = pd.Timedelta | str
 
+# The years a stored reading may carry: well inside pandas' nanosecond range (1677-2262), so
+# every window around a reading is representable too. Imports and the API refuse the rest.
+FIRST_YEAR, LAST_YEAR = 1700, 2200
+FIRST_US = int(pd.Timestamp(f"{FIRST_YEAR}-01-01", tz="UTC").value // 1_000)
+END_US = int(pd.Timestamp(f"{LAST_YEAR + 1}-01-01", tz="UTC").value // 1_000)
+
 _BARE_NUMBER = re.compile(r"[+-]?\d+(\.\d*)?")
 
 

@@ -12,9 +12,9 @@ from plantcast.core.timeutil import parse_duration
 from plantcast.core.types import Sensor
 from plantcast.dashboard import state
 from plantcast.forecast import available_models
-from plantcast.services.context import sensor_periods
 from plantcast.services.forecasting import ForecastSpec
 from plantcast.services.live import LiveRequest
+from plantcast.services.seasons import sensor_periods_now
 
 WINDOWS = {
     "6 hours": "6h",
@@ -71,7 +71,7 @@ def sidebar(sensors: list[Sensor]) -> Controls | None:
     horizon = sb.select_slider("Forecast horizon", HORIZONS, value="1d", key="horizon")
     periods_text = sb.text_input(
         "Seasonal period(s)",
-        ", ".join(sensor_periods(state.store(), sensor.id)),
+        ", ".join(sensor_periods_now(state.store(), sensor)),
         key="periods",
         help="Durations, comma-separated: 24h, 7d, 12h…; empty: models fit without a season",
     )

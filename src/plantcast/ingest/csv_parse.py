@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import InputError
+from plantcast.core.timeutil import END_US, FIRST_US, FIRST_YEAR, LAST_YEAR
 
 # A zone follows a time of day: "…T10:00Z", "… 10:00:00.5+02:00" (a bare date has none).
 _HAS_ZONE = re.compile(r"\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:Z|UTC|[+-]\d{2}(?::?\d{2})?)$", re.I)
@@ -52,6 +53,9 @@ class Chunk:
     values: np.ndarray  # float64, finite
     problems: list[Problem]
     bad_rows: int  # rows of this chunk left out (problems may list fewer: see max_problems)
+
+
+_HAS_YEAR = re.compile(r"\d{4}-")  # an ISO 8601 time whose year may be out of range
 
 
 def read_header(spec: CsvSpec) -> list[str]:
@@ -240,7 +244,8 @@ def _convert(spec: CsvSpec, table, lines: np.ndarray, max_problems: int) -> Chun
     try:
         ts = pc.cast(ts_raw, pa.timestamp("us", tz="UTC")).to_numpy().astype(np.int64)
         values = pc.cast(val_raw, pa.float64()).to_numpy()
-        if np.isfinite(values).all():
+        in_years = bool(((ts >= FIRST_US) & (ts < END_US)).all())
+        if in_years and np.isfinite(values).all():
             return Chunk(lines, ts, values.astype(np.float64, copy=False), [], 0)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
@@ -281,13 +286,21 @@ def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.nd
                 local = local.dt.tz_localize(spec.tz, ambiguous="NaT", nonexistent="NaT")
             except Exception:
                 raise InputError(f"unknown time zone {spec.tz!r}", field="--tz") from None
-            out[naive] = local.dt.tz_convert("UTC").to_numpy()
+            converted = local.dt.tz_convert("UTC")
+            converted.index = np.flatnonzero(naive)
+            out.loc[converted.index] = converted
     missing = out.isna().to_numpy()
     why = {
         int(i): "missing timestamp" if text[i] == "" else f"cannot read {text[i]!r} as a time"
         for i in np.flatnonzero(missing)
     }
     us = pd.DatetimeIndex(out.fillna(pd.Timestamp(0, tz="UTC"))).as_unit("us").asi8
+    years = f"outside the supported years ({FIRST_YEAR}-{LAST_YEAR})"
+    for k in np.flatnonzero(~missing & ((us < FIRST_US) | (us >= END_US))).tolist():
+        why[k] = f"{text[k]!r} is {years}"
+    for k in np.flatnonzero(missing & (text != "")).tolist():  # beyond pandas' range: NaT
+        if _HAS_YEAR.match(str(text[k])) and not FIRST_YEAR <= int(text[k][:4]) <= LAST_YEAR:
+            why[k] = f"{text[k]!r} is {years}"
     return us.astype(np.int64), why
 
 

@@ -96,6 +96,13 @@ def current_periods(store: Store, sensor: Sensor, params: dict, last) -> tuple[s
     return stored_periods(params)
 
 
+def sensor_periods_now(store: Store, sensor: Sensor) -> tuple[str, ...]:
+    """The periods a forecast or detection of the sensor should use now: :func:`current_periods`
+    from what the store holds (its seasons detected first when due)."""
+    params, last = store.params_and_last_ts(sensor.id)
+    return current_periods(store, sensor, params, last)
+
+
 def stored_periods(params: dict) -> tuple[str, ...]:
     """The periods kept in a sensor's params (configured or detected); ``()`` when none were
     found or detection has not run: no fallback season."""

@@ -17,7 +17,6 @@ from plantcast.api.problems import COMMON, NOT_FOUND, ApiProblem
 from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of
 from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
-from plantcast.services.context import sensor_periods
 
 router = APIRouter(tags=["forecasts"])
 log = logging.getLogger(__name__)
@@ -35,6 +34,7 @@ Periods = Annotated[
 
 def _spec(store, name, horizon, periods, **kw):
     from plantcast.services.forecasting import ForecastSpec
+    from plantcast.services.seasons import sensor_periods_now
 
     sensor = store.get_sensor(name)
     span = parse_duration(horizon, field="horizon")
@@ -52,7 +52,7 @@ def _spec(store, name, horizon, periods, **kw):
     for p in chosen or ():
         if parse_duration(p, field="periods") <= pd.Timedelta(0):
             raise invalid(f"period {p!r} must be positive", "periods")
-    return ForecastSpec(horizon=steps, periods=chosen or sensor_periods(store, sensor.id), **kw)
+    return ForecastSpec(horizon=steps, periods=chosen or sensor_periods_now(store, sensor), **kw)
 
 
 def _model_names() -> list[str]:

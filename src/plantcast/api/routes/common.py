@@ -8,6 +8,7 @@ import pandas as pd
 from fastapi import Path, Request
 
 from plantcast.api.problems import ApiProblem
+from plantcast.core.timeutil import FIRST_YEAR, LAST_YEAR
 from plantcast.core.types import Sensor
 from plantcast.store import Store
 
@@ -27,9 +28,6 @@ def sensor_of(request: Request, name: str) -> Sensor:
 
 def invalid(detail: str, field: str, **extra) -> ApiProblem:
     return ApiProblem(422, "invalid-input", "Invalid input", detail, field=field, **extra)
-
-
-FIRST_YEAR, LAST_YEAR = 1700, 2200  # well inside pandas' nanosecond range, windows included
 
 
 def utc(value, field: str) -> pd.Timestamp:
