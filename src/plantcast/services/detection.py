@@ -11,11 +11,9 @@ chunk and says why; the resume point advances all the same, so a sensor never st
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import PlantcastError
@@ -31,6 +29,11 @@ from plantcast.detect import (
 )
 from plantcast.detect.base import DEFAULT_BUDGET
 from plantcast.detect.residual import DETECT_HARMONICS
+from plantcast.services.detector_training import (
+    fit_on_history,
+    refit_without_anomalies,
+    usable_periods,
+)
 from plantcast.services.seasons import current_periods, stored_periods
 from plantcast.store import Store
 
@@ -171,81 +174,6 @@ def window_of(series: pd.Series, sensor: Sensor, a, b) -> pd.Series:
     return part
 
 
-def _usable_periods(periods: tuple[str, ...], span: pd.Timedelta) -> tuple[str, ...]:
-    """The seasons this much history can fit (two cycles each); at least the shortest, so a
-    young sensor's detectors say how much they need rather than silently drop every season.
-    A sensor without a season (``()``) is modelled without one."""
-    ordered = sorted(periods, key=parse_duration)
-    fit = tuple(p for p in ordered if 2 * parse_duration(p) <= span)
-    return fit or tuple(ordered[:1])
-
-
-def _fit(det: Detector, train: pd.Series, everything: pd.Series) -> pd.Series:
-    """Fit on the history before the chunk; without enough of it, on the chunk's first
-    ``TRAIN`` of readings (in-sample: a young sensor learns from the earliest it has).
-    Returns the readings it was fitted on."""
-    try:
-        det.fit(train)
-        return train
-    except PlantcastError:
-        if len(everything) <= len(train):
-            raise
-        det.fit(everything)
-        return everything
-
-
-# Tuned on scenario seeds 1000-1019 (never the reported ones): 2 passes and 6 h either side
-# took held-out Gaussian spike F1 at >= 5σ (seeds 7-56) from 0.481 to 0.947; 4 passes or a
-# 12 h pad changed nothing there. ``_probe`` then took seeds 1000-1099 from 0.910 to 0.932.
-CLEAN_PASSES = 2
-CLEAN_PAD = pd.Timedelta("6h")
-CLEANED = ("residual_z", "level_shift", "stuck")
-
-
-CLEAN_BAR = 1.5  # 1.2 and 2.0 found the same on tuning seeds 1000-1099
-
-
-def _probe(det: Detector) -> Detector:
-    """The detector as the cleaning sees it: a threshold that anomalies in the window have
-    raised above ``CLEAN_BAR`` × its configured minimum is taken back to that bar, so they
-    are found (and left out) rather than hidden by the threshold they inflated."""
-    base = getattr(det, "threshold", None)
-    if base is None or det.threshold_ <= CLEAN_BAR * base:
-        return det
-    probe = copy.copy(det)
-    probe.threshold_ = CLEAN_BAR * base
-    return probe
-
-
-def _refit_without_anomalies(dets: dict[str, Detector], used: dict[str, pd.Series]) -> None:
-    """Past anomalies are not normal: a training window that holds one (last week's burst,
-    a step, a stuck spell) would raise the sensor's thresholds until it is blind to the
-    next. The episodes the fitted detectors find in their own windows are left out (with
-    ``CLEAN_PAD`` either side) and those detectors refitted, ``CLEAN_PASSES`` times at most.
-    Gaps are what dropout learns from: it keeps its window as it is."""
-    names = [n for n in dets if n in CLEANED]
-    for _ in range(CLEAN_PASSES):
-        spans = [_probe(dets[n]).episodes(used[n])[["start", "end"]] for n in names]
-        spans = [e for e in spans if len(e)]
-        if not spans:
-            return
-        eps = pd.concat(spans).sort_values("start")
-        lo = eps["start"].to_numpy(dtype="datetime64[ns]").astype("int64") - CLEAN_PAD.value
-        hi = eps["end"].to_numpy(dtype="datetime64[ns]").astype("int64") + CLEAN_PAD.value
-        hi = np.maximum.accumulate(hi)
-        for n in names:
-            ns = used[n].index.as_unit("ns").asi8
-            first = np.searchsorted(lo, ns, side="right") - 1
-            inside = (first >= 0) & (ns <= hi[np.maximum(first, 0)])
-            if not inside.any():
-                continue
-            try:
-                dets[n].fit(used[n][~inside])
-                used[n] = used[n][~inside]
-            except PlantcastError:
-                dets[n].fit(used[n])  # too little left: the window as it is
-
-
 @dataclass(frozen=True)
 class SensorPlan:
     """What one run of a sensor will score: its chunks, read from the store before scoring."""
@@ -301,17 +229,17 @@ def score_chunk(
         return None  # the last chunk never is
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
     found, skipped = {}, {}
-    usable = _usable_periods(plan.periods, series.index[-1] - series.index[0])
+    usable = usable_periods(plan.periods, series.index[-1] - series.index[0])
     train, context = train_span(plan.sensor), context_span(plan.sensor)
     early = series[series.index <= min(b, a + train)]
     fitted, used = {}, {}
     for name, det in make_detectors(plan.sensor, usable, plan.detectors, options).items():
         try:
-            used[name] = _fit(det, series[series.index < a], early)
+            used[name] = fit_on_history(det, series[series.index < a], early)
             fitted[name] = det
         except PlantcastError as exc:
             skipped[name] = str(exc)
-    _refit_without_anomalies(fitted, used)
+    refit_without_anomalies(fitted, used)
     # from the reading before the context, so a gap reaching into it is seen whole
     window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
     for name, det in fitted.items():

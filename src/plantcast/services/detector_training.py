@@ -1,0 +1,93 @@
+"""Fitting a chunk's detectors on the history before it, without the anomalies it holds.
+
+``plantcast.services.detection.score_chunk`` fits each detector here: on the history before the
+chunk (or, for a young sensor, on the chunk's first readings), with only the seasons that
+history can fit, and then again without the episodes the fitted detectors find in their own
+training window, so a past anomaly does not raise the thresholds that should catch the next.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pandas as pd
+
+from plantcast.core.errors import PlantcastError
+from plantcast.core.timeutil import parse_duration
+from plantcast.detect import Detector
+
+
+def usable_periods(periods: tuple[str, ...], span: pd.Timedelta) -> tuple[str, ...]:
+    """The seasons this much history can fit (two cycles each); at least the shortest, so a
+    young sensor's detectors say how much they need rather than silently drop every season.
+    A sensor without a season (``()``) is modelled without one."""
+    ordered = sorted(periods, key=parse_duration)
+    fit = tuple(p for p in ordered if 2 * parse_duration(p) <= span)
+    return fit or tuple(ordered[:1])
+
+
+def fit_on_history(det: Detector, train: pd.Series, everything: pd.Series) -> pd.Series:
+    """Fit on the history before the chunk; without enough of it, on the chunk's first
+    training span of readings (in-sample: a young sensor learns from the earliest it has).
+    Returns the readings it was fitted on."""
+    try:
+        det.fit(train)
+        return train
+    except PlantcastError:
+        if len(everything) <= len(train):
+            raise
+        det.fit(everything)
+        return everything
+
+
+# Tuned on scenario seeds 1000-1019 (never the reported ones): 2 passes and 6 h either side
+# took held-out Gaussian spike F1 at >= 5σ (seeds 7-56) from 0.481 to 0.947; 4 passes or a
+# 12 h pad changed nothing there. ``_probe`` then took seeds 1000-1099 from 0.910 to 0.932.
+CLEAN_PASSES = 2
+CLEAN_PAD = pd.Timedelta("6h")
+CLEANED = ("residual_z", "level_shift", "stuck")
+
+
+CLEAN_BAR = 1.5  # 1.2 and 2.0 found the same on tuning seeds 1000-1099
+
+
+def _probe(det: Detector) -> Detector:
+    """The detector as the cleaning sees it: a threshold that anomalies in the window have
+    raised above ``CLEAN_BAR`` × its configured minimum is taken back to that bar, so they
+    are found (and left out) rather than hidden by the threshold they inflated."""
+    base = getattr(det, "threshold", None)
+    if base is None or det.threshold_ <= CLEAN_BAR * base:
+        return det
+    probe = copy.copy(det)
+    probe.threshold_ = CLEAN_BAR * base
+    return probe
+
+
+def refit_without_anomalies(dets: dict[str, Detector], used: dict[str, pd.Series]) -> None:
+    """Past anomalies are not normal: a training window that holds one (last week's burst,
+    a step, a stuck spell) would raise the sensor's thresholds until it is blind to the
+    next. The episodes the fitted detectors find in their own windows are left out (with
+    ``CLEAN_PAD`` either side) and those detectors refitted, ``CLEAN_PASSES`` times at most.
+    Gaps are what dropout learns from: it keeps its window as it is."""
+    names = [n for n in dets if n in CLEANED]
+    for _ in range(CLEAN_PASSES):
+        spans = [_probe(dets[n]).episodes(used[n])[["start", "end"]] for n in names]
+        spans = [e for e in spans if len(e)]
+        if not spans:
+            return
+        eps = pd.concat(spans).sort_values("start")
+        lo = eps["start"].to_numpy(dtype="datetime64[ns]").astype("int64") - CLEAN_PAD.value
+        hi = eps["end"].to_numpy(dtype="datetime64[ns]").astype("int64") + CLEAN_PAD.value
+        hi = np.maximum.accumulate(hi)
+        for n in names:
+            ns = used[n].index.as_unit("ns").asi8
+            first = np.searchsorted(lo, ns, side="right") - 1
+            inside = (first >= 0) & (ns <= hi[np.maximum(first, 0)])
+            if not inside.any():
+                continue
+            try:
+                dets[n].fit(used[n][~inside])
+                used[n] = used[n][~inside]
+            except PlantcastError:
+                dets[n].fit(used[n])  # too little left: the window as it is
