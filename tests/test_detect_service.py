@@ -166,6 +166,8 @@ def test_cli_detect_reports_each_sensor_and_goes_on(store, db_url):
     assert "tiny: residual_z skipped: ResidualZDetector needs at least 48" in result.output
     explained = CliRunner().invoke(cli, ["detect", "--database-url", db_url, "--explain"])
     assert explained.exit_code == 0 and "threshold" in explained.output
+    assert "trained on" in explained.output  # each sensor's own window, not a fixed 28 days
+    assert "last 28 days" not in explained.output
 
 
 def test_alerts_say_how_many_were_left_out(store, db_url):

@@ -96,7 +96,7 @@ def detect(
     """
     from plantcast.core.config import load_settings
     from plantcast.services.context import open_store
-    from plantcast.services.detection import TRAIN, DetectOptions, explain_sensor
+    from plantcast.services.detection import DetectOptions, explain_sensor
 
     settings = load_settings(database_url=database_url)
     options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
@@ -108,7 +108,7 @@ def detect(
                 _print_explanation(name, info)
             console.print(
                 f"thresholds calibrated to at most {options.budget:g} alert(s) per 30 days per "
-                f"detector on data like the last {TRAIN.days} days (floors: the detectors' own "
+                "detector on data like each sensor's training window (floors: the detectors' own "
                 "minimums)"
             )
             return
@@ -220,8 +220,9 @@ def _report(name, r, follow) -> bool:
 def _print_explanation(name: str, info: dict) -> None:
     from rich.table import Table
 
+    periods, training = info.pop("periods", "-"), info.pop("training", "-")
     table = Table(
-        "detector", "what it learned", title=f"{name} (periods {info.pop('periods', '-')})"
+        "detector", "what it learned", title=f"{name} (periods {periods}; trained on {training})"
     )
     for detector, learned in info.items():
         if isinstance(learned, str):

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from plantcast.core.errors import PlantcastError
-from plantcast.core.timeutil import parse_duration, to_utc
+from plantcast.core.timeutil import format_duration, parse_duration, to_utc
 from plantcast.core.types import Sensor
 from plantcast.detect import (
     Detector,
@@ -385,7 +385,10 @@ def explain_sensor(
         return dict.fromkeys(detectors, "no readings yet")
     start = latest[0] - train_span(sensor)
     series = store.read_series(sensor.id, start, latest[0] + pd.Timedelta("1us"))
-    out: dict[str, dict | str] = {"periods": ",".join(periods) or "none"}
+    out: dict[str, dict | str] = {
+        "periods": ",".join(periods) or "none",
+        "training": f"{format_duration(train_span(sensor))} ({len(series):,} readings)",
+    }
     for name, det in make_detectors(sensor, periods, detectors, options).items():
         try:
             out[name] = det.fit(series).explain()
