@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -74,7 +75,7 @@ def test_stream_survives_killed_connections_exactly_once(pg_url):
     kills = 0
     admin = psycopg.connect(pg_url.split("?")[0].replace("+psycopg", ""), autocommit=True)
     deadline = time.monotonic() + 120
-    # Kills start once it streams: its start-up (init, the sensor list) is not retried.
+    # Kills start once it streams (a database down at start-up: the test below).
     while proc.poll() is None and store.count_readings(sensor.id) <= 49:
         assert time.monotonic() < deadline, "the streamer wrote nothing in 120 s"
         time.sleep(0.05)
@@ -138,3 +139,107 @@ def test_sqlite_streamer_and_reader_coexist(sqlite_url, tmp_path):
     check = Store.open(sqlite_url)
     assert check.count_readings(check.get_sensor("reservoir_pressure").id) == 1441 + written
     check.close()
+
+
+class _Forwarder:
+    """A TCP port that forwards to the PostgreSQL server once opened: a database that comes
+    up after the streamer started (nothing listens on the port before ``open``)."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        import socket
+
+        self.target = target
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()  # free until open(): connections to it are refused
+        self.server: socket.socket | None = None
+
+    def open(self) -> None:
+        import socket
+        import threading
+
+        self.server = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(self.target)
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(2)
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.timeout(120)
+def test_stream_waits_for_a_database_that_is_not_up_yet(pg_url):
+    """Unreachable at start-up (init, the sensor list): it says so, retries, and streams once
+    the server answers; SIGTERM then stops it cleanly."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(pg_url)
+    fwd = _Forwarder((parts.hostname or "127.0.0.1", parts.port or 5432))
+    late_url = pg_url.replace(f"{parts.hostname}:{parts.port or 5432}", f"127.0.0.1:{fwd.port}")
+    assert late_url != pg_url
+    proc = _plantcast(late_url, "stream", "--tick", "50ms", "--sensor", "reservoir_pressure")
+    try:
+        seen = ""
+        deadline = time.monotonic() + 30
+        while "database unavailable at start" not in seen:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no retry message in 30 s"
+            seen += _read_some(proc)
+        fwd.open()  # the server "comes up"
+        store = Store.open(pg_url)
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "nothing streamed 60 s after the server came up"
+            try:
+                if store.count_readings(store.get_sensor("reservoir_pressure").id) >= 3:
+                    break
+            except Exception:
+                pass  # the streamer has not created its tables or sensor yet
+            time.sleep(0.2)
+        store.close()
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        assert "wrote" in out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        fwd.close()
+
+
+def _read_some(proc: subprocess.Popen) -> str:
+    """What the process printed so far on either stream (non-blocking)."""
+    import select
+
+    got = ""
+    ready, _, _ = select.select([proc.stdout, proc.stderr], [], [], 0.5)
+    for stream in ready:
+        got += os.read(stream.fileno(), 4096).decode(errors="replace")
+    return got

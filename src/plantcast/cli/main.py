@@ -8,6 +8,7 @@ commands; this module imports them all (nothing imports this module back).
 from __future__ import annotations
 
 import signal
+import threading
 from pathlib import Path
 
 import click
@@ -88,27 +89,29 @@ def stream(database_url, sensors, tick, step, count) -> None:
     returns). SIGINT/SIGTERM flush what is pending and exit 0. `--tick 0` runs flat out.
     """
     from plantcast.core.timeutil import format_duration
-    from plantcast.core.types import Source
     from plantcast.ingest.stream import Streamer
-    from plantcast.services.context import open_store
-    from plantcast.signals.presets import DEMO_SENSORS
 
     if step.total_seconds() <= 0:
         raise click.BadParameter("must be positive", param_hint="--step")
-    with open_store(database_url, init=True) as store:
-        names = (
-            list(sensors)
-            or [s.name for s in store.list_sensors(Source.SIMULATED)]
-            or list(DEMO_SENSORS[:1])
-        )
-        streamer = Streamer(store, names, tick=tick.total_seconds(), step=step, count=count)
+    stopping = threading.Event()
+    streamer: Streamer | None = None
 
-        def _stop(signum, _frame):
-            console.print(f"[yellow]{signal.Signals(signum).name}: flushing and stopping[/]")
+    def _stop(signum, _frame):
+        console.print(f"[yellow]{signal.Signals(signum).name}: flushing and stopping[/]")
+        stopping.set()
+        if streamer is not None:
             streamer.stop()
 
-        signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    opened = _open_when_reachable(database_url, sensors, stopping)
+    if opened is None:
+        return  # stopped before the database could be reached
+    store, names = opened
+    with store:
+        streamer = Streamer(store, names, tick=tick.total_seconds(), step=step, count=count)
+        if stopping.is_set():
+            streamer.stop()
         console.print(
             f"streaming {', '.join(names)} every {format_duration(tick)} "
             f"(+{format_duration(step)} simulated); Ctrl-C stops"
@@ -118,6 +121,36 @@ def stream(database_url, sensors, tick, step, count) -> None:
         f"generated {stats.generated:,} readings, wrote {stats.written:,}; "
         f"{stats.outages} outage(s), {stats.failures} failed write attempt(s)"
     )
+
+
+def _open_when_reachable(database_url, sensors, stopping: threading.Event):
+    """The store (tables created) and the names to stream; a database that cannot be reached
+    yet is waited for (0.5 s doubling to 30 s) until it can, or until ``stopping``."""
+    from plantcast.core.errors import StoreUnavailable
+    from plantcast.core.types import Source
+    from plantcast.services.context import open_store
+    from plantcast.signals.presets import DEMO_SENSORS
+
+    delay = 0.5
+    while not stopping.is_set():
+        store = None
+        try:
+            store = open_store(database_url, init=True)
+            names = (
+                list(sensors)
+                or [s.name for s in store.list_sensors(Source.SIMULATED)]
+                or list(DEMO_SENSORS[:1])
+            )
+            return store, names
+        except StoreUnavailable as exc:
+            if store is not None:
+                store.close()
+            console.print(
+                f"[yellow]database unavailable at start: {exc}; retrying in {delay:g} s[/]"
+            )
+            stopping.wait(delay)
+            delay = min(2 * delay, 30.0)
+    return None
 
 
 @cli.command("import")
