@@ -465,10 +465,10 @@ def test_the_sensors_list_gives_every_last_reading_in_one_statement(api):
     for name, last in body.items():  # each as GET /v1/sensors/{name} and the store say
         assert api.get(f"/v1/sensors/{name}", headers=h).json()["last_reading_at"] == last
     ids = {s.id: s.name for s in store.list_sensors()}
-    got = store.last_timestamps(list(ids) + list(ids))  # repeated ids: asked once
-    expected = {i: store.last_timestamp(i) for i in ids}
-    assert got == {i: t for i, t in expected.items() if t is not None} and len(got) == 25
-    assert store.last_timestamps([]) == {} and store.last_timestamps([999_999]) == {}
+    got = store.last_readings(list(ids) + list(ids))  # repeated ids: asked once
+    expected = {i: store.last_reading(i) for i in ids}
+    assert got == {i: r for i, r in expected.items() if r is not None} and len(got) == 25
+    assert store.last_readings([]) == {} and store.last_readings([999_999]) == {}
 
 
 def test_malformed_json_names_the_body_and_says_where(api):

@@ -34,9 +34,11 @@ def sensors(database_url, source, fmt) -> None:
     from plantcast.services.context import open_store
 
     with open_store(database_url) as store:
+        found = store.list_sensors(Source(source) if source else None)
+        latest = store.last_readings([s.id for s in found])  # one statement, not one a sensor
         rows = []
-        for s in store.list_sensors(Source(source) if source else None):
-            last = store.last_reading(s.id)
+        for s in found:
+            last = latest.get(s.id)
             rows.append(
                 {
                     "name": s.name,

@@ -155,13 +155,14 @@ def dask_options(what: str):
 
 
 def format_option(*choices: str):
+    """``--format`` among ``choices`` (the first is the default), passed as ``fmt``."""
     return click.option(
         "--format",
         "fmt",
         type=click.Choice(choices),
         default=choices[0],
         show_default=True,
-        help="Output format.",
+        help="Output format: a table to read, JSON or CSV to process.",
     )
 
 

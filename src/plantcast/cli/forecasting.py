@@ -13,12 +13,12 @@ from plantcast.cli.common import (
     LazyChoice,
     console,
     database_option,
-    format_option,
     out,
     progress_bar,
 )
 from plantcast.cli.forecast_options import ForecastOptions, forecast_options
 from plantcast.cli.group import cli
+from plantcast.cli.output import listing_format
 from plantcast.core.errors import InputError
 
 
@@ -35,7 +35,7 @@ def available_models() -> list[str]:
 @click.option(
     "--model", type=LazyChoice(available_models), default="fourier_linear", show_default=True
 )
-@format_option("table", "csv", "json")
+@listing_format
 def forecast(database_url, opts: ForecastOptions, model, fmt):
     """Forecast sensors with 80 % and 95 % conformal intervals (many: fitted on Dask with
     --dask, --workers or --scheduler)."""
@@ -194,7 +194,7 @@ def parse_models(text: str) -> tuple[str, ...]:
     default=None,
     help="HTML report path (default: reports/backtest-SENSOR.html).",
 )
-@format_option("table", "json", "csv")
+@listing_format
 def backtest_cmd(database_url, opts: ForecastOptions, models, windows, jobs, report, fmt):
     """Backtest models on sensors (rolling origin): metrics table and, for one sensor, an
     HTML report. Many sensors: each one's best model, fitted on Dask with --dask, --workers

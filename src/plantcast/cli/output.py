@@ -10,21 +10,13 @@ from datetime import datetime
 
 import click
 
-from plantcast.cli.common import out
+from plantcast.cli.common import format_option, out
 
 FORMATS = ("table", "json", "csv")
 
 
-def listing_format(func):
-    """``--format table|json|csv`` (passed as ``fmt``)."""
-    return click.option(
-        "--format",
-        "fmt",
-        type=click.Choice(FORMATS),
-        default="table",
-        show_default=True,
-        help="Output format: a table to read, JSON or CSV to process.",
-    )(func)
+# ``--format table|json|csv`` (passed as ``fmt``), the option of every listing command.
+listing_format = format_option(*FORMATS)
 
 
 def _plain(value):

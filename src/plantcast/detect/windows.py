@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.core.timeutil import parse_duration
+from plantcast.forecast.features import fourier_terms
 
 MIN_WINDOW = 8  # readings: shorter windows say nothing about a shape
 CYCLE_ACF = 0.3  # an autocorrelation peak this high after the first trough is a cycle
@@ -95,13 +96,8 @@ class SeasonalProfile:
         self.coef = np.zeros(1)
 
     def _design(self, index: pd.DatetimeIndex) -> np.ndarray:
-        t = index.as_unit("ns").asi8.astype(np.float64) / 1e9
-        cols = [np.ones(len(index))]
-        for period in self.used:
-            w = 2 * np.pi / period.total_seconds()
-            for k in range(1, self.harmonics + 1):
-                cols += [np.cos(k * w * t), np.sin(k * w * t)]
-        return np.column_stack(cols)
+        terms = fourier_terms(index, self.used, self.harmonics)  # the forecasters' own terms
+        return np.column_stack([np.ones(len(index)), terms])
 
     def fit(self, series: pd.Series) -> SeasonalProfile:
         span = series.index[-1] - series.index[0] if len(series) > 1 else pd.Timedelta(0)

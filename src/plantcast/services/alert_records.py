@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # annotations only: `plantcast alerts` imports this without pandas
@@ -26,8 +25,3 @@ def alert_record(alert: Alert, names: Mapping[int, str]) -> dict:
         "expected": alert.expected,
         "status": alert.status.value,
     }
-
-
-def jsonable(record: Mapping) -> dict:
-    """A record with its datetimes as RFC 3339 strings, for ``json.dumps`` and CSV."""
-    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in record.items()}

@@ -7,11 +7,11 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Integer, Row, func, select, text, update
+from sqlalchemy import Connection, Row, func, select, update
 
 from plantcast.core.errors import NotFound
 from plantcast.core.types import Sensor, Source
-from plantcast.store.schema import UTCTime, readings, sensors
+from plantcast.store.schema import readings, sensors
 
 
 def _to_sensor(row: Row[Any]) -> Sensor:
@@ -158,30 +158,3 @@ def clocks_many(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, pd.Tim
         q = select(sensors.c.id, sensors.c.clock).where(sensors.c.id.in_(ids[lo : lo + 500]))
         out.update({r.id: r.clock for r in conn.execute(q) if r.clock is not None})
     return out
-
-
-# The ids, one row each, as ``sid``: a bound array on PostgreSQL, a JSON list on SQLite, so the
-# statement is the same whatever the number of sensors.
-_IDS = {
-    "postgresql": "SELECT unnest(CAST(:ids AS integer[])) AS sid",
-    "sqlite": "SELECT CAST(value AS INTEGER) AS sid FROM json_each(:ids)",
-}
-# ``ORDER BY ts DESC LIMIT 1``: one backward seek of the (sensor_id, ts) key per sensor (on
-# PostgreSQL, partitions newest first, stopping at the first that holds one), never a scan.
-_LAST_TIMES = (
-    "SELECT b.sid AS sid, (SELECT r.ts FROM readings r WHERE r.sensor_id = b.sid "
-    "ORDER BY r.ts DESC LIMIT 1) AS last_ts FROM ({ids}) AS b"
-)
-
-
-def last_reading_times(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
-    """The time of the latest reading of each of these sensors, in one statement whatever their
-    number; sensors without readings are left out."""
-    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
-    if not ids:
-        return {}
-    sqlite = conn.dialect.name == "sqlite"
-    query = text(_LAST_TIMES.format(ids=_IDS["sqlite" if sqlite else "postgresql"]))
-    params = {"ids": json.dumps(ids) if sqlite else ids}
-    rows = conn.execute(query.columns(sid=Integer, last_ts=UTCTime), params)
-    return {r.sid: r.last_ts for r in rows if r.last_ts is not None}

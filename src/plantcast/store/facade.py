@@ -188,10 +188,12 @@ class Store:
         last = self.last_reading(sensor_id)
         return None if last is None else last[0]
 
-    def last_timestamps(self, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
-        """``last_timestamp`` of many sensors in one statement (those without readings left out)."""
+    def last_readings(self, sensor_ids: Iterable[int]) -> dict[int, tuple[pd.Timestamp, float]]:
+        """``last_reading`` of many sensors, one statement per 500 (an index seek each);
+        sensors without readings are left out."""
+        bounds = [(int(i), None) for i in dict.fromkeys(sensor_ids)]
         with self.read() as conn:
-            return _catalog.last_reading_times(conn, sensor_ids)
+            return _readings.edge_readings(conn, bounds, last=True)
 
     def first_timestamp(self, sensor_id: int) -> pd.Timestamp | None:
         with self.read() as conn:

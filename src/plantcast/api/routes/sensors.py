@@ -53,8 +53,8 @@ def list_sensors(request: Request, source: Source | None = None) -> list[SensorO
     """Every sensor, by name (optionally of one source), with the time of its latest reading."""
     store = store_of(request)
     found = store.list_sensors(source)
-    last = store.last_timestamps([s.id for s in found])  # one statement for the whole list
-    return [_sensor_out(s, last.get(s.id)) for s in found]
+    last = store.last_readings([s.id for s in found])  # one statement for the whole list
+    return [_sensor_out(s, last[s.id][0] if s.id in last else None) for s in found]
 
 
 @router.get(
