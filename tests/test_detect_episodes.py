@@ -132,5 +132,89 @@ def test_merge_episodes_opens_extends_closes_and_is_idempotent():
     near = pd.DataFrame([_episode(5, 6, score=4.0)])
     updates, inserts = merge_episodes(stored, near, gap_tolerance="30min")
     assert inserts == [] and updates == [
-        {"id": 0, "ends_at": IDX[6], "score": 4.0, "value": 1.0, "expected": 0.0}
+        {
+            "id": 0,
+            "ends_at": IDX[6],
+            "score": 4.0,  # value and expected at the new peak are those stored: unchanged
+            "detectors": {"residual_z": 4.0},
+        }
     ]
+
+
+def test_detectors_agreeing_on_an_episode_make_one_alert_that_lists_them():
+    new = pd.DataFrame(
+        [_episode(3, 6, score=8.0), _episode(4, 9, score=5.0, detector="level_shift")]
+    )
+    updates, inserts = merge_episodes([], new, scored_until=IDX[19])
+    assert updates == [] and len(inserts) == 1
+    alert = inserts[0]
+    assert (alert["detector"], alert["score"], alert["ts"], alert["ends_at"]) == (
+        "residual_z",
+        8.0,
+        IDX[3],
+        IDX[9],
+    )
+    assert alert["detectors"] == {"residual_z": 8.0, "level_shift": 5.0}
+    stored = [dict(alert, id=7)]
+    assert merge_episodes(stored, new, scored_until=IDX[19]) == ([], [])  # idempotent
+    # a third detector far from it (beyond every cooldown) opens its own alert
+    apart = pd.DataFrame([_episode(15, 16, detector="stuck")])
+    tol = {"residual_z": "1h", "level_shift": "1h", "stuck": "30min"}
+    updates, inserts = merge_episodes(stored, apart, gap_tolerance=tol)
+    assert updates == [] and [a["detectors"] for a in inserts] == [{"stuck": 3.0}]
+    # within the stuck detector's cooldown it joins the alert, the opener's peak unchanged
+    near = pd.DataFrame([_episode(10, 11, score=2.0, detector="stuck")])
+    updates, inserts = merge_episodes(stored, near, gap_tolerance=tol)
+    assert inserts == [] and updates == [
+        {
+            "id": 7,
+            "ends_at": IDX[11],
+            "detectors": {"residual_z": 8.0, "level_shift": 5.0, "stuck": 2.0},
+        }
+    ]
+
+
+def test_an_alert_stays_open_while_any_agreeing_detector_is_still_flagging():
+    stored = [
+        {
+            "id": 1,
+            "detector": "residual_z",
+            "ts": IDX[3],
+            "ends_at": None,
+            "score": 8.0,
+            "detectors": {"residual_z": 8.0, "level_shift": 5.0},
+        }
+    ]
+    new = pd.DataFrame(
+        [_episode(3, 5, score=8.0), _episode(4, 19, score=5.0, detector="level_shift")]
+    )
+    assert merge_episodes(stored, new, scored_until=IDX[19], resolve_after="1h") == ([], [])
+    ended = pd.DataFrame(
+        [_episode(3, 5, score=8.0), _episode(4, 12, score=5.0, detector="level_shift")]
+    )
+    updates, _ = merge_episodes(stored, ended, scored_until=IDX[19], resolve_after="1h")
+    assert updates == [{"id": 1, "ends_at": IDX[12]}]
+
+
+def test_an_unmatched_ongoing_alert_closes_only_when_all_its_detectors_were_scored():
+    stored = [
+        {
+            "id": 1,
+            "detector": "residual_z",
+            "ts": IDX[3],
+            "ends_at": None,
+            "score": 8.0,
+            "detectors": {"residual_z": 8.0, "level_shift": 5.0},
+        }
+    ]
+    nothing = pd.DataFrame([_episode(15, 15)]).iloc[:0]
+    kw = {"scored_until": IDX[19], "close_unmatched_at": IDX[10]}
+    assert merge_episodes(stored, nothing, scored_detectors=("residual_z",), **kw) == ([], [])
+    updates, _ = merge_episodes(
+        stored, nothing, scored_detectors=("residual_z", "level_shift"), **kw
+    )
+    assert updates == [{"id": 1, "ends_at": IDX[10]}]
+    # an alert stored before detectors were listed reads as raised by its one detector
+    legacy = [{k: v for k, v in stored[0].items() if k != "detectors"}]
+    updates, _ = merge_episodes(legacy, nothing, scored_detectors=("residual_z",), **kw)
+    assert updates == [{"id": 1, "ends_at": IDX[10]}]

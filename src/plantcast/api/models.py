@@ -146,10 +146,18 @@ class NormalizeOut(BaseModel):
     ended: int
 
 
+class AgreeingDetector(BaseModel):
+    detector: str
+    score: float = Field(description="Its peak score over the episode (its own scale)")
+
+
 class AlertOut(BaseModel):
     id: int
     sensor: str | None
-    detector: str
+    detector: str = Field(description="The detector that raised it; score is at its peak")
+    detectors: list[AgreeingDetector] = Field(
+        description="Every detector that flagged this episode, in the order they joined"
+    )
     start: datetime
     end: datetime | None = Field(description="None while the anomaly is ongoing")
     score: float

@@ -284,7 +284,13 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
         echo_json({"total": total, "shown": len(rows), "alerts": records})
         return
     if fmt == "csv":
-        write_csv(records, ALERT_FIELDS)
+        write_csv(
+            (
+                {**r, "detectors": [f"{d['detector']}:{d['score']:.2f}" for d in r["detectors"]]}
+                for r in records
+            ),
+            ALERT_FIELDS,
+        )
     else:
         shown = [
             {
@@ -292,12 +298,12 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
                 "sensor": r["sensor"] or "?",
                 "start (UTC)": f"{r['start']:%Y-%m-%d %H:%M}",
                 "end": "ongoing" if r["end"] is None else f"{r['end']:%Y-%m-%d %H:%M}",
-                "score": f"{r['score']:.1f}",
+                "detectors": ", ".join(f"{d['detector']} {d['score']:.1f}" for d in r["detectors"]),
                 "value": f"{r['value']:.2f}",
             }
             for r in records
         ]
-        columns = ("id", "sensor", "detector", "start (UTC)", "end", "score", "value", "status")
+        columns = ("id", "sensor", "detectors", "start (UTC)", "end", "value", "status")
         print_table(shown, columns, empty="no alerts")
     if len(rows) < total:
         console.print(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -69,3 +69,6 @@ class Alert:
     expected: float | None
     status: AlertStatus
     created_at: pd.Timestamp
+    # every detector that flagged this episode, in the order they joined: {name: peak score}
+    # (the first is ``detector``, whose peak are ``score``, ``value`` and ``expected``)
+    detectors: dict[str, float] = field(default_factory=dict)

@@ -87,7 +87,10 @@ def _events_and_alerts(fig: go.Figure, live: LiveFrame) -> None:
                 mode="markers",
                 name="alerts",
                 marker={"symbol": "x", "size": 11, "color": "#d62728"},
-                text=[f"{a.detector} (score {a.score:.1f}, {a.status.value})" for a in live.alerts],
+                text=[
+                    f"{' + '.join(a.detectors) or a.detector} ({a.status.value})"
+                    for a in live.alerts
+                ],
                 hovertemplate="%{text}<extra>alert</extra>",
             )
         )

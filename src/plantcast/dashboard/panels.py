@@ -114,10 +114,9 @@ def _alerts_panel(sensor: Sensor) -> None:
         [
             {
                 "id": a.id,
-                "detector": a.detector,
+                "detectors": ", ".join(f"{d} {s:.1f}" for d, s in a.detectors.items()),
                 "start (UTC)": f"{a.ts:%Y-%m-%d %H:%M}",
                 "end": "ongoing" if a.ends_at is None else f"{a.ends_at:%Y-%m-%d %H:%M}",
-                "score": round(a.score, 1),
                 "value": round(a.value, 2),
             }
             for a in alerts

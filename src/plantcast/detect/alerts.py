@@ -1,15 +1,34 @@
-"""The alert lifecycle, pure: which alerts a batch of episodes opens, extends or closes."""
+"""The alert lifecycle, pure: which alerts a batch of episodes opens, extends or closes.
+
+One alert per episode of a sensor, not per detector: an episode that touches an alert (within
+the cooldown of the episode's detector) joins it, whichever detector raised either. The alert
+keeps the detector that opened it (``detector``, with its peak ``score``, ``value`` and
+``expected``) and every detector that agreed, each with its own peak score (``detectors``:
+scores of different detectors are on different scales, so none is ranked against another).
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Collection, Mapping
+from typing import Any, TypeAlias
 
 import pandas as pd
 
 from plantcast.core.timeutil import TimeLike, parse_duration, to_utc
 
+Tolerance: TypeAlias = str | pd.Timedelta | Mapping[str, str | pd.Timedelta]
 
-def _alert_from(ep: Any, detector: str | None, ongoing: bool) -> dict[str, Any]:
+
+def agreeing(alert: Mapping[str, Any]) -> dict[str, float]:
+    """An alert's ``{detector: peak score}``; an alert stored before detectors were merged
+    lists only the one that raised it."""
+    found = alert.get("detectors") or {}
+    if not found:
+        return {alert["detector"]: float(alert.get("score") or 0.0)}
+    return {str(k): float(v) for k, v in dict(found).items()}
+
+
+def _alert_from(ep: Any, detector: str, ongoing: bool) -> dict[str, Any]:
     return {
         "detector": detector,
         "ts": ep.start,
@@ -17,6 +36,7 @@ def _alert_from(ep: Any, detector: str | None, ongoing: bool) -> dict[str, Any]:
         "score": float(ep.peak_score),
         "value": float(ep.value),
         "expected": None if pd.isna(ep.expected) else float(ep.expected),
+        "detectors": {detector: float(ep.peak_score)},
     }
 
 
@@ -27,17 +47,39 @@ def _touches(alert: dict[str, Any], ep: Any, tol: pd.Timedelta) -> bool:
     )
 
 
-def _extend(alert: dict[str, Any], ep: Any, ongoing: bool) -> dict[str, Any]:
-    """The changed fields of ``alert`` once ``ep`` is part of it ({} if nothing changes)."""
-    changes: dict[str, Any] = {}
-    end = alert["ends_at"]
-    new_end = None if ongoing else ep.end if end is None else max(to_utc(end), ep.end)
-    if new_end != (None if end is None else to_utc(end)):
-        changes["ends_at"] = new_end
-    if float(ep.peak_score) > float(alert.get("score") or 0.0):
-        changes["score"] = float(ep.peak_score)
-        changes["value"] = float(ep.value)
-        changes["expected"] = None if pd.isna(ep.expected) else float(ep.expected)
+def _joined(stored: dict[str, Any], seen: list[tuple[Any, str, bool]]) -> dict[str, Any]:
+    """The fields of an alert once the episodes ``seen`` (episode, detector, ongoing) are part
+    of it: ongoing while any is; otherwise ending at the last end (an ongoing alert whose
+    episodes all ended closes there: its window was scored from the alert's start)."""
+    end = stored["ends_at"]
+    if any(ongoing for _, _, ongoing in seen):
+        new_end = None
+    else:
+        last = max(ep.end for ep, _, _ in seen)
+        new_end = last if end is None else max(to_utc(end), last)
+    out: dict[str, Any] = {"ends_at": new_end}
+    scores = agreeing(stored)
+    for ep, name, _ in seen:
+        scores[name] = max(scores.get(name, float("-inf")), float(ep.peak_score))
+        if name == stored["detector"] and float(ep.peak_score) > float(stored["score"] or 0.0):
+            out["score"] = float(ep.peak_score)
+            out["value"] = float(ep.value)
+            out["expected"] = None if pd.isna(ep.expected) else float(ep.expected)
+    out["detectors"] = scores
+    return out
+
+
+def _changes(stored: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
+    """What differs between ``stored`` and ``fields`` ({} if nothing does)."""
+    changes = {}
+    for key, value in fields.items():
+        old = stored.get(key)
+        if key == "ends_at":
+            old = None if old is None else to_utc(old)
+        elif key == "detectors":
+            old = agreeing(stored)
+        if value != old:
+            changes[key] = value
     return changes
 
 
@@ -46,52 +88,75 @@ def merge_episodes(
     new_episodes: pd.DataFrame,
     *,
     detector: str | None = None,
-    gap_tolerance: str | pd.Timedelta = "0s",
+    gap_tolerance: Tolerance = "0s",
     scored_until: TimeLike | None = None,
     resolve_after: str | pd.Timedelta = "0s",
     close_unmatched_at: TimeLike | None = None,
+    scored_detectors: Collection[str] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Decide ``(to_update, to_insert)`` so that re-running detection adds nothing.
 
     ``existing``: the sensor's alerts that may overlap the scored window, as dicts with ``id``,
-    ``detector``, ``ts`` (start), ``ends_at`` (None while ongoing) and ``score``. ``new_episodes``
-    comes from :func:`find_episodes` (with a ``detector`` column, or pass ``detector=``). An
-    episode within ``gap_tolerance`` of an alert of the same detector extends it; others become
-    new alerts (``gap_tolerance`` is the cooldown: a new episode that soon after an alert's
-    end continues it). An episode that ended less than ``resolve_after`` before
-    ``scored_until`` (the last scored reading) is ongoing (``ends_at`` None): an alert
-    resolves itself once the signal has been normal that long, and is then closed at the
-    episode's end. With ``close_unmatched_at``, an ongoing alert that no episode continues
-    is closed there (its anomaly ended before the scored window).
+    ``detector``, ``ts`` (start), ``ends_at`` (None while ongoing), ``score`` and ``detectors``
+    (``{detector: peak score}``; absent: the one that raised it). ``new_episodes`` comes from
+    :func:`find_episodes` (with a ``detector`` column, or pass ``detector=``). An episode
+    within ``gap_tolerance`` (the cooldown; one duration, or one per detector) of an alert
+    joins it, whichever detector raised either; others become new alerts. An episode that
+    ended less than ``resolve_after`` before ``scored_until`` (the last scored reading) is
+    ongoing: an alert stays open (``ends_at`` None) while any of its episodes is, and
+    resolves itself once the signal has been normal that long. With ``close_unmatched_at``,
+    an ongoing alert that no episode continues is closed there (its anomaly ended before the
+    scored window) — only when every detector that agreed on it was scored
+    (``scored_detectors``; default: ``detector``, or all when None): a detector that could
+    not run leaves its alerts as they are.
     ``to_update`` holds ``{"id": ..., <changed fields>}``; ``to_insert`` holds full alert dicts.
     Score the window from the start of the oldest ongoing alert, so its episode is seen whole.
     """
-    tol = parse_duration(gap_tolerance, field="gap_tolerance")
     until = None if scored_until is None else to_utc(scored_until)
-    alerts = [dict(a) for a in existing]
-    updates: dict[Any, dict[str, Any]] = {}
-    inserts: list[dict[str, Any]] = []
     settle = parse_duration(resolve_after, field="resolve_after")
-    matched: set[int] = set()
+    stored = [dict(a) for a in existing]
+    running = [dict(a) for a in stored]  # alerts as the episodes so far have changed them
+    inserts: list[dict[str, Any]] = []
+    seen: dict[int, list[tuple[Any, str, bool]]] = {}
     for ep in new_episodes.sort_values("start").itertuples(index=False):
         name = getattr(ep, "detector", None) or detector
+        if name is None:
+            raise ValueError("episodes need a detector column or detector=")
         ongoing = until is not None and ep.end >= until - settle
-        match = next(
-            (a for a in alerts + inserts if a["detector"] == name and _touches(a, ep, tol)), None
-        )
+        tol = _tolerance(gap_tolerance, name)
+        match = next((i for i, a in enumerate(running) if _touches(a, ep, tol)), None)
         if match is None:
-            inserts.append(_alert_from(ep, name, ongoing))
+            running.append(_alert_from(ep, name, ongoing))
+            inserts.append(running[-1])
+            match = len(running) - 1
+            base = {**running[match], "ends_at": ep.end, "detectors": {}}
+            stored.append(base)
+        seen.setdefault(match, []).append((ep, name, ongoing))
+        running[match].update(_joined(stored[match], seen[match]))
+    updates = []
+    for i, a in enumerate(stored[: len(existing)]):
+        if i in seen:
+            changes = _changes(a, _joined(a, seen[i]))
+        elif (
+            close_unmatched_at is not None
+            and a["ends_at"] is None
+            and _all_scored(a, scored_detectors, detector)
+        ):
+            changes = {"ends_at": max(to_utc(a["ts"]), to_utc(close_unmatched_at))}
+        else:
             continue
-        matched.add(id(match))
-        changes = _extend(match, ep, ongoing)
-        match.update(changes)
-        if changes and "id" in match:
-            updates.setdefault(match["id"], {"id": match["id"]}).update(changes)
-    if close_unmatched_at is not None:
-        at = to_utc(close_unmatched_at)
-        for a in alerts:
-            mine = detector is None or a["detector"] == detector
-            if mine and a["ends_at"] is None and id(a) not in matched and "id" in a:
-                end = max(to_utc(a["ts"]), at)
-                updates.setdefault(a["id"], {"id": a["id"]})["ends_at"] = end
-    return list(updates.values()), inserts
+        if changes and "id" in a:
+            updates.append({"id": a["id"], **changes})
+    return updates, inserts
+
+
+def _tolerance(tol: Tolerance, name: str) -> pd.Timedelta:
+    value = tol.get(name, "0s") if isinstance(tol, Mapping) else tol
+    return parse_duration(value, field="gap_tolerance")
+
+
+def _all_scored(
+    alert: dict[str, Any], scored: Collection[str] | None, detector: str | None
+) -> bool:
+    names = set(scored) if scored is not None else {detector} if detector else None
+    return names is None or set(agreeing(alert)) <= names

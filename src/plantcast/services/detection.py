@@ -18,7 +18,7 @@ import pandas as pd
 
 from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import format_duration, parse_duration, to_utc
-from plantcast.core.types import Sensor
+from plantcast.core.types import Alert, Sensor
 from plantcast.detect import (
     Detector,
     DropoutDetector,
@@ -251,19 +251,39 @@ def score_chunk(
 
 
 def alert_changes(
-    existing: list[dict], score: ChunkScore, name: str, resolve_after: pd.Timedelta
+    existing: list[dict], score: ChunkScore, resolve_after: pd.Timedelta
 ) -> tuple[list[dict], list[dict]]:
-    """How one detector's episodes of a scored chunk change its alerts (``merge_episodes``
-    with the detector's cooldown): the one merge every writer, and the evaluation, applies."""
+    """How the episodes of a scored chunk change a sensor's alerts (``merge_episodes``, each
+    detector's episodes within its cooldown): one alert per episode, whichever detectors
+    agree on it. The one merge every writer, and the evaluation, applies."""
+    found = [eps.assign(detector=name) for name, eps in score.found.items() if len(eps)]
+    episodes = pd.concat(found, ignore_index=True) if found else _NO_EPISODES
     return merge_episodes(
         existing,
-        score.found[name],
-        detector=name,
+        episodes,
         scored_until=score.b,
-        gap_tolerance=COOLDOWN[name],
+        gap_tolerance=COOLDOWN,
         resolve_after=resolve_after,
         close_unmatched_at=score.a,
+        scored_detectors=tuple(score.found),
     )
+
+
+def alert_record(alert: Alert) -> dict:
+    """A stored alert as ``merge_episodes`` reads it."""
+    return {
+        "id": alert.id,
+        "detector": alert.detector,
+        "ts": alert.ts,
+        "ends_at": alert.ends_at,
+        "score": alert.score,
+        "detectors": alert.detectors,
+    }
+
+
+_NO_EPISODES = pd.DataFrame(
+    {"start": pd.Series(dtype="datetime64[ns, UTC]"), "end": pd.Series(dtype="datetime64[ns, UTC]")}
+)
 
 
 class Tally:
@@ -338,34 +358,20 @@ def detect_sensor(
 
 def _write_alerts(store, sensor, names, score, resolve_after) -> tuple[int, int]:
     """Merge one chunk's episodes into alerts and move every detector's resume point to b."""
-    a, b = score.a, score.b
-    opened = updated = 0
     with store.transaction() as tx:
+        existing = tx.list_alerts(
+            sensor_id=sensor.id, start=score.a - context_span(sensor), limit=10_000
+        )
+        to_update, to_insert = alert_changes(
+            [alert_record(r) for r in existing], score, resolve_after
+        )
+        for change in to_update:
+            tx.update_alert(change.pop("id"), **change)
+        for row in to_insert:
+            tx.insert_alert(sensor.id, **row)
         for name in names:
-            existing = [
-                {
-                    "id": r.id,
-                    "detector": r.detector,
-                    "ts": r.ts,
-                    "ends_at": r.ends_at,
-                    "score": r.score,
-                }
-                for r in tx.list_alerts(
-                    sensor_id=sensor.id,
-                    detector=name,
-                    start=a - context_span(sensor),
-                    limit=10_000,
-                )
-            ]
-            if name in score.found:  # a skipped detector leaves its alerts as they are
-                to_update, to_insert = alert_changes(existing, score, name, resolve_after)
-                for change in to_update:
-                    tx.update_alert(change.pop("id"), **change)
-                for row in to_insert:
-                    tx.insert_alert(sensor.id, **row)
-                opened, updated = opened + len(to_insert), updated + len(to_update)
-            tx.set_scored_until(sensor.id, name, b)
-    return opened, updated
+            tx.set_scored_until(sensor.id, name, score.b)
+    return len(to_insert), len(to_update)
 
 
 def explain_sensor(

@@ -29,6 +29,7 @@ from plantcast.services.detection import (
     SensorPlan,
     Tally,
     alert_changes,
+    alert_record,
     chunk_ranges,
     chunk_series,
     context_span,
@@ -178,23 +179,15 @@ def _write_bulk(tx: Transaction, bulk: list[tuple[SensorPlan, ChunkScore]], opti
         sid, since = plan.sensor.id, score.a - context_span(plan.sensor)
         for name in plan.detectors:
             marks[(sid, name)] = score.b
-            if name not in score.found:
-                continue  # a skipped detector leaves its alerts as they are
-            mine = [
-                {
-                    "id": r.id,
-                    "detector": r.detector,
-                    "ts": r.ts,
-                    "ends_at": r.ends_at,
-                    "score": r.score,
-                }
-                for r in existing.get((sid, name), [])
-                if r.ends_at is None or r.ends_at >= since
-            ][:10_000]
-            episodes = score.found[name]
-            if episodes.empty and all(e["ends_at"] is not None for e in mine):
-                continue  # nothing to open, extend or close: merge_episodes would agree
-            to_update, to_insert = alert_changes(mine, score, name, resolve_after)
+        mine = [
+            alert_record(r)
+            for r in existing.get(sid, [])
+            if r.ends_at is None or r.ends_at >= since
+        ][:10_000]
+        quiet = all(eps.empty for eps in score.found.values())
+        if not (quiet and all(e["ends_at"] is not None for e in mine)):
+            # (else nothing to open, extend or close: merge_episodes would agree)
+            to_update, to_insert = alert_changes(mine, score, resolve_after)
             for change in to_update:
                 tx.update_alert(change.pop("id"), **change)
             for row in to_insert:

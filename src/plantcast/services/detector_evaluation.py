@@ -14,6 +14,7 @@ random) are fitted once on the warm-up, as their users would.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,6 @@ from plantcast.detect.evaluation import (
     baseline_detectors,
     match_events,
     summarize,
-    union_episodes,
 )
 from plantcast.services.detection import (
     DETECTORS,
@@ -60,30 +60,34 @@ def replay_alerts(
     name: str = "evaluated",
 ) -> dict[str, pd.DataFrame]:
     """The alerts ``plantcast detect`` leaves on a sensor holding ``series`` whose runs had
-    scored up to ``scored_from``: per detector, a frame of start, end (the last reading while
-    still ongoing) and detected_at (the first detection inside the alert)."""
+    scored up to ``scored_from``: under ``combined``, the alerts it writes (one per episode,
+    whichever detectors agree); under each detector's name, the alerts it would write were
+    that detector alone. Each a frame of start, end (the last reading while still ongoing)
+    and detected_at (the first detection inside the alert)."""
     sensor = _sensor(series, name)
     last = series.index[-1]
     chunks = tuple(chunk_ranges(sensor, scored_from, last))
     plan = SensorPlan(sensor, tuple(periods), detectors, scored_from, last, chunks)
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
-    alerts: dict[str, list[dict]] = {n: [] for n in detectors}
-    seen: dict[str, list[pd.DataFrame]] = {n: [] for n in detectors}
+    tracks = (*detectors, COMBINED)
+    alerts: dict[str, list[dict]] = {n: [] for n in tracks}
+    seen: dict[str, list[pd.DataFrame]] = {n: [] for n in tracks}
     for a, b in chunks:
         score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options)
         if score is None:
             continue
         since = a - context_span(sensor)
-        for det in score.found:
-            mine = [x for x in alerts[det] if x["ends_at"] is None or x["ends_at"] >= since]
-            to_update, to_insert = alert_changes(mine, score, det, resolve_after)
-            by_id = {x["id"]: x for x in alerts[det]}
+        for track in [*score.found, COMBINED]:
+            part = score if track == COMBINED else replace(score, found={track: score.found[track]})
+            mine = [x for x in alerts[track] if x["ends_at"] is None or x["ends_at"] >= since]
+            to_update, to_insert = alert_changes(mine, part, resolve_after)
+            by_id = {x["id"]: x for x in alerts[track]}
             for change in to_update:
                 by_id[change.pop("id")].update(change)
             for row in to_insert:
-                alerts[det].append({**row, "id": len(alerts[det])})
-            seen[det].append(score.found[det][EPISODE])
-    return {n: _as_episodes(alerts[n], seen[n], last) for n in detectors}
+                alerts[track].append({**row, "id": len(alerts[track])})
+            seen[track].extend(e[EPISODE] for e in part.found.values())
+    return {n: _as_episodes(alerts[n], seen[n], last) for n in tracks}
 
 
 def _as_episodes(alerts: list[dict], seen: list[pd.DataFrame], last) -> pd.DataFrame:
@@ -125,13 +129,13 @@ def scenario_found(
     detectors: tuple[str, ...],
     baselines: bool,
 ) -> dict[str, pd.DataFrame]:
-    """Alerts of the production detectors (and ``combined``, their union) and the baselines'
+    """Alerts of the production detectors (and ``combined``, the alerts they write together)
+    and the baselines'
     episodes, over the scored span of ``series``."""
     found = replay_alerts(
         series, periods=periods, scored_from=scored_from, options=options, detectors=detectors
     )
     found = {n: _scored_part(e, scored_from) for n, e in found.items()}
-    found[COMBINED] = union_episodes(list(found.values()))
     if baselines:
         for name, det in baseline_detectors().items():
             det.fit(train)

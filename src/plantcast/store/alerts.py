@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Row, and_, bindparam, func, select
+from sqlalchemy import Connection, Row, Text, and_, bindparam, cast, func, inspect, select
 
 from plantcast.core.errors import InputError, NotFound
 from plantcast.core.timeutil import TimeLike, to_utc
@@ -19,6 +19,7 @@ STATUS_EVENTS = {"acknowledged": "acknowledged", "resolved": "resolved", "open":
 
 
 def _to_alert(row: Row[Any]) -> Alert:
+    agreed = {str(d["detector"]): float(d["score"]) for d in (row.detectors or [])}
     return Alert(
         id=row.id,
         sensor_id=row.sensor_id,
@@ -30,11 +31,21 @@ def _to_alert(row: Row[Any]) -> Alert:
         expected=row.expected,
         status=AlertStatus(row.status),
         created_at=row.created_at,
+        detectors=agreed or {row.detector: float(row.score)},
     )
+
+
+def _stored_detectors(fields: dict[str, Any]) -> None:
+    """``detectors`` as a ``{name: score}`` mapping becomes the stored ordered list."""
+    found = fields.get("detectors")
+    if isinstance(found, dict):
+        fields["detectors"] = [{"detector": k, "score": float(v)} for k, v in found.items()]
 
 
 def insert_alert(conn: Connection, /, sensor_id: int, **fields: Any) -> int:
     values = {**fields, "sensor_id": sensor_id}
+    values.setdefault("detectors", {values["detector"]: values["score"]})
+    _stored_detectors(values)
     for key in ("ts", "ends_at"):
         if values.get(key) is not None:
             values[key] = to_utc(values[key])
@@ -44,6 +55,7 @@ def insert_alert(conn: Connection, /, sensor_id: int, **fields: Any) -> int:
 
 
 def update_alert(conn: Connection, /, alert_id: int, **fields: Any) -> None:
+    _stored_detectors(fields)
     for key in ("ts", "ends_at"):
         if fields.get(key) is not None:
             fields[key] = to_utc(fields[key])
@@ -79,14 +91,21 @@ def list_alerts(
         q = q.where(alerts.c.sensor_id == sensor_id)
     if status is not None:
         q = q.where(alerts.c.status == str(AlertStatus(status)))
-    if detector is not None:
-        q = q.where(alerts.c.detector == detector)
+    if detector is not None:  # the detector that raised it, or one that agreed
+        listed = cast(alerts.c.detectors, Text).like(f'%"detector": "{_like_safe(detector)}"%')
+        q = q.where((alerts.c.detector == detector) | listed)
     if start is not None:
         q = q.where((alerts.c.ends_at.is_(None)) | (alerts.c.ends_at >= to_utc(start)))
     if end is not None:
         q = q.where(alerts.c.ts < to_utc(end))
     q = q.order_by(alerts.c.ts.desc(), alerts.c.id.desc()).limit(limit)
     return [_to_alert(r) for r in conn.execute(q)]
+
+
+def _like_safe(text: str) -> str:
+    """``text`` as a LIKE pattern's literal part: no wildcard or quote can widen the match (it
+    is bound as a parameter all the same)."""
+    return "".join(c for c in text if c.isalnum() or c in "_-.")
 
 
 def set_alert_status(conn: Connection, alert_id: int, status: AlertStatus | str) -> Alert:
@@ -185,11 +204,11 @@ def set_scored_until_many(conn: Connection, marks: dict[tuple[int, str], pd.Time
 
 def alerts_reaching_many(
     conn: Connection, sensor_ids: Iterable[int], start: TimeLike
-) -> dict[tuple[int, str], list[Alert]]:
+) -> dict[int, list[Alert]]:
     """Alerts of these sensors still ongoing or ending at or after ``start``, newest first per
-    (sensor, detector): what ``list_alerts(sensor_id=…, detector=…, start=…)`` gives each."""
+    sensor: what ``list_alerts(sensor_id=…, start=…)`` gives each."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
-    out: dict[tuple[int, str], list[Alert]] = {}
+    out: dict[int, list[Alert]] = {}
     at = to_utc(start)
     for lo in range(0, len(ids), 500):
         q = (
@@ -199,5 +218,15 @@ def alerts_reaching_many(
             .order_by(alerts.c.sensor_id, alerts.c.ts.desc(), alerts.c.id.desc())
         )
         for r in conn.execute(q):
-            out.setdefault((r.sensor_id, r.detector), []).append(_to_alert(r))
+            out.setdefault(r.sensor_id, []).append(_to_alert(r))
     return out
+
+
+def upgrade(conn: Connection) -> list[str]:
+    """Bring an older ``alerts`` table up to this schema (``detectors`` came later); alerts
+    stored before read as raised by their one detector. Returns what was done."""
+    columns = {c["name"] for c in inspect(conn).get_columns("alerts")}
+    if "detectors" in columns:
+        return []
+    conn.exec_driver_sql("ALTER TABLE alerts ADD COLUMN detectors JSON NOT NULL DEFAULT '[]'")
+    return ["alerts.detectors added"]

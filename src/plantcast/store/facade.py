@@ -102,6 +102,7 @@ class Store:
         with self.write() as conn:
             metadata.create_all(conn, checkfirst=True)
             _dead_letters.upgrade(conn)  # columns added since the table was first made
+            _alerts.upgrade(conn)
             _partitions.create_ahead(conn)
 
     def needs_migration(self) -> bool:

@@ -120,6 +120,7 @@ def alert_body(conn: Connection, alert_id: int, event: str, by: str, key: str) -
             "sensor": row.sensor,
             "unit": row.unit,
             "detector": row.detector,
+            "detectors": row.detectors or [{"detector": row.detector, "score": row.score}],
             "status": row.status,
             "start": _iso(row.ts),
             "end": _iso(row.ends_at),

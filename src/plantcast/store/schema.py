@@ -7,6 +7,7 @@ from typing import Any, cast
 
 import pandas as pd
 from sqlalchemy import (
+    JSON,
     BigInteger,
     Column,
     DateTime,
@@ -117,6 +118,9 @@ alerts = Table(
     Column("expected", Float, nullable=True),
     Column("status", String(20), nullable=False, default="open"),
     Column("created_at", UTCTime, nullable=False, default=_now),
+    # one alert per episode: every detector that agreed, [{"detector", "score"}] in the order
+    # they joined (empty on alerts stored before: then only ``detector``)
+    Column("detectors", JSON, nullable=False, default=list),
     Index("ix_alerts_sensor_ts", "sensor_id", "ts"),
     Index("ix_alerts_status", "status"),
 )
