@@ -85,7 +85,8 @@ def normalize(database_url, sensor) -> None:
 def detect(
     database_url, sensors, periods, since, explain, follow, every, scheduler, workers, use_dask
 ) -> None:
-    """Score new readings and write alerts (one per ongoing anomaly; re-running adds nothing).
+    """Score new readings and write alerts (one per ongoing anomaly, listing every detector
+    that agrees; re-running adds nothing).
 
     Thresholds are calibrated per sensor so that data like its recent history raises at most
     $PLANTCAST_ALERT_BUDGET alerts per 30 days per detector kind (default 2); an alert
