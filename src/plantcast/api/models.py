@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from plantcast.core.types import AlertStatus, EventKind, Source
+from plantcast.core.types import NAME_PATTERN, AlertStatus, EventKind, Source
 
-SENSOR_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+SENSOR_NAME = NAME_PATTERN
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text refuses NUL
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$"
