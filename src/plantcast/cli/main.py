@@ -18,6 +18,7 @@ from plantcast.cli import (  # noqa: F401
     anomalies,
     api_commands,
     app_commands,
+    assets,
     catalog,
     connect,
     connect_mqtt,

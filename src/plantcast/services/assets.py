@@ -13,15 +13,26 @@ from collections.abc import Iterable, Sequence
 
 import pandas as pd
 
-from plantcast.core.errors import InputError, NotFound, Refused
+from plantcast.core.errors import InputError, NotFound, PlantcastError, Refused
 from plantcast.core.timeutil import DurationLike, TimeLike, parse_duration, to_utc
 from plantcast.core.types import NAME_PATTERN, Asset, Sensor
-from plantcast.detect.alignment import align, default_max_age, grid
 from plantcast.store import Store, Transaction
 
 _NAME = re.compile(NAME_PATTERN)
 # An aligned frame is read whole: this many grid rows at most (ask for a shorter window).
 MAX_GRID_ROWS = 500_000
+TABLES = ("assets", "asset_sensors")
+
+
+def require_tables(store: Store) -> None:
+    """Say what to run when the database predates assets (its tables are made by ``init``,
+    which ``migrate`` runs too), instead of a driver's "no such table"."""
+    missing = store.missing_tables(TABLES)
+    if missing:
+        raise PlantcastError(
+            f"the database {store.url} has no {' or '.join(missing)} table yet (made by an "
+            "older plantcast); run `plantcast migrate` (or `plantcast init`)"
+        )
 
 
 def check_name(name: str) -> str:
@@ -172,6 +183,10 @@ def aligned_readings(
 
     One bounded read of all members, from the first grid time less the longest fill to the
     last grid time: nothing after a row's time can reach it."""
+    # Here, not at the top: importing plantcast.detect loads the detectors (scikit-learn), and
+    # the asset commands that only list or change assets start without them.
+    from plantcast.detect.alignment import align, default_max_age, grid
+
     if isinstance(asset, str):
         asset = store.get_asset(asset)
     lo, hi = to_utc(start), to_utc(end)

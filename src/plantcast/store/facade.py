@@ -116,6 +116,12 @@ class Store:
         with self.read() as conn:
             return self.dialect == "postgresql" and _partitions.table_kind(conn) == "plain"
 
+    def missing_tables(self, names: Iterable[str]) -> list[str]:
+        """Which of these tables the database lacks (made by a plantcast older than them)."""
+        with self.read() as conn:
+            have = set(inspect(conn).get_table_names())
+        return [n for n in names if n not in have]
+
     def is_initialized(self) -> bool:
         with self.read() as conn:
             return inspect(conn).has_table("readings")
