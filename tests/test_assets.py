@@ -131,6 +131,17 @@ def test_a_sensor_may_belong_to_several_assets(plant):
     assert plant.assets_of_sensor(flow.id) == []
 
 
+def test_a_member_without_readings_is_not_dropped_as_a_failed_import(plant):
+    """An import drops the sensor it made when it fails, unless an asset names it by then
+    (the foreign key would refuse the delete on SQLite, where it is enforced)."""
+    service.create_asset(plant, "pump", ["flow"])
+    flow, temp = plant.get_sensor("flow"), plant.get_sensor("temp")
+    with plant.transaction() as tx:
+        assert tx.drop_sensor_if_empty(flow.id) is False
+        assert tx.drop_sensor_if_empty(temp.id) is True
+    assert {s.name for s in plant.list_sensors()} == {"flow", "pressure"}
+
+
 def test_errors_name_what_is_wrong_and_change_nothing(plant):
     with pytest.raises(NotFound, match="no sensors 'nope', 'nada'"):
         service.create_asset(plant, "pump", ["flow", "nope", "nada"])
