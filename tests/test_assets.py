@@ -117,6 +117,19 @@ def test_create_change_and_remove_through_the_service(plant):
     assert {s.name for s in plant.list_sensors()} == {"flow", "pressure", "temp"}  # stay
 
 
+def test_an_asset_made_in_a_failed_transaction_is_not_kept(plant):
+    """create_asset_in joins the caller's transaction: sensors and asset commit together."""
+    with pytest.raises(RuntimeError), plant.transaction() as tx:
+        tx.ensure_sensor("new", source=Source.IMPORTED, interval=MIN)
+        assert service.create_asset_in(tx, "pump", ["flow", "new"]).sensor_names == (
+            "flow",
+            "new",
+        )
+        raise RuntimeError("the import failed after")
+    assert service.list_assets(plant) == []
+    assert "new" not in {s.name for s in plant.list_sensors()}
+
+
 def test_a_sensor_may_belong_to_several_assets(plant):
     service.create_asset(plant, "pump", ["flow", "pressure"], step="1min")
     service.create_asset(plant, "line", ["flow", "temp"])

@@ -85,13 +85,24 @@ def create_asset(
 
     Raises InputError (bad name, no sensor, bad step), NotFound (an unknown sensor, all named)
     or Refused (an asset of that name exists)."""
+    with store.transaction() as tx:
+        return create_asset_in(tx, name, sensors, step, description=description)
+
+
+def create_asset_in(
+    tx: Transaction,
+    name: str,
+    sensors: Sequence[str],
+    step: DurationLike | None = None,
+    *,
+    description: str = "",
+) -> Asset:
+    """:func:`create_asset` inside the caller's transaction (an import that makes the sensors
+    and their asset together: all or nothing)."""
     check_name(name)
     names, grid_step = _names(sensors), _step(step)
-    with store.transaction() as tx:
-        members = _sensors(tx, names)
-        return tx.insert_asset(
-            name, [s.id for s in members], step=grid_step, description=description
-        )
+    members = _sensors(tx, names)
+    return tx.insert_asset(name, [s.id for s in members], step=grid_step, description=description)
 
 
 def get_asset(store: Store, name: str) -> Asset:
