@@ -80,17 +80,35 @@ class Chunk:
 _HAS_YEAR = re.compile(r"\d{4}-")  # an ISO 8601 time whose year may be out of range
 
 
+def sample_lines(path: Path, size: int = 1) -> list[str]:
+    """The file's first lines, about ``size`` bytes and at least the header, after the checks
+    every import makes first: the file exists, is not empty, is UTF-8 text with a header."""
+    where = str(path)
+    if not path.is_file():
+        raise InputError("no such file", file=where)
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty", file=where)
+    data = b""
+    with path.open("rb") as f:
+        while block := f.read(max(size, 1 << 16)):
+            data += block
+            if len(data) >= size and b"\n" in data:
+                data = data[: data.rfind(b"\n") + 1]
+                break
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", file=where) from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError("the file is empty (no header line)", file=where)
+    return lines
+
+
 def read_header(spec: CsvSpec) -> list[str]:
     path = str(spec.path)
-    if not spec.path.is_file():
-        raise InputError("no such file", file=path)
-    if spec.path.stat().st_size == 0:
-        raise InputError("the file is empty", file=path)
-    try:
-        with spec.path.open(encoding="utf-8-sig", newline="") as f:
-            header = next(csv.reader(f, delimiter=spec.delimiter, skipinitialspace=True), None)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=path) from None
+    first = sample_lines(spec.path)[:1]
+    header = next(csv.reader(first, delimiter=spec.delimiter, skipinitialspace=True), None)
     if not header or not any(c.strip() for c in header):
         raise InputError("the file is empty (no header line)", file=path)
     columns = [c.strip() for c in header]

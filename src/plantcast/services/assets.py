@@ -115,15 +115,21 @@ def list_assets(store: Store) -> list[Asset]:
 
 def add_sensors(store: Store, name: str, sensors: Sequence[str]) -> Asset:
     """Add sensors after the asset's others; one already in it is refused, by name."""
-    names = _names(sensors)
     with store.transaction() as tx:
-        asset = tx.get_asset(name)
-        already = [n for n in names if n in asset.sensor_names]
-        if already:
-            which = ", ".join(repr(n) for n in already)
-            raise Refused(f"asset {name!r} already has {which}")
-        tx.add_asset_sensors(asset.id, [s.id for s in _sensors(tx, names)])
-        return tx.get_asset(name)
+        return add_sensors_in(tx, name, sensors)
+
+
+def add_sensors_in(tx: Transaction, name: str, sensors: Sequence[str]) -> Asset:
+    """:func:`add_sensors` inside the caller's transaction (an import that extends an asset
+    with the sensors it makes: all or nothing)."""
+    names = _names(sensors)
+    asset = tx.get_asset(name)
+    already = [n for n in names if n in asset.sensor_names]
+    if already:
+        which = ", ".join(repr(n) for n in already)
+        raise Refused(f"asset {name!r} already has {which}")
+    tx.add_asset_sensors(asset.id, [s.id for s in _sensors(tx, names)])
+    return tx.get_asset(name)
 
 
 def remove_sensors(store: Store, name: str, sensors: Sequence[str]) -> Asset:
