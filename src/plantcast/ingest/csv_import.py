@@ -287,7 +287,7 @@ class _OnePass:
             with self.store.transaction() as tx:
                 tx.ensure_partitions(*from_epoch_us(list(span)))
         # A chunk holds about CHUNK_ROWS values, however many columns a row has.
-        rows = max(CHUNK_ROWS // len(self.columns), min(CHUNK_ROWS, 1_000))
+        rows = max(CHUNK_ROWS // len(self.columns), min(CHUNK_ROWS, 100))
         for chunk in parsed_chunks(self.spec, rows, progress=progress, max_problems=limit):
             self.parse.add(chunk.problems, chunk.bad_rows)
             ts = chunk.ts_us

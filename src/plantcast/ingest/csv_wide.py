@@ -208,7 +208,7 @@ def _decimal(values: list[str], delimiter: str, where: str) -> str:
             seen.setdefault(last, v)
         elif len(marks) > 1:  # 1,234,567: thousands, so the decimal mark is the other one
             seen.setdefault("." if last == "," else ",", v)
-        elif len(mantissa.rsplit(last, 1)[1]) != 3:  # 1,5 or 0.25
+        elif _decimal_only(*mantissa.lstrip("+-").split(last)):  # 1,5 or 0.250 or 1234.567
             seen.setdefault(last, v)
         elif unsure is None and not (delimiter == "," and last == "."):
             unsure = v
@@ -227,6 +227,12 @@ def _decimal(values: list[str], delimiter: str, where: str) -> str:
             file=where,
         )
     return "," if delimiter == ";" else "."
+
+
+def _decimal_only(whole: str, fraction: str) -> bool:
+    """Whether the one mark between these digits can only be a decimal mark: a thousands
+    separator is followed by three digits and follows one to three, not a lone 0."""
+    return len(fraction) != 3 or len(whole) > 3 or whole in {"", "0"}
 
 
 def _reads(value: str, decimal: str) -> bool:
