@@ -92,6 +92,13 @@ def test_the_first_column_is_the_time_when_none_is_named_so(tmp_path):
     assert (layout.delimiter, layout.ts_col, layout.columns) == ("|", "when", ("a", "b"))
 
 
+def test_a_given_time_column_must_exist(tmp_path):
+    path = _write(tmp_path, "a|when\n1|2026-01-01T00:00:00Z\n")
+    assert read_layout(path, ts_col="when").columns == ("a",)
+    with pytest.raises(InputError, match=r"no column 'ts' \(columns: a, when; choose with"):
+        read_layout(path, ts_col="ts")
+
+
 def test_given_delimiter_and_decimal_are_taken_as_given(store, tmp_path):
     # a tab file whose only values look like thousands: not guessed, but given
     text = "ts\ta\tb\n2026-01-01T00:00:00Z\t1,250\t2\n2026-01-01T00:01:00Z\t1,500\t3\n"
@@ -301,6 +308,7 @@ def test_cli_imports_a_wide_file_into_an_asset(db_url, tmp_path):
     assert "line 3, field 'a': cannot read 'x' as a number" in refused.stderr
     assert _cli(db_url, path, "--wide", "--sensor", "s").returncode == 2
     assert _cli(db_url, path, "--sensor", "s", "--prefix", "p").returncode == 2
+    assert _cli(db_url, path, "--wide", "--value-col", "v").returncode == 2
 
 
 def test_cli_long_import_takes_a_delimiter_and_decimal(sqlite_url, tmp_path):

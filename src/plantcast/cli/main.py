@@ -253,6 +253,9 @@ def _check_import_options(sensor, wide, prefix, asset, delimiter) -> str | None:
         raise click.UsageError("give --sensor NAME (or --wide for a file with a column per tag)")
     if not wide and (prefix or asset):
         raise click.UsageError("--prefix and --asset go with --wide")
+    given = click.get_current_context().get_parameter_source("value_col")
+    if wide and given is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--wide imports every numeric column: leave out --value-col")
     return delimiter
 
 
