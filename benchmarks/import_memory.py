@@ -70,10 +70,11 @@ def write_csv(path: Path, rows: int, chunk: int = 200_000) -> None:
             frame.to_csv(f, header=False, index=False, float_format="%.4f")
 
 
-def run_child(url: str, path: Path | str) -> tuple[dict, float, float]:
-    """Run one import in a fresh process; return its report, VmHWM and ru_maxrss in MB."""
+def run_child(url: str, path: Path | str, child: str = _CHILD) -> tuple[dict, float, float]:
+    """Run one import (``child``'s) in a fresh process; return its report, VmHWM and
+    ru_maxrss in MB."""
     proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD, url, str(path)],
+        [sys.executable, "-c", child, url, str(path)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

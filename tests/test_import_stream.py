@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 import plantcast.ingest.csv_import as mod
+import plantcast.ingest.csv_runs as csv_runs
 from plantcast.core.errors import InputError
 from plantcast.ingest.csv_import import CsvSpec, import_csv
 
@@ -25,7 +26,7 @@ def _snapshot(store):
 def small_chunks(monkeypatch):
     """Many runs and small merge blocks, so a few thousand rows exercise every boundary."""
     monkeypatch.setattr(mod, "CHUNK_ROWS", 997)
-    monkeypatch.setattr(mod, "MERGE_ROWS", 3000)
+    monkeypatch.setattr(csv_runs, "MERGE_ROWS", 3000)
     monkeypatch.setattr(mod, "WRITE_ROWS", 1234)
 
 
@@ -104,9 +105,9 @@ def test_a_chunked_import_equals_the_in_memory_result(store, tmp_path, monkeypat
     path, expected, repeats = _shuffled_file_with_repeats(tmp_path)
     one_run = import_csv(store, CsvSpec(path), "whole")  # default sizes: one run, one block
     monkeypatch.setattr(mod, "CHUNK_ROWS", 997)
-    monkeypatch.setattr(mod, "MERGE_ROWS", 3000)
+    monkeypatch.setattr(csv_runs, "MERGE_ROWS", 3000)
     monkeypatch.setattr(mod, "WRITE_ROWS", 1234)
-    monkeypatch.setattr(mod, "STEP_SAMPLE", 500)  # the median step from a sample, still exact
+    monkeypatch.setattr(csv_runs, "STEP_SAMPLE", 500)  # the median step from a sample, still exact
     chunked = import_csv(store, CsvSpec(path), "chunked")
     for r in (one_run, chunked):
         assert (r.rows, r.duplicates_dropped) == (len(expected), repeats)
@@ -128,13 +129,13 @@ def test_merged_runs_are_in_time_then_line_order(tmp_path, monkeypatch):
     for k, lo in enumerate(range(0, len(ts), 333)):
         t, ln = ts[lo : lo + 333], lines[lo : lo + 333]
         order = np.argsort(t, kind="stable")
-        rec = np.empty(len(t), dtype=mod._RUN_DTYPE)
+        rec = np.empty(len(t), dtype=csv_runs.RUN_DTYPE)
         rec["ts"], rec["v"], rec["line"] = t[order], 0.0, ln[order]
-        run = mod._Run(tmp_path / f"r{k}", len(rec))
+        run = csv_runs.Run(tmp_path / f"r{k}", len(rec))
         rec.tofile(run.path)
         runs.append(run)
-    monkeypatch.setattr(mod, "MERGE_ROWS", 2048)  # 1024 a run at least: blocks end mid-tie
-    got = np.concatenate(list(mod._merged(runs)))
+    monkeypatch.setattr(csv_runs, "MERGE_ROWS", 2048)  # 1024 a run at least: blocks end mid-tie
+    got = np.concatenate(list(csv_runs.merged(runs)))
     assert len(got) == len(ts)
     assert np.all(np.diff(got["ts"]) >= 0)
     assert sorted(got["line"].tolist()) == lines.tolist()

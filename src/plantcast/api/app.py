@@ -8,11 +8,11 @@ from fastapi import FastAPI
 
 from plantcast import __version__
 from plantcast.api import limits, problems
-from plantcast.api.routes import alerts, analytics, events, ops, sensors
+from plantcast.api.routes import alerts, analytics, assets, events, ops, sensors
 from plantcast.store import Store
 
 DESCRIPTION = """
-plantcast's sensors, readings, forecasts, injected events and alerts.
+plantcast's sensors, readings, assets, forecasts, injected events and alerts.
 
 Every route but `/health` needs an API key (`plantcast apikey create --name NAME --scopes
 read,write`): `Authorization: Bearer <key>` or `X-API-Key: <key>`. Scopes nest: `admin` ⊃
@@ -94,7 +94,7 @@ def create_app(
     app.state.key_touched = {}
     problems.install(app)
     app.include_router(ops.router)
-    for module in (sensors, analytics, events, alerts):
+    for module in (sensors, analytics, events, alerts, assets):
         app.include_router(module.router, prefix="/v1")
     app.add_middleware(limits.BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

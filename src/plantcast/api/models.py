@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
-from plantcast.core.types import AlertStatus, EventKind, Source
+from plantcast.core.types import NAME_PATTERN, AlertStatus, EventKind, Source
 
-SENSOR_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+SENSOR_NAME = NAME_PATTERN
 NO_NUL = r"^[^\x00]*$"  # PostgreSQL text refuses NUL
 _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})$"
@@ -187,3 +187,58 @@ class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unavailable"]
     version: str
+
+
+class AssetSensor(BaseModel):
+    name: str
+    unit: str
+    source: Source
+    interval_seconds: float
+
+
+class AssetOut(BaseModel):
+    name: str
+    description: str
+    sensors: list[AssetSensor] = Field(description="In the order they joined")
+    step_seconds: float = Field(description="The grid its sensors are aligned on")
+    step_set: bool = Field(description="false: the step is the slowest sensor's interval")
+    train_from: datetime | None = Field(None, description="The pinned known-good period's start")
+    train_to: datetime | None = Field(None, description="… and its end (exclusive)")
+    created_at: datetime
+
+
+class AssetIn(BaseModel):
+    """An asset of existing sensors (a sensor may belong to several assets)."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(pattern=SENSOR_NAME, examples=["pump_7"])
+    sensors: list[Annotated[str, Field(min_length=1, max_length=200, pattern=NO_NUL)]] = Field(
+        min_length=1, max_length=1000, examples=[["pump_7_flow", "pump_7_pressure"]]
+    )
+    step: str | None = Field(
+        None,
+        max_length=20,
+        pattern=NO_NUL,
+        description="Grid step (1min, 30s…); omitted: the slowest sensor's interval",
+    )
+    description: str = Field("", max_length=2000, pattern=NO_NUL)
+
+
+class TrainingIn(BaseModel):
+    """A known-good training period ``start <= t < end``; both null clear it."""
+
+    model_config = ConfigDict(extra="forbid")
+    start: Rfc3339 | None
+    end: Rfc3339 | None
+
+
+class AlignedWindow(BaseModel):
+    asset: str
+    start: datetime
+    end: datetime
+    step_seconds: float
+    times: list[datetime] = Field(description="The grid times, start <= t < end")
+    values: dict[str, list[float | None]] = Field(
+        description="Per sensor, one value per grid time: its last reading at or before that "
+        "time, null where that reading is older than two of the sensor's intervals"
+    )

@@ -18,6 +18,7 @@ from plantcast.cli import (  # noqa: F401
     anomalies,
     api_commands,
     app_commands,
+    assets,
     catalog,
     connect,
     connect_mqtt,
@@ -156,9 +157,29 @@ def _open_when_reachable(database_url, sensors, stopping: threading.Event):
 @cli.command("import")
 @database_option
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--sensor", required=True, help="Sensor to import into (created if missing).")
-@click.option("--ts-col", default="ts", show_default=True, help="Timestamp column.")
+@click.option("--sensor", help="Sensor to import into (created if missing); not with --wide.")
+@click.option(
+    "--wide",
+    is_flag=True,
+    help="One timestamp column and one column per tag: each numeric column becomes a sensor.",
+)
+@click.option("--prefix", default="", help="--wide: put before each column's name.")
+@click.option("--asset", help="--wide: make (or extend) this asset of the imported sensors.")
+@click.option(
+    "--ts-col", default=None, help="Timestamp column [default: ts; --wide: by name, else first]."
+)
 @click.option("--value-col", default="value", show_default=True, help="Value column.")
+@click.option(
+    "--delimiter",
+    default=None,
+    help="Field separator, e.g. ';' or tab [default: ','; --wide: read from the first lines].",
+)
+@click.option(
+    "--decimal",
+    type=click.Choice([".", ","]),
+    default=None,
+    help="Decimal mark [default: '.'; --wide: read from the values]; the other one is refused.",
+)
 @click.option("--tz", default=None, help="Time zone of timestamps that carry none (e.g. UTC).")
 @click.option("--unit", default="", help="Unit of the values, for a new sensor.")
 @click.option(
@@ -173,41 +194,105 @@ def _open_when_reachable(database_url, sensors, stopping: threading.Event):
     show_default=True,
     help="Bad rows listed (all are counted).",
 )
-def import_(
-    database_url, file, sensor, ts_col, value_col, tz, unit, skip_invalid, max_problems
-) -> None:
-    """Import readings from a CSV file: all rows or, on any error, none (see --skip-invalid)."""
-    from plantcast.ingest.csv_import import CsvSpec, import_csv
+def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, **options) -> None:
+    """Import readings from a CSV file: all rows or, on any error, none (see --skip-invalid).
+
+    A long file (a timestamp and a value column) fills --sensor; a --wide one fills a sensor
+    per numeric column, named by its header."""
     from plantcast.services.context import open_store
+    from plantcast.services.seasons import refresh_seasons
 
-    spec = CsvSpec(file, ts_col=ts_col, value_col=value_col, tz=tz)
+    delimiter = _check_import_options(sensor, wide, prefix, asset, options.pop("delimiter"))
     with open_store(database_url, init=True) as store, progress_bar(f"import {file}") as bar:
-        result = import_csv(
-            store,
-            spec,
-            sensor,
-            unit=unit,
-            on_progress=lambda s, d, t: bar(d, t, s),
-            skip_invalid=skip_invalid,
-            max_problems=max_problems,
-        )
-        from plantcast.services.seasons import refresh_seasons
 
-        found = refresh_seasons(store, store.get_sensor(sensor))
-    skipped = result.duplicates_dropped
-    note = f" ({skipped:,} exact duplicate rows skipped)" if skipped else ""
-    out.print(
-        f"{result.sensor}: imported {result.rows:,} readings from {result.start} to "
-        f"{result.end} in {result.seconds:.2f} s{note}"
-    )
-    if result.invalid_rows:
-        shown = len(result.skipped)
-        more = f", the first {shown} listed" if shown < result.invalid_rows else ""
-        out.print(f"skipped {result.invalid_rows:,} invalid row(s){more}:", markup=False)
-        for p in result.skipped:
+        def on_progress(stage: str, done: int, total: int) -> None:
+            bar(done, total, stage)
+
+        if wide:
+            from plantcast.services.imports import import_wide_file
+
+            result, made = import_wide_file(
+                store,
+                file,
+                asset=asset,
+                delimiter=delimiter,
+                ts_col=ts_col,
+                prefix=prefix,
+                on_progress=on_progress,
+                **options,
+            )
+            imported = result.sensors
+        else:
+            from plantcast.ingest.csv_import import CsvSpec, import_csv
+
+            decimal = options.pop("decimal") or "."
+            spec = CsvSpec(
+                file,
+                ts_col=ts_col or "ts",
+                value_col=value_col,
+                tz=options.pop("tz"),
+                delimiter=delimiter or ",",
+                decimal=decimal,
+            )
+            imported = [import_csv(store, spec, sensor, on_progress=on_progress, **options)]
+        found = {r.sensor: refresh_seasons(store, store.get_sensor(r.sensor)) for r in imported}
+    _report_import(imported, found, result if wide else None)
+    if wide and made is not None:
+        out.print(f"asset {made.name}: {', '.join(made.sensor_names)}", markup=False)
+
+
+def _check_import_options(sensor, wide, prefix, asset, delimiter) -> str | None:
+    """The options that go together; the delimiter as one character (tab: '\\t' or 'tab')."""
+    if delimiter in {"\\t", "tab", "TAB"}:
+        delimiter = "\t"
+    if delimiter is not None and len(delimiter) != 1:
+        raise click.BadParameter(f"{delimiter!r} is not one character", param_hint="--delimiter")
+    if wide and sensor:
+        raise click.UsageError("--wide names a sensor per column: leave out --sensor")
+    if not wide and not sensor:
+        raise click.UsageError("give --sensor NAME (or --wide for a file with a column per tag)")
+    if not wide and (prefix or asset):
+        raise click.UsageError("--prefix and --asset go with --wide")
+    given = click.get_current_context().get_parameter_source("value_col")
+    if wide and given is not click.core.ParameterSource.DEFAULT:
+        raise click.UsageError("--wide imports every numeric column: leave out --value-col")
+    return delimiter
+
+
+def _report_import(imported, found, wide) -> None:
+    for r in imported:
+        skipped = r.duplicates_dropped
+        note = f" ({skipped:,} exact duplicate rows skipped)" if skipped else ""
+        out.print(
+            f"{r.sensor}: imported {r.rows:,} readings from {r.start} to {r.end} "
+            f"in {r.seconds:.2f} s{note}"
+        )
+    if wide is not None:
+        _wide_notes(wide)
+    first = imported[0]
+    if first.invalid_rows:
+        shown = len(first.skipped)
+        more = f", the first {shown} listed" if shown < first.invalid_rows else ""
+        out.print(f"skipped {first.invalid_rows:,} invalid row(s){more}:", markup=False)
+        for p in first.skipped:
             out.print(f"  {p}", markup=False, highlight=False)
-    labels = ", ".join(s.label for s in found) or "none found (models fit without a season)"
-    out.print(f"seasons: {labels}")
+    for name, periods in found.items():
+        labels = ", ".join(s.label for s in periods) or "none found (models fit without a season)"
+        out.print(f"seasons{f' of {name}' if wide else ''}: {labels}")
+
+
+def _wide_notes(result) -> None:
+    """What a wide import read from the file and what it left out."""
+    layout = result.layout
+    out.print(
+        f"{len(result.sensors)} sensor(s) from columns separated by {layout.delimiter!r}, "
+        f"decimal mark {layout.decimal!r}, times in {layout.ts_col!r}",
+        markup=False,
+    )
+    if layout.text_columns:
+        out.print(f"left out text column(s): {', '.join(layout.text_columns)}", markup=False)
+    if result.empty:
+        out.print(f"no reading, no sensor: {', '.join(result.empty)}", markup=False)
 
 
 if __name__ == "__main__":  # python -m plantcast.cli.main

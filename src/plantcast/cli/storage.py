@@ -11,12 +11,16 @@ from plantcast.cli.group import cli
 @cli.command()
 @database_option
 def migrate(database_url) -> None:
-    """Partition an existing PostgreSQL readings table by month (safe to run again)."""
+    """Bring an existing database up to this version: add the tables and columns added since
+    (e.g. assets), and partition a PostgreSQL readings table by month (safe to run again)."""
     from plantcast.services.context import open_store
     from plantcast.store.maintenance import migrate as run_migrate
 
-    with open_store(database_url) as store, progress_bar("copying months") as bar:
-        result = run_migrate(store, on_progress=bar)
+    with open_store(database_url) as store:
+        for done in store.init():
+            out.print(done)
+        with progress_bar("copying months") as bar:
+            result = run_migrate(store, on_progress=bar)
     if result.status == "migrated":
         out.print(
             f"migrated {result.rows:,} readings into {result.partitions} monthly partitions "

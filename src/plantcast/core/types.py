@@ -9,6 +9,10 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:  # annotations only: the CLI imports these types without pandas
     import pandas as pd
 
+# What a sensor or asset may be called: it is typed on command lines, in URL paths and in MQTT
+# topic templates, so no spaces, slashes or NUL; at most 200 characters (the column's size).
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}$"
+
 
 class Source(StrEnum):
     SIMULATED = "simulated"
@@ -72,3 +76,30 @@ class Alert:
     # every detector that flagged this episode, in the order they joined: {name: peak score}
     # (the first is ``detector``, whose peak are ``score``, ``value`` and ``expected``)
     detectors: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Asset:
+    """A group of sensors watched together (a pump, a line): multivariate detection aligns
+    its sensors on one grid. A sensor may belong to several assets."""
+
+    id: int
+    name: str
+    description: str
+    step: pd.Timedelta | None  # the grid's step as set; None: the slowest member's interval
+    train_from: pd.Timestamp | None  # a pinned known-good period for training (both or none)
+    train_to: pd.Timestamp | None
+    created_at: pd.Timestamp
+    sensors: tuple[Sensor, ...]  # in the order they joined
+
+    @property
+    def grid_step(self) -> pd.Timedelta:
+        """The step its sensors are aligned on: the one set, else the slowest sensor's
+        interval (no sensor is then sampled faster than it reports)."""
+        if self.step is not None:
+            return self.step
+        return max(s.interval for s in self.sensors)
+
+    @property
+    def sensor_names(self) -> tuple[str, ...]:
+        return tuple(s.name for s in self.sensors)

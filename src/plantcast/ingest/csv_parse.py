@@ -1,8 +1,10 @@
-"""CSV parsing for the import: chunks of (line, epoch µs, value) and the problems of bad rows.
+"""CSV parsing for the import: chunks of (line, epoch µs, values) and the problems of bad rows.
 
 Arrow's CSV reader (C++, block by block) splits the file; a chunk whose times all carry a zone
 and whose values are all finite numbers is converted by Arrow's casts. Any other chunk goes
-through the careful pandas path, which names each bad row's line, field and why.
+through the careful pandas path, which names each bad row's line, field and why. A long file
+has one value column; a wide one (``CsvSpec.value_cols``) several, where an empty cell is a
+missing reading, not a bad row.
 """
 
 from __future__ import annotations
@@ -29,6 +31,18 @@ class CsvSpec:
     ts_col: str = "ts"
     value_col: str = "value"
     tz: str | None = None
+    delimiter: str = ","
+    decimal: str = "."  # "," for a decimal comma; the other mark is then never read
+    value_cols: tuple[str, ...] = ()  # wide: these columns, empty cells missing readings
+
+    @property
+    def wide(self) -> bool:
+        return bool(self.value_cols)
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The value columns, in the order their values come in a chunk."""
+        return self.value_cols or (self.value_col,)
 
 
 @dataclass(frozen=True, order=True)
@@ -50,29 +64,55 @@ class Chunk:
 
     lines: np.ndarray  # int64 line numbers
     ts_us: np.ndarray  # int64 epoch µs
-    values: np.ndarray  # float64, finite
+    values: np.ndarray  # float64 (rows, value columns): finite, NaN only for a missing cell
     problems: list[Problem]
     bad_rows: int  # rows of this chunk left out (problems may list fewer: see max_problems)
+
+    def column(self, j: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Lines, times and values of value column ``j``'s readings (missing cells left out)."""
+        values = self.values[:, j]
+        has = ~np.isnan(values)
+        if has.all():
+            return self.lines, self.ts_us, values
+        return self.lines[has], self.ts_us[has], values[has]
 
 
 _HAS_YEAR = re.compile(r"\d{4}-")  # an ISO 8601 time whose year may be out of range
 
 
+def sample_lines(path: Path, size: int = 1) -> list[str]:
+    """The file's first lines, about ``size`` bytes and at least the header, after the checks
+    every import makes first: the file exists, is not empty, is UTF-8 text with a header."""
+    where = str(path)
+    if not path.is_file():
+        raise InputError("no such file", file=where)
+    if path.stat().st_size == 0:
+        raise InputError("the file is empty", file=where)
+    data = b""
+    with path.open("rb") as f:
+        while block := f.read(max(size, 1 << 16)):
+            data += block
+            if len(data) >= size and b"\n" in data:
+                data = data[: data.rfind(b"\n") + 1]
+                break
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text ({exc.reason})", file=where) from None
+    lines = text.splitlines()
+    if not lines or not lines[0].strip():
+        raise InputError("the file is empty (no header line)", file=where)
+    return lines
+
+
 def read_header(spec: CsvSpec) -> list[str]:
     path = str(spec.path)
-    if not spec.path.is_file():
-        raise InputError("no such file", file=path)
-    if spec.path.stat().st_size == 0:
-        raise InputError("the file is empty", file=path)
-    try:
-        with spec.path.open(encoding="utf-8-sig", newline="") as f:
-            header = next(csv.reader(f, skipinitialspace=True), None)
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text ({exc.reason})", file=path) from None
+    first = sample_lines(spec.path)[:1]
+    header = next(csv.reader(first, delimiter=spec.delimiter, skipinitialspace=True), None)
     if not header or not any(c.strip() for c in header):
         raise InputError("the file is empty (no header line)", file=path)
     columns = [c.strip() for c in header]
-    for col, option in ((spec.ts_col, "--ts-col"), (spec.value_col, "--value-col")):
+    for col, option in ((spec.ts_col, "--ts-col"), *((c, "--value-col") for c in spec.columns)):
         if col not in columns:
             raise InputError(
                 f"no column {col!r} (columns: {', '.join(columns)}; choose with {option})",
@@ -96,7 +136,8 @@ def peek_span(spec: CsvSpec) -> tuple[int, int] | None:
             tail = [ln for ln in f.read().splitlines() if ln.strip()]
         stamps = []
         for line in (first, tail[-1] if tail else b""):
-            cells = next(csv.reader([line.decode("utf-8")], skipinitialspace=True))
+            text = line.decode("utf-8")
+            cells = next(csv.reader([text], delimiter=spec.delimiter, skipinitialspace=True))
             t = pd.Timestamp(cells[col].strip())
             if t.tzinfo is None:
                 t = t.tz_localize(spec.tz) if spec.tz else None
@@ -137,10 +178,12 @@ def parsed_chunks(
             use_threads=False,  # row numbers for the invalid-row handler
             block_size=1 << 26,
         ),
-        "parse_options": pcsv.ParseOptions(invalid_row_handler=on_invalid),
+        "parse_options": pcsv.ParseOptions(
+            delimiter=spec.delimiter, invalid_row_handler=on_invalid
+        ),
         "convert_options": pcsv.ConvertOptions(
-            include_columns=[spec.ts_col, spec.value_col],
-            column_types={spec.ts_col: pa.string(), spec.value_col: pa.string()},
+            include_columns=[spec.ts_col, *spec.columns],
+            column_types={c: pa.string() for c in (spec.ts_col, *spec.columns)},
             strings_can_be_null=False,
             quoted_strings_can_be_null=False,
         ),
@@ -221,9 +264,8 @@ def _bytes_per_row(path: Path) -> float:
 def _empty_batch(spec: CsvSpec):
     import pyarrow as pa
 
-    return pa.record_batch(
-        [pa.array([], pa.string()), pa.array([], pa.string())], names=[spec.ts_col, spec.value_col]
-    )
+    names = [spec.ts_col, *spec.columns]
+    return pa.record_batch([pa.array([], pa.string()) for _ in names], names=names)
 
 
 def _data_lines(after: int, n: int, skipped: list[int]) -> np.ndarray:
@@ -240,27 +282,50 @@ def _convert(spec: CsvSpec, table, lines: np.ndarray, max_problems: int) -> Chun
     import pyarrow.compute as pc
 
     ts_raw = pc.utf8_trim_whitespace(table.column(spec.ts_col))
-    val_raw = pc.utf8_trim_whitespace(table.column(spec.value_col))
+    val_raw = [pc.utf8_trim_whitespace(table.column(c)) for c in spec.columns]
     try:
         ts = pc.cast(ts_raw, pa.timestamp("us", tz="UTC")).to_numpy().astype(np.int64)
-        values = pc.cast(val_raw, pa.float64()).to_numpy()
-        in_years = bool(((ts >= FIRST_US) & (ts < END_US)).all())
-        if in_years and np.isfinite(values).all():
-            return Chunk(lines, ts, values.astype(np.float64, copy=False), [], 0)
+        values = np.column_stack([_fast_values(spec, raw) for raw in val_raw])
+        if bool(((ts >= FIRST_US) & (ts < END_US)).all()):
+            return Chunk(lines, ts, values, [], 0)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     ts_text = np.asarray(ts_raw.to_numpy(zero_copy_only=False), dtype=object)
-    val_text = np.asarray(val_raw.to_numpy(zero_copy_only=False), dtype=object)
     ts_us, ts_why = _parse_ts(spec, ts_text, lines)
-    values, val_why = _parse_values(val_text)
+    columns, whys = [], [(spec.ts_col, ts_why)]
+    for col, raw in zip(spec.columns, val_raw, strict=True):
+        text = np.asarray(raw.to_numpy(zero_copy_only=False), dtype=object)
+        values, why = _parse_values(text, spec.decimal, missing_ok=spec.wide)
+        columns.append(values)
+        whys.append((col, why))
     problems, bad = [], np.zeros(len(lines), dtype=bool)
-    for field, why in ((spec.ts_col, ts_why), (spec.value_col, val_why)):
+    for field, why in whys:
         for i, message in why.items():
             bad[i] = True
             problems.append(Problem(int(lines[i]), field, message))
     problems.sort()
     keep = ~bad
-    return Chunk(lines[keep], ts_us[keep], values[keep], problems[:max_problems], int(bad.sum()))
+    values = np.column_stack(columns)[keep]
+    return Chunk(lines[keep], ts_us[keep], values, problems[:max_problems], int(bad.sum()))
+
+
+def _fast_values(spec: CsvSpec, raw) -> np.ndarray:
+    """One column's values by Arrow's cast (NaN where a wide cell is empty); raises ArrowInvalid
+    for anything the careful path must explain."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if spec.decimal != ".":
+        if pc.any(pc.match_substring(raw, ".")).as_py():
+            raise pa.ArrowInvalid("the other mark: a thousands separator?")
+        raw = pc.replace_substring(raw, spec.decimal, ".")
+    if spec.wide:
+        raw = pc.if_else(pc.equal(raw, ""), pa.scalar(None, pa.string()), raw)
+    cast = pc.cast(raw, pa.float64())
+    values = cast.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+    if not np.isfinite(values[~np.asarray(cast.is_null())]).all():
+        raise pa.ArrowInvalid("NaN or infinity")
+    return values
 
 
 def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -304,15 +369,35 @@ def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.nd
     return us.astype(np.int64), why
 
 
-def _parse_values(text: np.ndarray) -> tuple[np.ndarray, dict]:
-    values = np.asarray(pd.to_numeric(text, errors="coerce"), dtype=np.float64)
+def _parse_values(text: np.ndarray, decimal: str = ".", *, missing_ok: bool = False):
+    """Values (NaN where missing, 0 where bad) and {row index: why} for the bad rows. With a
+    decimal comma a '.' is refused (read as a decimal point, "1.234" would be 1.234, not 1234);
+    with a decimal point a ',' fails as any text does."""
+    other = "." if decimal != "." else ","
+    readable = np.char.replace(text.astype(str), decimal, ".") if decimal != "." else text
+    values = np.asarray(pd.to_numeric(readable, errors="coerce"), dtype=np.float64)
     why = {}
     for i in np.flatnonzero(~np.isfinite(values)):
         raw = text[i]
         if raw == "":
-            why[int(i)] = "missing value"
+            if not missing_ok:
+                why[int(i)] = "missing value"
         elif raw.lower().lstrip("+-") in {"nan", "inf", "infinity"}:
             why[int(i)] = f"{raw!r} is not a finite number (NaN and infinity are refused)"
         else:
-            why[int(i)] = f"cannot read {raw!r} as a number"
-    return np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0), why
+            why[int(i)] = f"cannot read {raw!r} as a number" + _mark_hint(raw, decimal, other)
+    if decimal != ".":
+        for i in np.flatnonzero(np.char.find(text.astype(str), ".") >= 0):
+            why[int(i)] = f"cannot read {text[i]!r} as a number" + _mark_hint(
+                text[i], decimal, other
+            )
+    values[[*why]] = 0.0
+    if not missing_ok:
+        values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    return values, why
+
+
+def _mark_hint(raw: str, decimal: str, other: str) -> str:
+    if other not in raw:
+        return ""
+    return f" (the decimal mark is {decimal!r}; {other!r} is not read: see --decimal)"

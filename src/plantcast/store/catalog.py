@@ -11,7 +11,7 @@ from sqlalchemy import Connection, Row, func, select, update
 
 from plantcast.core.errors import NotFound
 from plantcast.core.types import Sensor, Source
-from plantcast.store.schema import readings, sensors
+from plantcast.store.schema import asset_sensors, readings, sensors
 
 
 def _to_sensor(row: Row[Any]) -> Sensor:
@@ -105,9 +105,13 @@ def set_interval(conn: Connection, sensor_id: int, interval: pd.Timedelta) -> No
 
 
 def drop_sensor_if_empty(conn: Connection, sensor_id: int) -> bool:
-    """Delete a sensor that holds no reading (an import that made it and then failed)."""
+    """Delete a sensor that holds no reading (an import that made it and then failed) and
+    belongs to no asset (an asset named it meanwhile: it stays, empty)."""
     no_readings = ~select(readings.c.sensor_id).where(readings.c.sensor_id == sensor_id).exists()
-    gone = conn.execute(sensors.delete().where(sensors.c.id == sensor_id, no_readings))
+    no_asset = (
+        ~select(asset_sensors.c.sensor_id).where(asset_sensors.c.sensor_id == sensor_id).exists()
+    )
+    gone = conn.execute(sensors.delete().where(sensors.c.id == sensor_id, no_readings, no_asset))
     return bool(gone.rowcount)
 
 

@@ -13,9 +13,10 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from plantcast.core.errors import StoreError, StoreUnavailable
 from plantcast.core.timeutil import TimeLike
-from plantcast.core.types import Alert, AlertStatus, Event, EventKind, Sensor, Source
+from plantcast.core.types import Alert, AlertStatus, Asset, Event, EventKind, Sensor, Source
 from plantcast.store import alerts as _alerts
 from plantcast.store import apikeys as _apikeys
+from plantcast.store import assets as _assets
 from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
@@ -97,18 +98,29 @@ class Store:
             conn.close()
 
     # -- schema ---------------------------------------------------------------------------
-    def init(self) -> None:
-        """Create the tables that are missing (idempotent)."""
+    def init(self) -> list[str]:
+        """Create the tables that are missing and add the columns added since (idempotent);
+        returns what was done (empty when the schema was already current)."""
         with self.write() as conn:
+            have = set(inspect(conn).get_table_names())
+            done = [f"{t} created" for t in metadata.tables if t not in have]
             metadata.create_all(conn, checkfirst=True)
-            _dead_letters.upgrade(conn)  # columns added since the table was first made
-            _alerts.upgrade(conn)
+            if have:  # an older database: columns added since its tables were first made
+                done += _dead_letters.upgrade(conn)
+                done += _alerts.upgrade(conn)
             _partitions.create_ahead(conn)
+        return done
 
     def needs_migration(self) -> bool:
         """True for a PostgreSQL ``readings`` table made before partitioning (run migrate)."""
         with self.read() as conn:
             return self.dialect == "postgresql" and _partitions.table_kind(conn) == "plain"
+
+    def missing_tables(self, names: Iterable[str]) -> list[str]:
+        """Which of these tables the database lacks (made by a plantcast older than them)."""
+        with self.read() as conn:
+            have = set(inspect(conn).get_table_names())
+        return [n for n in names if n not in have]
 
     def is_initialized(self) -> bool:
         with self.read() as conn:
@@ -147,6 +159,19 @@ class Store:
     def params_and_last_ts(self, sensor_id: int) -> tuple[dict[str, Any], pd.Timestamp | None]:
         with self.read() as conn:
             return _catalog.params_and_last_ts(conn, sensor_id)
+
+    # -- assets ---------------------------------------------------------------------------
+    def get_asset(self, name: str) -> Asset:
+        with self.read() as conn:
+            return _assets.get_asset(conn, name)
+
+    def list_assets(self) -> list[Asset]:
+        with self.read() as conn:
+            return _assets.list_assets(conn)
+
+    def assets_of_sensor(self, sensor_id: int) -> list[str]:
+        with self.read() as conn:
+            return _assets.assets_of_sensor(conn, sensor_id)
 
     # -- readings -------------------------------------------------------------------------
     def write_readings(self, sensor_id: int, series: pd.Series) -> int:

@@ -197,3 +197,29 @@ notifications = Table(
     Index("ix_notifications_due", "delivered_at", "next_attempt_at"),
     Index("ix_notifications_alert", "alert_id", "destination_id"),  # in order, per alert
 )
+
+# Assets: groups of sensors watched together (multivariate detection aligns their readings on
+# one grid). ``step_s`` NULL means the slowest member's interval; the training period is a
+# pinned known-good span (both ends or neither).
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("description", Text, nullable=False, default=""),
+    Column("step_s", Float, nullable=True),
+    Column("train_from", UTCTime, nullable=True),
+    Column("train_to", UTCTime, nullable=True),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+)
+
+# Membership, many to many: a sensor may belong to several assets. ``position`` keeps the
+# order sensors joined (an aligned frame's column order).
+asset_sensors = Table(
+    "asset_sensors",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id"), primary_key=True),
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), primary_key=True),
+    Column("position", Integer, nullable=False),
+    Index("ix_asset_sensors_sensor", "sensor_id"),  # the assets of one sensor
+)

@@ -13,6 +13,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Connection
 
 from plantcast.store import alerts as _alerts
+from plantcast.store import assets as _assets
 from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
@@ -50,6 +51,18 @@ class Transaction:
     sensors_by_name = _bound(_catalog.sensors_by_name)
     clocks_many = _bound(_catalog.clocks_many)
     set_clocks = _bound(_catalog.set_clocks)
+
+    # -- assets (plantcast.services.assets keeps their rules) ------------------------------
+    get_asset = _bound(_assets.get_asset)
+    find_asset = _bound(_assets.find_asset)
+    list_assets = _bound(_assets.list_assets)
+    assets_of_sensor = _bound(_assets.assets_of_sensor)
+    insert_asset = _bound(_assets.insert_asset)
+    add_asset_sensors = _bound(_assets.add_members)
+    remove_asset_sensors = _bound(_assets.remove_members)
+    delete_asset = _bound(_assets.delete_asset)
+    set_asset_training = _bound(_assets.set_training)
+    set_asset_step = _bound(_assets.set_step)
 
     # -- readings --------------------------------------------------------------------------
     write_readings = _bound(_readings.write_readings)
