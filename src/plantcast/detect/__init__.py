@@ -28,6 +28,12 @@ episode; :func:`merge_episodes` turns episodes into alert inserts/updates idempo
 ``plantcast.detect.evaluation`` holds the event-level metrics (precision, recall, F1, delay,
 false alerts) that ``plantcast.services.detector_evaluation`` computes for the detectors run as
 ``plantcast detect`` runs them.
+
+Asset detectors (``plantcast.detect.multivariate``) follow the same template for an aligned
+frame of an asset's sensors: they score the relations between the sensors (a pump's pressure
+wrong for its speed while inside its own range) and say which sensor breaks them
+(:class:`NormalBehaviourDetector`, each sensor estimated from the others; :class:`PCADetector`,
+Hotelling's T² and Q), calibrated to the same budget, through the same episode layer.
 """
 
 from plantcast.detect.alerts import merge_episodes
@@ -38,6 +44,12 @@ from plantcast.detect.distribution import ProfileChangeDetector, ScaleChangeDete
 from plantcast.detect.drift import DriftDetector
 from plantcast.detect.dropout import DropoutDetector
 from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
+from plantcast.detect.multivariate import (
+    MultivariateDetector,
+    NormalBehaviourDetector,
+    PCADetector,
+    validate_frame,
+)
 from plantcast.detect.residual import ResidualDetector, ResidualZDetector
 from plantcast.detect.shift import LevelShiftDetector
 from plantcast.detect.stuck import StuckDetector
@@ -49,7 +61,10 @@ __all__ = [
     "DropoutDetector",
     "EpisodePolicy",
     "LevelShiftDetector",
+    "MultivariateDetector",
+    "NormalBehaviourDetector",
     "NotFitted",
+    "PCADetector",
     "ProfileChangeDetector",
     "RandomDetector",
     "ResidualDetector",
@@ -60,5 +75,6 @@ __all__ = [
     "find_episodes",
     "hysteresis",
     "merge_episodes",
+    "validate_frame",
     "validate_series",
 ]

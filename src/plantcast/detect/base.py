@@ -23,6 +23,22 @@ class NotFitted(Refused):
     """A fittable detector was asked to detect before ``fit``."""
 
 
+def check_utc_index(idx: Any, *, what: str) -> pd.DatetimeIndex:
+    """The index half of the contract (shared with asset frames): a sorted, unique, tz-aware
+    UTC ``DatetimeIndex``; returns it."""
+    if not isinstance(idx, pd.DatetimeIndex):
+        raise InputError(f"{what} must be indexed by a DatetimeIndex, got {type(idx).__name__}")
+    if idx.tz is None:
+        raise InputError(f"{what} has a naive index: localize it to UTC (tz_localize('UTC'))")
+    if str(idx.tz) != "UTC":
+        raise InputError(f"{what} index is in {idx.tz}, not UTC (use tz_convert('UTC'))")
+    if not idx.is_monotonic_increasing:
+        raise InputError(f"{what} index is not sorted (use sort_index())")
+    if not idx.is_unique:
+        raise InputError(f"{what} index has duplicate timestamps")
+    return idx
+
+
 def validate_series(series: Any, *, what: str = "series") -> pd.Series:
     """Check the analytics contract and apply the NaN policy; return a float64 copy.
 
@@ -36,17 +52,7 @@ def validate_series(series: Any, *, what: str = "series") -> pd.Series:
         raise InputError(
             f"{what} must hold floats, got dtype {series.dtype} (convert with .astype(float))"
         )
-    idx = series.index
-    if not isinstance(idx, pd.DatetimeIndex):
-        raise InputError(f"{what} must be indexed by a DatetimeIndex, got {type(idx).__name__}")
-    if idx.tz is None:
-        raise InputError(f"{what} has a naive index: localize it to UTC (tz_localize('UTC'))")
-    if str(idx.tz) != "UTC":
-        raise InputError(f"{what} index is in {idx.tz}, not UTC (use tz_convert('UTC'))")
-    if not idx.is_monotonic_increasing:
-        raise InputError(f"{what} index is not sorted (use sort_index())")
-    if not idx.is_unique:
-        raise InputError(f"{what} index has duplicate timestamps")
+    idx = check_utc_index(series.index, what=what)
     values = series.to_numpy(dtype=np.float64)
     if np.isinf(values).any():
         raise InputError(f"{what} holds infinite values")
