@@ -16,14 +16,18 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from plantcast.core.errors import PlantcastError
+from plantcast.core.errors import InputError, PlantcastError
 from plantcast.core.timeutil import format_duration, parse_duration, to_utc
 from plantcast.core.types import Sensor
 from plantcast.detect import (
     Detector,
+    DiscordDetector,
+    DriftDetector,
     DropoutDetector,
     LevelShiftDetector,
+    ProfileChangeDetector,
     ResidualZDetector,
+    ScaleChangeDetector,
     StuckDetector,
     merge_episodes,
 )
@@ -52,8 +56,17 @@ DETECTOR_CLASSES: dict[str, type[Detector]] = {
     "level_shift": LevelShiftDetector,
     "stuck": StuckDetector,
     "dropout": DropoutDetector,
+    # the pattern-change detectors: registered (``detect --detector NAME``, the evaluation),
+    # not in the default ``DETECTORS`` unless the evaluation showed they earn their place
+    "drift": DriftDetector,
+    "scale_change": ScaleChangeDetector,
+    "profile_change": ProfileChangeDetector,
+    "discord": DiscordDetector,
 }
 COOLDOWN = {n: parse_duration(c.policy.cooldown) for n, c in DETECTOR_CLASSES.items()}
+# The share of the alert budget a pattern detector is calibrated to (the others: all of it):
+# they add to the core detectors' alerts, so each takes less to keep the sum near the budget.
+BUDGET_SHARE = {"drift": 1.0, "scale_change": 1.0, "profile_change": 1.0, "discord": 1.0}
 
 Progress = Callable[[int, int, str], None]
 
@@ -112,12 +125,27 @@ def make_detectors(
     ``periods`` empty: modelled without a season."""
     params = {"periods": tuple(periods), "harmonics": DETECT_HARMONICS}
     kw = {"budget": options.budget, "train_window": train_span(sensor)}
+    budget = options.budget
+
+    def share(name: str) -> dict:
+        part = None if budget is None else budget * BUDGET_SHARE[name]
+        return {**kw, "budget": part}
+
     factories: dict[str, Callable[[], Detector]] = {
         "residual_z": lambda: ResidualZDetector("fourier_linear", params, **kw),
         "level_shift": lambda: LevelShiftDetector("fourier_linear", params, **kw),
         "stuck": lambda: StuckDetector(**kw),
         "dropout": lambda: DropoutDetector(interval=sensor.interval, **kw),
+        "drift": lambda: DriftDetector(periods, **share("drift")),
+        "scale_change": lambda: ScaleChangeDetector(periods, **share("scale_change")),
+        "profile_change": lambda: ProfileChangeDetector(periods, **share("profile_change")),
+        "discord": lambda: DiscordDetector(periods, **share("discord")),
     }
+    unknown = [n for n in names if n not in factories]
+    if unknown:
+        raise InputError(
+            f"unknown detector(s) {', '.join(unknown)}: choose from {', '.join(factories)}"
+        )
     return {n: factories[n]() for n in names}
 
 
