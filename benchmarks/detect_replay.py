@@ -1,6 +1,11 @@
 """Replay real recordings a week at a time through import and detect, as a scheduled job would.
 
-Run: ``.venv/bin/python benchmarks/detect_replay.py [--data-dir tests/data] [--pg URL]``.
+Run: ``.venv/bin/python benchmarks/detect_replay.py [--data-dir tests/data] [--pg URL]``, or on
+any directory of labelled recordings (a ``labels.csv`` in the ``name,file,start,end,kind,
+description`` form of ``tests/data/labelled/labels.csv`` beside its ``ts,value`` CSVs, e.g. a
+held-out set kept outside the repository)::
+
+    .venv/bin/python benchmarks/detect_replay.py --labelled DIR [--detectors a,b] [--details]
 
 For each vendored recording: a fresh store (a temporary SQLite file, or a scratch schema on
 ``--pg``), the readings imported one ``--step`` (a week) at a time with the function behind
@@ -10,6 +15,14 @@ alerts per 30 days, zero-length alerts, the longest alert, stalls (and how many 
 still failed at the end: a sensor stalled for good), and, for water_flow, event precision and
 recall against its real labelled anomalies (and gaps). Peak RSS at the end. ``--step 1d``
 reproduces the issue's stall (a first run on exactly the minimum history).
+
+With ``--labelled``, every recording of DIR is scored against its windows with the
+repository's event matching (:func:`plantcast.detect.evaluation.match_events`, 3 readings of
+tolerance): windows caught / total, alerts true (touching a window) / total, event precision
+(true alerts / alerts), recall (windows caught / windows), F1, false alerts per 30 days and
+stalls, per series and in total, for the chosen detectors (``--detectors``, names of
+``DETECTOR_CLASSES``) and, over the same readings, the rolling z-score baseline (causal: its
+trailing day, so scoring the whole series equals scoring it a week at a time).
 """
 
 from __future__ import annotations
@@ -26,14 +39,23 @@ import numpy as np
 import pandas as pd
 
 from _common import ScratchSchemas, print_table, progress
+from plantcast.detect.baselines import RollingZDetector
 from plantcast.detect.evaluation import match_events
 from plantcast.ingest.csv_import import CsvSpec, import_csv
-from plantcast.services.detection import detect_sensor
+from plantcast.services.detection import DETECTOR_CLASSES, DETECTORS, detect_sensor
+from plantcast.signals.labelled import labelled_windows, load_labelled
 from plantcast.signals.recordings import RECORDINGS, load_recordings, real_labels
 from plantcast.store import Store
 
 
-def replay(store: Store, name: str, series: pd.Series, step: pd.Timedelta, tmp: Path) -> dict:
+def replay(
+    store: Store,
+    name: str,
+    series: pd.Series,
+    step: pd.Timedelta,
+    tmp: Path,
+    detectors: tuple[str, ...] = DETECTORS,
+) -> dict:
     """Import ``series`` one ``step`` at a time, detecting after each; return the figures."""
     errors: Counter[str] = Counter()
     runs, failing, t0 = 0, 0, time.perf_counter()
@@ -49,7 +71,7 @@ def replay(store: Store, name: str, series: pd.Series, step: pd.Timedelta, tmp: 
         import_csv(store, CsvSpec(path), name)
         runs += 1
         try:
-            detect_sensor(store, name)
+            detect_sensor(store, name, detectors=detectors)
             failing = 0
         except Exception as exc:  # a stall is what we count, whatever its type
             first = (str(exc).strip().splitlines() or [""])[0]
@@ -85,6 +107,166 @@ def against_labels(alerts: pd.DataFrame, labels: pd.DataFrame, interval: pd.Time
     return hit, len(labels), precision
 
 
+def event_counts(alerts: pd.DataFrame, labels: pd.DataFrame, interval: pd.Timedelta) -> dict:
+    """Windows caught and alerts true (touching a window, ``match_events``) of one series."""
+    eps = alerts[["start", "end", "detected_at"]].sort_values("start")
+    matched, false = match_events(labels, eps, interval, tolerance=3)
+    return {
+        "caught": int(matched["detected"].sum()),
+        "windows": len(labels),
+        "true": len(eps) - false,
+        "alerts": len(eps),
+        "matched": matched,
+    }
+
+
+def event_row(what: str, c: dict, days: float, stalls: int | str = "") -> list:
+    """A table row: caught/total, true/alerts, precision, recall, F1, false alerts per 30 d."""
+    precision = c["true"] / c["alerts"] if c["alerts"] else 0.0
+    recall = c["caught"] / c["windows"] if c["windows"] else float("nan")
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
+    false_30d = 30 * (c["alerts"] - c["true"]) / days
+    return [
+        what,
+        f"{c['caught']}/{c['windows']}",
+        f"{c['true']}/{c['alerts']}",
+        f"{precision:.2f}",
+        f"{recall:.2f}",
+        f"{f1:.2f}",
+        f"{false_30d:.1f}",
+        stalls,
+    ]
+
+
+def baseline_alerts(series: pd.Series) -> pd.DataFrame:
+    """The rolling z-score's episodes over the whole series (causal), merged like alerts: one
+    starting within its cooldown of the last one's end extends it."""
+    det = RollingZDetector()
+    eps = det.episodes(series)
+    gap = pd.Timedelta(det.policy.cooldown)
+    rows: list[list] = []
+    for start, end in zip(eps["start"], eps["end"], strict=True):
+        if rows and start - rows[-1][1] <= gap:
+            rows[-1][1] = max(rows[-1][1], end)
+        else:
+            rows.append([start, end])
+    frame = pd.DataFrame(rows, columns=["start", "end"])
+    frame["detector"] = "rolling_z"
+    frame["detected_at"] = frame["start"]
+    return frame
+
+
+def add(total: dict, c: dict) -> None:
+    for k in ("caught", "windows", "true", "alerts"):
+        total[k] = total.get(k, 0) + c[k]
+
+
+EVENT_HEADERS = ["series", "caught", "alerts true", "precision", "recall", "F1", "false/30d"]
+
+
+def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
+    """Replay every recording of ``args.labelled`` and score it against its windows."""
+    root = Path(args.labelled)
+    labels_file: Path | None = root / "labels.csv"
+    if not labels_file.is_file():
+        labels_file = None  # the repository's layout: labelled/labels.csv
+    windows = labelled_windows(root, labels_file)
+    detectors = tuple(d for d in args.detectors.split(",") if d)
+    unknown = [d for d in detectors if d not in DETECTOR_CLASSES]
+    if unknown or not detectors:
+        known = ", ".join(DETECTOR_CLASSES)
+        raise SystemExit(f"--detectors: unknown {', '.join(unknown) or '(none)'}; known: {known}")
+    names = args.series or sorted(windows["name"].unique())
+    rows, base_rows, det_rows, details, all_errors = [], [], [], [], {}
+    total: dict = {}
+    base_total: dict = {}
+    per_det: dict[str, dict] = {d: {} for d in detectors}
+    days_total, stalls_total = 0.0, 0
+    with tempfile.TemporaryDirectory(prefix="plantcast-replay-") as tmpdir:
+        tmp = Path(tmpdir)
+        for name in names:
+            series, spans = load_labelled(name, root, labels_file)
+            labels = pd.DataFrame(spans, columns=["starts_at", "ends_at"])
+            interval = pd.Timedelta(int(np.median(np.diff(series.index.asi8))), "ns")
+            with Store.open(f"sqlite:///{tmp / name}.db") as store:
+                store.init()
+                progress(f"{name}: {len(series):,} readings, one {args.step} at a time")
+                res = replay(store, name, series, step, tmp, detectors)
+            alerts, days = res["alerts"], res["days"]
+            stalls = sum(res["errors"].values())
+            all_errors[name] = res["errors"]
+            days_total += days
+            stalls_total += stalls
+            c = event_counts(alerts, labels, interval)
+            add(total, c)
+            rows.append(event_row(name, c, days, stalls))
+            base = event_counts(baseline_alerts(series), labels, interval)
+            add(base_total, base)
+            base_rows.append(event_row(name, base, days))
+            for det in detectors:
+                cd = event_counts(alerts[alerts["detector"] == det], labels, interval)
+                add(per_det[det], cd)
+            if args.details:
+                details.append(window_details(name, alerts, labels, interval))
+    rows.append(event_row("TOTAL", total, days_total, stalls_total))
+    base_rows.append(event_row("TOTAL", base_total, days_total))
+    for det in detectors:
+        det_rows.append(event_row(det, per_det[det], days_total))
+    print_table(
+        f"labelled replay of {root} ({len(names)} series, {days_total:.0f} days), one "
+        f"{args.step} per import then detect_sensor, detectors {','.join(detectors)}",
+        [*EVENT_HEADERS, "stalls"],
+        rows,
+        left=1,
+    )
+    print_table(
+        "each detector alone (its own alerts)",
+        ["detector", *EVENT_HEADERS[1:], ""],
+        det_rows,
+        left=1,
+    )
+    print_table(
+        "baseline: rolling z-score (1 d trailing, |z| > 4) on the same readings",
+        [*EVENT_HEADERS, ""],
+        base_rows,
+        left=1,
+    )
+    for block in details:
+        print(block)
+    print("\nstalls (runs that raised), by error:")
+    for name, errors in all_errors.items():
+        for msg, n in errors.most_common():
+            print(f"  {name}: {n}× {msg}")
+        if not errors:
+            print(f"  {name}: none")
+    sys.stdout.flush()
+
+
+def window_details(
+    name: str, alerts: pd.DataFrame, labels: pd.DataFrame, interval: pd.Timedelta
+) -> str:
+    """Each window (caught by which detectors, first alert's delay) and each false alert."""
+    lines = [f"\n{name}:"]
+    stops = labels["ends_at"] + 3 * interval
+    touching = pd.Series(False, index=alerts.index)
+    for start, end, stop in zip(labels["starts_at"], labels["ends_at"], stops, strict=True):
+        hit = alerts[(alerts["start"] <= stop) & (alerts["end"] >= start)]
+        touching |= (alerts["start"] <= stop) & (alerts["end"] >= start)
+        if len(hit):
+            delay = max(hit["start"].min() - start, pd.Timedelta(0))
+            by = ", ".join(sorted(hit["detector"].unique()))
+            what = f"caught by {by} ({len(hit)} alerts), first after {_fmt_td(delay)}"
+        else:
+            what = "MISSED"
+        lines.append(f"  window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {what}")
+    for _, a in alerts[~touching].sort_values("start").iterrows():
+        lines.append(
+            f"  false alert {a['detector']}: {a['start']:%Y-%m-%d %H:%M} - "
+            f"{a['end']:%Y-%m-%d %H:%M} ({_fmt_td(a['end'] - a['start'])})"
+        )
+    return "\n".join(lines)
+
+
 def _fmt_td(td: pd.Timedelta | None) -> str:
     if td is None or pd.isna(td):
         return "-"
@@ -97,9 +279,23 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data-dir", default="tests/data", help="the vendored real recordings")
     ap.add_argument("--pg", default=None, help="PostgreSQL URL (scratch schemas) instead of SQLite")
     ap.add_argument("--step", default="7d", help="how much history each import brings")
-    ap.add_argument("--series", nargs="*", default=list(RECORDINGS), choices=list(RECORDINGS))
+    ap.add_argument("--series", nargs="*", default=None, help="recordings to replay (all)")
+    ap.add_argument("--labelled", default=None, help="a directory of labelled recordings")
+    ap.add_argument(
+        "--detectors",
+        default=",".join(DETECTORS),
+        help=f"with --labelled: detectors, comma-separated (of {', '.join(DETECTOR_CLASSES)})",
+    )
+    ap.add_argument("--details", action="store_true", help="with --labelled: each window, alert")
     args = ap.parse_args(argv)
     step = pd.Timedelta(args.step)
+    if args.labelled:
+        labelled_main(args, step)
+        return
+    unknown = sorted(set(args.series or ()) - set(RECORDINGS))
+    if unknown:
+        ap.error(f"--series: unknown {', '.join(unknown)}; known: {', '.join(RECORDINGS)}")
+    args.series = args.series or list(RECORDINGS)
     recordings = load_recordings(args.data_dir, args.series)
     rows, detector_rows, label_rows, all_errors = [], [], [], {}
     schemas = ScratchSchemas(args.pg) if args.pg else None

@@ -46,7 +46,14 @@ def test_a_sensor_no_detector_could_fit_is_not_reported_as_scored(store):
     store.write_readings(sensor.id, _noise(START, 5, "1s", 2))
     result = detect_sensor(store, "newborn")
     assert result.scored == 0
-    assert set(result.skipped) == {"residual_z", "level_shift", "stuck", "dropout"}
+    assert set(result.skipped) == {
+        "residual_z",
+        "level_shift",
+        "stuck",
+        "dropout",
+        "drift",
+        "profile_change",
+    }
     assert "need" in result.skipped["dropout"]
     many = detect_pass(store, ["newborn"], since=START)
     assert many["newborn"].scored == 0

@@ -77,7 +77,10 @@ def test_the_issue_reproduction_does_not_stall(store):
     assert first.scored == 95
     store.write_readings(sensor.id, full.iloc[95:])
     second = detect_sensor(store, "p")
-    assert second.scored == 10 and second.skipped == {}
+    assert second.scored == 10
+    # the pattern detectors need a few days (4 windows of a cycle): they say so, the rest fit
+    assert set(second.skipped) <= {"drift", "profile_change"}
+    assert all("needs at least" in why for why in second.skipped.values())
     assert set(_marks(store, sensor.id).values()) == {full.index[-1]}
 
 

@@ -146,3 +146,14 @@ def test_a_small_valid_set_loads(tmp_path):
         (pd.Timestamp("2024-01-01T01:00Z"), pd.Timestamp("2024-01-01T02:00Z")),
         (pd.Timestamp("2024-01-01T05:00Z"), pd.Timestamp("2024-01-01T07:00Z")),
     ]
+
+
+def test_a_set_kept_elsewhere_reads_its_labels_file_beside_the_recordings(tmp_path):
+    root = write(tmp_path, HEADER + "s,s.csv,2024-01-01T05:00Z,2024-01-01T07:00Z,x,\n", SERIES)
+    (root / LABELS_FILE).rename(root / "labels.csv")
+    with pytest.raises(FileNotFoundError):
+        labelled_windows(root)
+    assert list_labelled(root, labels=root / "labels.csv") == ["s"]
+    series, windows = load_labelled("s", root, labels=root / "labels.csv")
+    assert len(series) == 10
+    assert windows == [(pd.Timestamp("2024-01-01T05:00Z"), pd.Timestamp("2024-01-01T07:00Z"))]

@@ -78,12 +78,29 @@ def normalize(database_url, sensor) -> None:
     default=None,
     help="Score from this time (default: whatever no run has scored yet, all history at first).",
 )
+@click.option(
+    "--detector",
+    "detector_names",
+    multiple=True,
+    help="Detector (repeatable; default: the default set). Also: drift, scale_change, "
+    "profile_change, discord.",
+)
 @click.option("--explain", is_flag=True, help="Print each detector's calibrated thresholds.")
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
 @dask_options("Score")
 @click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")
 def detect(
-    database_url, sensors, periods, since, explain, follow, every, scheduler, workers, use_dask
+    database_url,
+    sensors,
+    periods,
+    since,
+    detector_names,
+    explain,
+    follow,
+    every,
+    scheduler,
+    workers,
+    use_dask,
 ) -> None:
     """Score new readings and write alerts (one per ongoing anomaly, listing every detector
     that agrees; re-running adds nothing).
@@ -97,15 +114,29 @@ def detect(
     """
     from plantcast.core.config import load_settings
     from plantcast.services.context import open_store
-    from plantcast.services.detection import DetectOptions, explain_sensor
+    from plantcast.services.detection import (
+        DETECTOR_CLASSES,
+        DETECTORS,
+        DetectOptions,
+        explain_sensor,
+    )
 
+    unknown = [d for d in detector_names if d not in DETECTOR_CLASSES]
+    if unknown:
+        raise click.BadParameter(
+            f"unknown {', '.join(unknown)}; known: {', '.join(DETECTOR_CLASSES)}",
+            param_hint="--detector",
+        )
+    dets = tuple(dict.fromkeys(detector_names)) or DETECTORS
     settings = load_settings(database_url=database_url)
     options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
     with open_store(database_url) as store:
         names = list(sensors) or [s.name for s in store.list_sensors()]
         if explain:
             for name in names:
-                info = explain_sensor(store, name, periods=_periods(periods), options=options)
+                info = explain_sensor(
+                    store, name, periods=_periods(periods), detectors=dets, options=options
+                )
                 _print_explanation(name, info)
             console.print(
                 f"thresholds calibrated to at most {options.budget:g} alert(s) per 30 days per "
@@ -115,13 +146,23 @@ def detect(
             return
         if use_dask or scheduler or workers:
             failed = _detect_on_dask(
-                store, names, _periods(periods), since, options, follow, every, scheduler, workers
+                store,
+                names,
+                (_periods(periods), dets),
+                since,
+                options,
+                follow,
+                every,
+                scheduler,
+                workers,
             )
         else:
             failed = False
             try:
                 while True:
-                    failed |= _detect_here(store, names, _periods(periods), since, options, follow)
+                    failed |= _detect_here(
+                        store, names, (_periods(periods), dets), since, options, follow
+                    )
                     since = None  # --since applies to the first pass only
                     if not follow:
                         break
@@ -132,11 +173,13 @@ def detect(
         sys.exit(1)
 
 
-def _detect_on_dask(store, names, periods, since, options, follow, every, scheduler, workers):
+def _detect_on_dask(store, names, what, since, options, follow, every, scheduler, workers):
     """The passes of ``detect`` with the scoring on one Dask cluster for all of them; True
-    when a sensor failed. Dask is imported here only: ``plantcast --help`` stays quick."""
+    when a sensor failed. Dask is imported here only: ``plantcast --help`` stays quick.
+    ``what``: the periods and the detectors."""
     from plantcast.scale import connect, detect_many
 
+    periods, detectors = what
     failed = False
     with connect(scheduler, workers) as client:
         while True:
@@ -146,6 +189,7 @@ def _detect_on_dask(store, names, periods, since, options, follow, every, schedu
                     names,
                     client=client,
                     periods=periods,
+                    detectors=detectors,
                     since=since,
                     options=options,
                     on_progress=bar,
@@ -161,13 +205,15 @@ def _detect_on_dask(store, names, periods, since, options, follow, every, schedu
                 return failed
 
 
-def _detect_here(store, names, periods, since, options, follow) -> bool:
+def _detect_here(store, names, what, since, options, follow) -> bool:
     """One pass in this process, each sensor reported on one line; True when one failed.
     One sensor is followed chunk by chunk (a long first pass shows its progress); many are
-    scored in bulk batches (``detection_batch``: a few statements per batch, not per sensor)."""
+    scored in bulk batches (``detection_batch``: a few statements per batch, not per sensor).
+    ``what``: the periods and the detectors."""
     from plantcast.services.detection import detect_sensor
     from plantcast.services.detection_batch import detect_pass
 
+    periods, detectors = what
     if len(names) == 1:
         try:
             with progress_bar(f"detect {names[0]}") as bar:
@@ -176,6 +222,7 @@ def _detect_here(store, names, periods, since, options, follow) -> bool:
                         store,
                         names[0],
                         periods=periods,
+                        detectors=detectors,
                         since=since,
                         options=options,
                         on_progress=bar,
@@ -186,7 +233,13 @@ def _detect_here(store, names, periods, since, options, follow) -> bool:
     else:
         with progress_bar("detect") as bar:
             results = detect_pass(
-                store, names, periods=periods, since=since, options=options, on_progress=bar
+                store,
+                names,
+                periods=periods,
+                detectors=detectors,
+                since=since,
+                options=options,
+                on_progress=bar,
             )
     failed = False
     for name, r in results.items():

@@ -27,6 +27,7 @@ from plantcast.detect.evaluation import (
     baseline_detectors,
     match_events,
     summarize,
+    union_episodes,
 )
 from plantcast.services.detection import (
     DETECTORS,
@@ -128,14 +129,19 @@ def scenario_found(
     options: DetectOptions,
     detectors: tuple[str, ...],
     baselines: bool,
+    unions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Alerts of the production detectors (and ``combined``, the alerts they write together)
-    and the baselines'
-    episodes, over the scored span of ``series``."""
+    and the baselines' episodes, over the scored span of ``series``. ``unions``
+    (``{name: detectors}``) adds the union of each set of them under its name (an estimate:
+    the episodes' union, not the alerts that set would write): one run weighs several
+    candidate sets."""
     found = replay_alerts(
         series, periods=periods, scored_from=scored_from, options=options, detectors=detectors
     )
     found = {n: _scored_part(e, scored_from) for n, e in found.items()}
+    for name, members in (unions or {}).items():
+        found[name] = union_episodes([found[m] for m in members])
     if baselines:
         for name, det in baseline_detectors().items():
             det.fit(train)
@@ -151,6 +157,7 @@ def score_scenario(
     detectors: tuple[str, ...] = DETECTORS,
     baselines: bool = True,
     tolerance: int = 3,
+    unions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-event rows (detector, kind, magnitude_sigma, detected, delay) and per-detector rows
     (false_positives, clean_alerts, clean_days) of one scenario and its clean twin, scored
@@ -166,6 +173,7 @@ def score_scenario(
             options=options,
             detectors=detectors,
             baselines=baselines,
+            unions=unions,
         )
         for s in (scenario.series, scenario.clean)
     )
@@ -189,6 +197,7 @@ def run_evaluation(
     detectors: tuple[str, ...] = DETECTORS,
     baselines: bool = True,
     tolerance: int = 3,
+    unions: Mapping[str, tuple[str, ...]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     **scenario_kwargs,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -223,6 +232,7 @@ def run_evaluation(
             detectors=detectors,
             baselines=baselines,
             tolerance=tolerance,
+            unions=unions,
         )
         events.append(ev.assign(scenario=seed + i, background=name))
         stats.append(st.assign(scenario=seed + i, background=name))
@@ -268,6 +278,7 @@ def clean_days(
     baselines: bool = True,
     fit_days: float = 14,
     tolerance: int = 3,
+    unions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> pd.DataFrame:
     """False alerts per 30 days on whole real recordings, scored as ``detect`` would a sensor
     whose first ``fit_days`` were history: weekly chunks, each refitted on the history before
@@ -295,6 +306,7 @@ def clean_days(
             options=options,
             detectors=detectors,
             baselines=baselines,
+            unions=unions,
         )
         for det_name, eps in found.items():
             matched, false = match_events(known, eps, step, tolerance)

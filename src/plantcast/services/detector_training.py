@@ -47,6 +47,9 @@ def fit_on_history(det: Detector, train: pd.Series, everything: pd.Series) -> pd
 CLEAN_PASSES = 2
 CLEAN_PAD = pd.Timedelta("6h")
 CLEANED = ("residual_z", "level_shift", "stuck")
+# The pattern detectors are refitted without those detectors' episodes and their own, but
+# their episodes leave the others' windows alone: adding one to a run changes no other's fit.
+CLEANED_ALONE = ("drift", "scale_change", "profile_change", "discord")
 
 
 CLEAN_BAR = 1.5  # 1.2 and 2.0 found the same on tuning seeds 1000-1099
@@ -68,26 +71,37 @@ def refit_without_anomalies(dets: dict[str, Detector], used: dict[str, pd.Series
     """Past anomalies are not normal: a training window that holds one (last week's burst,
     a step, a stuck spell) would raise the sensor's thresholds until it is blind to the
     next. The episodes the fitted detectors find in their own windows are left out (with
-    ``CLEAN_PAD`` either side) and those detectors refitted, ``CLEAN_PASSES`` times at most.
-    Gaps are what dropout learns from: it keeps its window as it is."""
-    names = [n for n in dets if n in CLEANED]
+    ``CLEAN_PAD`` either side) and those detectors refitted, ``CLEAN_PASSES`` times at most:
+    the ``CLEANED`` detectors without all of their episodes, a ``CLEANED_ALONE`` one without
+    those and its own. Gaps are what dropout learns from: it keeps its window as it is."""
+    shared = [n for n in dets if n in CLEANED]
+    alone = [n for n in dets if n in CLEANED_ALONE]
     for _ in range(CLEAN_PASSES):
-        spans = [_probe(dets[n]).episodes(used[n])[["start", "end"]] for n in names]
-        spans = [e for e in spans if len(e)]
-        if not spans:
+        found = {n: _probe(dets[n]).episodes(used[n])[["start", "end"]] for n in shared + alone}
+        pool = [found[n] for n in shared if len(found[n])]
+        changed = False
+        for n in shared + alone:
+            spans = pool + ([found[n]] if n in alone and len(found[n]) else [])
+            if spans:
+                changed |= _refit_without(dets[n], used, n, pd.concat(spans))
+        if not changed:
             return
-        eps = pd.concat(spans).sort_values("start")
-        lo = eps["start"].to_numpy(dtype="datetime64[ns]").astype("int64") - CLEAN_PAD.value
-        hi = eps["end"].to_numpy(dtype="datetime64[ns]").astype("int64") + CLEAN_PAD.value
-        hi = np.maximum.accumulate(hi)
-        for n in names:
-            ns = used[n].index.as_unit("ns").asi8
-            first = np.searchsorted(lo, ns, side="right") - 1
-            inside = (first >= 0) & (ns <= hi[np.maximum(first, 0)])
-            if not inside.any():
-                continue
-            try:
-                dets[n].fit(used[n][~inside])
-                used[n] = used[n][~inside]
-            except PlantcastError:
-                dets[n].fit(used[n])  # too little left: the window as it is
+
+
+def _refit_without(det: Detector, used: dict[str, pd.Series], name: str, eps) -> bool:
+    """Refit ``det`` on ``used[name]`` less ``eps`` (± ``CLEAN_PAD``); whether it left any out."""
+    eps = eps.sort_values("start")
+    lo = eps["start"].to_numpy(dtype="datetime64[ns]").astype("int64") - CLEAN_PAD.value
+    hi = eps["end"].to_numpy(dtype="datetime64[ns]").astype("int64") + CLEAN_PAD.value
+    hi = np.maximum.accumulate(hi)
+    ns = used[name].index.as_unit("ns").asi8
+    first = np.searchsorted(lo, ns, side="right") - 1
+    inside = (first >= 0) & (ns <= hi[np.maximum(first, 0)])
+    if not inside.any():
+        return False
+    try:
+        det.fit(used[name][~inside])
+        used[name] = used[name][~inside]
+    except PlantcastError:
+        det.fit(used[name])  # too little left: the window as it is
+    return True

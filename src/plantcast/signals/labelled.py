@@ -4,6 +4,8 @@
 ``file`` (its ``ts,value`` CSV, relative to ``tests/data``), ``start``, ``end`` (UTC ISO 8601;
 ``end`` is exclusive, the first reading back at the normal level), ``kind`` and ``description``.
 Source and licence of every file are in ``tests/data/README.md``. Nothing is downloaded.
+A set kept elsewhere (e.g. a held-out benchmark outside the repository) may keep its
+``labels.csv`` at the top of its directory instead: pass ``labels=`` the file.
 """
 
 from __future__ import annotations
@@ -37,13 +39,17 @@ def _utc(text: str, where: str, field: str) -> pd.Timestamp:
     return ts.tz_convert("UTC")
 
 
-def labelled_windows(data_dir: str | Path | None = None) -> pd.DataFrame:
-    """Every labelled window (``name, file, start, end, kind, description``), checked.
+def labelled_windows(
+    data_dir: str | Path | None = None, labels: str | Path | None = None
+) -> pd.DataFrame:
+    """Every labelled window (``name, file, start, end, kind, description``), checked;
+    ``labels`` is the labels file (default ``data_dir/labelled/labels.csv``); ``file`` is
+    relative to ``data_dir`` either way.
 
     Raises ``ValueError`` naming the file, line and field of a malformed row.
     """
     root = _data_dir(data_dir)
-    path = root / LABELS_FILE
+    path = Path(labels) if labels is not None else root / LABELS_FILE
     with path.open(newline="", encoding="utf-8") as fh:
         reader = csv.DictReader(fh)
         missing = [c for c in COLUMNS if c not in (reader.fieldnames or [])]
@@ -70,18 +76,22 @@ def labelled_windows(data_dir: str | Path | None = None) -> pd.DataFrame:
     return frame.sort_values(["name", "start"], ignore_index=True)
 
 
-def list_labelled(data_dir: str | Path | None = None) -> list[str]:
-    """Names of the vendored recordings that have labelled real anomalies, sorted."""
-    return sorted(labelled_windows(data_dir)["name"].unique())
+def list_labelled(
+    data_dir: str | Path | None = None, labels: str | Path | None = None
+) -> list[str]:
+    """Names of the recordings that have labelled real anomalies, sorted."""
+    return sorted(labelled_windows(data_dir, labels)["name"].unique())
 
 
-def load_labelled(name: str, data_dir: str | Path | None = None) -> tuple[pd.Series, list[Window]]:
+def load_labelled(
+    name: str, data_dir: str | Path | None = None, labels: str | Path | None = None
+) -> tuple[pd.Series, list[Window]]:
     """The recording ``name`` (float series, sorted unique UTC index) and its ``(start, end)``
     anomaly windows in time order (UTC; ``end`` exclusive).
 
     Raises ``ValueError`` for an unknown name or a window outside the series.
     """
-    windows = labelled_windows(data_dir)
+    windows = labelled_windows(data_dir, labels)
     rows = windows[windows["name"] == name]
     if rows.empty:
         known = ", ".join(sorted(windows["name"].unique()))

@@ -19,7 +19,8 @@ from plantcast.services.alert_records import alert_record
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Alert id")]
-DETECTORS = ("residual_z", "level_shift", "stuck", "dropout")  # services.detection.DETECTORS
+# services.detection.DETECTORS
+DETECTORS = ("residual_z", "level_shift", "stuck", "dropout", "drift", "profile_change")
 
 
 def _cursor(alert) -> str:
