@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -79,11 +80,27 @@ def normalize(database_url, sensor) -> None:
     help="Score from this time (default: whatever no run has scored yet, all history at first).",
 )
 @click.option("--explain", is_flag=True, help="Print each detector's calibrated thresholds.")
+@click.option(
+    "--refit",
+    is_flag=True,
+    help="Refit the detectors now instead of scoring with their stored fits (with --follow: "
+    "on the first pass).",
+)
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
 @dask_options("Score")
 @click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")
 def detect(
-    database_url, sensors, periods, since, explain, follow, every, scheduler, workers, use_dask
+    database_url,
+    sensors,
+    periods,
+    since,
+    explain,
+    refit,
+    follow,
+    every,
+    scheduler,
+    workers,
+    use_dask,
 ) -> None:
     """Score new readings and write alerts (one per ongoing anomaly; re-running adds nothing).
 
@@ -92,14 +109,17 @@ def detect(
     resolves once the signal has been normal for $PLANTCAST_RESOLVE_AFTER (default 2h).
     A sensor that cannot be scored is reported and the others go on. With --dask, --workers
     or --scheduler the scoring runs as Dask tasks (batches of sensors); reads and writes stay
-    here, and the alerts are the same.
+    here, and the alerts are the same. Each sensor's fitted detectors are stored and score its
+    new readings until they are a week old or the data drifts; then they are refitted.
     """
     from plantcast.core.config import load_settings
     from plantcast.services.context import open_store
     from plantcast.services.detection import DetectOptions, explain_sensor
 
     settings = load_settings(database_url=database_url)
-    options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
+    options = DetectOptions(
+        budget=settings.alert_budget, resolve_after=settings.resolve_after, refit=refit
+    )
     with open_store(database_url) as store:
         names = list(sensors) or [s.name for s in store.list_sensors()]
         if explain:
@@ -122,6 +142,7 @@ def detect(
                 while True:
                     failed |= _detect_here(store, names, _periods(periods), since, options, follow)
                     since = None  # --since applies to the first pass only
+                    options = replace(options, refit=False)  # and so does --refit
                     if not follow:
                         break
                     time.sleep(every.total_seconds())
@@ -152,6 +173,7 @@ def _detect_on_dask(store, names, periods, since, options, follow, every, schedu
             for name, r in results.items():
                 failed |= not _report(name, r, follow)
             since = None
+            options = replace(options, refit=False)
             if not follow:
                 return failed
             try:
@@ -221,6 +243,7 @@ def _print_explanation(name: str, info: dict) -> None:
     from rich.table import Table
 
     periods, training = info.pop("periods", "-"), info.pop("training", "-")
+    stored = info.pop("stored fit", None)
     table = Table(
         "detector", "what it learned", title=f"{name} (periods {periods}; trained on {training})"
     )
@@ -231,6 +254,8 @@ def _print_explanation(name: str, info: dict) -> None:
         shown = ", ".join(f"{k} {_fmt(v)}" for k, v in learned.items() if k != "fitted")
         table.add_row(detector, shown)
     out.print(table)
+    if stored:
+        out.print(f"stored fit (what detect scores new readings with): {stored}")
 
 
 def _fmt(value) -> str:

@@ -69,10 +69,12 @@ def replay_alerts(
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
     alerts: dict[str, list[dict]] = {n: [] for n in detectors}
     seen: dict[str, list[pd.DataFrame]] = {n: [] for n in detectors}
+    fit = None  # each chunk scored with the fit the one before left, as detect keeps it
     for a, b in chunks:
-        score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options)
+        score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options, fit)
         if score is None:
             continue
+        fit = score.fit
         since = a - context_span(sensor)
         for det in score.found:
             mine = [x for x in alerts[det] if x["ends_at"] is None or x["ends_at"] >= since]
