@@ -27,6 +27,7 @@ from plantcast.services.detection_batch import detect_pass
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import Store
 from plantcast.store import alerts as alert_rows
+from plantcast.store import fits as fit_rows
 
 START = pd.Timestamp("2025-03-01", tz="UTC")
 STEP = pd.Timedelta("30min")
@@ -148,18 +149,20 @@ def _write_pairs(store, lo: int, hi: int) -> None:
 
 
 def _state(store, prefix: str) -> dict:
-    """Every sensor's alerts (as rows, sorted) and resume points, keyed by its number."""
+    """Every sensor's alerts (as rows, sorted), resume points and stored fit (the end of its
+    training window), keyed by its number."""
     out = {}
     for i in range(N_SENSORS):
         sensor = store.get_sensor(f"{prefix}_{i:02d}")
         with store.read() as conn:
             marks = {n: alert_rows.get_scored_until(conn, sensor.id, n) for n in DETECTORS}
             rows = alert_rows.list_alerts(conn, sensor_id=sensor.id, limit=10_000)
+            fit = fit_rows.get_fit(conn, sensor.id)
         alerts = sorted(
             (a.detector, a.ts, a.ends_at, a.status, round(a.score, 6), round(a.value, 6))
             for a in rows
         )
-        out[i] = (alerts, marks)
+        out[i] = (alerts, marks, fit and (fit.detectors, fit.trained_until))
     return out
 
 
@@ -198,7 +201,8 @@ def test_cluster_and_bulk_pass_write_the_alerts_and_resume_points_of_a_serial_ru
         _same_results(bulk, serial, "batch")
         assert _state(store, "dask") == _state(store, "serial")
         assert _state(store, "batch") == _state(store, "serial")
-    alerts = sum(len(a) for a, _ in _state(store, "dask").values())
+    alerts = sum(len(a) for a, _, _ in _state(store, "dask").values())
+    assert all(fit is not None for _, _, fit in _state(store, "dask").values())  # fits stored
     assert alerts >= N_SENSORS // 2  # the anomalies were found, so the comparison means something
     again = detect_many(store, names, scheduler=scheduler)
     assert {r.scored for r in again.values()} == {0}  # nothing new: nothing scored

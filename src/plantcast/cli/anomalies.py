@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 import click
@@ -86,6 +87,12 @@ def normalize(database_url, sensor) -> None:
     "profile_change, discord.",
 )
 @click.option("--explain", is_flag=True, help="Print each detector's calibrated thresholds.")
+@click.option(
+    "--refit",
+    is_flag=True,
+    help="Refit the detectors now instead of scoring with their stored fits (with --follow: "
+    "on the first pass).",
+)
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
 @dask_options("Score")
 @click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")
@@ -96,6 +103,7 @@ def detect(
     since,
     detector_names,
     explain,
+    refit,
     follow,
     every,
     scheduler,
@@ -110,7 +118,8 @@ def detect(
     resolves once the signal has been normal for $PLANTCAST_RESOLVE_AFTER (default 2h).
     A sensor that cannot be scored is reported and the others go on. With --dask, --workers
     or --scheduler the scoring runs as Dask tasks (batches of sensors); reads and writes stay
-    here, and the alerts are the same.
+    here, and the alerts are the same. Each sensor's fitted detectors are stored and score its
+    new readings until they are a week old or the data drifts; then they are refitted.
     """
     from plantcast.core.config import load_settings
     from plantcast.services.context import open_store
@@ -129,7 +138,9 @@ def detect(
         )
     dets = tuple(dict.fromkeys(detector_names)) or DETECTORS
     settings = load_settings(database_url=database_url)
-    options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
+    options = DetectOptions(
+        budget=settings.alert_budget, resolve_after=settings.resolve_after, refit=refit
+    )
     with open_store(database_url) as store:
         names = list(sensors) or [s.name for s in store.list_sensors()]
         if explain:
@@ -164,6 +175,7 @@ def detect(
                         store, names, (_periods(periods), dets), since, options, follow
                     )
                     since = None  # --since applies to the first pass only
+                    options = replace(options, refit=False)  # and so does --refit
                     if not follow:
                         break
                     time.sleep(every.total_seconds())
@@ -197,6 +209,7 @@ def _detect_on_dask(store, names, what, since, options, follow, every, scheduler
             for name, r in results.items():
                 failed |= not _report(name, r, follow)
             since = None
+            options = replace(options, refit=False)
             if not follow:
                 return failed
             try:
@@ -275,6 +288,7 @@ def _print_explanation(name: str, info: dict) -> None:
     from rich.table import Table
 
     periods, training = info.pop("periods", "-"), info.pop("training", "-")
+    stored = info.pop("stored fit", None)
     table = Table(
         "detector", "what it learned", title=f"{name} (periods {periods}; trained on {training})"
     )
@@ -285,6 +299,8 @@ def _print_explanation(name: str, info: dict) -> None:
         shown = ", ".join(f"{k} {_fmt(v)}" for k, v in learned.items() if k != "fitted")
         table.add_row(detector, shown)
     out.print(table)
+    if stored:
+        out.print(f"stored fit (what detect scores new readings with): {stored}")
 
 
 def _fmt(value) -> str:

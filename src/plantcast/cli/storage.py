@@ -21,6 +21,8 @@ def migrate(database_url) -> None:
             out.print(done)
         with progress_bar("copying months") as bar:
             result = run_migrate(store, on_progress=bar)
+    if result.created:
+        out.print(f"created table(s): {', '.join(result.created)}")
     if result.status == "migrated":
         out.print(
             f"migrated {result.rows:,} readings into {result.partitions} monthly partitions "

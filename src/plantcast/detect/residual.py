@@ -60,9 +60,12 @@ class ResidualDetector(Detector):
     def _expected(self, index: pd.DatetimeIndex) -> np.ndarray:
         return np.asarray(self.model_.predict_at(index), dtype=np.float64).reshape(-1)
 
-    def residuals(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
-        """Expected values and residuals (value − expected) at the series' timestamps."""
-        expected = self._expected(series.index)
+    def residuals(
+        self, series: pd.Series, expected: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Expected values and residuals (value − expected) at the series' timestamps;
+        ``expected`` when already predicted (a detect scores the same series several times)."""
+        expected = self._expected(series.index) if expected is None else expected
         return expected, series.to_numpy() - expected
 
     def explain(self) -> dict[str, Any]:
@@ -175,9 +178,9 @@ class ResidualZDetector(ResidualDetector):
         if robust_location_scale(innovation)[1] < self.ar_gain * robust_location_scale(plain)[1]:
             self.ar_ = coef
 
-    def _scored(self, series: pd.Series) -> np.ndarray:
+    def _scored(self, series: pd.Series, expected: np.ndarray | None = None) -> np.ndarray:
         """What the z is taken of: the residuals, or their AR innovations (see the class)."""
-        _, resid = self.residuals(series)
+        _, resid = self.residuals(series, expected)
         coef = getattr(self, "ar_", None)
         if coef is None:
             return resid
@@ -187,9 +190,14 @@ class ResidualZDetector(ResidualDetector):
         # without p regular readings before it, a reading is scored on its residual
         return np.where(ok, resid - predicted, resid - self.loc_)
 
-    def _z(self, series: pd.Series, accepted: np.ndarray | None = None) -> np.ndarray:
+    def _z(
+        self,
+        series: pd.Series,
+        accepted: np.ndarray | None = None,
+        expected: np.ndarray | None = None,
+    ) -> np.ndarray:
         """z of every reading; ``accepted`` readings take the local level (see the class)."""
-        resid = self._scored(series)
+        resid = self._scored(series, expected)
         minp = max(self.window // 2, 1)
         med = trailing_median(resid, self.window, minp, self.loc_)
         if accepted is not None and accepted.any():
@@ -207,13 +215,13 @@ class ResidualZDetector(ResidualDetector):
 
     def _detect_core(self, series: pd.Series) -> pd.DataFrame:
         expected = self._expected(series.index)
-        z = self._z(series)
+        z = self._z(series, expected=expected)
         flags = self._flags(np.abs(z))
         accept = parse_duration(self.accept_after, field="accept_after")
         old = flags & ~run_age_below(series.index, flags, accept)
         if old.any():
             # readings after a long run began are judged against the local level
-            z = self._z(series, accepted=flags_until_quiet(old, flags))
+            z = self._z(series, accepted=flags_until_quiet(old, flags), expected=expected)
             flags = self._flags(np.abs(z))
         return score_frame(series, np.abs(z), flags, expected, z=z)
 

@@ -62,9 +62,14 @@ class LevelShiftDetector(ResidualDetector):
         self.threshold = threshold
         self.budget = budget
 
-    def _difference(self, series: pd.Series, held_out: np.ndarray | None = None) -> np.ndarray:
+    def _difference(
+        self,
+        series: pd.Series,
+        held_out: np.ndarray | None = None,
+        expected: np.ndarray | None = None,
+    ) -> np.ndarray:
         """fast − slow in σ units; ``held_out`` readings are left out of the baseline."""
-        _, resid = self.residuals(series)
+        _, resid = self.residuals(series, expected)
         u = (resid - self.loc_) / self.scale_
         n = max(int(self.fast), 1)
         fast = pd.Series(u).rolling(n, min_periods=1).median().to_numpy()
@@ -76,9 +81,11 @@ class LevelShiftDetector(ResidualDetector):
         diff: np.ndarray = fast - slow
         return diff
 
-    def _score(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    def _score(
+        self, series: pd.Series, expected: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Score against a baseline that leaves young episodes out (a few passes to settle)."""
-        diff = self._difference(series)
+        diff = self._difference(series, expected=expected)
         accept = parse_duration(self.accept_after, field="accept_after")
         held = np.zeros(len(diff), dtype=bool)
         for _ in range(self.passes):
@@ -87,7 +94,7 @@ class LevelShiftDetector(ResidualDetector):
             if np.array_equal(young, held):
                 break
             held = young
-            diff = self._difference(series, held)
+            diff = self._difference(series, held, expected)
         return diff, np.abs(diff) / self._spread(diff)
 
     def _spread(self, diff: np.ndarray) -> np.ndarray | float:
@@ -107,5 +114,5 @@ class LevelShiftDetector(ResidualDetector):
 
     def _detect_core(self, series: pd.Series) -> pd.DataFrame:
         expected = self._expected(series.index)
-        diff, score = self._score(series)
+        diff, score = self._score(series, expected)
         return score_frame(series, score, self._flags(score), expected, shift=diff * self.scale_)

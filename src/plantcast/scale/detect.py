@@ -56,7 +56,7 @@ def detect_many(
     run = PassResults(store, plans, options, on_progress)
     fan_out = FanOut(
         client,
-        load=lambda batch: read_batch(store, batch),
+        load=lambda batch: read_batch(store, batch, options),
         compute=score_batch,
         save=run.save,
         fail=run.fail,

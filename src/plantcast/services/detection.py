@@ -3,7 +3,8 @@
 Each run scores what no run has scored yet (on a first run, the sensor's whole history, or
 from ``since``), in chunks of bounded size: each chunk's detectors are fitted on the history
 before it (a young sensor learns from what there is) less the anomalies that history holds,
-calibrated to the alert budget, and
+calibrated to the alert budget — or, while the sensor's stored fit is less than a week old and
+the data has not drifted, scored against that fit (``detector_fits``) — and
 their episodes merged into alerts, so an ongoing anomaly stays one alert whose end moves on
 and a run with no new data changes nothing. A detector that cannot fit yet is skipped for the
 chunk and says why; the resume point advances all the same, so a sensor never stalls.
@@ -33,6 +34,15 @@ from plantcast.detect import (
 )
 from plantcast.detect.base import DEFAULT_BUDGET
 from plantcast.detect.residual import DETECT_HARMONICS
+from plantcast.services.detector_fits import (
+    Fit,
+    FitKey,
+    from_stored,
+    is_fresh,
+    make_fit,
+    reusable,
+    to_stored,
+)
 from plantcast.services.detector_training import (
     fit_on_history,
     refit_without_anomalies,
@@ -87,6 +97,7 @@ class DetectOptions:
 
     budget: float | None = DEFAULT_BUDGET
     resolve_after: str | pd.Timedelta = DEFAULT_RESOLVE_AFTER
+    refit: bool = False  # refit every chunk, as if no fit were stored (``detect --refit``)
 
 
 @dataclass(frozen=True)
@@ -185,10 +196,40 @@ def chunk_ranges(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Tim
     return out
 
 
-def chunk_series(store: Store, sensor: Sensor, a, b) -> pd.Series:
-    """The chunk's readings with the history before it (training and context); after a gap
-    longer than that history, with the last reading before the gap, so the gap is seen."""
-    start = a - history_span(sensor)
+def reuse_span(sensor: Sensor) -> pd.Timedelta:
+    """How far before a chunk its series is read when a stored fit scores it: the context
+    (and two intervals, so the reading before the context is usually in the same read)."""
+    return context_span(sensor) + 2 * sensor.interval
+
+
+def fit_key(plan: SensorPlan, options: DetectOptions) -> FitKey:
+    """What a fit of this plan is made for (``detector_fits.FitKey``)."""
+    return FitKey(plan.detectors, tuple(plan.periods), options.budget, train_span(plan.sensor))
+
+
+def read_span(plan: SensorPlan, fit: Fit | None, a, options: DetectOptions) -> pd.Timedelta:
+    """How far before chunk ``a`` to read: its context alone when ``fit`` is fresh for it,
+    else its training history too."""
+    if not options.refit and is_fresh(fit, fit_key(plan, options), a):
+        return reuse_span(plan.sensor)
+    return history_span(plan.sensor)
+
+
+def read_chunk(store: Store, plan: SensorPlan, fit: Fit | None, a, b, options) -> pd.Series:
+    """``chunk_series`` for what scoring the chunk needs: the context when ``fit`` will score
+    it; the training history too when it will be refitted (also when its new readings turn
+    out to have drifted from a fresh fit: then they are read again, further back)."""
+    span = read_span(plan, fit, a, options)
+    series = chunk_series(store, plan.sensor, a, b, span)
+    if span < history_span(plan.sensor) and not reusable(fit, fit_key(plan, options), series, a):
+        series = chunk_series(store, plan.sensor, a, b)
+    return series
+
+
+def chunk_series(store: Store, sensor: Sensor, a, b, span=None) -> pd.Series:
+    """The chunk's readings with the history before it (training and context, or ``span``);
+    after a gap longer than that, with the last reading before the gap, so the gap is seen."""
+    start = a - (history_span(sensor) if span is None else span)
     series = store.read_series(sensor.id, start, b + pd.Timedelta("1us"))
     if needs_reading_before(sensor, series, a):
         before = store.read_tail(sensor.id, 1, end=start)
@@ -223,6 +264,7 @@ class SensorPlan:
     start: pd.Timestamp | None
     last: pd.Timestamp | None
     chunks: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
+    fit: Fit | None = None  # the stored fit, the first chunk's to reuse if it may
 
 
 @dataclass(frozen=True)
@@ -235,6 +277,8 @@ class ChunkScore:
     found: dict[str, pd.DataFrame]
     skipped: dict[str, str]
     scored: int
+    fit: Fit | None = None  # the detectors that scored it: the next chunk's stored fit
+    refitted: bool = False  # ``fit`` was made for this chunk (so the writer stores it)
 
 
 def plan_sensor(
@@ -255,22 +299,55 @@ def plan_sensor(
     if latest is None or start is None or start > latest[0]:
         return SensorPlan(sensor, periods, detectors, None, None)
     chunks = tuple(chunk_ranges(sensor, start, latest[0]))
-    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks)
+    with store.transaction(readonly=True) as tx:
+        fit = from_stored(tx.get_fit(sensor.id))
+    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks, fit)
 
 
 def score_chunk(
-    plan: SensorPlan, series: pd.Series, a, b, options: DetectOptions = DetectOptions()
+    plan: SensorPlan,
+    series: pd.Series,
+    a,
+    b,
+    options: DetectOptions = DetectOptions(),
+    fit: Fit | None = None,
 ) -> ChunkScore | None:
-    """Fit and run the detectors on one chunk's series (from ``chunk_series``): pure, no
-    store. None when the chunk holds no reading to score (a week inside a long gap). Its
-    ``scored`` is 0 when no detector could fit: such a chunk is not reported as scored."""
+    """Run the detectors on one chunk's series (from ``read_chunk``): those of ``fit`` (the
+    stored one, or the previous chunk's) when it may score this chunk, else refitted on the
+    history before it. Pure, no store. None when the chunk holds no reading to score (a week
+    inside a long gap). Its ``scored`` is 0 when no detector could fit: such a chunk is not
+    reported as scored."""
     if not (series.index >= a).any():
         return None  # the last chunk never is
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
-    found, skipped = {}, {}
+    found: dict[str, pd.DataFrame] = {}
+    key = fit_key(plan, options)
+    refitted = options.refit or not reusable(fit, key, series, a)
+    if refitted:
+        fit, skipped = fit_chunk(plan, series, a, b, options, key)
+    else:
+        skipped = {}  # a reused fit has every detector (``is_fresh``)
+    fitted = fit.detectors if fit is not None else {}
+    context = context_span(plan.sensor)
+    # from the reading before the context, so a gap reaching into it is seen whole
+    window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
+    for name, det in fitted.items():
+        episodes = det.episodes(window)
+        # episodes still open at the last run's end are seen whole, so their alerts close
+        found[name] = episodes[episodes["end"] >= a - resolve_after]
+    scored = int((series.index >= a).sum()) if found else 0
+    return ChunkScore(a, b, found, skipped, scored, fit, refitted and fit is not None)
+
+
+def fit_chunk(
+    plan: SensorPlan, series: pd.Series, a, b, options: DetectOptions, key: FitKey
+) -> tuple[Fit | None, dict[str, str]]:
+    """The chunk's detectors fitted on the history before it (or its first readings), then
+    again without the anomalies found there: the fit (None when no detector can fit yet)
+    and why each detector left out could not fit."""
+    skipped: dict[str, str] = {}
     usable = usable_periods(plan.periods, series.index[-1] - series.index[0])
-    train, context = train_span(plan.sensor), context_span(plan.sensor)
-    early = series[series.index <= min(b, a + train)]
+    early = series[series.index <= min(b, a + train_span(plan.sensor))]
     fitted, used = {}, {}
     for name, det in make_detectors(plan.sensor, usable, plan.detectors, options).items():
         try:
@@ -279,14 +356,7 @@ def score_chunk(
         except PlantcastError as exc:
             skipped[name] = str(exc)
     refit_without_anomalies(fitted, used)
-    # from the reading before the context, so a gap reaching into it is seen whole
-    window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
-    for name, det in fitted.items():
-        episodes = det.episodes(window)
-        # episodes still open at the last run's end are seen whole, so their alerts close
-        found[name] = episodes[episodes["end"] >= a - resolve_after]
-    scored = int((series.index >= a).sum()) if found else 0
-    return ChunkScore(a, b, found, skipped, scored)
+    return make_fit(key, fitted, skipped, used, a), skipped
 
 
 def alert_changes(
@@ -382,14 +452,16 @@ def detect_sensor(
     plan = plan_sensor(store, sensor_name, periods=periods, detectors=detectors, since=since)
     if not plan.chunks:
         return DetectResult(plan.sensor.name, 0, 0, 0, None, None)
-    chunks = plan.chunks
+    chunks, fit = plan.chunks, plan.fit
     tally = Tally()
     for i, (a, b) in enumerate(chunks):
         if on_progress:
             on_progress(i, len(chunks), plan.sensor.name)
-        score = score_chunk(plan, chunk_series(store, plan.sensor, a, b), a, b, options)
+        series = read_chunk(store, plan, fit, a, b, options)
+        score = score_chunk(plan, series, a, b, options, fit)
         if score is not None:
             write_chunk(store, plan, score, options, tally)
+            fit = score.fit
     if on_progress:
         on_progress(len(chunks), len(chunks), plan.sensor.name)
     return tally.result(plan)
@@ -410,6 +482,8 @@ def _write_alerts(store, sensor, names, score, resolve_after) -> tuple[int, int]
             tx.insert_alert(sensor.id, **row)
         for name in names:
             tx.set_scored_until(sensor.id, name, score.b)
+        if score.refitted and score.fit is not None:  # kept for the next pass to score with
+            tx.put_fit(to_stored(sensor.id, score.fit))
     return len(to_insert), len(to_update)
 
 
@@ -430,9 +504,12 @@ def explain_sensor(
         return dict.fromkeys(detectors, "no readings yet")
     start = latest[0] - train_span(sensor)
     series = store.read_series(sensor.id, start, latest[0] + pd.Timedelta("1us"))
+    with store.transaction(readonly=True) as tx:
+        fit = from_stored(tx.get_fit(sensor.id))
     out: dict[str, dict | str] = {
         "periods": ",".join(periods) or "none",
         "training": f"{format_duration(train_span(sensor))} ({len(series):,} readings)",
+        "stored fit": fit.describe() if fit else "none (the next detect fits and stores one)",
     }
     for name, det in make_detectors(sensor, periods, detectors, options).items():
         try:

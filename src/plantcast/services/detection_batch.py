@@ -6,7 +6,9 @@ plant's thousands of sensors those round trips, not the scoring, dominate the cl
 batch of sensors is planned with a few statements (``plan_sensors``), read with one range query
 per group of sensors that resume near the same time (``read_batch``), and its results written in
 one transaction (``write_batch_results``). The scoring between is ``detection.score_chunk``,
-unchanged, wherever it runs (this process or a Dask worker).
+unchanged, wherever it runs (this process or a Dask worker). The sensors' stored fits are
+loaded with their plans (one statement), decide how far back each is read (``read_span``),
+travel with the plans to the scoring and, when refitted, are written with the alerts.
 
 Only sensors whose pass is a single chunk (the steady state: a few new readings) take the bulk
 path; a sensor with a long unscored history (its first pass) is read and written chunk by chunk
@@ -33,11 +35,15 @@ from plantcast.services.detection import (
     chunk_ranges,
     chunk_series,
     context_span,
+    fit_key,
     history_span,
     needs_reading_before,
+    read_chunk,
+    read_span,
     score_chunk,
     write_scores,
 )
+from plantcast.services.detector_fits import from_stored, reusable, to_stored
 from plantcast.services.seasons import current_periods
 from plantcast.store import Store, Transaction
 
@@ -67,6 +73,7 @@ def plan_sensors(
         marks = tx.scored_until_many(ids) if since is None else {}
         unmarked = [i for i in ids if any((i, d) not in marks for d in detectors)]
         first = tx.edge_readings([(i, None) for i in unmarked], last=False)
+        stored = tx.fits_many(ids)
     plans: dict[str, SensorPlan | Exception] = {}
     for name in names:
         if name not in found:
@@ -88,30 +95,41 @@ def plan_sensors(
             plans[name] = SensorPlan(sensor, chosen, detectors, None, None)
             continue
         chunks = tuple(chunk_ranges(sensor, start, last[0]))
-        plans[name] = SensorPlan(sensor, chosen, detectors, start, last[0], chunks)
+        fit = from_stored(stored.get(sensor.id))
+        plans[name] = SensorPlan(sensor, chosen, detectors, start, last[0], chunks, fit)
     return plans
 
 
-def read_batch(store: Store, plans: list[SensorPlan]) -> list[Work]:
-    """Each plan's chunks with their series (as ``chunk_series`` reads them). Single-chunk
-    plans whose chunks start on the same day share one range query."""
+def read_batch(
+    store: Store, plans: list[SensorPlan], options: DetectOptions | None = None
+) -> list[Work]:
+    """Each plan's chunks with their series (as ``read_chunk`` reads them: the context alone
+    before a chunk its stored fit will score). Single-chunk plans whose chunks start on the
+    same day share one range query. Of a longer plan (a first pass), the first chunk is read
+    for its stored fit and the others with their training history (each may be refitted)."""
+    options = options or DetectOptions()
     single = sorted((p for p in plans if len(p.chunks) == 1), key=lambda p: p.chunks[0][0])
     series: dict[int, pd.Series] = {}
     for _, group in groupby(single, key=lambda p: p.chunks[0][0].floor("1D")):
-        series.update(_read_group(store, list(group)))
+        series.update(_read_group(store, list(group), options))
     out: list[Work] = []
     for plan in plans:
         if len(plan.chunks) == 1:
             a, b = plan.chunks[0]
             out.append((plan, [(a, b, series[plan.sensor.id])]))
         else:
-            pieces = [(a, b, chunk_series(store, plan.sensor, a, b)) for a, b in plan.chunks]
+            (a0, b0), rest = plan.chunks[0], plan.chunks[1:]
+            pieces = [(a0, b0, read_chunk(store, plan, plan.fit, a0, b0, options))]
+            pieces += [(a, b, chunk_series(store, plan.sensor, a, b)) for a, b in rest]
             out.append((plan, pieces))
     return out
 
 
-def _read_group(store: Store, plans: list[SensorPlan]) -> dict[int, pd.Series]:
-    lo = min(p.chunks[0][0] - history_span(p.sensor) for p in plans)
+def _read_group(
+    store: Store, plans: list[SensorPlan], options: DetectOptions
+) -> dict[int, pd.Series]:
+    spans = {p.sensor.id: read_span(p, p.fit, p.chunks[0][0], options) for p in plans}
+    lo = min(p.chunks[0][0] - spans[p.sensor.id] for p in plans)
     hi = max(p.chunks[0][1] for p in plans) + US
     with store.transaction(readonly=True) as tx:
         whole = tx.read_series_many([p.sensor.id for p in plans], lo, hi)
@@ -119,7 +137,7 @@ def _read_group(store: Store, plans: list[SensorPlan]) -> dict[int, pd.Series]:
         for p in plans:
             a, b = p.chunks[0]
             s = whole[p.sensor.id]
-            back = a - history_span(p.sensor)
+            back = a - spans[p.sensor.id]
             s = s.iloc[s.index.searchsorted(back) : s.index.searchsorted(b + US)]
             out[p.sensor.id] = s
             if needs_reading_before(p.sensor, s, a):  # as chunk_series: the reading before
@@ -128,6 +146,11 @@ def _read_group(store: Store, plans: list[SensorPlan]) -> dict[int, pd.Series]:
     for sid, (ts, value) in before.items():
         head = pd.Series([value], index=pd.DatetimeIndex([ts], name="ts"), name="value")
         out[sid] = pd.concat([head, out[sid]]) if len(out[sid]) else head
+    for p in plans:  # read short for a fresh fit, but the new readings drifted: refit
+        a, b = p.chunks[0]
+        short = spans[p.sensor.id] < history_span(p.sensor)
+        if short and not reusable(p.fit, fit_key(p, options), out[p.sensor.id], a):
+            out[p.sensor.id] = chunk_series(store, p.sensor, a, b)
     return out
 
 
@@ -137,9 +160,12 @@ def score_batch(batch: list[Work], options: DetectOptions) -> BatchScores:
     out: BatchScores = []
     for plan, pieces in batch:
         try:
-            out.append(
-                (plan.sensor.name, [score_chunk(plan, s, a, b, options) for a, b, s in pieces])
-            )
+            scores, fit = [], plan.fit
+            for a, b, s in pieces:  # each chunk scored with the fit the one before left
+                score = score_chunk(plan, s, a, b, options, fit)
+                fit = fit if score is None else score.fit
+                scores.append(score)
+            out.append((plan.sensor.name, scores))
         except Exception as exc:  # a defect on one sensor's data must not stop the batch
             out.append((plan.sensor.name, exc))
     return out
@@ -199,6 +225,7 @@ def _write_bulk(tx: Transaction, bulk: list[tuple[SensorPlan, ChunkScore]], opti
             tally.skipped.setdefault(name, why)
         results[plan.sensor.name] = tally.result(plan)
     tx.set_scored_until_many(marks)
+    tx.put_fits(to_stored(p.sensor.id, s.fit) for p, s in bulk if s.refitted and s.fit)
     return results
 
 
@@ -264,7 +291,7 @@ def detect_pass(
     for lo in range(0, len(run.todo), batch_size):
         part = run.todo[lo : lo + batch_size]
         try:
-            work = read_batch(store, part)
+            work = read_batch(store, part, options)
         except Exception as exc:
             run.fail(part, exc)
             continue

@@ -73,10 +73,12 @@ def replay_alerts(
     tracks = (*detectors, COMBINED)
     alerts: dict[str, list[dict]] = {n: [] for n in tracks}
     seen: dict[str, list[pd.DataFrame]] = {n: [] for n in tracks}
+    fit = None  # each chunk scored with the fit the one before left, as detect keeps it
     for a, b in chunks:
-        score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options)
+        score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options, fit)
         if score is None:
             continue
+        fit = score.fit
         since = a - context_span(sensor)
         for track in [*score.found, COMBINED]:
             part = score if track == COMBINED else replace(score, found={track: score.found[track]})

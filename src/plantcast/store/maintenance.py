@@ -14,12 +14,12 @@ from typing import TYPE_CHECKING, Any, cast
 import pandas as pd
 import psycopg
 from psycopg import sql
-from sqlalchemy import BindParameter, Connection, MetaData, bindparam, text
+from sqlalchemy import BindParameter, Connection, MetaData, bindparam, inspect, text
 
 from plantcast.core.errors import PlantcastError, StoreError
 from plantcast.core.timeutil import TimeLike, to_utc, utcnow
 from plantcast.store import partitions as parts
-from plantcast.store.schema import UTCTime, readings, sensors
+from plantcast.store.schema import UTCTime, metadata, readings, sensors
 
 if TYPE_CHECKING:
     from plantcast.store.facade import Store
@@ -36,6 +36,7 @@ class MigrateResult:
     status: str  # "migrated", "already partitioned", "not needed (SQLite)"
     rows: int = 0
     partitions: int = 0
+    created: tuple[str, ...] = ()  # tables added since the database was made, now created
 
 
 def migrate(store: Store, on_progress: Progress | None = None) -> MigrateResult:
@@ -47,8 +48,9 @@ def migrate(store: Store, on_progress: Progress | None = None) -> MigrateResult:
     Interrupted, it starts over next time (the old table is untouched until the swap); run on
     a partitioned table, it does nothing.
     """
+    created = _create_new_tables(store)
     if store.dialect != "postgresql":
-        return MigrateResult("not needed (SQLite)")
+        return MigrateResult("not needed (SQLite)", created=created)
     with store.read() as conn:
         kind = parts.table_kind(conn)
     if kind is None:
@@ -56,7 +58,7 @@ def migrate(store: Store, on_progress: Progress | None = None) -> MigrateResult:
             f"the database {store.url} has no readings table; run `plantcast init`"
         )
     if kind == "partitioned":
-        return MigrateResult("already partitioned")
+        return MigrateResult("already partitioned", created=created)
     with store.write() as conn:
         months = _prepare(conn)
     progress = on_progress or (lambda done, total: None)
@@ -68,7 +70,19 @@ def migrate(store: Store, on_progress: Progress | None = None) -> MigrateResult:
     with store.write() as conn:
         rows = _verify_and_swap(conn)
     parts.forget(store.engine)
-    return MigrateResult("migrated", rows, len(months))
+    return MigrateResult("migrated", rows, len(months), created)
+
+
+def _create_new_tables(store: Store) -> tuple[str, ...]:
+    """Create the tables a newer plantcast added (e.g. ``detector_fits``) on a database made
+    before them; ``readings`` is left to the migration. Returns the names created."""
+    with store.write() as conn:
+        have = set(inspect(conn).get_table_names())
+        if "sensors" not in have:
+            return ()  # not a plantcast database: migrate says so below
+        new = [t for t in metadata.sorted_tables if t.name not in have and t is not readings]
+        metadata.create_all(conn, tables=new, checkfirst=True)
+    return tuple(t.name for t in new)
 
 
 def _cur(conn: Connection) -> psycopg.Cursor[Any]:

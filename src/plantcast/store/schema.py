@@ -134,6 +134,21 @@ detector_state = Table(
     Column("scored_until", UTCTime, nullable=False),
 )
 
+# Per sensor: the detectors of its last refit, so an incremental pass scores new readings
+# against them instead of refitting (plantcast.services.detector_fits). Derived data: the
+# table may be emptied or dropped at any time; the next pass refits and writes it again.
+detector_fits = Table(
+    "detector_fits",
+    metadata,
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), primary_key=True),
+    Column("detectors", Text, nullable=False),  # the names fitted, comma-separated
+    Column("periods", Text, nullable=False),  # the seasons asked for, comma-separated
+    Column("trained_until", UTCTime, nullable=False),  # last reading of the training window
+    Column("fitted_at", UTCTime, nullable=False),
+    Column("version", Integer, nullable=False),  # of the state's format; another is refitted
+    Column("state", LargeBinary, nullable=False),  # the fitted detectors, pickled
+)
+
 # What a live connector could not store (bad payload, Bad OPC UA status): kept, not retried.
 dead_letters = Table(
     "dead_letters",

@@ -17,6 +17,7 @@ from plantcast.store import assets as _assets
 from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
+from plantcast.store import fits as _fits
 from plantcast.store import notifications as _outbox
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
@@ -84,6 +85,12 @@ class Transaction:
     set_scored_until = _bound(_alerts.set_scored_until)
     scored_until_many = _bound(_alerts.scored_until_many)
     set_scored_until_many = _bound(_alerts.set_scored_until_many)
+
+    # -- fitted detector state (derived: a pass refits what is missing) ---------------------
+    get_fit = _bound(_fits.get_fit)
+    fits_many = _bound(_fits.fits_many)
+    put_fit = _bound(_fits.put_fit)
+    put_fits = _bound(_fits.put_fits)
 
     # -- dead letters ----------------------------------------------------------------------
     add_dead_letters = _bound(_dead_letters.add_dead_letters)

@@ -1,0 +1,95 @@
+"""Fitted detector state: per sensor, the detectors of its last refit, stored as bytes.
+
+The store keeps the state opaque (``plantcast.services.detector_fits`` makes and reads it).
+It is derived data: emptying or dropping ``detector_fits`` loses nothing but time, since the
+next detect pass refits every sensor it finds without a usable state and stores it again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Row, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from plantcast.core.timeutil import to_utc
+from plantcast.store.schema import detector_fits
+
+BATCH = 500  # sensor ids per IN (...) list
+
+
+@dataclass(frozen=True)
+class StoredFit:
+    """One sensor's row of ``detector_fits``; ``state`` is what the service layer pickled."""
+
+    sensor_id: int
+    detectors: tuple[str, ...]
+    periods: tuple[str, ...]
+    trained_until: pd.Timestamp
+    fitted_at: pd.Timestamp
+    version: int
+    state: bytes
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(n for n in text.split(",") if n)
+
+
+def _to_fit(row: Row[Any]) -> StoredFit:
+    return StoredFit(
+        sensor_id=row.sensor_id,
+        detectors=_names(row.detectors),
+        periods=_names(row.periods),
+        trained_until=row.trained_until,
+        fitted_at=row.fitted_at,
+        version=row.version,
+        state=bytes(row.state),
+    )
+
+
+def get_fit(conn: Connection, sensor_id: int) -> StoredFit | None:
+    """The sensor's stored fit, or None when it has none yet."""
+    row = conn.execute(select(detector_fits).where(detector_fits.c.sensor_id == sensor_id)).first()
+    return None if row is None else _to_fit(row)
+
+
+def fits_many(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, StoredFit]:
+    """:func:`get_fit` for many sensors, one statement per ``BATCH`` of ids."""
+    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    out: dict[int, StoredFit] = {}
+    for lo in range(0, len(ids), BATCH):
+        q = select(detector_fits).where(detector_fits.c.sensor_id.in_(ids[lo : lo + BATCH]))
+        for row in conn.execute(q):
+            out[row.sensor_id] = _to_fit(row)
+    return out
+
+
+def put_fits(conn: Connection, fits: Iterable[StoredFit]) -> None:
+    """Insert or replace these sensors' fits: one upsert statement run for all the rows."""
+    rows = [
+        {
+            "sensor_id": f.sensor_id,
+            "detectors": ",".join(f.detectors),
+            "periods": ",".join(f.periods),
+            "trained_until": to_utc(f.trained_until),
+            "fitted_at": to_utc(f.fitted_at),
+            "version": f.version,
+            "state": f.state,
+        }
+        for f in {f.sensor_id: f for f in fits}.values()  # the last of a sensor wins
+    ]
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(detector_fits)
+    replace = {c: stmt.excluded[c] for c in rows[0] if c != "sensor_id"}
+    conn.execute(stmt.on_conflict_do_update(index_elements=["sensor_id"], set_=replace), rows)
+
+
+def put_fit(conn: Connection, fit: StoredFit) -> None:
+    """Insert or replace one sensor's fit."""
+    put_fits(conn, [fit])
