@@ -10,6 +10,7 @@ import pandas as pd
 from plantcast.core.types import Source
 from plantcast.services.detection import (
     CHUNK_SPAN,
+    DETECTORS,
     DetectOptions,
     detect_sensor,
     explain_sensor,
@@ -70,7 +71,7 @@ def test_second_pass_scores_with_the_stored_fit_and_alerts_as_a_refit(store):
     reused, refit = _sensor(store, "reused"), _sensor(store, "refit")
     first = _stored(store, reused)
     assert first is not None and first.version == VERSION
-    assert first.detectors == ("residual_z", "level_shift", "stuck", "dropout")
+    assert first.detectors == DETECTORS
     for sid in (reused, refit):
         _append(store, sid, seed=1, n=10, spike=5)
     result = detect_sensor(store, "reused")
