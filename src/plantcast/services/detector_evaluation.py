@@ -7,8 +7,9 @@ whose earlier runs scored its warm-up: from the end of the warm-up on, in the ch
 fitted on the history before the chunk, calibrated to the alert budget) and merged into alerts
 with ``detection.alert_changes``, as the store's writers do. Only the alerts are matched to
 events, and false alerts are counted over the scored span alone (the warm-up is history).
-The metrics are ``plantcast.detect.evaluation``'s; the baselines (rolling z, static threshold,
-random) are fitted once on the warm-up, as their users would.
+The metrics are ``plantcast.detect.evaluation``'s. The baselines (a rolling z-score and a
+matrix profile alone, calibrated to the same budget; a static band and random flags) run the
+same way, chunk by chunk over the same windows (:func:`baseline_chunk`).
 """
 
 from __future__ import annotations
@@ -18,26 +19,33 @@ from collections.abc import Callable, Mapping
 import numpy as np
 import pandas as pd
 
+from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
 from plantcast.core.types import Sensor, Source
+from plantcast.detect import merge_episodes
 from plantcast.detect.evaluation import (
+    BASELINES,
     CLEAN_COLUMNS,
     COMBINED,
     baseline_detectors,
+    false_alert_weights,
     match_events,
     summarize,
     union_episodes,
 )
 from plantcast.services.detection import (
     DETECTORS,
+    ChunkScore,
     DetectOptions,
     SensorPlan,
     alert_changes,
     chunk_ranges,
     context_span,
     score_chunk,
+    train_span,
     window_of,
 )
+from plantcast.services.detector_training import fit_on_history, usable_periods
 from plantcast.signals.recordings import PERIODS, real_scenario
 from plantcast.signals.scenarios import Scenario, generate_scenario
 
@@ -57,33 +65,99 @@ def replay_alerts(
     scored_from: pd.Timestamp,
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
+    baselines: tuple[str, ...] = (),
     name: str = "evaluated",
 ) -> dict[str, pd.DataFrame]:
     """The alerts ``plantcast detect`` leaves on a sensor holding ``series`` whose runs had
     scored up to ``scored_from``: per detector, a frame of start, end (the last reading while
-    still ongoing) and detected_at (the first detection inside the alert)."""
+    still ongoing) and detected_at (the first detection inside the alert). The ``baselines``
+    (names of :data:`~plantcast.detect.evaluation.BASELINES`) are replayed beside them over
+    the same chunks (:func:`baseline_chunk`)."""
     sensor = _sensor(series, name)
     last = series.index[-1]
     chunks = tuple(chunk_ranges(sensor, scored_from, last))
     plan = SensorPlan(sensor, tuple(periods), detectors, scored_from, last, chunks)
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
-    alerts: dict[str, list[dict]] = {n: [] for n in detectors}
-    seen: dict[str, list[pd.DataFrame]] = {n: [] for n in detectors}
+    names = (*detectors, *baselines)
+    alerts: dict[str, list[dict]] = {n: [] for n in names}
+    seen: dict[str, list[pd.DataFrame]] = {n: [] for n in names}
     for a, b in chunks:
-        score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options)
-        if score is None:
-            continue
+        window = window_of(series, sensor, a, b)
+        scores = [score_chunk(plan, window, a, b, options)]
+        if baselines:
+            scores.append(baseline_chunk(plan, window, a, b, options, baselines))
         since = a - context_span(sensor)
-        for det in score.found:
-            mine = [x for x in alerts[det] if x["ends_at"] is None or x["ends_at"] >= since]
-            to_update, to_insert = alert_changes(mine, score, det, resolve_after)
-            by_id = {x["id"]: x for x in alerts[det]}
-            for change in to_update:
-                by_id[change.pop("id")].update(change)
-            for row in to_insert:
-                alerts[det].append({**row, "id": len(alerts[det])})
-            seen[det].append(score.found[det][EPISODE])
-    return {n: _as_episodes(alerts[n], seen[n], last) for n in detectors}
+        for score in scores:
+            if score is None:
+                continue
+            for det in score.found:
+                mine = [x for x in alerts[det] if x["ends_at"] is None or x["ends_at"] >= since]
+                to_update, to_insert = _alert_changes(mine, score, det, resolve_after)
+                by_id = {x["id"]: x for x in alerts[det]}
+                for change in to_update:
+                    by_id[change.pop("id")].update(change)
+                for row in to_insert:
+                    alerts[det].append({**row, "id": len(alerts[det])})
+                seen[det].append(score.found[det][EPISODE])
+    return {n: _as_episodes(alerts[n], seen[n], last) for n in names}
+
+
+# Each baseline's cooldown: production detectors' are ``alert_changes``'s own.
+BASELINE_COOLDOWN = {n: d.policy.cooldown for n, d in baseline_detectors().items()}
+
+
+def _alert_changes(
+    existing: list[dict], score: ChunkScore, name: str, resolve_after: pd.Timedelta
+) -> tuple[list[dict], list[dict]]:
+    """The one place the evaluation merges a chunk's episodes into alerts: a production
+    detector's through ``detection.alert_changes``, as every writer does; a baseline's
+    (unknown to it) by the same merge at the baseline's own cooldown."""
+    if name not in BASELINE_COOLDOWN:
+        return alert_changes(existing, score, name, resolve_after)
+    return merge_episodes(
+        existing,
+        score.found[name],
+        detector=name,
+        scored_until=score.b,
+        gap_tolerance=BASELINE_COOLDOWN[name],
+        resolve_after=resolve_after,
+        close_unmatched_at=score.a,
+    )
+
+
+def baseline_chunk(
+    plan: SensorPlan,
+    series: pd.Series,
+    a,
+    b,
+    options: DetectOptions,
+    names: tuple[str, ...] = BASELINES,
+) -> ChunkScore | None:
+    """The baselines' twin of ``detection.score_chunk`` on one chunk: fitted on the same
+    history before it (or a young sensor's first readings), with the seasons that history
+    can fit, calibrated to the same budget and run over the same window, so they are measured
+    as the production detectors are. Unlike those, their training keeps its past anomalies
+    (a plain rolling z or matrix profile has no such cleaning)."""
+    if not (series.index >= a).any():
+        return None
+    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
+    train, context = train_span(plan.sensor), context_span(plan.sensor)
+    usable = usable_periods(plan.periods, series.index[-1] - series.index[0])
+    dets = baseline_detectors(usable, budget=options.budget, train_window=train)
+    early = series[series.index <= min(b, a + train)]
+    window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
+    found, skipped = {}, {}
+    for name in names:
+        det = dets[name]
+        try:
+            fit_on_history(det, series[series.index < a], early)
+        except PlantcastError as exc:
+            skipped[name] = str(exc)
+            continue
+        episodes = det.episodes(window)
+        found[name] = episodes[episodes["end"] >= a - resolve_after]
+    scored = int((series.index >= a).sum()) if found else 0
+    return ChunkScore(a, b, found, skipped, scored)
 
 
 def _as_episodes(alerts: list[dict], seen: list[pd.DataFrame], last) -> pd.DataFrame:
@@ -117,7 +191,6 @@ def _scored_part(episodes: pd.DataFrame, scored_from) -> pd.DataFrame:
 
 def scenario_found(
     series: pd.Series,
-    train: pd.Series,
     scored_from,
     *,
     periods: tuple[str, ...],
@@ -125,17 +198,18 @@ def scenario_found(
     detectors: tuple[str, ...],
     baselines: bool,
 ) -> dict[str, pd.DataFrame]:
-    """Alerts of the production detectors (and ``combined``, their union) and the baselines'
-    episodes, over the scored span of ``series``."""
+    """Alerts of the production detectors, ``combined`` (their union: what ``detect`` writes)
+    and, with ``baselines``, the baselines', over the scored span of ``series``."""
     found = replay_alerts(
-        series, periods=periods, scored_from=scored_from, options=options, detectors=detectors
+        series,
+        periods=periods,
+        scored_from=scored_from,
+        options=options,
+        detectors=detectors,
+        baselines=BASELINES if baselines else (),
     )
     found = {n: _scored_part(e, scored_from) for n, e in found.items()}
-    found[COMBINED] = union_episodes(list(found.values()))
-    if baselines:
-        for name, det in baseline_detectors().items():
-            det.fit(train)
-            found[name] = _scored_part(det.episodes(series), scored_from)
+    found[COMBINED] = union_episodes([found[n] for n in detectors])
     return found
 
 
@@ -148,15 +222,14 @@ def score_scenario(
     baselines: bool = True,
     tolerance: int = 3,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-event rows (detector, kind, magnitude_sigma, detected, delay) and per-detector rows
-    (false_positives, clean_alerts, clean_days) of one scenario and its clean twin, scored
-    from the end of its warm-up."""
+    """Per-event rows (detector, kind, magnitude_sigma, detected, delay, lead_h, nab) and
+    per-detector rows (false_positives, fp_weight, clean_alerts, clean_days) of one scenario
+    and its clean twin, scored from the end of its warm-up."""
     idx = scenario.series.index
     scored_from = idx[idx.searchsorted(idx[0] + scenario.warmup)]
     found, clean_found = (
         scenario_found(
             s,
-            scenario.train,
             scored_from,
             periods=periods,
             options=options,
@@ -169,9 +242,10 @@ def score_scenario(
     events, stats = [], []
     for name, eps in found.items():
         matched, fps = match_events(scenario.labels, eps, scenario.interval, tolerance)
+        weight = false_alert_weights(scenario.labels, eps, scenario.interval, tolerance).sum()
         events.append(matched.assign(detector=name))
-        stats.append((name, fps, len(clean_found[name]), days))
-    cols = ["detector", "false_positives", "clean_alerts", "clean_days"]
+        stats.append((name, fps, float(weight), len(clean_found[name]), days))
+    cols = ["detector", "false_positives", "fp_weight", "clean_alerts", "clean_days"]
     return pd.concat(events, ignore_index=True), pd.DataFrame(stats, columns=cols)
 
 
@@ -285,7 +359,6 @@ def clean_days(
         known = known[known["starts_at"] >= scored_from]
         found = scenario_found(
             series,
-            series[idx < scored_from],
             scored_from,
             periods=PERIODS.get(name, ()),
             options=options,
