@@ -144,7 +144,7 @@ def test_clean_days_counts_false_alerts_per_sensor(taylor):
         {"taylor": taylor.iloc[: 48 * 28], "water_flow": wf},
         labels=labels,
         detectors=("stuck",),
-        baselines=False,
+        baselines=(),
     )
     assert list(out.columns) == CLEAN_COLUMNS
     assert set(out["sensor"]) == {"taylor", "water_flow"}
@@ -158,3 +158,15 @@ def test_clean_days_counts_false_alerts_per_sensor(taylor):
 def test_real_evaluation_needs_backgrounds():
     with pytest.raises(ValueError, match="backgrounds"):
         run_evaluation(1, 0, source="real")
+
+
+def test_rolling_z_at_a_budget_raises_its_threshold_on_heavy_tails():
+    idx = pd.date_range("2024-01-01", periods=48 * 28, freq="30min", tz="UTC")
+    rng = np.random.default_rng(2)
+    heavy = pd.Series(50 + rng.standard_t(2, len(idx)), index=idx)
+    plain = RollingZDetector().fit(heavy)
+    budgeted = RollingZDetector(budget=2.0, train_window="28d").fit(heavy)
+    assert plain.threshold_ == 4.0
+    assert budgeted.threshold_ > 4.0
+    flagged = budgeted.detect(heavy)["flag"]
+    assert flagged.sum() < plain.detect(heavy)["flag"].sum()

@@ -73,6 +73,9 @@ def replay_alerts(
     still ongoing) and detected_at (the first detection inside the alert). The ``baselines``
     (names of :data:`~plantcast.detect.evaluation.BASELINES`) are replayed beside them over
     the same chunks (:func:`baseline_chunk`)."""
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}: the baselines are {list(BASELINES)}")
     sensor = _sensor(series, name)
     last = series.index[-1]
     chunks = tuple(chunk_ranges(sensor, scored_from, last))
@@ -196,21 +199,21 @@ def scenario_found(
     periods: tuple[str, ...],
     options: DetectOptions,
     detectors: tuple[str, ...],
-    baselines: bool,
+    baselines: tuple[str, ...],
 ) -> dict[str, pd.DataFrame]:
     """Alerts of the production detectors, ``combined`` (their union: what ``detect`` writes)
-    and, with ``baselines``, the baselines', over the scored span of ``series``."""
+    and the named ``baselines``', over the scored span of ``series``."""
     found = replay_alerts(
         series,
         periods=periods,
         scored_from=scored_from,
         options=options,
         detectors=detectors,
-        baselines=BASELINES if baselines else (),
+        baselines=baselines,
     )
-    found = {n: _scored_part(e, scored_from) for n, e in found.items()}
-    found[COMBINED] = union_episodes([found[n] for n in detectors])
-    return found
+    scored = {n: _scored_part(found[n], scored_from) for n in detectors}
+    scored[COMBINED] = union_episodes(list(scored.values()))
+    return scored | {n: _scored_part(found[n], scored_from) for n in baselines}
 
 
 def score_scenario(
@@ -219,7 +222,7 @@ def score_scenario(
     periods: tuple[str, ...],
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
-    baselines: bool = True,
+    baselines: tuple[str, ...] = BASELINES,
     tolerance: int = 3,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-event rows (detector, kind, magnitude_sigma, detected, delay, lead_h, nab) and
@@ -257,7 +260,7 @@ def run_evaluation(
     backgrounds: Mapping[str, pd.Series] | None = None,
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
-    baselines: bool = True,
+    baselines: tuple[str, ...] = BASELINES,
     tolerance: int = 3,
     on_progress: Callable[[int, int], None] | None = None,
     **scenario_kwargs,
@@ -267,7 +270,9 @@ def run_evaluation(
     ``source="real"`` builds each on a real series of ``backgrounds`` (``{name: series}``,
     taken in turn) with the recording's seasonal periods; synthetic ones are simulated
     sensors with their signal's daily cycle. Rows carry the ``scenario`` seed and the
-    ``background`` ("synthetic" for generated ones).
+    ``background`` ("synthetic" for generated ones). ``baselines`` names those of
+    :data:`~plantcast.detect.evaluation.BASELINES` replayed beside the detectors (the matrix
+    profile costs most: about a second a scenario, more on numba's first compile).
     """
     if source not in ("synthetic", "real"):
         raise ValueError(f"source must be 'synthetic' or 'real', got {source!r}")
@@ -335,7 +340,7 @@ def clean_days(
     labels: Mapping[str, pd.DataFrame] | None = None,
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
-    baselines: bool = True,
+    baselines: tuple[str, ...] = BASELINES,
     fit_days: float = 14,
     tolerance: int = 3,
 ) -> pd.DataFrame:
