@@ -123,7 +123,8 @@ def real(n: int, seed: int, data_dir: str, min_sigma: float) -> None:
     print(wide.loc[list(dict.fromkeys(clean["detector"]))].round(2).to_string())
     wf = clean[clean["sensor"] == "water_flow"].set_index("detector")
     print("\nwater_flow, real labels:")
-    print(wf[["alerts", "events", "detected", "recall", "precision"]].round(3).to_string())
+    cols = ["alerts", "events", "detected", "recall", "precision", "f1", "median_lead_h", "nab"]
+    print(wf[cols].round(3).to_string())
     _report_goals(table, big, clean, min_sigma)
 
 

@@ -241,6 +241,9 @@ CLEAN_COLUMNS = [
     "detected",
     "recall",
     "precision",
+    "f1",
+    "median_lead_h",
+    "nab",
 ]
 
 

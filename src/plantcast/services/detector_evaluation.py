@@ -29,6 +29,7 @@ from plantcast.detect.evaluation import (
     COMBINED,
     baseline_detectors,
     false_alert_weights,
+    labelled_scores,
     match_events,
     summarize,
     union_episodes,
@@ -349,8 +350,9 @@ def clean_days(
     it. Only the scored span counts.
 
     ``labels`` (``{name: frame with kind, starts_at, ends_at}``) name known real anomalies:
-    an alert that touches one is not false, and their recall and event precision are
-    reported (NaN without labels). One row per recording × detector, ``combined`` included.
+    an alert that touches one is not false, and their recall, event precision, F1, lead time
+    and NAB score are reported (NaN without labels). One row per recording × detector,
+    ``combined`` included.
     """
     rows = []
     for name, series in recordings.items():
@@ -371,21 +373,21 @@ def clean_days(
             baselines=baselines,
         )
         for det_name, eps in found.items():
-            matched, false = match_events(known, eps, step, tolerance)
-            hit = int(matched["detected"].sum())
-            true_eps = len(eps) - false
+            got = labelled_scores(known, eps, step, tolerance)
+            scored = ("recall", "precision", "f1", "median_lead_h", "nab")
+            # without labels there is nothing to score them on (every alert is false)
+            scores = [got[k] if len(known) else float("nan") for k in scored]
             rows.append(
                 (
                     name,
                     det_name,
                     days,
-                    len(eps),
-                    false,
-                    30.0 * false / days,
-                    len(known),
-                    hit,
-                    hit / len(known) if len(known) else float("nan"),
-                    true_eps / len(eps) if len(known) and len(eps) else float("nan"),
+                    got["alerts"],
+                    got["false_alerts"],
+                    30.0 * got["false_alerts"] / days,
+                    got["events"],
+                    got["detected"],
+                    *scores,
                 )
             )
     return pd.DataFrame(rows, columns=CLEAN_COLUMNS)
