@@ -40,7 +40,7 @@ import pandas as pd
 
 from _common import ScratchSchemas, print_table, progress
 from plantcast.detect.baselines import RollingZDetector
-from plantcast.detect.evaluation import match_events
+from plantcast.detect.evaluation import labelled_scores, match_events
 from plantcast.ingest.csv_import import CsvSpec, import_csv
 from plantcast.services.detection import DETECTOR_CLASSES, DETECTORS, detect_sensor
 from plantcast.signals.labelled import labelled_windows, load_labelled
@@ -337,8 +337,10 @@ def main(argv: list[str] | None = None) -> None:
                         ("real anomalies + gaps", labels),
                     ):
                         hit, n, precision = against_labels(alerts, lab, interval)
+                        early = labelled_scores(lab, alerts, interval)  # lead time, NAB
+                        lead_nab = [f"{early['median_lead_h']:.1f}", f"{early['nab']:.1f}"]
                         label_rows.append(
-                            [name, what, len(alerts), f"{hit}/{n}", f"{precision:.3f}"]
+                            [name, what, len(alerts), f"{hit}/{n}", f"{precision:.3f}", *lead_nab]
                         )
     finally:
         if schemas is not None:
@@ -368,8 +370,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     if label_rows:
         print_table(
-            "against real labels (event recall; precision = alerts touching a label / alerts)",
-            ["series", "labels", "alerts", "recall", "precision"],
+            "against real labels (event recall; precision = alerts touching a label / alerts;"
+            " lead: median hours before a label's window ends; NAB: standard profile, 0-100)",
+            ["series", "labels", "alerts", "recall", "precision", "lead h", "NAB"],
             label_rows,
         )
     print("\nstalls (runs that raised), by error:")

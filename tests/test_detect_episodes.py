@@ -72,10 +72,18 @@ def test_summary_metrics_oracle():
             "kind": ["spike", "spike", "drift", "drift"],
             "detected": [True, False, True, True],
             "delay": [1.0, np.nan, 3.0, 5.0],
+            "lead_h": [2.0, np.nan, 10.0, 4.0],
+            "nab": [1.0, -1.0, 0.5, 0.5],
         }
     )
     stats = pd.DataFrame(
-        {"detector": ["d"], "false_positives": [1], "clean_alerts": [2], "clean_days": [60.0]}
+        {
+            "detector": ["d"],
+            "false_positives": [1],
+            "fp_weight": [1.0],
+            "clean_alerts": [2],
+            "clean_days": [60.0],
+        }
     )
     table = summarize(events, stats).set_index("kind")
     spike, all_ = table.loc["spike"], table.loc["all"]
@@ -83,6 +91,10 @@ def test_summary_metrics_oracle():
     assert spike["f1"] == pytest.approx(0.5)
     assert all_["precision"] == pytest.approx(3 / 4) and all_["recall"] == pytest.approx(3 / 4)
     assert table.loc["drift", "median_delay"] == 4.0
+    assert table.loc["drift", "median_lead_h"] == 7.0 and all_["median_lead_h"] == 4.0
+    # NAB: raw = Σ terms − 0.11 × Σ false-alert weights, 0 = all missed (−n), 100 = n
+    assert all_["nab"] == pytest.approx(100 * (1.0 - 0.11 + 4) / 8)
+    assert table.loc["spike", "nab"] == pytest.approx(100 * (0.0 - 0.11 + 2) / 4)
     assert all_["false_alerts_per_30d"] == pytest.approx(1.0)
 
 

@@ -144,17 +144,30 @@ def test_clean_days_counts_false_alerts_per_sensor(taylor):
         {"taylor": taylor.iloc[: 48 * 28], "water_flow": wf},
         labels=labels,
         detectors=("stuck",),
-        baselines=False,
+        baselines=(),
     )
     assert list(out.columns) == CLEAN_COLUMNS
     assert set(out["sensor"]) == {"taylor", "water_flow"}
     row = out.set_index(["sensor", "detector"]).loc[("taylor", "stuck")]
     assert row["days"] == pytest.approx(14, abs=0.1)
     assert row["false_alerts_per_30d"] == pytest.approx(30 * row["false_alerts"] / row["days"])
-    assert np.isnan(row["recall"])
-    assert out.set_index(["sensor", "detector"]).loc[("water_flow", "stuck"), "events"] > 0
+    assert np.isnan(row["recall"]) and np.isnan(row["nab"])
+    wf_row = out.set_index(["sensor", "detector"]).loc[("water_flow", "stuck")]
+    assert wf_row["events"] > 0 and not np.isnan(wf_row["nab"])
 
 
 def test_real_evaluation_needs_backgrounds():
     with pytest.raises(ValueError, match="backgrounds"):
         run_evaluation(1, 0, source="real")
+
+
+def test_rolling_z_at_a_budget_raises_its_threshold_on_heavy_tails():
+    idx = pd.date_range("2024-01-01", periods=48 * 28, freq="30min", tz="UTC")
+    rng = np.random.default_rng(2)
+    heavy = pd.Series(50 + rng.standard_t(2, len(idx)), index=idx)
+    plain = RollingZDetector().fit(heavy)
+    budgeted = RollingZDetector(budget=2.0, train_window="28d").fit(heavy)
+    assert plain.threshold_ == 4.0
+    assert budgeted.threshold_ > 4.0
+    flagged = budgeted.detect(heavy)["flag"]
+    assert flagged.sum() < plain.detect(heavy)["flag"].sum()

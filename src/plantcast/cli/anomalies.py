@@ -16,7 +16,6 @@ from plantcast.cli.common import (
     console,
     dask_options,
     database_option,
-    format_option,
     out,
     progress_bar,
 )
@@ -433,17 +432,36 @@ def alerts_resolve(ctx, alert_id) -> None:
     show_default=True,
     help="Folder of the vendored real recordings (with --real).",
 )
-@format_option("table", "json")
-def evaluate_detectors(scenarios, seed, noise, min_sigma, real, data_dir, fmt) -> None:
-    """Score detect's detectors on labeled scenarios: precision, recall, F1, delay, false alerts.
+@click.option(
+    "--matrix-profile",
+    is_flag=True,
+    help="Also the matrix-profile-only baseline (discords; about 1 s a scenario, and a minute "
+    "more on numba's first compile).",
+)
+@listing_format
+def evaluate_detectors(
+    scenarios, seed, noise, min_sigma, real, data_dir, matrix_profile, fmt
+) -> None:
+    """Score detect's detectors on labeled scenarios: precision, recall, F1, delay, lead time,
+    NAB score and false alerts, per detector, combined and beside baselines.
 
     The detectors run as `plantcast detect` runs them: each scenario's warm-up is history,
     the rest is scored in weekly chunks, each refitted on the history before it and calibrated
-    to $PLANTCAST_ALERT_BUDGET; false alerts count over the scored span only.
+    to $PLANTCAST_ALERT_BUDGET; false alerts count over the scored span only. The baselines
+    (a rolling z-score calibrated to the same budget, a static band, random flags and, with
+    --matrix-profile, discords alone at the same budget) run the same way.
+
+    An event's failure window runs from its start to 3 readings past its end; lead time is
+    how long before the window's end it was first detected (hours). NAB is the Numenta
+    Anomaly Benchmark's standard-profile score: 0 for no alerts, 100 for every window
+    detected at its start without a false alert. JSON is the table as a list of rows (with
+    --real, {"events": [...], "clean_days": [...]}); CSV has one row a line (with --real, a
+    first column "table" says which).
     """
     from pathlib import Path
 
     from plantcast.core.config import load_settings
+    from plantcast.detect.evaluation import BASELINES
     from plantcast.services.detection import DETECTORS, DetectOptions
     from plantcast.services.detector_evaluation import clean_days
     from plantcast.services.detector_evaluation import evaluate_detectors as run
@@ -456,7 +474,8 @@ def evaluate_detectors(scenarios, seed, noise, min_sigma, real, data_dir, fmt) -
         )
     settings = load_settings()
     options = DetectOptions(budget=settings.alert_budget, resolve_after=settings.resolve_after)
-    kw = dict(min_sigma=min_sigma, options=options)
+    baselines = tuple(b for b in BASELINES if matrix_profile or b != "matrix_profile")
+    kw = dict(min_sigma=min_sigma, options=options, baselines=baselines)
     clean = None
     with progress_bar("scenarios") as bar:
         if real:
@@ -466,25 +485,33 @@ def evaluate_detectors(scenarios, seed, noise, min_sigma, real, data_dir, fmt) -
                 scenarios, seed, source="real", backgrounds=backgrounds, on_progress=bar, **kw
             )
             labels = {n: real_labels(n, s) for n, s in recordings.items()}
-            clean = clean_days(recordings, labels=labels, options=options)
+            clean = clean_days(recordings, labels=labels, options=options, baselines=baselines)
         else:
             table = run(scenarios, seed, on_progress=bar, noise_kind=noise, **kw)
     if fmt == "json":
         if clean is None:
             click.echo(table.to_json(orient="records", indent=2))
         else:
-            both = {  # through pandas, so NaN becomes null
-                "events": json.loads(table.to_json(orient="records")),
-                "clean_days": json.loads(clean.to_json(orient="records")),
-            }
-            click.echo(json.dumps(both, indent=2))
+            echo_json({"events": _records(table), "clean_days": _records(clean)})
+        return
+    if fmt == "csv":
+        if clean is None:
+            write_csv(_records(table), list(table.columns))
+        else:
+            columns = ["table", *dict.fromkeys([*table.columns, *clean.columns])]
+            rows = [{"table": "events", **r} for r in _records(table)]
+            write_csv(rows + [{"table": "clean_days", **r} for r in _records(clean)], columns)
         return
     out.print(_frame_table(table))
     sized = "" if min_sigma is None else f" Events of at least {min_sigma:g}σ (and unsized ones)."
     console.print(
         "Event-level scores of detect's detectors, run as detect runs them; 'combined' unites "
         + ", ".join(DETECTORS)
-        + "."
+        + "; the baselines "
+        + ", ".join(baselines)
+        + " run the same way (rolling_z and matrix_profile at the same alert budget)."
+        + " median_lead_h: hours before the failure window's end (event + 3 readings) that an"
+        " event was first detected; nab: NAB standard profile, 0 = no alerts, 100 = perfect."
         + sized
     )
     if clean is not None:
@@ -494,6 +521,12 @@ def evaluate_detectors(scenarios, seed, noise, min_sigma, real, data_dir, fmt) -
             "false alerts per 30 days (alerts touching no known anomaly); water_flow's real "
             "anomalies give recall."
         )
+
+
+def _records(frame) -> list[dict]:
+    """A frame's rows as dicts, through pandas' JSON so NaN becomes None (null, empty CSV)."""
+    records: list[dict] = json.loads(frame.to_json(orient="records"))
+    return records
 
 
 def _frame_table(frame):

@@ -25,9 +25,9 @@ autocorrelation: :class:`DiscordDetector` (a matrix profile against the history)
 :func:`hysteresis` and :func:`find_episodes` (one :class:`EpisodePolicy` per detector: enter
 and exit thresholds, merge gap, minimum duration, cooldown) make an ongoing anomaly one
 episode; :func:`merge_episodes` turns episodes into alert inserts/updates idempotently;
-``plantcast.detect.evaluation`` holds the event-level metrics (precision, recall, F1, delay,
-false alerts) that ``plantcast.services.detector_evaluation`` computes for the detectors run as
-``plantcast detect`` runs them.
+``plantcast.detect.evaluation`` holds the event-level metrics (precision, recall, F1, delay, lead
+time, NAB score, false alerts) that ``plantcast.services.detector_evaluation`` computes for the
+detectors run as ``plantcast detect`` runs them.
 
 Asset detectors (``plantcast.detect.multivariate``) follow the same template for an aligned
 frame of an asset's sensors: they score the relations between the sensors (a pump's pressure

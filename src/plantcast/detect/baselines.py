@@ -71,19 +71,30 @@ class RollingZDetector(Detector):
     Mean and std come from the readings of the ``window`` before each one (time-based, so gaps
     are allowed; the reading itself is left out); flags ``|z| > threshold`` once ``min_points``
     readings are in the window. The common first try on a plant's data, and the issue's
-    measure: what the production detectors must beat on every figure. Needs no fit.
+    measure: what the production detectors must beat on every figure. Needs no fit; with a
+    ``budget`` (alerts per 30 days) ``fit`` raises the threshold above ``threshold`` until the
+    training window's |z| would alert at most that often, as the production detectors are
+    calibrated, so the two are compared at the same alert budget.
     """
 
     name = "rolling_z"
 
     def __init__(
-        self, window: str | pd.Timedelta = "1D", *, threshold: float = 4.0, min_points: int = 10
+        self,
+        window: str | pd.Timedelta = "1D",
+        *,
+        threshold: float = 4.0,
+        min_points: int = 10,
+        budget: float | None = None,
+        train_window: str | pd.Timedelta = "14d",
     ) -> None:
         self.window = window
         self.threshold = threshold
         self.min_points = min_points
+        self.budget = budget
+        self.train_window = train_window
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _z(self, series: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         window = parse_duration(self.window, field="window")
         roll = series.rolling(window, closed="left", min_periods=self.min_points)
         mean, std = roll.mean().to_numpy(), roll.std().to_numpy()
@@ -91,5 +102,13 @@ class RollingZDetector(Detector):
             z = (series.to_numpy() - mean) / std
         # A flat window (std 0) makes any change infinitely surprising: score it as such.
         z = np.where(std == 0, np.where(series.to_numpy() == mean, 0.0, np.inf), z)
-        z = np.nan_to_num(z, nan=0.0, posinf=1e12, neginf=-1e12)
-        return score_frame(series, np.abs(z), np.abs(z) > self.threshold, mean, z=z)
+        return np.nan_to_num(z, nan=0.0, posinf=1e12, neginf=-1e12), mean
+
+    def _fit_core(self, series: pd.Series) -> None:
+        z, _ = self._z(series)
+        self.threshold_ = self._calibrate(pd.Series(np.abs(z), index=series.index), self.threshold)
+
+    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+        z, mean = self._z(series)
+        threshold = getattr(self, "threshold_", self.threshold)
+        return score_frame(series, np.abs(z), np.abs(z) > threshold, mean, z=z)

@@ -7,8 +7,9 @@ whose earlier runs scored its warm-up: from the end of the warm-up on, in the ch
 fitted on the history before the chunk, calibrated to the alert budget) and merged into alerts
 with ``detection.alert_changes``, as the store's writers do. Only the alerts are matched to
 events, and false alerts are counted over the scored span alone (the warm-up is history).
-The metrics are ``plantcast.detect.evaluation``'s; the baselines (rolling z, static threshold,
-random) are fitted once on the warm-up, as their users would.
+The metrics are ``plantcast.detect.evaluation``'s. The baselines (a rolling z-score and a
+matrix profile alone, calibrated to the same budget; a static band and random flags) run the
+same way, chunk by chunk over the same windows (:func:`baseline_chunk`).
 """
 
 from __future__ import annotations
@@ -19,26 +20,34 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 
+from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
 from plantcast.core.types import Sensor, Source
+from plantcast.detect import merge_episodes
 from plantcast.detect.evaluation import (
+    BASELINES,
     CLEAN_COLUMNS,
     COMBINED,
     baseline_detectors,
+    false_alert_weights,
+    labelled_scores,
     match_events,
     summarize,
     union_episodes,
 )
 from plantcast.services.detection import (
     DETECTORS,
+    ChunkScore,
     DetectOptions,
     SensorPlan,
     alert_changes,
     chunk_ranges,
     context_span,
     score_chunk,
+    train_span,
     window_of,
 )
+from plantcast.services.detector_training import fit_on_history, usable_periods
 from plantcast.signals.recordings import PERIODS, real_scenario
 from plantcast.signals.scenarios import Scenario, generate_scenario
 
@@ -58,32 +67,44 @@ def replay_alerts(
     scored_from: pd.Timestamp,
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
+    baselines: tuple[str, ...] = (),
     name: str = "evaluated",
 ) -> dict[str, pd.DataFrame]:
     """The alerts ``plantcast detect`` leaves on a sensor holding ``series`` whose runs had
     scored up to ``scored_from``: under ``combined``, the alerts it writes (one per episode,
     whichever detectors agree); under each detector's name, the alerts it would write were
     that detector alone. Each a frame of start, end (the last reading while still ongoing)
-    and detected_at (the first detection inside the alert)."""
+    and detected_at (the first detection inside the alert). The ``baselines`` (names of
+    :data:`~plantcast.detect.evaluation.BASELINES`) are replayed beside them over the same
+    chunks (:func:`baseline_chunk`)."""
+    unknown = sorted(set(baselines) - set(BASELINES))
+    if unknown:
+        raise ValueError(f"unknown baselines {unknown}: the baselines are {list(BASELINES)}")
     sensor = _sensor(series, name)
     last = series.index[-1]
     chunks = tuple(chunk_ranges(sensor, scored_from, last))
     plan = SensorPlan(sensor, tuple(periods), detectors, scored_from, last, chunks)
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
-    tracks = (*detectors, COMBINED)
+    tracks = (*detectors, COMBINED, *baselines)
     alerts: dict[str, list[dict]] = {n: [] for n in tracks}
     seen: dict[str, list[pd.DataFrame]] = {n: [] for n in tracks}
     fit = None  # each chunk scored with the fit the one before left, as detect keeps it
     for a, b in chunks:
-        score = score_chunk(plan, window_of(series, sensor, a, b), a, b, options, fit)
+        window = window_of(series, sensor, a, b)
+        score = score_chunk(plan, window, a, b, options, fit)
         if score is None:
             continue
         fit = score.fit
+        parts = [(COMBINED, score)]
+        parts += [(d, replace(score, found={d: score.found[d]})) for d in score.found]
+        if baselines:
+            base = baseline_chunk(plan, window, a, b, options, baselines)
+            if base is not None:
+                parts += [(d, replace(base, found={d: base.found[d]})) for d in base.found]
         since = a - context_span(sensor)
-        for track in [*score.found, COMBINED]:
-            part = score if track == COMBINED else replace(score, found={track: score.found[track]})
+        for track, part in parts:
             mine = [x for x in alerts[track] if x["ends_at"] is None or x["ends_at"] >= since]
-            to_update, to_insert = alert_changes(mine, part, resolve_after)
+            to_update, to_insert = _alert_changes(mine, part, track, resolve_after)
             by_id = {x["id"]: x for x in alerts[track]}
             for change in to_update:
                 by_id[change.pop("id")].update(change)
@@ -91,6 +112,64 @@ def replay_alerts(
                 alerts[track].append({**row, "id": len(alerts[track])})
             seen[track].extend(e[EPISODE] for e in part.found.values())
     return {n: _as_episodes(alerts[n], seen[n], last) for n in tracks}
+
+
+# Each baseline's cooldown: production detectors' are ``alert_changes``'s own.
+BASELINE_COOLDOWN = {n: d.policy.cooldown for n, d in baseline_detectors().items()}
+
+
+def _alert_changes(
+    existing: list[dict], score: ChunkScore, name: str, resolve_after: pd.Timedelta
+) -> tuple[list[dict], list[dict]]:
+    """The one place the evaluation merges a chunk's episodes into alerts: the production
+    detectors' (one, or all under ``combined``) through ``detection.alert_changes``, as every
+    writer does; a baseline's (unknown to it) by the same merge at its own cooldown."""
+    if name not in BASELINE_COOLDOWN:
+        return alert_changes(existing, score, resolve_after)
+    return merge_episodes(
+        existing,
+        score.found[name],
+        detector=name,
+        scored_until=score.b,
+        gap_tolerance=BASELINE_COOLDOWN[name],
+        resolve_after=resolve_after,
+        close_unmatched_at=score.a,
+    )
+
+
+def baseline_chunk(
+    plan: SensorPlan,
+    series: pd.Series,
+    a,
+    b,
+    options: DetectOptions,
+    names: tuple[str, ...] = BASELINES,
+) -> ChunkScore | None:
+    """The baselines' twin of ``detection.score_chunk`` on one chunk: fitted on the same
+    history before it (or a young sensor's first readings), with the seasons that history
+    can fit, calibrated to the same budget and run over the same window, so they are measured
+    as the production detectors are. Unlike those, their training keeps its past anomalies
+    (a plain rolling z or matrix profile has no such cleaning)."""
+    if not (series.index >= a).any():
+        return None
+    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
+    train, context = train_span(plan.sensor), context_span(plan.sensor)
+    usable = usable_periods(plan.periods, series.index[-1] - series.index[0])
+    dets = baseline_detectors(usable, budget=options.budget, train_window=train)
+    early = series[series.index <= min(b, a + train)]
+    window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
+    found, skipped = {}, {}
+    for name in names:
+        det = dets[name]
+        try:
+            fit_on_history(det, series[series.index < a], early)
+        except PlantcastError as exc:
+            skipped[name] = str(exc)
+            continue
+        episodes = det.episodes(window)
+        found[name] = episodes[episodes["end"] >= a - resolve_after]
+    scored = int((series.index >= a).sum()) if found else 0
+    return ChunkScore(a, b, found, skipped, scored)
 
 
 def _as_episodes(alerts: list[dict], seen: list[pd.DataFrame], last) -> pd.DataFrame:
@@ -124,30 +203,30 @@ def _scored_part(episodes: pd.DataFrame, scored_from) -> pd.DataFrame:
 
 def scenario_found(
     series: pd.Series,
-    train: pd.Series,
     scored_from,
     *,
     periods: tuple[str, ...],
     options: DetectOptions,
     detectors: tuple[str, ...],
-    baselines: bool,
+    baselines: tuple[str, ...],
     unions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> dict[str, pd.DataFrame]:
     """Alerts of the production detectors (and ``combined``, the alerts they write together)
-    and the baselines' episodes, over the scored span of ``series``. ``unions``
+    and the named ``baselines``', over the scored span of ``series``. ``unions``
     (``{name: detectors}``) adds the union of each set of them under its name (an estimate:
     the episodes' union, not the alerts that set would write): one run weighs several
     candidate sets."""
     found = replay_alerts(
-        series, periods=periods, scored_from=scored_from, options=options, detectors=detectors
+        series,
+        periods=periods,
+        scored_from=scored_from,
+        options=options,
+        detectors=detectors,
+        baselines=baselines,
     )
     found = {n: _scored_part(e, scored_from) for n, e in found.items()}
     for name, members in (unions or {}).items():
         found[name] = union_episodes([found[m] for m in members])
-    if baselines:
-        for name, det in baseline_detectors().items():
-            det.fit(train)
-            found[name] = _scored_part(det.episodes(series), scored_from)
     return found
 
 
@@ -157,19 +236,18 @@ def score_scenario(
     periods: tuple[str, ...],
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
-    baselines: bool = True,
+    baselines: tuple[str, ...] = BASELINES,
     tolerance: int = 3,
     unions: Mapping[str, tuple[str, ...]] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Per-event rows (detector, kind, magnitude_sigma, detected, delay) and per-detector rows
-    (false_positives, clean_alerts, clean_days) of one scenario and its clean twin, scored
-    from the end of its warm-up."""
+    """Per-event rows (detector, kind, magnitude_sigma, detected, delay, lead_h, nab) and
+    per-detector rows (false_positives, fp_weight, clean_alerts, clean_days) of one scenario
+    and its clean twin, scored from the end of its warm-up."""
     idx = scenario.series.index
     scored_from = idx[idx.searchsorted(idx[0] + scenario.warmup)]
     found, clean_found = (
         scenario_found(
             s,
-            scenario.train,
             scored_from,
             periods=periods,
             options=options,
@@ -183,9 +261,10 @@ def score_scenario(
     events, stats = [], []
     for name, eps in found.items():
         matched, fps = match_events(scenario.labels, eps, scenario.interval, tolerance)
+        weight = false_alert_weights(scenario.labels, eps, scenario.interval, tolerance).sum()
         events.append(matched.assign(detector=name))
-        stats.append((name, fps, len(clean_found[name]), days))
-    cols = ["detector", "false_positives", "clean_alerts", "clean_days"]
+        stats.append((name, fps, float(weight), len(clean_found[name]), days))
+    cols = ["detector", "false_positives", "fp_weight", "clean_alerts", "clean_days"]
     return pd.concat(events, ignore_index=True), pd.DataFrame(stats, columns=cols)
 
 
@@ -197,7 +276,7 @@ def run_evaluation(
     backgrounds: Mapping[str, pd.Series] | None = None,
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
-    baselines: bool = True,
+    baselines: tuple[str, ...] = BASELINES,
     tolerance: int = 3,
     unions: Mapping[str, tuple[str, ...]] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
@@ -208,7 +287,9 @@ def run_evaluation(
     ``source="real"`` builds each on a real series of ``backgrounds`` (``{name: series}``,
     taken in turn) with the recording's seasonal periods; synthetic ones are simulated
     sensors with their signal's daily cycle. Rows carry the ``scenario`` seed and the
-    ``background`` ("synthetic" for generated ones).
+    ``background`` ("synthetic" for generated ones). ``baselines`` names those of
+    :data:`~plantcast.detect.evaluation.BASELINES` replayed beside the detectors (the matrix
+    profile costs most: about a second a scenario, more on numba's first compile).
     """
     if source not in ("synthetic", "real"):
         raise ValueError(f"source must be 'synthetic' or 'real', got {source!r}")
@@ -277,7 +358,7 @@ def clean_days(
     labels: Mapping[str, pd.DataFrame] | None = None,
     options: DetectOptions = DEFAULT_OPTIONS,
     detectors: tuple[str, ...] = DETECTORS,
-    baselines: bool = True,
+    baselines: tuple[str, ...] = BASELINES,
     fit_days: float = 14,
     tolerance: int = 3,
     unions: Mapping[str, tuple[str, ...]] | None = None,
@@ -287,8 +368,9 @@ def clean_days(
     it. Only the scored span counts.
 
     ``labels`` (``{name: frame with kind, starts_at, ends_at}``) name known real anomalies:
-    an alert that touches one is not false, and their recall and event precision are
-    reported (NaN without labels). One row per recording × detector, ``combined`` included.
+    an alert that touches one is not false, and their recall, event precision, F1, lead time
+    and NAB score are reported (NaN without labels). One row per recording × detector,
+    ``combined`` included.
     """
     rows = []
     for name, series in recordings.items():
@@ -302,7 +384,6 @@ def clean_days(
         known = known[known["starts_at"] >= scored_from]
         found = scenario_found(
             series,
-            series[idx < scored_from],
             scored_from,
             periods=PERIODS.get(name, ()),
             options=options,
@@ -311,21 +392,21 @@ def clean_days(
             unions=unions,
         )
         for det_name, eps in found.items():
-            matched, false = match_events(known, eps, step, tolerance)
-            hit = int(matched["detected"].sum())
-            true_eps = len(eps) - false
+            got = labelled_scores(known, eps, step, tolerance)
+            scored = ("recall", "precision", "f1", "median_lead_h", "nab")
+            # without labels there is nothing to score them on (every alert is false)
+            scores = [got[k] if len(known) else float("nan") for k in scored]
             rows.append(
                 (
                     name,
                     det_name,
                     days,
-                    len(eps),
-                    false,
-                    30.0 * false / days,
-                    len(known),
-                    hit,
-                    hit / len(known) if len(known) else float("nan"),
-                    true_eps / len(eps) if len(known) and len(eps) else float("nan"),
+                    got["alerts"],
+                    got["false_alerts"],
+                    30.0 * got["false_alerts"] / days,
+                    got["events"],
+                    got["detected"],
+                    *scores,
                 )
             )
     return pd.DataFrame(rows, columns=CLEAN_COLUMNS)
