@@ -11,7 +11,7 @@ from plantcast.dashboard import state
 from plantcast.dashboard.charts import live_figure
 from plantcast.dashboard.controls import Controls, sidebar
 from plantcast.dashboard.panels import alerts_panel, injection_controls, models_panel
-from plantcast.services.live import refresh
+from plantcast.services.live import LiveFrame, refresh
 
 REFRESH = f"{float(os.environ.get('PLANTCAST_REFRESH_SECONDS', '5'))}s"
 
@@ -41,7 +41,7 @@ def live_section(controls: Controls) -> None:
     """Everything that follows the data, redrawn together on every refresh: the figures, the
     chart, and below them the models and alerts panels (so "Open alerts" and the alerts table
     always come from the same refresh)."""
-    _chart(controls)
+    live = _chart(controls)
     left, right = st.columns([3, 2])
     with left:
         try:
@@ -50,30 +50,32 @@ def live_section(controls: Controls) -> None:
             st.caption("Models panel waits for the database.")
     with right:
         try:
-            alerts_panel(controls.request.sensor)
+            alerts_panel(controls.request.sensor, None if live is None else live.open_list)
         except StoreUnavailable:
             st.caption("Alerts panel waits for the database.")
 
 
-def _chart(controls: Controls) -> None:
+def _chart(controls: Controls) -> LiveFrame | None:
+    """The figures and the chart; the refresh they came from (None if there was none)."""
     req = controls.request
     try:
         live = refresh(state.store(), state.forecasting(), req)
     except StoreUnavailable as exc:
         st.warning(f"The database is not reachable; retrying every {REFRESH}. ({exc})")
-        return
+        return None
     except PlantcastError as exc:
         st.error(str(exc))
-        return
+        return None
     if live.view.empty:
         st.info(f"{req.sensor.name} has no readings yet. Start the streamer: `plantcast stream`.")
-        return
+        return live
     _summary(live, controls)
     st.plotly_chart(live_figure(live, controls.level), key="live_chart")
     for name, why in live.problems.items():
         st.caption(f"No forecast from {name}: {why}")
     detail = " (downsampled in SQL: bucket mean with min–max band)" if live.view.downsampled else ""
     st.caption(f"{len(live.view.buckets):,} points{detail}; refreshed every {REFRESH}.")
+    return live
 
 
 def main() -> None:

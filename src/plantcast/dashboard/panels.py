@@ -7,7 +7,7 @@ import streamlit as st
 
 from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
-from plantcast.core.types import AlertStatus, EventKind, Sensor, Source
+from plantcast.core.types import Alert, AlertStatus, EventKind, Sensor, Source
 from plantcast.dashboard import state
 from plantcast.services.injection import DEMO_SPIKE_MAGNITUDE, inject, normalize
 from plantcast.services.live import LiveRequest
@@ -97,16 +97,18 @@ def models_panel(request: LiveRequest) -> None:
         st.caption("Backtesting in the background…")
 
 
-def alerts_panel(sensor: Sensor) -> None:
-    """The sensor's open alerts, to acknowledge; drawn by the live section on every refresh."""
+def alerts_panel(sensor: Sensor, open_alerts: list[Alert] | None = None) -> None:
+    """The sensor's open alerts, to acknowledge; drawn by the live section on every refresh
+    from the same read as its "Open alerts" figure (``open_alerts``; None: read them here)."""
     with st.container(key="alerts_panel"):
-        _alerts_panel(sensor)
+        _alerts_panel(sensor, open_alerts)
 
 
-def _alerts_panel(sensor: Sensor) -> None:
+def _alerts_panel(sensor: Sensor, alerts: list[Alert] | None) -> None:
     st.subheader("Alerts")
     store = state.store()
-    alerts = store.list_alerts(sensor_id=sensor.id, status=AlertStatus.OPEN, limit=50)
+    if alerts is None:
+        alerts = store.list_alerts(sensor_id=sensor.id, status=AlertStatus.OPEN, limit=50)
     if not alerts:
         st.caption(f"No open alerts on {sensor.name}.")
         return

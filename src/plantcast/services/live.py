@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 import pandas as pd
 
 from plantcast.core.errors import InputError, NotEnoughData, Refused
-from plantcast.core.types import Alert, Event, Sensor
+from plantcast.core.types import Alert, AlertStatus, Event, Sensor
 from plantcast.services.forecasting import (
     Forecasting,
     ForecastResult,
@@ -41,6 +41,12 @@ class LiveFrame:
     events: list[Event] = field(default_factory=list)
     alerts: list[Alert] = field(default_factory=list)
     open_alerts: int = 0
+    # the newest open ones (at most OPEN_SHOWN), read with open_alerts: the panel lists these,
+    # so the count and the list never come from two reads an alert could fall between
+    open_list: list[Alert] = field(default_factory=list)
+
+
+OPEN_SHOWN = 50
 
 
 def refresh(store: Store, forecasting: Forecasting, req: LiveRequest) -> LiveFrame:
@@ -64,5 +70,11 @@ def refresh(store: Store, forecasting: Forecasting, req: LiveRequest) -> LiveFra
             frame.problems[name] = str(exc)
     frame.events = store.events_overlapping(req.sensor.id, view.start, view.end)
     frame.alerts = store.list_alerts(sensor_id=req.sensor.id, start=view.start, limit=500)
-    frame.open_alerts = store.count_open_alerts(req.sensor.id)
+    frame.open_list = store.list_alerts(
+        sensor_id=req.sensor.id, status=AlertStatus.OPEN, limit=OPEN_SHOWN + 1
+    )
+    frame.open_alerts = len(frame.open_list)
+    if len(frame.open_list) > OPEN_SHOWN:  # more than are shown: count them all
+        frame.open_alerts = store.count_open_alerts(req.sensor.id)
+        frame.open_list = frame.open_list[:OPEN_SHOWN]
     return frame
