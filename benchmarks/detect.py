@@ -25,7 +25,7 @@ import pandas as pd
 
 from plantcast.core.types import Sensor, Source
 from plantcast.detect import ThresholdDetector
-from plantcast.detect.evaluation import COMBINED, summarize
+from plantcast.detect.evaluation import COMBINED, SUMMARY_COLUMNS, summarize
 from plantcast.services.detection import DETECTORS, make_detectors
 from plantcast.services.detector_evaluation import at_least, clean_days, run_evaluation
 from plantcast.signals import SignalModel, generate_readings
@@ -62,16 +62,8 @@ def speed(n: int = 1_000_000) -> dict[str, float]:
 
 
 def _all_rows(table: pd.DataFrame) -> pd.DataFrame:
-    cols = [
-        "detector",
-        "precision",
-        "recall",
-        "f1",
-        "median_delay",
-        "median_lead_h",
-        "nab",
-        "false_alerts_per_30d",
-    ]
+    counts = {"kind", "events", "detected", "false_positives"}
+    cols = [c for c in SUMMARY_COLUMNS if c not in counts]
     return table[table["kind"] == "all"][cols].set_index("detector")
 
 

@@ -316,3 +316,20 @@ def test_cli_long_import_takes_a_delimiter_and_decimal(sqlite_url, tmp_path):
     done = _cli(sqlite_url, path, "--sensor", "s", "--delimiter", ";", "--decimal", ",")
     assert done.returncode == 0, done.stderr
     assert "s: imported 2 readings" in done.stdout
+
+
+def test_a_historian_time_format_is_read_with_ts_format(store, db_url, tmp_path):
+    """dd.mm.yyyy times (a German historian's export) are refused as ISO 8601 with a hint,
+    and read with --ts-format."""
+    path = tmp_path / "de.csv"
+    path.write_text(
+        "Zeitstempel;flow\n01.12.2026 00:00;1,5\n01.12.2026 00:01;1,6\n01.12.2026 00:02;1,7\n"
+    )
+    refused = _cli(db_url, path, "--wide", "--tz", "UTC")
+    assert refused.returncode != 0 and "--ts-format" in refused.stdout + refused.stderr
+    done = _cli(db_url, path, "--wide", "--tz", "UTC", "--ts-format", "%d.%m.%Y %H:%M")
+    assert done.returncode == 0, done.stderr
+    sid = store.get_sensor("flow").id
+    values = store.read_series(sid, "2026-12-01", "2026-12-02")
+    assert values.index[0] == pd.Timestamp("2026-12-01 00:00", tz="UTC")
+    assert values.tolist() == [1.5, 1.6, 1.7]

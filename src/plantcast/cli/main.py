@@ -181,6 +181,11 @@ def _open_when_reachable(database_url, sensors, stopping: threading.Event):
     help="Decimal mark [default: '.'; --wide: read from the values]; the other one is refused.",
 )
 @click.option("--tz", default=None, help="Time zone of timestamps that carry none (e.g. UTC).")
+@click.option(
+    "--ts-format",
+    default=None,
+    help="strftime format of the times, e.g. '%d.%m.%Y %H:%M' [default: ISO 8601].",
+)
 @click.option("--unit", default="", help="Unit of the values, for a new sensor.")
 @click.option(
     "--skip-invalid",
@@ -231,6 +236,7 @@ def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, 
                 ts_col=ts_col or "ts",
                 value_col=value_col,
                 tz=options.pop("tz"),
+                ts_format=options.pop("ts_format"),
                 delimiter=delimiter or ",",
                 decimal=decimal,
             )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC, abstractmethod
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -15,6 +15,7 @@ from plantcast.core.timeutil import parse_duration
 from plantcast.detect.calibration import budget_threshold
 from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
 
+Frame = TypeVar("Frame", pd.Series, pd.DataFrame)
 SCORE_COLUMNS = ["value", "score", "flag", "expected"]
 DEFAULT_BUDGET = 2.0  # alerts per 30 days per detector kind, on data like the training window
 
@@ -121,17 +122,13 @@ class Detector(ABC):
 
     def fit(self, series: pd.Series) -> Self:
         """Learn from the last ``train_window`` of ``series``; returns ``self``."""
-        s = validate_series(series, what="training series")
-        if len(s):
-            window = parse_duration(self.train_window, field="train_window")
-            s = s[s.index >= s.index[-1] - window]
+        s = trailing_window(validate_series(series, what="training series"), self.train_window)
         if len(s) < self.min_train_points:
             raise NotEnoughData(
                 f"{type(self).__name__} needs at least {self.min_train_points} training readings,"
                 f" got {len(s)}"
             )
-        for key in [k for k in vars(self) if k.endswith("_")]:
-            delattr(self, key)
+        forget_fit(self)
         self._fit_core(s)
         self.fitted_ = True
         return self
@@ -180,6 +177,19 @@ class Detector(ABC):
     def __repr__(self) -> str:
         params = {k: v for k, v in vars(self).items() if not k.endswith("_")}
         return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in params.items())})"
+
+
+def trailing_window(data: Frame, span: str | pd.Timedelta) -> Frame:
+    """The last ``span`` of ``data`` (indexed by time): what a detector trains on."""
+    if not len(data):
+        return data
+    return data[data.index >= data.index[-1] - parse_duration(span, field="train_window")]
+
+
+def forget_fit(detector: object) -> None:
+    """Drop a detector's fitted state (its attributes ending in ``_``) before a new fit."""
+    for key in [k for k in vars(detector) if k.endswith("_")]:
+        delattr(detector, key)
 
 
 def make_forecaster(forecaster: Any, params: dict[str, Any] | None = None) -> Any:

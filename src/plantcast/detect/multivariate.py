@@ -36,7 +36,13 @@ from threadpoolctl import threadpool_limits
 
 from plantcast.core.errors import InputError, NotEnoughData
 from plantcast.core.timeutil import parse_duration
-from plantcast.detect.base import DEFAULT_BUDGET, NotFitted, check_utc_index
+from plantcast.detect.base import (
+    DEFAULT_BUDGET,
+    NotFitted,
+    check_utc_index,
+    forget_fit,
+    trailing_window,
+)
 from plantcast.detect.calibration import budget_threshold
 from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
 
@@ -109,10 +115,7 @@ class MultivariateDetector(ABC):
 
     def fit(self, frame: pd.DataFrame) -> Self:
         """Learn from the complete rows of the last ``train_window`` of ``frame``."""
-        f = validate_frame(frame, what="training frame")
-        if len(f):
-            window = parse_duration(self.train_window, field="train_window")
-            f = f[f.index >= f.index[-1] - window]
+        f = trailing_window(validate_frame(frame, what="training frame"), self.train_window)
         complete = f.dropna()
         if len(complete) < self.min_train_points:
             raise NotEnoughData(
@@ -125,8 +128,7 @@ class MultivariateDetector(ABC):
             raise InputError(
                 f"sensors constant over the training window carry no relation: {', '.join(flat)}"
             )
-        for key in [k for k in vars(self) if k.endswith("_")]:
-            delattr(self, key)
+        forget_fit(self)
         self.sensors_ = tuple(complete.columns)
         with threadpool_limits(1):  # small matrices: BLAS threads only contend for the cores
             self._fit_core(complete)

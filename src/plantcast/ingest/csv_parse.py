@@ -34,6 +34,7 @@ class CsvSpec:
     delimiter: str = ","
     decimal: str = "."  # "," for a decimal comma; the other mark is then never read
     value_cols: tuple[str, ...] = ()  # wide: these columns, empty cells missing readings
+    ts_format: str | None = None  # strftime format of the times (default: ISO 8601)
 
     @property
     def wide(self) -> bool:
@@ -331,12 +332,13 @@ def _fast_values(spec: CsvSpec, raw) -> np.ndarray:
 def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, dict]:
     """Epoch µs (0 where bad) and {row index: why} for the bad rows."""
     has_zone = np.fromiter((_HAS_ZONE.search(v) is not None for v in text), bool, len(text))
+    fmt = spec.ts_format or "ISO8601"
     out = pd.Series(pd.NaT, index=range(len(text)), dtype="datetime64[ns, UTC]")
     if has_zone.any():
-        out[has_zone] = pd.to_datetime(text[has_zone], format="ISO8601", utc=True, errors="coerce")
+        out[has_zone] = pd.to_datetime(text[has_zone], format=fmt, utc=True, errors="coerce")
     naive = ~has_zone & (text != "")
     if naive.any():
-        local = pd.Series(pd.to_datetime(text[naive], format="ISO8601", errors="coerce"))
+        local = pd.Series(pd.to_datetime(text[naive], format=fmt, errors="coerce"))
         parsed = local.notna().to_numpy()
         if spec.tz is None and parsed.any():
             i = int(np.flatnonzero(naive)[np.flatnonzero(parsed)[0]])
@@ -356,7 +358,14 @@ def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.nd
             out.loc[converted.index] = converted
     missing = out.isna().to_numpy()
     why = {
-        int(i): "missing timestamp" if text[i] == "" else f"cannot read {text[i]!r} as a time"
+        int(i): "missing timestamp"
+        if text[i] == ""
+        else f"cannot read {text[i]!r} as a time"
+        + (
+            f" in the format {spec.ts_format!r}"
+            if spec.ts_format
+            else " (ISO 8601; else --ts-format)"
+        )
         for i in np.flatnonzero(missing)
     }
     us = pd.DatetimeIndex(out.fillna(pd.Timestamp(0, tz="UTC"))).as_unit("us").asi8
