@@ -238,3 +238,20 @@ asset_sensors = Table(
     Column("position", Integer, nullable=False),
     Index("ix_asset_sensors_sensor", "sensor_id"),  # the assets of one sensor
 )
+
+# The audit trail: every change people make (acknowledge, assign, comment, label, silence,
+# annotation, limit, asset, key, user, import), one row each, written in the change's own
+# transaction and never updated or deleted. ``before``/``after`` are the changed fields as JSON.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCTime, nullable=False, default=_now),
+    Column("actor", String(200), nullable=False),  # a user name, "key:<name>", or "system"
+    Column("action", String(60), nullable=False),  # e.g. alert.acknowledge, silence.add
+    Column("target", String(200), nullable=False),  # e.g. alert:12, sensor:pump_flow
+    Column("before", JSON, nullable=True),
+    Column("after", JSON, nullable=True),
+    Index("ix_audit_log_at", "at"),
+    Index("ix_audit_log_target", "target"),
+)

@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 
 from plantcast.store import alerts as _alerts
 from plantcast.store import assets as _assets
+from plantcast.store import audit as _audit
 from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
@@ -91,6 +92,10 @@ class Transaction:
     fits_many = _bound(_fits.fits_many)
     put_fit = _bound(_fits.put_fit)
     put_fits = _bound(_fits.put_fits)
+
+    # -- the audit trail (append-only; plantcast.services.audit builds the entries) ---------
+    audit = _bound(_audit.record)
+    audit_entries = _bound(_audit.list_entries)
 
     # -- dead letters ----------------------------------------------------------------------
     add_dead_letters = _bound(_dead_letters.add_dead_letters)
