@@ -26,6 +26,7 @@ from plantcast.cli import (  # noqa: F401
     forecasting,
     notify,
     seasons,
+    serve_commands,
     storage,
 )
 from plantcast.cli.common import DURATION, console, database_option, out, progress_bar
