@@ -8,15 +8,17 @@ from fastapi import FastAPI
 
 from plantcast import __version__
 from plantcast.api import limits, problems
-from plantcast.api.routes import alerts, analytics, assets, events, ops, sensors
+from plantcast.api.routes import alerts, analytics, assets, events, ops, people, sensors
 from plantcast.store import Store
 
 DESCRIPTION = """
 plantcast's sensors, readings, assets, forecasts, injected events and alerts.
 
-Every route but `/health` needs an API key (`plantcast apikey create --name NAME --scopes
-read,write`): `Authorization: Bearer <key>` or `X-API-Key: <key>`. Scopes nest: `admin` ⊃
-`write` ⊃ `read`. Errors are RFC 9457 `application/problem+json` naming the field at fault.
+Every route but `/health` needs an API key (`plantcast apikey create --name NAME --user
+USER`): `Authorization: Bearer <key>` or `X-API-Key: <key>`. A key made for a user carries the
+user's role (viewer < operator < admin); one made without a user has its scopes' (`read`,
+`write`, `admin`). A role that cannot do a route's action answers 403. Errors are RFC 9457
+`application/problem+json` naming the field at fault.
 """
 
 
@@ -94,7 +96,7 @@ def create_app(
     app.state.key_touched = {}
     problems.install(app)
     app.include_router(ops.router)
-    for module in (sensors, analytics, events, alerts, assets):
+    for module in (sensors, analytics, events, alerts, assets, people):
         app.include_router(module.router, prefix="/v1")
     app.add_middleware(limits.BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

@@ -242,3 +242,57 @@ class AlignedWindow(BaseModel):
         description="Per sensor, one value per grid time: its last reading at or before that "
         "time, null where that reading is older than two of the sensor's intervals"
     )
+
+
+class UserIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL, description="Login name")
+    role: Literal["viewer", "operator", "admin"] = "viewer"
+
+
+class RoleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    role: Literal["viewer", "operator", "admin"]
+
+
+class UserOut(BaseModel):
+    name: str
+    role: str
+    created_at: datetime
+    disabled_at: datetime | None
+
+
+class KeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    user: str | None = Field(
+        None, min_length=1, max_length=200, pattern=NO_NUL, description="Carries its role"
+    )
+    scopes: list[Literal["read", "write", "admin"]] | None = Field(
+        None, description="Only without user (default read)"
+    )
+
+
+class KeyOut(BaseModel):
+    id: int
+    name: str
+    prefix: str
+    scopes: list[str]
+    user: str | None
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyMade(KeyOut):
+    token: str = Field(description="Shown this once: only its hash is stored")
+
+
+class AuditEntryOut(BaseModel):
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    target: str
+    before: dict | None
+    after: dict | None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from plantcast.core.errors import (
+    Forbidden,
     InputError,
     NotEnoughData,
     NotFound,
@@ -36,6 +37,8 @@ class Problem(BaseModel):
     line: int | None = Field(None, description="CSV bodies: the line at fault (1 is the header).")
     limit: int | None = Field(None, description="The limit exceeded, when a limit was.")
     errors: list[dict] | None = Field(None, description="Every validation error, when several.")
+    role: str | None = Field(None, description="403: the role the caller has.")
+    needed: str | None = Field(None, description="403: the least role the action needs.")
 
 
 class ApiProblem(Exception):
@@ -74,7 +77,7 @@ def _problem_doc(description: str) -> dict[str, Any]:
 # The problems every authenticated route may answer, for the OpenAPI document.
 COMMON: dict[int | str, dict[str, Any]] = {
     401: _problem_doc("No API key, an unknown one or a revoked one"),
-    403: _problem_doc("The key lacks the scope this route needs"),
+    403: _problem_doc("The key's role (its user's, or its scopes') cannot do this"),
     413: _problem_doc("The request body is larger than the limit"),
     422: _problem_doc("Invalid input: the field at fault is named"),
     503: _problem_doc("The database cannot be reached right now"),
@@ -150,6 +153,7 @@ def _plantcast(_request: Request, exc: PlantcastError) -> JSONResponse:
         )
     for kind, status, slug, title in (
         (NotFound, 404, "not-found", "Not found"),
+        (Forbidden, 403, "forbidden", "Forbidden"),
         (Refused, 409, "refused", "Not allowed on this object"),
         (NotEnoughData, 422, "not-enough-data", "Not enough data"),
         (StoreUnavailable, 503, "store-unavailable", "Database unavailable"),

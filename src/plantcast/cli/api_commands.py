@@ -50,7 +50,16 @@ def api(database_url, host, port, workers) -> None:
     uvicorn.run(create_app(url), host=host, port=port, log_level="warning")
 
 
-API_KEY_FIELDS = ("id", "name", "prefix", "scopes", "created_at", "last_used_at", "revoked_at")
+API_KEY_FIELDS = (
+    "id",
+    "name",
+    "prefix",
+    "scopes",
+    "user",
+    "created_at",
+    "last_used_at",
+    "revoked_at",
+)
 
 
 @cli.group("apikey")
@@ -62,21 +71,25 @@ def apikey() -> None:
 @database_option
 @click.option("--name", required=True, help="Who or what uses the key (e.g. grafana).")
 @click.option(
-    "--scopes",
-    default="read",
-    show_default=True,
-    help="Comma-separated: read, write, admin (admin ⊃ write ⊃ read).",
+    "--user",
+    default=None,
+    help="The user the key belongs to: it carries that user's role (plantcast users).",
 )
-def apikey_create(database_url, name, scopes) -> None:
+@click.option(
+    "--scopes",
+    default=None,
+    help="Without --user: comma-separated read, write, admin (admin ⊃ write ⊃ read; default read).",
+)
+def apikey_create(database_url, name, user, scopes) -> None:
     """Create a key and print its token once (only a hash of it is stored)."""
     from plantcast.services.apikeys import create_key
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
 
     with open_store(database_url, init=True) as store:
-        key, token = create_key(store, name, scopes)
-    console.print(
-        f"key {key.id} ({key.name}, {','.join(key.scopes)}); the token is shown this once:"
-    )
+        key, token = create_key(store, name, scopes, user=user, actor=cli_actor())
+    whose = f"user {user}'s role" if user else ",".join(key.scopes)
+    console.print(f"key {key.id} ({key.name}, {whose}); the token is shown this once:")
     click.echo(token)
 
 
@@ -88,9 +101,11 @@ def apikey_list(database_url, fmt) -> None:
     from rich.table import Table
 
     from plantcast.services.context import open_store
+    from plantcast.services.users import list_users
 
     with open_store(database_url, init=True) as store:
         keys = store.list_api_keys()
+        owners = {u.id: u.name for u in list_users(store)}
 
     def when(ts) -> str | None:
         return None if ts is None else ts.isoformat()
@@ -102,6 +117,7 @@ def apikey_list(database_url, fmt) -> None:
                 "name": k.name,
                 "prefix": k.prefix,
                 "scopes": list(k.scopes),
+                "user": owners.get(k.user_id) if k.user_id else None,
                 "created_at": when(k.created_at),
                 "last_used_at": when(k.last_used_at),
                 "revoked_at": when(k.revoked_at),
@@ -110,13 +126,14 @@ def apikey_list(database_url, fmt) -> None:
         ]
         emit(rows, fmt, list(API_KEY_FIELDS), empty="")
         return
-    table = Table("id", "name", "prefix", "scopes", "created (UTC)", "last used", "status")
+    table = Table("id", "name", "prefix", "scopes", "user", "created (UTC)", "last used", "status")
     for k in keys:
         table.add_row(
             str(k.id),
             k.name,
             k.prefix + "…",
             ",".join(k.scopes),
+            owners.get(k.user_id, "-") if k.user_id else "-",
             f"{k.created_at:%Y-%m-%d %H:%M}",
             "-" if k.last_used_at is None else f"{k.last_used_at:%Y-%m-%d %H:%M}",
             "active" if k.active else f"revoked {k.revoked_at:%Y-%m-%d %H:%M}",
@@ -129,8 +146,10 @@ def apikey_list(database_url, fmt) -> None:
 @click.argument("key_id", type=int)
 def apikey_revoke(database_url, key_id) -> None:
     """Revoke a key: requests with it answer 401 from now on."""
+    from plantcast.services.apikeys import revoke_key
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
 
     with open_store(database_url, init=True) as store:
-        key = store.revoke_api_key(key_id)
+        key = revoke_key(store, key_id, actor=cli_actor())
     out.print(f"key {key.id} ({key.name}) revoked at {key.revoked_at:%Y-%m-%d %H:%M:%S} UTC")

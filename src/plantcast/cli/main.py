@@ -28,6 +28,7 @@ from plantcast.cli import (  # noqa: F401
     seasons,
     serve_commands,
     storage,
+    users,
 )
 from plantcast.cli.common import DURATION, console, database_option, out, progress_bar
 from plantcast.cli.group import cli

@@ -39,6 +39,10 @@ class Refused(PlantcastError):
     """An operation that is not allowed on this object (e.g. injecting into imported data)."""
 
 
+class Forbidden(PlantcastError):
+    """The person (or API key) lacks the role the operation needs (plantcast.services.users)."""
+
+
 class StoreUnavailable(PlantcastError):
     """The database cannot be reached right now."""
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Row, select, update
+from sqlalchemy import Connection, Row, inspect, select, update
 
 from plantcast.core.errors import NotFound
 from plantcast.core.timeutil import utcnow
@@ -22,6 +22,7 @@ class ApiKey:
     created_at: pd.Timestamp
     revoked_at: pd.Timestamp | None
     last_used_at: pd.Timestamp | None
+    user_id: int | None = None  # the user whose role the key carries (None: its scopes')
 
     @property
     def active(self) -> bool:
@@ -37,13 +38,25 @@ def _to_key(row: Row[Any]) -> ApiKey:
         created_at=row.created_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        user_id=row.user_id,
     )
 
 
 def add_api_key(
-    conn: Connection, name: str, prefix: str, token_hash: str, scopes: tuple[str, ...]
+    conn: Connection,
+    name: str,
+    prefix: str,
+    token_hash: str,
+    scopes: tuple[str, ...],
+    user_id: int | None = None,
 ) -> ApiKey:
-    values = {"name": name, "prefix": prefix, "token_hash": token_hash, "scopes": ",".join(scopes)}
+    values = {
+        "name": name,
+        "prefix": prefix,
+        "token_hash": token_hash,
+        "scopes": ",".join(scopes),
+        "user_id": user_id,
+    }
     key_id = conn.execute(api_keys.insert().values(**values)).inserted_primary_key[0]  # type: ignore[index]  # never None after an INSERT
     return _to_key(conn.execute(select(api_keys).where(api_keys.c.id == key_id)).one())
 
@@ -68,3 +81,13 @@ def revoke_api_key(conn: Connection, key_id: int) -> ApiKey:
 
 def touch_api_key(conn: Connection, key_id: int) -> None:
     conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=utcnow()))
+
+
+def upgrade(conn: Connection) -> list[str]:
+    """Bring an older ``api_keys`` table up to this schema (``user_id`` came later: keys made
+    before keep the role of their scopes). Returns what was done."""
+    columns = {c["name"] for c in inspect(conn).get_columns("api_keys")}
+    if "user_id" in columns:
+        return []
+    conn.exec_driver_sql("ALTER TABLE api_keys ADD COLUMN user_id INTEGER REFERENCES users(id)")
+    return ["api_keys.user_id added"]

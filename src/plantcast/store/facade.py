@@ -108,6 +108,7 @@ class Store:
             if have:  # an older database: columns added since its tables were first made
                 done += _dead_letters.upgrade(conn)
                 done += _alerts.upgrade(conn)
+                done += _apikeys.upgrade(conn)
             _partitions.create_ahead(conn)
         return done
 

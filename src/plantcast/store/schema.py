@@ -165,7 +165,21 @@ dead_letters = Table(
     Index("ix_dead_letters_received", "received_at"),
 )
 
+# People (plantcast.services.users): a login name (what the OpenID Connect claim or the CLI's
+# PLANTCAST_USER gives) and a role, viewer / operator / admin. Disabled, never deleted: the audit
+# log names them.
+users = Table(
+    "users",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("name", String(200), nullable=False, unique=True),
+    Column("role", String(20), nullable=False),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+    Column("disabled_at", UTCTime, nullable=True),
+)
+
 # REST API keys (plantcast.api): only a SHA-256 of each token is kept; scopes comma-separated.
+# A key made for a user (user_id) carries that user's role instead of its scopes.
 api_keys = Table(
     "api_keys",
     metadata,
@@ -177,6 +191,7 @@ api_keys = Table(
     Column("created_at", UTCTime, nullable=False, default=_now),
     Column("revoked_at", UTCTime, nullable=True),
     Column("last_used_at", UTCTime, nullable=True),
+    Column("user_id", Integer, ForeignKey("users.id"), nullable=True),
 )
 
 # Where alert notifications go (plantcast.notify): a webhook URL or e-mail addresses. A webhook's

@@ -13,6 +13,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 from sqlalchemy import Connection
 
 from plantcast.store import alerts as _alerts
+from plantcast.store import apikeys as _apikeys
 from plantcast.store import assets as _assets
 from plantcast.store import audit as _audit
 from plantcast.store import catalog as _catalog
@@ -22,6 +23,7 @@ from plantcast.store import fits as _fits
 from plantcast.store import notifications as _outbox
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
+from plantcast.store import users as _users
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -96,6 +98,20 @@ class Transaction:
     # -- the audit trail (append-only; plantcast.services.audit builds the entries) ---------
     audit = _bound(_audit.record)
     audit_entries = _bound(_audit.list_entries)
+
+    # -- users (plantcast.services.users keeps the roles) ----------------------------------
+    find_user = _bound(_users.find_user)
+    get_user = _bound(_users.get_user)
+    user_by_id = _bound(_users.user_by_id)
+    list_users = _bound(_users.list_users)
+    insert_user = _bound(_users.insert_user)
+    set_user_role = _bound(_users.set_user_role)
+    disable_user = _bound(_users.disable_user)
+
+    # -- API keys (plantcast.services.apikeys) ----------------------------------------------
+    add_api_key = _bound(_apikeys.add_api_key)
+    revoke_api_key = _bound(_apikeys.revoke_api_key)
+    list_api_keys = _bound(_apikeys.list_api_keys)
 
     # -- dead letters ----------------------------------------------------------------------
     add_dead_letters = _bound(_dead_letters.add_dead_letters)
