@@ -30,7 +30,7 @@ def test_roles_nest_and_every_action_has_one_needed_role():
     assert users.needed_role("asset.create") == "admin"
     with pytest.raises(ValueError, match="unknown action"):
         users.can("admin", "launch.rocket")
-    with pytest.raises(Forbidden, match="ann has the role viewer; alert.label needs operator"):
+    with pytest.raises(Forbidden, match=r"ann has the role viewer; alert\.label needs operator"):
         users.require("viewer", "alert.label", "ann")
     assert users.scope_role(("read", "write")) == "operator" and users.scope_role(()) is None
 
