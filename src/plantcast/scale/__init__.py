@@ -17,6 +17,6 @@ machine by default, or an existing cluster at ``tcp://HOST:8786`` (``PLANTCAST_D
 
 from plantcast.scale.cluster import connect
 from plantcast.scale.detect import detect_many
-from plantcast.scale.forecast import backtest_many_sensors, forecast_many
+from plantcast.scale.forecast import backtest_many_sensors, forecast_many, refit_many
 
-__all__ = ["backtest_many_sensors", "connect", "detect_many", "forecast_many"]
+__all__ = ["backtest_many_sensors", "connect", "detect_many", "forecast_many", "refit_many"]

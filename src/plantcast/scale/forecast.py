@@ -11,6 +11,7 @@ from distributed import Client
 
 from plantcast.scale.cluster import connect
 from plantcast.scale.fanout import FanOut
+from plantcast.services.forecast_refit import Choice, Refit, refit_data
 from plantcast.services.forecasting import (
     ForecastResult,
     ForecastSpec,
@@ -49,11 +50,26 @@ def _forecast_batch(batch: list) -> list[tuple[str, object]]:
     return out
 
 
-class _Run:
-    """Results by sensor in the asked order, with progress; reads on the client."""
+def _refit_batch(batch: list, kept: dict[str, Choice | None]) -> list[tuple[str, object]]:
+    """On a worker: each sensor's refit for the forecast store, or what stopped it."""
+    out: list[tuple[str, object]] = []
+    for name, data, spec in batch:
+        try:
+            out.append((name, refit_data(data, spec, kept.get(name))))
+        except Exception as exc:
+            out.append((name, exc))
+    return out
 
-    def __init__(self, store: Store, names: list[str], spec_of: SpecOf, on_progress) -> None:
+
+class _Run:
+    """Results by sensor in the asked order, with progress; reads on the client.
+    ``on_result(name, result)`` sees each sensor's result as it comes back."""
+
+    def __init__(
+        self, store: Store, names: list[str], spec_of: SpecOf, on_progress, on_result=None
+    ) -> None:
         self.store, self.names, self.spec_of, self.on_progress = store, names, spec_of, on_progress
+        self.on_result = on_result
         self.results: dict = {}
         self.specs: dict[str, ForecastSpec] = {}
         for name in names:
@@ -65,6 +81,8 @@ class _Run:
 
     def done(self, name: str, result) -> None:
         self.results[name] = result
+        if self.on_result:
+            self.on_result(name, result)
         if self.on_progress:
             self.on_progress(len(self.results), len(self.names), name)
 
@@ -148,3 +166,25 @@ def forecast_many(
     run = _Run(store, list(dict.fromkeys(names)), spec_of, on_progress)
     cost = lambda name: 1 + run.specs[name].windows  # noqa: E731  (the fit and calibration)
     return _fan_out(client, scheduler, workers, run, _forecast_batch, (), cost, batch_seconds)
+
+
+def refit_many(
+    store: Store,
+    names: Iterable[str],
+    spec_of: SpecOf,
+    kept: dict[str, Choice | None],
+    *,
+    client: Client | None = None,
+    scheduler: str | None = None,
+    workers: int | None = None,
+    batch_seconds: float = 0.5,
+    on_progress: Progress | None = None,
+    on_result: Callable[[str, Refit | Exception], None] | None = None,
+) -> dict[str, Refit | Exception]:
+    """The forecast store's refits (``refit_data``) of many sensors on a Dask cluster; ``kept``
+    holds ``auto``'s choice to keep per sensor (None: choose anew). ``on_result`` is called on
+    the client with each sensor's refit (or failure) as it comes back, to store it at once."""
+    run = _Run(store, list(dict.fromkeys(names)), spec_of, on_progress, on_result)
+    # choosing backtests every candidate: several times the cost of refitting a kept choice
+    cost = lambda name: (1 if kept.get(name) else 4) * (1 + run.specs[name].windows)  # noqa: E731
+    return _fan_out(client, scheduler, workers, run, _refit_batch, (kept,), cost, batch_seconds)

@@ -149,6 +149,30 @@ detector_fits = Table(
     Column("state", LargeBinary, nullable=False),  # the fitted detectors, pickled
 )
 
+# Per sensor: its latest forecast, kept ready by a scheduled refit (plantcast.services
+# .forecast_store) so the API and the page read it instead of fitting. Derived data: emptying the
+# table loses nothing but time (the next refresh makes every forecast again).
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), primary_key=True),
+    Column("model", String(50), nullable=False),  # the model asked for (``auto``, ``svr``, …)
+    Column("chosen", String(200), nullable=False),  # what forecast: auto's choice, or ``model``
+    Column("horizon", Integer, nullable=False),  # steps ahead
+    Column("made_at", UTCTime, nullable=False),  # when the refit ran (its age: stale or not)
+    Column("trained_until", UTCTime, nullable=False),  # the last reading it was fitted on
+    Column("fitted_on", Integer, nullable=False),  # readings it was fitted on
+    # [[ts_us, mean, lower_80, upper_80, lower_95, upper_95], …] as JSON text: served as it is
+    Column("points", Text, nullable=False),
+    Column("scores", Text, nullable=False, default="{}"),  # the chosen model's backtest metrics
+    # auto: what it chose from ({"scores": {candidate: MASE}, "members", "weights", "combine"})
+    # and when; a refit keeps the choice until it is ``rechoose_after`` old or that many refits
+    Column("choice", Text, nullable=True),
+    Column("chosen_at", UTCTime, nullable=True),
+    Column("refits", Integer, nullable=False, default=0),  # refits since the choice
+    Index("ix_forecasts_made_at", "made_at"),
+)
+
 # What a live connector could not store (bad payload, Bad OPC UA status): kept, not retried.
 dead_letters = Table(
     "dead_letters",

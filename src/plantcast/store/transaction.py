@@ -20,6 +20,7 @@ from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
 from plantcast.store import fits as _fits
+from plantcast.store import forecasts as _forecasts
 from plantcast.store import notifications as _outbox
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
@@ -94,6 +95,13 @@ class Transaction:
     fits_many = _bound(_fits.fits_many)
     put_fit = _bound(_fits.put_fit)
     put_fits = _bound(_fits.put_fits)
+
+    # -- forecasts kept ready (derived: a refresh refits what is missing or old) -----------
+    get_forecast = _bound(_forecasts.get_forecast)
+    list_forecasts = _bound(_forecasts.list_forecasts)
+    forecast_plans = _bound(_forecasts.forecast_plans)
+    oldest_forecast = _bound(_forecasts.oldest_made_at)
+    put_forecasts = _bound(_forecasts.put_forecasts)
 
     # -- the audit trail (append-only; plantcast.services.audit builds the entries) ---------
     audit = _bound(_audit.record)

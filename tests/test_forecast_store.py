@@ -1,0 +1,133 @@
+"""Forecasts kept ready: a refresh stores every due sensor's forecast, auto keeps its choice for a
+while, readers see the stored forecast and whether it is stale (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from plantcast.core.errors import NotFound
+from plantcast.core.types import Source
+from plantcast.ingest.backfill import backfill
+from plantcast.services.forecast_store import (
+    list_stored,
+    oldest_age,
+    refresh_forecasts,
+    stored_forecast,
+)
+
+END = pd.Timestamp("2026-03-01", tz="UTC")
+STEP = pd.Timedelta("30min")
+NOW = pd.Timestamp("2026-03-01 00:10", tz="UTC")
+SENSORS = ("reservoir_pressure", "pump_flow")
+FAST = {"horizon": "3h", "max_age": "1h", "windows": 3}  # small fits: 2 cores are shared
+
+
+@pytest.fixture
+def history(store):
+    for name in SENSORS:
+        backfill(store, name, days=4, interval=STEP, end=END)
+    return store
+
+
+def test_refresh_stores_each_sensor_forecast_with_bands_and_scores(history):
+    summary = refresh_forecasts(history, model="fourier_linear", now=NOW, **FAST)
+    assert summary.as_dict() == {
+        "sensors": 2,
+        "refitted": 2,
+        "rechosen": 0,
+        "not_due": 0,
+        "failed": {},
+        "seconds": summary.as_dict()["seconds"],
+        "on_dask": False,
+        "oldest_age_s": 0.0,
+    }
+    view = stored_forecast(history, "pump_flow", now=NOW)
+    frame = view.frame()
+    assert len(frame) == 6 and frame.index[0] == END + STEP  # 3 h of 30 min steps
+    assert (frame["lower_95"] < frame["lower_80"]).all() and (
+        frame["lower_80"] < frame["mean"]
+    ).all()
+    assert view.row.model == view.row.chosen == "fourier_linear"
+    assert view.row.made_at == NOW and view.row.trained_until == END
+    assert {"mae", "mase", "coverage_80"} <= set(view.scores)
+    assert not view.stale and view.age == pd.Timedelta(0)
+    assert [v.row.sensor for v in list_stored(history, now=NOW)] == sorted(SENSORS)
+
+
+def test_max_age_refits_at_most_that_often_and_a_new_model_at_once(history):
+    refresh_forecasts(history, model="seasonal_naive", now=NOW, **FAST)
+    soon = refresh_forecasts(
+        history, model="seasonal_naive", now=NOW + pd.Timedelta("59min"), **FAST
+    )
+    assert soon.not_due == 2 and soon.refitted == []
+    later = NOW + pd.Timedelta("1h")
+    due = refresh_forecasts(history, ["pump_flow"], model="seasonal_naive", now=later, **FAST)
+    assert due.refitted == ["pump_flow"] and due.sensors == 1
+    assert stored_forecast(history, "pump_flow", now=later).row.made_at == later
+    assert stored_forecast(history, "reservoir_pressure", now=later).row.made_at == NOW
+    other = refresh_forecasts(history, model="fourier_linear", now=later, **FAST)
+    assert sorted(other.refitted) == sorted(SENSORS)  # another model: not the stored one
+    longer = refresh_forecasts(
+        history, model="fourier_linear", now=later, **{**FAST, "horizon": "6h"}
+    )
+    assert len(longer.refitted) == 2
+    assert len(stored_forecast(history, "pump_flow", now=later).frame()) == 12
+
+
+def test_stale_forecasts_say_so_and_the_oldest_age(history):
+    refresh_forecasts(history, model="seasonal_naive", now=NOW, **FAST)
+    later = NOW + pd.Timedelta("3h")
+    view = stored_forecast(history, "pump_flow", now=later)
+    assert view.stale and view.age == pd.Timedelta("3h")
+    assert view.note().startswith("STALE") and "older than 2h" in view.note()
+    assert not stored_forecast(history, "pump_flow", now=later, stale_after="4h").stale
+    assert oldest_age(history, now=later) == pd.Timedelta("3h")
+    refresh_forecasts(history, ["pump_flow"], model="seasonal_naive", now=later, **FAST)
+    assert oldest_age(history, now=later) == pd.Timedelta("3h")  # reservoir_pressure's
+    refresh_forecasts(history, model="seasonal_naive", now=later, **FAST)
+    assert oldest_age(history, now=later) == pd.Timedelta(0)
+
+
+def test_auto_keeps_its_choice_for_a_number_of_refits_or_a_time(history):
+    def refresh(at, **kw):
+        return refresh_forecasts(
+            history, ["pump_flow"], model="auto", now=at, rechoose_refits=2, **FAST, **kw
+        )
+
+    first = refresh(NOW)
+    assert first.rechosen == ["pump_flow"]
+    chosen = stored_forecast(history, "pump_flow", now=NOW)
+    assert chosen.row.chosen_at == NOW and chosen.row.refits == 0
+    assert chosen.choice is not None and len(chosen.choice.scores) > 2  # every candidate's MASE
+    hour = pd.Timedelta("1h")
+    for n in (1, 2):  # refits that keep the choice
+        again = refresh(NOW + n * hour)
+        assert again.refitted == ["pump_flow"] and again.rechosen == []
+        kept = stored_forecast(history, "pump_flow", now=NOW + n * hour)
+        assert kept.row.chosen == chosen.row.chosen and kept.row.chosen_at == NOW
+        assert kept.row.refits == n and kept.row.made_at == NOW + n * hour
+    assert refresh(NOW + 3 * hour).rechosen == ["pump_flow"]  # after rechoose_refits refits
+    assert stored_forecast(history, "pump_flow", now=NOW).row.chosen_at == NOW + 3 * hour
+    assert refresh(NOW + 4 * hour, rechoose_after="30min").rechosen == ["pump_flow"]  # by age
+
+
+def test_one_sensors_failure_is_its_own(history):
+    history.ensure_sensor("empty_tag", source=Source.IMPORTED, interval=STEP)
+    summary = refresh_forecasts(
+        history, ["pump_flow", "empty_tag", "nope"], model="seasonal_naive", now=NOW, **FAST
+    )
+    assert summary.refitted == ["pump_flow"]
+    assert set(summary.failed) == {"empty_tag", "nope"}
+    assert "no readings" in summary.failed["empty_tag"]
+    with pytest.raises(NotFound, match="no stored forecast"):
+        stored_forecast(history, "empty_tag")
+    with pytest.raises(NotFound):
+        stored_forecast(history, "nope")
+
+
+def test_a_horizon_shorter_than_the_interval_is_that_sensors_failure(history):
+    summary = refresh_forecasts(
+        history, model="seasonal_naive", now=NOW, **{**FAST, "horizon": "10min"}
+    )
+    assert summary.refitted == [] and "shorter than one reading interval" in str(summary.failed)
