@@ -151,9 +151,19 @@ class AgreeingDetector(BaseModel):
     score: float = Field(description="Its peak score over the episode (its own scale)")
 
 
+class Contributor(BaseModel):
+    sensor: str
+    share: float = Field(description="Its share of the asset's score at the alert's peak, 0..1")
+
+
 class AlertOut(BaseModel):
     id: int
-    sensor: str | None
+    sensor: str | None = Field(description="The sensor of a sensor's alert; None on an asset's")
+    asset: str | None = Field(None, description="The asset of an asset's (multivariate) alert")
+    contributors: list[Contributor] = Field(
+        default_factory=list,
+        description="An asset alert's sensors, largest share of its score at the peak first",
+    )
     detector: str = Field(description="The detector that raised it; score is at its peak")
     detectors: list[AgreeingDetector] = Field(
         description="Every detector that flagged this episode, in the order they joined"

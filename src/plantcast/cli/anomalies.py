@@ -319,6 +319,7 @@ def _fmt(value) -> str:
 @cli.group(invoke_without_command=True)
 @database_option
 @click.option("--sensor", default=None, help="Only this sensor.")
+@click.option("--asset", default=None, help="Only this asset's (multivariate) alerts.")
 @click.option(
     "--status", type=click.Choice([s.value for s in AlertStatus]), default=None, help="Filter."
 )
@@ -331,11 +332,13 @@ def _fmt(value) -> str:
 )
 @listing_format
 @click.pass_context
-def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
+def alerts(ctx, database_url, sensor, asset, status, limit, fmt) -> None:
     """List alerts, newest first; `alerts ack ID` acknowledges, `alerts resolve ID` resolves.
 
-    JSON output is an object: {"total": N, "shown": n, "alerts": [...]}; CSV has one alert a
-    row (the total is printed to stderr when the list is cut).
+    An asset's alert names its asset and the sensors behind it, largest share of its score
+    at the peak first. JSON output is an object: {"total": N, "shown": n, "alerts": [...]},
+    each alert with its "contributors" ([{"sensor", "share"}]); CSV has one alert a row (the
+    total is printed to stderr when the list is cut).
     """
     ctx.obj = {"database_url": database_url}
     if ctx.invoked_subcommand:
@@ -345,17 +348,23 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
 
     with open_store(database_url) as store:
         sid = store.get_sensor(sensor).id if sensor else None
-        rows = store.list_alerts(sensor_id=sid, status=status, limit=limit)
-        total = store.count_alerts(sensor_id=sid, status=status)
+        aid = store.get_asset(asset).id if asset else None
+        rows = store.list_alerts(sensor_id=sid, asset_id=aid, status=status, limit=limit)
+        total = store.count_alerts(sensor_id=sid, asset_id=aid, status=status)
         names = {s.id: s.name for s in store.list_sensors()}
-    records = [alert_record(a, names) for a in rows]
+        assets = store.asset_names() if any(a.asset_id is not None for a in rows) else {}
+    records = [alert_record(a, names, assets) for a in rows]
     if fmt == "json":
         echo_json({"total": total, "shown": len(rows), "alerts": records})
         return
     if fmt == "csv":
         write_csv(
             (
-                {**r, "detectors": [f"{d['detector']}:{d['score']:.2f}" for d in r["detectors"]]}
+                {
+                    **r,
+                    "detectors": [f"{d['detector']}:{d['score']:.2f}" for d in r["detectors"]],
+                    "contributors": [f"{c['sensor']}:{c['share']:.2f}" for c in r["contributors"]],
+                }
                 for r in records
             ),
             ALERT_FIELDS,
@@ -364,7 +373,8 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
         shown = [
             {
                 **r,
-                "sensor": r["sensor"] or "?",
+                "sensor": r["sensor"] or (f"asset {r['asset']}" if r["asset"] else "?"),
+                "contributors": _contributors(r["contributors"]),
                 "start (UTC)": f"{r['start']:%Y-%m-%d %H:%M}",
                 "end": "ongoing" if r["end"] is None else f"{r['end']:%Y-%m-%d %H:%M}",
                 "detectors": ", ".join(f"{d['detector']} {d['score']:.1f}" for d in r["detectors"]),
@@ -372,12 +382,21 @@ def alerts(ctx, database_url, sensor, status, limit, fmt) -> None:
             }
             for r in records
         ]
-        columns = ("id", "sensor", "detectors", "start (UTC)", "end", "value", "status")
-        print_table(shown, columns, empty="no alerts")
+        columns: tuple[str, ...] = ("id", "sensor", "detectors", "start (UTC)", "end", "value")
+        if any(r["contributors"] for r in records):
+            columns += ("contributors",)
+        print_table(shown, (*columns, "status"), empty="no alerts")
     if len(rows) < total:
         console.print(
             f"showing {len(rows)} of {total:,} alerts (newest first; --limit N shows more)"
         )
+
+
+def _contributors(ranked: list[dict], top: int = 3) -> str:
+    """An asset alert's first contributors as ``flow 71%, current 20%`` (``-`` for none)."""
+    shown = ", ".join(f"{c['sensor']} {100 * c['share']:.0f}%" for c in ranked[:top])
+    more = f", +{len(ranked) - top}" if len(ranked) > top else ""
+    return shown + more if shown else "-"
 
 
 def _set_status(ctx, alert_id: int, status: AlertStatus) -> None:

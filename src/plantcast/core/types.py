@@ -63,8 +63,11 @@ class Event:
 
 @dataclass(frozen=True)
 class Alert:
+    """One episode of a sensor (``sensor_id``) or of an asset (``asset_id``; ``sensor_id`` is
+    then None and ``contributors`` ranks the asset's sensors at the peak)."""
+
     id: int
-    sensor_id: int
+    sensor_id: int | None
     ts: pd.Timestamp
     ends_at: pd.Timestamp | None
     detector: str
@@ -76,6 +79,10 @@ class Alert:
     # every detector that flagged this episode, in the order they joined: {name: peak score}
     # (the first is ``detector``, whose peak are ``score``, ``value`` and ``expected``)
     detectors: dict[str, float] = field(default_factory=dict)
+    asset_id: int | None = None
+    # an asset alert's sensors by their share of its score at the peak, largest first:
+    # {sensor name: share in 0..1} (empty on a sensor's alert)
+    contributors: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

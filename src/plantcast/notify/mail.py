@@ -18,7 +18,13 @@ def compose(body: str, *, key: str, to: list[str], sender: str) -> EmailMessage:
     alert = payload.get("alert") or {}
     what = payload.get("event", "alert").removeprefix("alert.")
     subject = f"[plantcast] alert {alert.get('id', '?')} {what}: "
-    subject += f"{alert.get('sensor', '?')} {alert.get('detector', '')}".rstrip()
+    if alert.get("asset"):  # an asset's alert: the asset, and the sensors behind it
+        top = [c for c in alert.get("contributors") or [] if isinstance(c, dict)][:3]
+        named = ", ".join(f"{c.get('sensor')} {100 * float(c.get('share') or 0):.0f}%" for c in top)
+        subject += f"asset {alert['asset']} {alert.get('detector', '')}".rstrip()
+        subject += f" ({named})" if named else ""
+    else:
+        subject += f"{alert.get('sensor') or '?'} {alert.get('detector', '')}".rstrip()
     lines = [subject.removeprefix("[plantcast] "), ""]
     lines += [f"{k}: {v}" for k, v in alert.items() if v is not None]
     lines += ["", json.dumps(payload, indent=2)]

@@ -11,6 +11,8 @@ if TYPE_CHECKING:  # annotations only: `plantcast alerts` imports this without p
 ALERT_FIELDS = (
     "id",
     "sensor",
+    "asset",
+    "contributors",
     "detector",
     "detectors",
     "start",
@@ -22,14 +24,21 @@ ALERT_FIELDS = (
 )
 
 
-def alert_record(alert: Alert, names: Mapping[int, str]) -> dict:
-    """An alert with its sensor's name (``names``: sensor id → name); times stay datetimes
-    (``end`` is None while the anomaly goes on) and the status is its value. ``detector``
-    raised it (``score``, ``value`` and ``expected`` are at its peak); ``detectors`` lists
-    every detector that agreed on the episode, each with its own peak score."""
+def alert_record(
+    alert: Alert, names: Mapping[int, str], assets: Mapping[int, str] | None = None
+) -> dict:
+    """An alert with its sensor's name (``names``: sensor id → name) or, an asset's alert,
+    its asset's (``assets``: asset id → name; ``sensor`` is then None) and its ``contributors``
+    (``[{"sensor", "share"}]``, largest share first, at the peak; empty on a sensor's alert).
+    Times stay datetimes (``end`` is None while the anomaly goes on) and the status is its
+    value. ``detector`` raised it (``score``, ``value`` and ``expected`` are at its peak);
+    ``detectors`` lists every detector that agreed on the episode, each with its own peak
+    score."""
     return {
         "id": alert.id,
-        "sensor": names.get(alert.sensor_id),
+        "sensor": None if alert.sensor_id is None else names.get(alert.sensor_id),
+        "asset": None if alert.asset_id is None else (assets or {}).get(alert.asset_id),
+        "contributors": [{"sensor": n, "share": v} for n, v in alert.contributors.items()],
         "detector": alert.detector,
         "detectors": [{"detector": d, "score": s} for d, s in alert.detectors.items()],
         "start": alert.ts,

@@ -21,7 +21,7 @@ from plantcast.store import Store, Transaction
 _NAME = re.compile(NAME_PATTERN)
 # An aligned frame is read whole: this many grid rows at most (ask for a shorter window).
 MAX_GRID_ROWS = 500_000
-TABLES = ("assets", "asset_sensors")
+TABLES = ("assets", "asset_sensors", "asset_state")
 
 
 def require_tables(store: Store) -> None:
@@ -158,6 +158,12 @@ def remove_asset(store: Store, name: str) -> Asset:
     """Remove an asset (its sensors and their readings stay); returns what it was."""
     with store.transaction() as tx:
         asset = tx.get_asset(name)
+        if tx.has_alerts_of_asset(asset.id):
+            raise Refused(
+                f"asset {name!r} has alerts, which name it; it is kept "
+                f"(see `plantcast alerts --asset {name}`)"
+            )
+        tx.forget_asset_state(asset.id)
         tx.delete_asset(asset.id)
     return asset
 

@@ -8,11 +8,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Row, Text, and_, bindparam, cast, func, inspect, select
 
-from plantcast.core.errors import InputError, NotFound
+from plantcast.core.errors import InputError, NotFound, StoreError
 from plantcast.core.timeutil import TimeLike, to_utc
 from plantcast.core.types import Alert, AlertStatus
 from plantcast.store import notifications as outbox
-from plantcast.store.schema import alerts, detector_state, sensors
+from plantcast.store.schema import alerts, asset_state, assets, detector_state, sensors
 
 # The notification each status change queues (in the same transaction: store.notifications).
 STATUS_EVENTS = {"acknowledged": "acknowledged", "resolved": "resolved", "open": "reopened"}
@@ -32,18 +32,27 @@ def _to_alert(row: Row[Any]) -> Alert:
         status=AlertStatus(row.status),
         created_at=row.created_at,
         detectors=agreed or {row.detector: float(row.score)},
+        asset_id=row.asset_id,
+        contributors={str(c["sensor"]): float(c["share"]) for c in (row.contributors or [])},
     )
 
 
 def _stored_detectors(fields: dict[str, Any]) -> None:
-    """``detectors`` as a ``{name: score}`` mapping becomes the stored ordered list."""
+    """``detectors`` as a ``{name: score}`` mapping becomes the stored ordered list, and
+    ``contributors`` as ``{sensor: share}`` the stored ranked list."""
     found = fields.get("detectors")
     if isinstance(found, dict):
         fields["detectors"] = [{"detector": k, "score": float(v)} for k, v in found.items()]
+    ranked = fields.get("contributors")
+    if isinstance(ranked, dict):
+        fields["contributors"] = [{"sensor": k, "share": float(v)} for k, v in ranked.items()]
 
 
-def insert_alert(conn: Connection, /, sensor_id: int, **fields: Any) -> int:
+def insert_alert(conn: Connection, /, sensor_id: int | None, **fields: Any) -> int:
+    """A new alert of a sensor, or (``sensor_id`` None, ``asset_id=`` given) of an asset."""
     values = {**fields, "sensor_id": sensor_id}
+    if (sensor_id is None) == (values.get("asset_id") is None):
+        raise ValueError("an alert names either its sensor or its asset")
     values.setdefault("detectors", {values["detector"]: values["score"]})
     _stored_detectors(values)
     for key in ("ts", "ends_at"):
@@ -72,6 +81,7 @@ def list_alerts(
     conn: Connection,
     *,
     sensor_id: int | None = None,
+    asset_id: int | None = None,
     status: AlertStatus | str | None = None,
     start: TimeLike | None = None,
     end: TimeLike | None = None,
@@ -89,6 +99,8 @@ def list_alerts(
         q = q.where(alerts.c.ends_at.is_(None))
     if sensor_id is not None:
         q = q.where(alerts.c.sensor_id == sensor_id)
+    if asset_id is not None:
+        q = q.where(alerts.c.asset_id == asset_id)
     if status is not None:
         q = q.where(alerts.c.status == str(AlertStatus(status)))
     if detector is not None:  # the detector that raised it, or one that agreed
@@ -124,12 +136,18 @@ def set_alert_status(conn: Connection, alert_id: int, status: AlertStatus | str)
 
 
 def count_alerts(
-    conn: Connection, *, sensor_id: int | None = None, status: AlertStatus | str | None = None
+    conn: Connection,
+    *,
+    sensor_id: int | None = None,
+    asset_id: int | None = None,
+    status: AlertStatus | str | None = None,
 ) -> int:
     """How many alerts match (what a listing cut by its limit is out of)."""
     q = select(func.count()).select_from(alerts)
     if sensor_id is not None:
         q = q.where(alerts.c.sensor_id == sensor_id)
+    if asset_id is not None:
+        q = q.where(alerts.c.asset_id == asset_id)
     if status is not None:
         q = q.where(alerts.c.status == str(AlertStatus(status)))
     return int(conn.execute(q).scalar_one())
@@ -222,11 +240,134 @@ def alerts_reaching_many(
     return out
 
 
+def has_alerts_of_asset(conn: Connection, asset_id: int) -> bool:
+    """Whether any alert names this asset (such an asset is kept: its alerts need it)."""
+    q = select(alerts.c.id).where(alerts.c.asset_id == asset_id).limit(1)
+    return conn.execute(q).first() is not None
+
+
+def asset_names(conn: Connection) -> dict[int, str]:
+    return {r.id: r.name for r in conn.execute(select(assets.c.id, assets.c.name))}
+
+
+# -- how far asset detection has scored (asset_state) --------------------------------------
+def asset_scored_until(
+    conn: Connection, asset_ids: Iterable[int]
+) -> dict[tuple[int, str], pd.Timestamp]:
+    """Every resume point of these assets: ``{(asset_id, detector): scored_until}``."""
+    ids = [int(i) for i in dict.fromkeys(asset_ids)]
+    out: dict[tuple[int, str], pd.Timestamp] = {}
+    for lo in range(0, len(ids), 500):
+        q = select(asset_state).where(asset_state.c.asset_id.in_(ids[lo : lo + 500]))
+        for r in conn.execute(q):
+            out[(r.asset_id, r.detector)] = r.scored_until
+    return out
+
+
+def set_asset_scored_until(conn: Connection, marks: dict[tuple[int, str], pd.Timestamp]) -> None:
+    """Move assets' resume points: ``{(asset_id, detector): scored_until}``."""
+    if not marks:
+        return
+    have = set(asset_scored_until(conn, {aid for aid, _ in marks}))
+    rows = [{"a": aid, "d": det, "until": to_utc(ts)} for (aid, det), ts in sorted(marks.items())]
+    old = [r for r in rows if (r["a"], r["d"]) in have]
+    new = [r for r in rows if (r["a"], r["d"]) not in have]
+    if old:
+        where = and_(
+            asset_state.c.asset_id == bindparam("a"), asset_state.c.detector == bindparam("d")
+        )
+        conn.execute(asset_state.update().where(where).values(scored_until=bindparam("until")), old)
+    if new:
+        conn.execute(
+            asset_state.insert(),
+            [{"asset_id": r["a"], "detector": r["d"], "scored_until": r["until"]} for r in new],
+        )
+
+
+def forget_asset_state(conn: Connection, asset_id: int) -> None:
+    """An asset's resume points (removed with the asset)."""
+    conn.execute(asset_state.delete().where(asset_state.c.asset_id == asset_id))
+
+
+# -- upgrades of an older alerts table (plantcast init / migrate) ---------------------------
 def upgrade(conn: Connection) -> list[str]:
-    """Bring an older ``alerts`` table up to this schema (``detectors`` came later); alerts
-    stored before read as raised by their one detector. Returns what was done."""
-    columns = {c["name"] for c in inspect(conn).get_columns("alerts")}
-    if "detectors" in columns:
-        return []
-    conn.exec_driver_sql("ALTER TABLE alerts ADD COLUMN detectors JSON NOT NULL DEFAULT '[]'")
-    return ["alerts.detectors added"]
+    """Bring an older ``alerts`` table up to this schema: ``detectors`` came later (alerts
+    stored before read as raised by their one detector), then ``asset_id`` and
+    ``contributors`` with ``sensor_id`` made nullable (asset alerts). Returns what was done.
+
+    On SQLite a NOT NULL cannot be dropped in place: :func:`rebuild_sqlite` does that, on a
+    connection of its own, before this runs."""
+    columns = {c["name"]: c for c in inspect(conn).get_columns("alerts")}
+    done = []
+    if "detectors" not in columns:
+        conn.exec_driver_sql("ALTER TABLE alerts ADD COLUMN detectors JSON NOT NULL DEFAULT '[]'")
+        done.append("alerts.detectors added")
+    if "asset_id" not in columns:
+        conn.exec_driver_sql(
+            "ALTER TABLE alerts ADD COLUMN asset_id INTEGER REFERENCES assets (id)"
+        )
+        conn.exec_driver_sql("ALTER TABLE alerts ADD COLUMN contributors JSON")
+        conn.exec_driver_sql(
+            "CREATE INDEX IF NOT EXISTS ix_alerts_asset_ts ON alerts (asset_id, ts)"
+        )
+        done.append("alerts.asset_id and alerts.contributors added")
+    if not columns["sensor_id"]["nullable"] and conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("ALTER TABLE alerts ALTER COLUMN sensor_id DROP NOT NULL")
+        done.append("alerts.sensor_id made nullable (asset alerts)")
+    return done
+
+
+def sqlite_needs_rebuild(conn: Connection) -> bool:
+    """An SQLite ``alerts`` table whose ``sensor_id`` is still NOT NULL."""
+    if conn.dialect.name != "sqlite" or not inspect(conn).has_table("alerts"):
+        return False
+    found = {c["name"]: c for c in inspect(conn).get_columns("alerts")}
+    return not found["sensor_id"]["nullable"]
+
+
+def rebuild_sqlite(dbapi_conn: Any) -> list[str]:
+    """Rebuild an SQLite ``alerts`` table in place with this schema (SQLite cannot drop a NOT
+    NULL): the documented way, in one transaction with foreign keys off — a new table, every
+    row copied with its id, the old one dropped, the new one renamed, its indexes made — then
+    checked: the same row count and no dangling foreign key (``PRAGMA foreign_key_check``), or
+    it is rolled back whole. ``dbapi_conn`` is a raw sqlite3 connection in autocommit mode
+    (PRAGMA foreign_keys has no effect inside a transaction)."""
+    from sqlalchemy.dialects import sqlite
+    from sqlalchemy.schema import CreateIndex, CreateTable
+
+    dialect = sqlite.dialect()
+    create = str(CreateTable(alerts).compile(dialect=dialect)).strip()
+    create = create.replace("CREATE TABLE alerts ", "CREATE TABLE alerts_rebuild ", 1)
+    cur = dbapi_conn.cursor()
+    try:
+        old = [r[1] for r in cur.execute("PRAGMA table_info(alerts)").fetchall()]
+        kept = ", ".join(c for c in old if c in alerts.c)
+        cur.execute("PRAGMA foreign_keys=OFF")
+        cur.execute("BEGIN IMMEDIATE")
+        try:
+            cur.execute("DROP TABLE IF EXISTS alerts_rebuild")
+            cur.execute(create)
+            # the column names are the schema's own (those the old table has), not input
+            cur.execute(f"INSERT INTO alerts_rebuild ({kept}) SELECT {kept} FROM alerts")
+            rows = cur.execute("SELECT count(*) FROM alerts").fetchone()[0]
+            cur.execute("DROP TABLE alerts")
+            cur.execute("ALTER TABLE alerts_rebuild RENAME TO alerts")
+            for index in alerts.indexes:
+                cur.execute(str(CreateIndex(index).compile(dialect=dialect)))
+            copied = cur.execute("SELECT count(*) FROM alerts").fetchone()[0]
+            dangling = cur.execute("PRAGMA foreign_key_check(alerts)").fetchall()
+            if cur.execute("SELECT 1 FROM sqlite_master WHERE name = 'notifications'").fetchone():
+                dangling += cur.execute("PRAGMA foreign_key_check(notifications)").fetchall()
+            if copied != rows or dangling:
+                raise StoreError(
+                    f"rebuilding the alerts table failed its check ({rows} rows before, "
+                    f"{copied} after, {len(dangling)} dangling reference(s)); nothing changed"
+                )
+            cur.execute("COMMIT")
+        except BaseException:
+            cur.execute("ROLLBACK")
+            raise
+    finally:
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+    return [f"alerts rebuilt ({rows} kept): sensor_id nullable, asset_id and contributors added"]

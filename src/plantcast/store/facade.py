@@ -110,6 +110,14 @@ class Store:
                 done += _alerts.upgrade(conn)
                 done += _apikeys.upgrade(conn)
             _partitions.create_ahead(conn)
+        with self.read() as conn:
+            rebuild = _alerts.sqlite_needs_rebuild(conn)
+        if rebuild:  # SQLite drops a NOT NULL only by rebuilding the table, foreign keys off
+            raw = self.engine.raw_connection()
+            try:
+                done += _alerts.rebuild_sqlite(raw.driver_connection)
+            finally:
+                raw.close()
         return done
 
     def needs_migration(self) -> bool:
@@ -265,6 +273,11 @@ class Store:
     def count_alerts(self, **filters: Any) -> int:
         with self.read() as conn:
             return _alerts.count_alerts(conn, **filters)
+
+    def asset_names(self) -> dict[int, str]:
+        """Every asset's name by id (what an asset alert's record names)."""
+        with self.read() as conn:
+            return _alerts.asset_names(conn)
 
     def count_open_alerts(self, sensor_id: int | None = None) -> int:
         with self.read() as conn:

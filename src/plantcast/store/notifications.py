@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, Row, and_, case, delete, func, inspect, select
 
 from plantcast.core.errors import InputError, NotFound
-from plantcast.store.schema import alerts, notifications, notify_destinations, sensors
+from plantcast.store.schema import alerts, assets, notifications, notify_destinations, sensors
 
 KINDS = ("webhook", "email")
 EVENTS = ("opened", "acknowledged", "resolved", "reopened")
@@ -106,8 +106,9 @@ def _iso(ts: datetime | None) -> str | None:
 def alert_body(conn: Connection, alert_id: int, event: str, by: str, key: str) -> str:
     """The JSON a receiver gets for one transition (frozen in the outbox row)."""
     row = conn.execute(
-        select(alerts, sensors.c.name.label("sensor"), sensors.c.unit)
-        .join(sensors, sensors.c.id == alerts.c.sensor_id)
+        select(alerts, sensors.c.name.label("sensor"), sensors.c.unit, assets.c.name.label("asset"))
+        .outerjoin(sensors, sensors.c.id == alerts.c.sensor_id)
+        .outerjoin(assets, assets.c.id == alerts.c.asset_id)
         .where(alerts.c.id == alert_id)
     ).one()
     payload = {
@@ -117,7 +118,9 @@ def alert_body(conn: Connection, alert_id: int, event: str, by: str, key: str) -
         "occurred_at": datetime.now(UTC).isoformat(),
         "alert": {
             "id": row.id,
-            "sensor": row.sensor,
+            "sensor": row.sensor,  # None on an asset's alert
+            "asset": row.asset,  # None on a sensor's alert
+            "contributors": row.contributors or [],  # an asset's sensors, largest share first
             "unit": row.unit,
             "detector": row.detector,
             "detectors": row.detectors or [{"detector": row.detector, "score": row.score}],

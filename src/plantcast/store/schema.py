@@ -109,7 +109,8 @@ alerts = Table(
     "alerts",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("sensor_id", Integer, ForeignKey("sensors.id"), nullable=False),
+    # a sensor's alert names its sensor; an asset's (multivariate) alert its asset instead
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), nullable=True),
     Column("ts", UTCTime, nullable=False),  # when the anomaly started
     Column("ends_at", UTCTime, nullable=True),  # last flagged reading; NULL while ongoing
     Column("detector", String(50), nullable=False),
@@ -121,7 +122,12 @@ alerts = Table(
     # one alert per episode: every detector that agreed, [{"detector", "score"}] in the order
     # they joined (empty on alerts stored before: then only ``detector``)
     Column("detectors", JSON, nullable=False, default=list),
+    # an asset's alert: the asset, and its sensors ranked by their share of the score at the
+    # peak, [{"sensor": name, "share": 0..1}] (NULL on a sensor's alert)
+    Column("asset_id", Integer, ForeignKey("assets.id"), nullable=True),
+    Column("contributors", JSON, nullable=True),
     Index("ix_alerts_sensor_ts", "sensor_id", "ts"),
+    Index("ix_alerts_asset_ts", "asset_id", "ts"),
     Index("ix_alerts_status", "status"),
 )
 
@@ -265,6 +271,16 @@ assets = Table(
     Column("train_from", UTCTime, nullable=True),
     Column("train_to", UTCTime, nullable=True),
     Column("created_at", UTCTime, nullable=False, default=_now),
+)
+
+# Per asset and detector: the last grid time already scored, so asset detection is
+# incremental (the asset's ``detector_state``).
+asset_state = Table(
+    "asset_state",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id"), primary_key=True),
+    Column("detector", String(50), primary_key=True),
+    Column("scored_until", UTCTime, nullable=False),
 )
 
 # Membership, many to many: a sensor may belong to several assets. ``position`` keeps the

@@ -89,6 +89,11 @@ class Transaction:
     set_scored_until = _bound(_alerts.set_scored_until)
     scored_until_many = _bound(_alerts.scored_until_many)
     set_scored_until_many = _bound(_alerts.set_scored_until_many)
+    has_alerts_of_asset = _bound(_alerts.has_alerts_of_asset)
+    asset_names = _bound(_alerts.asset_names)
+    asset_scored_until = _bound(_alerts.asset_scored_until)
+    set_asset_scored_until = _bound(_alerts.set_asset_scored_until)
+    forget_asset_state = _bound(_alerts.forget_asset_state)
 
     # -- fitted detector state (derived: a pass refits what is missing) ---------------------
     get_fit = _bound(_fits.get_fit)

@@ -37,8 +37,8 @@ def _parse_cursor(text: str) -> tuple[pd.Timestamp, int]:
         raise invalid("not a cursor this API gave out", "cursor") from None
 
 
-def _alert_out(a, names: dict[int, str]) -> AlertOut:
-    return AlertOut(**alert_record(a, names))  # the shape `plantcast alerts` prints
+def _alert_out(a, names: dict[int, str], assets: dict[int, str]) -> AlertOut:
+    return AlertOut(**alert_record(a, names, assets))  # the shape `plantcast alerts` prints
 
 
 @router.get(
@@ -47,6 +47,10 @@ def _alert_out(a, names: dict[int, str]) -> AlertOut:
 def list_alerts(
     request: Request,
     sensor: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
+    asset: Annotated[
+        str | None,
+        Query(min_length=1, max_length=200, pattern=NO_NUL, description="Only this asset's"),
+    ] = None,
     status: AlertStatus | None = None,
     limit: Annotated[int, Query(ge=1, le=limits.MAX_ALERTS_PAGE)] = 50,
     cursor: Annotated[
@@ -58,13 +62,17 @@ def list_alerts(
     store = store_of(request)
     before = _parse_cursor(cursor) if cursor else None
     sid = store.get_sensor(sensor).id if sensor else None
-    rows = store.list_alerts(sensor_id=sid, status=status, limit=limit + 1, before=before)
-    total = store.count_alerts(sensor_id=sid, status=status)
+    aid = store.get_asset(asset).id if asset else None
+    rows = store.list_alerts(
+        sensor_id=sid, asset_id=aid, status=status, limit=limit + 1, before=before
+    )
+    total = store.count_alerts(sensor_id=sid, asset_id=aid, status=status)
     names = {s.id: s.name for s in store.list_sensors()}
+    assets = store.asset_names() if any(a.asset_id is not None for a in rows) else {}
     page, more = rows[:limit], len(rows) > limit
     return AlertPage(
         total=total,
-        alerts=[_alert_out(a, names) for a in page],
+        alerts=[_alert_out(a, names, assets) for a in page],
         next_cursor=_cursor(page[-1]) if more else None,
     )
 
@@ -73,7 +81,8 @@ def _set_status(request: Request, alert_id: int, status: AlertStatus) -> AlertOu
     store = store_of(request)
     alert = store.set_alert_status(alert_id, status)  # what `plantcast alerts ack|resolve` calls
     names = {s.id: s.name for s in store.list_sensors()}
-    return _alert_out(alert, names)
+    assets = store.asset_names() if alert.asset_id is not None else {}
+    return _alert_out(alert, names, assets)
 
 
 @router.post(
