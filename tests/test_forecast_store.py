@@ -35,7 +35,7 @@ def test_refresh_stores_each_sensor_forecast_with_bands_and_scores(history):
     assert summary.as_dict() == {
         "sensors": 2,
         "refitted": 2,
-        "rechosen": 0,
+        "reselected": 0,
         "not_due": 0,
         "failed": {},
         "seconds": summary.as_dict()["seconds"],
@@ -92,24 +92,24 @@ def test_stale_forecasts_say_so_and_the_oldest_age(history):
 def test_auto_keeps_its_choice_for_a_number_of_refits_or_a_time(history):
     def refresh(at, **kw):
         return refresh_forecasts(
-            history, ["pump_flow"], model="auto", now=at, rechoose_refits=2, **FAST, **kw
+            history, ["pump_flow"], model="auto", now=at, reselect_refits=2, **FAST, **kw
         )
 
     first = refresh(NOW)
-    assert first.rechosen == ["pump_flow"]
+    assert first.reselected == ["pump_flow"]
     chosen = stored_forecast(history, "pump_flow", now=NOW)
     assert chosen.row.chosen_at == NOW and chosen.row.refits == 0
     assert chosen.choice is not None and len(chosen.choice.scores) > 2  # every candidate's MASE
     hour = pd.Timedelta("1h")
     for n in (1, 2):  # refits that keep the choice
         again = refresh(NOW + n * hour)
-        assert again.refitted == ["pump_flow"] and again.rechosen == []
+        assert again.refitted == ["pump_flow"] and again.reselected == []
         kept = stored_forecast(history, "pump_flow", now=NOW + n * hour)
         assert kept.row.chosen == chosen.row.chosen and kept.row.chosen_at == NOW
         assert kept.row.refits == n and kept.row.made_at == NOW + n * hour
-    assert refresh(NOW + 3 * hour).rechosen == ["pump_flow"]  # after rechoose_refits refits
+    assert refresh(NOW + 3 * hour).reselected == ["pump_flow"]  # after reselect_refits refits
     assert stored_forecast(history, "pump_flow", now=NOW).row.chosen_at == NOW + 3 * hour
-    assert refresh(NOW + 4 * hour, rechoose_after="30min").rechosen == ["pump_flow"]  # by age
+    assert refresh(NOW + 4 * hour, reselect_every="30min").reselected == ["pump_flow"]  # by age
 
 
 def test_one_sensors_failure_is_its_own(history):

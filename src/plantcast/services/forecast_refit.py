@@ -75,7 +75,7 @@ class Refit:
     trained_until: pd.Timestamp
     scores: dict[str, float]  # the chosen model's backtest metrics (empty: too short to score)
     choice: Choice | None  # auto only
-    rechosen: bool  # auto chose anew in this refit
+    reselected: bool  # auto chose anew in this refit
 
 
 def finite(values: dict[str, Any]) -> dict[str, float]:
@@ -115,8 +115,8 @@ def choice_of(auto: AutoForecaster) -> Choice:
 def refit_data(data: SensorData, spec: ForecastSpec, kept: Choice | None = None) -> Refit:
     """Fit and forecast ``data``: for ``auto``, choose anew unless ``kept`` is given."""
     series = data.series
-    rechosen = spec.model == "auto" and kept is None
-    if rechosen:
+    reselected = spec.model == "auto" and kept is None
+    if reselected:
         auto = get_model("auto", **spec.model_params())
         assert isinstance(auto, AutoForecaster)
         auto.fit(series)
@@ -151,7 +151,7 @@ def refit_data(data: SensorData, spec: ForecastSpec, kept: Choice | None = None)
         trained_until=series.index[-1],
         scores=scores,
         choice=choice,
-        rechosen=rechosen,
+        reselected=reselected,
     )
 
 

@@ -4,9 +4,9 @@
 older than ``max_age`` (``max_age`` means "refit at most this often"; a sensor without one, or
 stored for another model or horizon, is refitted too), in this process or fanned out on Dask
 (``plantcast.scale.forecast.refit_many``), and writes each forecast as soon as it is made.
-``auto`` re-chooses its model less often than it refits: a choice is kept until it is
-``rechoose_after`` old or has served ``rechoose_refits`` refits; in between a refit fits only
-the chosen model (or blend), about a tenth of the cost of choosing.
+``auto`` chooses its model less often than it refits: a choice is kept until it is
+``reselect_every`` old (default a day; or, when given, has served ``reselect_refits`` refits);
+in between a refit fits only the chosen model (or blend), about a tenth of the cost of choosing.
 
 ``stored_forecast`` reads one row (no fit, no readings) and says how old it is and whether it
 is stale (older than ``stale_after``): what the API, the page and the CLI show.
@@ -39,8 +39,7 @@ from plantcast.services.seasons import sensor_periods_now
 from plantcast.store import Store
 from plantcast.store.forecasts import ForecastPlan, StoredForecast
 
-DEFAULT_RECHOOSE_AFTER = pd.Timedelta("1d")
-DEFAULT_RECHOOSE_REFITS = 24
+DEFAULT_RESELECT_EVERY = pd.Timedelta("1d")
 DEFAULT_STALE_AFTER = pd.Timedelta("2h")  # an hourly refresh plus its own run time, with room
 
 Progress = Callable[[int, int, str], None]
@@ -55,7 +54,7 @@ class RefreshSummary:
 
     sensors: int = 0
     refitted: list[str] = field(default_factory=list)
-    rechosen: list[str] = field(default_factory=list)
+    reselected: list[str] = field(default_factory=list)
     not_due: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -66,7 +65,7 @@ class RefreshSummary:
         return {
             "sensors": self.sensors,
             "refitted": len(self.refitted),
-            "rechosen": len(self.rechosen),
+            "reselected": len(self.reselected),
             "not_due": self.not_due,
             "failed": dict(self.failed),
             "seconds": round(self.seconds, 3),
@@ -90,15 +89,17 @@ def kept_choice(
     plan: ForecastPlan | None,
     spec: ForecastSpec,
     now: pd.Timestamp,
-    rechoose_after: pd.Timedelta,
-    rechoose_refits: int,
+    reselect_every: pd.Timedelta,
+    reselect_refits: int | None,
 ) -> Choice | None:
     """``auto``'s stored choice when it may serve this refit too (None: choose anew)."""
     if spec.model != "auto" or plan is None or plan.model != "auto" or plan.chosen_at is None:
         return None
-    if plan.horizon != spec.horizon or plan.refits >= rechoose_refits:
+    if plan.horizon != spec.horizon:
         return None
-    if now - plan.chosen_at >= rechoose_after:
+    if reselect_refits is not None and plan.refits >= reselect_refits:
+        return None
+    if now - plan.chosen_at >= reselect_every:
         return None
     return Choice.from_json(plan.choice)
 
@@ -117,7 +118,7 @@ def _row(
 ) -> dict[str, Any]:
     if refit.choice is None:
         chosen_at, refits = None, 0
-    elif refit.rechosen or plan is None or plan.chosen_at is None:
+    elif refit.reselected or plan is None or plan.chosen_at is None:
         chosen_at, refits = made_at, 0
     else:
         chosen_at, refits = plan.chosen_at, plan.refits + 1
@@ -147,8 +148,8 @@ def refresh_forecasts(
     dask: DaskTarget = None,
     on_progress: Progress | None = None,
     now: pd.Timestamp | None = None,
-    rechoose_after: pd.Timedelta | str = DEFAULT_RECHOOSE_AFTER,
-    rechoose_refits: int = DEFAULT_RECHOOSE_REFITS,
+    reselect_every: pd.Timedelta | str = DEFAULT_RESELECT_EVERY,
+    reselect_refits: int | None = None,
     windows: int = 10,
 ) -> RefreshSummary:
     """Refit the stored forecast of every sensor (or of ``sensors``) that is due (see the
@@ -175,8 +176,8 @@ def refresh_forecasts(
         model,
         windows,
         None if now is None else to_utc(now),
-        parse_duration(rechoose_after, field="rechoose_after"),
-        rechoose_refits,
+        parse_duration(reselect_every, field="reselect_every"),
+        reselect_refits,
     )
     job.summary.on_dask = dask is not None and dask is not False
     job.plan(
@@ -202,12 +203,12 @@ class _Refresh:
         model: str,
         windows: int,
         clock: pd.Timestamp | None,
-        rechoose_after: pd.Timedelta,
-        rechoose_refits: int,
+        reselect_every: pd.Timedelta,
+        reselect_refits: int | None,
     ) -> None:
         self.store, self.model, self.windows, self.clock = store, model, windows, clock
         self.at = clock or pd.Timestamp.now(tz="UTC")
-        self.rechoose_after, self.rechoose_refits = rechoose_after, rechoose_refits
+        self.reselect_every, self.reselect_refits = reselect_every, reselect_refits
         self.summary = RefreshSummary()
         self.due: dict[str, Sensor] = {}
         self.steps: dict[str, int] = {}
@@ -250,7 +251,7 @@ class _Refresh:
             )
             plan = self.plans.get(sensor.id)
             self.kept[name] = kept_choice(
-                plan, spec, self.at, self.rechoose_after, self.rechoose_refits
+                plan, spec, self.at, self.reselect_every, self.reselect_refits
             )
             self.specs[name] = spec
         return self.specs[name]
@@ -265,8 +266,8 @@ class _Refresh:
         with self.store.transaction() as tx:
             tx.put_forecasts([_row(sensor.id, result, self.plans.get(sensor.id), made_at)])
         self.summary.refitted.append(name)
-        if result.rechosen:
-            self.summary.rechosen.append(name)
+        if result.reselected:
+            self.summary.reselected.append(name)
 
     def serially(self, on_progress: Progress | None) -> None:
         todo = list(self.due)

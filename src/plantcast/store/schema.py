@@ -172,7 +172,7 @@ forecasts = Table(
     Column("points", Text, nullable=False),
     Column("scores", Text, nullable=False, default="{}"),  # the chosen model's backtest metrics
     # auto: what it chose from ({"scores": {candidate: MASE}, "members", "weights", "combine"})
-    # and when; a refit keeps the choice until it is ``rechoose_after`` old or that many refits
+    # and when; a refit keeps the choice until it is ``reselect_every`` old or that many refits
     Column("choice", Text, nullable=True),
     Column("chosen_at", UTCTime, nullable=True),
     Column("refits", Integer, nullable=False, default=0),  # refits since the choice
