@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 
@@ -174,6 +174,14 @@ class AlertOut(BaseModel):
     value: float
     expected: float | None
     status: AlertStatus
+    silenced: bool = Field(
+        False, description="Raised inside a silence (maintenance window): never notified"
+    )
+    details: dict[str, Any] = Field(
+        default_factory=dict,
+        description="What its kind adds: a limit alarm's limit and level, a forecast "
+        "crossing's time and band",
+    )
 
 
 class AlertPage(BaseModel):

@@ -379,6 +379,7 @@ def alerts(ctx, database_url, sensor, asset, status, limit, fmt) -> None:
                 "end": "ongoing" if r["end"] is None else f"{r['end']:%Y-%m-%d %H:%M}",
                 "detectors": ", ".join(f"{d['detector']} {d['score']:.1f}" for d in r["detectors"]),
                 "value": f"{r['value']:.2f}",
+                "status": r["status"] + (" (silenced)" if r["silenced"] else ""),
             }
             for r in records
         ]

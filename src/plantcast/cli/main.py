@@ -27,6 +27,7 @@ from plantcast.cli import (  # noqa: F401
     notify,
     seasons,
     serve_commands,
+    silences,
     storage,
     users,
 )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # annotations only: the CLI imports these types without pandas
     import pandas as pd
@@ -83,6 +83,8 @@ class Alert:
     # an asset alert's sensors by their share of its score at the peak, largest first:
     # {sensor name: share in 0..1} (empty on a sensor's alert)
     contributors: dict[str, float] = field(default_factory=dict)
+    silenced: bool = False  # raised inside a silence: stored, never notified
+    details: dict[str, Any] = field(default_factory=dict)  # a limit alarm's limit, level, …
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ ALERT_FIELDS = (
     "value",
     "expected",
     "status",
+    "silenced",
 )
 
 
@@ -33,7 +34,8 @@ def alert_record(
     Times stay datetimes (``end`` is None while the anomaly goes on) and the status is its
     value. ``detector`` raised it (``score``, ``value`` and ``expected`` are at its peak);
     ``detectors`` lists every detector that agreed on the episode, each with its own peak
-    score."""
+    score; ``silenced``: raised inside a silence (no notification left); ``details``: what its
+    kind adds (a limit alarm's limit and level, a forecast crossing's time and band)."""
     return {
         "id": alert.id,
         "sensor": None if alert.sensor_id is None else names.get(alert.sensor_id),
@@ -47,4 +49,6 @@ def alert_record(
         "value": alert.value,
         "expected": alert.expected,
         "status": alert.status.value,
+        "silenced": alert.silenced,  # raised inside a silence: never notified
+        "details": alert.details,  # a limit alarm's limit and level, a forecast crossing's when
     }

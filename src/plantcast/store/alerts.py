@@ -12,6 +12,7 @@ from plantcast.core.errors import InputError, NotFound, StoreError
 from plantcast.core.timeutil import TimeLike, to_utc
 from plantcast.core.types import Alert, AlertStatus
 from plantcast.store import notifications as outbox
+from plantcast.store import silences
 from plantcast.store.schema import alerts, asset_state, assets, detector_state, sensors
 
 # The notification each status change queues (in the same transaction: store.notifications).
@@ -34,6 +35,8 @@ def _to_alert(row: Row[Any]) -> Alert:
         detectors=agreed or {row.detector: float(row.score)},
         asset_id=row.asset_id,
         contributors={str(c["sensor"]): float(c["share"]) for c in (row.contributors or [])},
+        silenced=bool(row.silenced),
+        details=dict(row.details or {}),
     )
 
 
@@ -58,6 +61,10 @@ def insert_alert(conn: Connection, /, sensor_id: int | None, **fields: Any) -> i
     for key in ("ts", "ends_at"):
         if values.get(key) is not None:
             values[key] = to_utc(values[key])
+    if not values.get("details"):
+        values.pop("details", None)
+    if silences.silencing(conn, sensor_id, values["ts"], values.get("asset_id")) is not None:
+        values["silenced"] = True  # stored all the same; the outbox skips it
     alert_id = int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0])  # type: ignore[index]  # never None after an INSERT
     outbox.enqueue(conn, alert_id, "opened", by="detector")
     return alert_id
@@ -89,9 +96,13 @@ def list_alerts(
     ongoing: bool = False,
     limit: int = 200,
     before: tuple[pd.Timestamp, int] | None = None,
+    silenced: bool | None = None,
 ) -> list[Alert]:
-    """Newest first; ``before`` = (ts, id) of the last alert of a previous page (a cursor)."""
+    """Newest first; ``before`` = (ts, id) of the last alert of a previous page (a cursor);
+    ``silenced``: only those raised inside a silence (True) or outside one (False)."""
     q = select(alerts)
+    if silenced is not None:
+        q = q.where(alerts.c.silenced == bool(silenced))
     if before is not None:
         b_ts, b_id = to_utc(before[0]), int(before[1])
         q = q.where((alerts.c.ts < b_ts) | ((alerts.c.ts == b_ts) & (alerts.c.id < b_id)))
@@ -293,7 +304,8 @@ def forget_asset_state(conn: Connection, asset_id: int) -> None:
 def upgrade(conn: Connection) -> list[str]:
     """Bring an older ``alerts`` table up to this schema: ``detectors`` came later (alerts
     stored before read as raised by their one detector), then ``asset_id`` and
-    ``contributors`` with ``sensor_id`` made nullable (asset alerts). Returns what was done.
+    ``contributors`` with ``sensor_id`` made nullable (asset alerts), then ``silenced`` and
+    ``details`` (alerts stored before: not silenced, no details). Returns what was done.
 
     On SQLite a NOT NULL cannot be dropped in place: :func:`rebuild_sqlite` does that, on a
     connection of its own, before this runs."""
@@ -302,6 +314,14 @@ def upgrade(conn: Connection) -> list[str]:
     if "detectors" not in columns:
         conn.exec_driver_sql("ALTER TABLE alerts ADD COLUMN detectors JSON NOT NULL DEFAULT '[]'")
         done.append("alerts.detectors added")
+    if "silenced" not in columns:  # alerts stored before silences were never silenced
+        conn.exec_driver_sql(
+            "ALTER TABLE alerts ADD COLUMN silenced BOOLEAN NOT NULL DEFAULT false"
+        )
+        done.append("alerts.silenced added")
+    if "details" not in columns:
+        conn.exec_driver_sql("ALTER TABLE alerts ADD COLUMN details JSON NOT NULL DEFAULT '{}'")
+        done.append("alerts.details added")
     if "asset_id" not in columns:
         conn.exec_driver_sql(
             "ALTER TABLE alerts ADD COLUMN asset_id INTEGER REFERENCES assets (id)"

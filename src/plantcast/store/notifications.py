@@ -150,8 +150,12 @@ def _has_outbox(conn: Connection) -> bool:
 
 
 def enqueue(conn: Connection, alert_id: int, event: str, *, by: str) -> int:
-    """Queue one notification of ``event`` per destination, on the alert's own connection."""
+    """Queue one notification of ``event`` per destination, on the alert's own connection;
+    none for an alert raised inside a silence."""
     if not _has_outbox(conn):
+        return 0
+    silenced = conn.execute(select(alerts.c.silenced).where(alerts.c.id == alert_id)).scalar()
+    if silenced:  # raised inside a silence (maintenance window): nothing leaves
         return 0
     dests = conn.execute(select(notify_destinations.c.id)).scalars().all()
     rows = []

@@ -9,6 +9,7 @@ import pandas as pd
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
@@ -21,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeEngine
@@ -126,6 +128,11 @@ alerts = Table(
     # peak, [{"sensor": name, "share": 0..1}] (NULL on a sensor's alert)
     Column("asset_id", Integer, ForeignKey("assets.id"), nullable=True),
     Column("contributors", JSON, nullable=True),
+    # raised inside a silence (maintenance window): stored, but no notification leaves
+    Column("silenced", Boolean, nullable=False, default=False, server_default=false()),
+    # what a kind of alert adds (a limit alarm: the limit and level; a forecast crossing: when
+    # and the forecast's band there), as JSON; {} for the detectors' alerts
+    Column("details", JSON, nullable=False, default=dict),
     Index("ix_alerts_sensor_ts", "sensor_id", "ts"),
     Index("ix_alerts_asset_ts", "asset_id", "ts"),
     Index("ix_alerts_status", "status"),
@@ -309,4 +316,54 @@ audit_log = Table(
     Column("after", JSON, nullable=True),
     Index("ix_audit_log_at", "at"),
     Index("ix_audit_log_target", "target"),
+)
+
+# Silences (maintenance windows): while one covers an alert's start, the alert is stored marked
+# silenced and queues no notification. ``scope`` is sensor, asset or all (``target`` the
+# sensor's or asset's name, NULL for all). Either one range [starts_at, ends_at) or, with
+# ``recurrence`` ("sat 06:00 8h", plantcast.core.recurrence), weekly windows from starts_at
+# (until ends_at, if set). ``ended_at``: ended early by someone; nothing after it is silenced.
+silences = Table(
+    "silences",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("scope", String(10), nullable=False),
+    Column("target", String(200), nullable=True),
+    Column("starts_at", UTCTime, nullable=False),
+    Column("ends_at", UTCTime, nullable=True),
+    Column("recurrence", String(100), nullable=True),
+    Column("reason", Text, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+    Column("ended_at", UTCTime, nullable=True),
+    Index("ix_silences_scope_target", "scope", "target"),
+)
+
+# Annotations: a note on a sensor at a time (``ends_at`` NULL) or over a range.
+notes = Table(
+    "annotations",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), nullable=False),
+    Column("starts_at", UTCTime, nullable=False),
+    Column("ends_at", UTCTime, nullable=True),
+    Column("text", Text, nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("created_at", UTCTime, nullable=False, default=_now),
+    Index("ix_annotations_sensor_start", "sensor_id", "starts_at"),
+)
+
+# Per-sensor alarm limits as a SCADA sets them (any may be NULL: not set). An alarm raised at a
+# limit clears only once the value is back inside it by ``deadband`` (in the sensor's unit).
+sensor_limits = Table(
+    "sensor_limits",
+    metadata,
+    Column("sensor_id", Integer, ForeignKey("sensors.id"), primary_key=True),
+    Column("low_low", Float, nullable=True),
+    Column("low", Float, nullable=True),
+    Column("high", Float, nullable=True),
+    Column("high_high", Float, nullable=True),
+    Column("deadband", Float, nullable=False, default=0.0),
+    Column("updated_at", UTCTime, nullable=False, default=_now),
+    Column("updated_by", String(200), nullable=False),
 )

@@ -21,9 +21,12 @@ from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
 from plantcast.store import fits as _fits
 from plantcast.store import forecasts as _forecasts
+from plantcast.store import limits as _limits
+from plantcast.store import notes as _notes
 from plantcast.store import notifications as _outbox
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
+from plantcast.store import silences as _silences
 from plantcast.store import users as _users
 
 P = ParamSpec("P")
@@ -107,6 +110,22 @@ class Transaction:
     forecast_plans = _bound(_forecasts.forecast_plans)
     oldest_forecast = _bound(_forecasts.oldest_made_at)
     put_forecasts = _bound(_forecasts.put_forecasts)
+
+    # -- silences, annotations and limits (plantcast.services.silences, notes, limits) -------
+    insert_silence = _bound(_silences.insert_silence)
+    get_silence = _bound(_silences.get_silence)
+    end_silence = _bound(_silences.end_silence)
+    list_silences = _bound(_silences.list_silences)
+    silence_targets = _bound(_silences.targets_of_sensor)
+    insert_annotation = _bound(_notes.insert_annotation)
+    get_annotation = _bound(_notes.get_annotation)
+    update_annotation = _bound(_notes.update_annotation)
+    delete_annotation = _bound(_notes.delete_annotation)
+    list_annotations = _bound(_notes.list_annotations)
+    get_limits = _bound(_limits.get_limits)
+    limits_many = _bound(_limits.limits_many)
+    put_limits = _bound(_limits.put_limits)
+    delete_limits = _bound(_limits.delete_limits)
 
     # -- the audit trail (append-only; plantcast.services.audit builds the entries) ---------
     audit = _bound(_audit.record)
