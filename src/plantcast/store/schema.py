@@ -132,7 +132,7 @@ alerts = Table(
     Column("silenced", Boolean, nullable=False, default=False, server_default=false()),
     # what a kind of alert adds (a limit alarm: the limit and level; a forecast crossing: when
     # and the forecast's band there), as JSON; {} for the detectors' alerts
-    Column("details", JSON, nullable=False, default=dict),
+    Column("details", JSON, nullable=False, default=dict, server_default="{}"),
     Index("ix_alerts_sensor_ts", "sensor_id", "ts"),
     Index("ix_alerts_asset_ts", "asset_id", "ts"),
     Index("ix_alerts_status", "status"),
