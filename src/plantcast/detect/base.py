@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from abc import ABC, abstractmethod
+from abc import ABC
 from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
@@ -13,7 +13,7 @@ import pandas as pd
 from plantcast.core.errors import InputError, NotEnoughData, Refused
 from plantcast.core.timeutil import parse_duration
 from plantcast.detect.calibration import budget_threshold
-from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
+from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis, no_episodes
 
 Frame = TypeVar("Frame", pd.Series, pd.DataFrame)
 SCORE_COLUMNS = ["value", "score", "flag", "expected"]
@@ -144,8 +144,26 @@ class Detector(ABC):
 
     def episodes(self, series: pd.Series) -> pd.DataFrame:
         """Flagged readings grouped into episodes by the detector's :class:`EpisodePolicy`."""
+        return self.episodes_of(validate_series(series))
+
+    def episodes_of(self, series: pd.Series) -> pd.DataFrame:
+        """:meth:`episodes` of a series :func:`validate_series` returned: a caller that scores
+        one series with several detectors validates it once. A detector that scores through
+        :meth:`_score_parts` builds no frame when it flags nothing (most calls, on a steady
+        plant): the episodes are the same, found without it."""
+        if self.requires_fit and not self.is_fitted:
+            raise NotFitted(f"{type(self).__name__} is not fitted: call .fit(series) first")
+        if series.empty:
+            frame = score_frame(series, [], [])
+        elif type(self)._detect_core is Detector._detect_core:
+            parts = self._score_parts(series)
+            if not np.asarray(parts["flag"]).any():
+                return no_episodes()
+            frame = score_frame(series, **parts)
+        else:
+            frame = self._detect_core(series)
         return find_episodes(
-            self.detect(series),
+            frame,
             max_gap=self.episode_gap,
             merge_gap=self.policy.gap(),
             min_duration=self.policy.shortest(),
@@ -171,8 +189,18 @@ class Detector(ABC):
     def _fit_core(self, series: pd.Series) -> None:  # noqa: B027 - optional hook
         """Learn state (attributes ending in ``_``) from a validated training series."""
 
-    @abstractmethod
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame: ...
+    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+        """The score frame of a validated, non-empty series: by default
+        :func:`score_frame` of :meth:`_score_parts`."""
+        return score_frame(series, **self._score_parts(series))
+
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
+        """:func:`score_frame`'s arguments for a validated, non-empty series (``score``,
+        ``flag``, optional ``expected`` and extra columns). A detector implements this or
+        overrides :meth:`_detect_core`."""
+        raise NotImplementedError(
+            f"{type(self).__name__} implements neither _score_parts nor _detect_core"
+        )
 
     def __repr__(self) -> str:
         params = {k: v for k, v in vars(self).items() if not k.endswith("_")}

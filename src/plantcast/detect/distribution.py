@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import NotEnoughData
-from plantcast.detect.base import DEFAULT_BUDGET, Detector, score_frame
+from plantcast.detect.base import DEFAULT_BUDGET, Detector
 from plantcast.detect.episodes import EpisodePolicy
 from plantcast.detect.windows import SeasonalProfile, window_points, with_context
 
@@ -123,10 +123,11 @@ class ScaleChangeDetector(_WindowedDetector):
         self.tail_ = series.iloc[-m:]
         self.threshold_ = self._threshold(self._score(series), series.index, m)
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         full, skip = with_context(self.tail_, series)
         score = self._score(full)[skip:]
-        return score_frame(series, score, self._flags(score), self.profile_.predict(series.index))
+        expected = self.profile_.predict(series.index)
+        return {"score": score, "flag": self._flags(score), "expected": expected}
 
 
 class ProfileChangeDetector(_WindowedDetector):
@@ -173,7 +174,7 @@ class ProfileChangeDetector(_WindowedDetector):
         self.tail_ = series.iloc[-(self.cycles_ + 2) * p :]
         self.threshold_ = self._threshold(score, series.index, valid)
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         full, skip = with_context(self.tail_, series)
         score = np.nan_to_num(self._rms(full.to_numpy()) / self.typical_)[skip:]
-        return score_frame(series, score, self._flags(score))
+        return {"score": score, "flag": self._flags(score)}

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import NotEnoughData
-from plantcast.detect.base import DEFAULT_BUDGET, Detector, robust_location_scale, score_frame
+from plantcast.detect.base import DEFAULT_BUDGET, Detector, robust_location_scale
 from plantcast.detect.episodes import EpisodePolicy
 from plantcast.detect.windows import SeasonalProfile, window_points
 
@@ -102,13 +102,14 @@ class DriftDetector(Detector):
         floor = max(self.threshold, self.tail_factor * float(np.quantile(score[span:], 0.99)))
         self.threshold_ = self._calibrate(pd.Series(score, index=series.index), floor)
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         # scoring that carries on from the training window starts where the training ended
         start = self.last_ if series.index[0] > self.end_ else 0.0
         z = ewma(self._u(series), self.span_, start)
         score = np.abs(z) / self.ewma_scale_
         expected = self.profile_.predict(series.index) + self.loc_
-        return score_frame(series, score, self._flags(score), expected, drift=z * self.scale_)
+        flag = self._flags(score)
+        return {"score": score, "flag": flag, "expected": expected, "drift": z * self.scale_}
 
     def explain(self) -> dict[str, Any]:
         info = super().explain()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import InputError
 from plantcast.core.timeutil import parse_duration
-from plantcast.detect.base import DEFAULT_BUDGET, Detector, score_frame
+from plantcast.detect.base import DEFAULT_BUDGET, Detector
 from plantcast.detect.calibration import missing_run_threshold
 from plantcast.detect.episodes import EpisodePolicy
 
@@ -74,12 +76,12 @@ class DropoutDetector(Detector):
             return parse_duration(self.interval, field="interval")
         return getattr(self, "interval_", None) or median_interval(index)
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         idx = series.index
         step = self._step(idx)
         if step is None or step <= pd.Timedelta(0):
             if len(idx) < 2:
-                return score_frame(series, np.ones(len(idx)), np.zeros(len(idx), bool))
+                return {"score": np.ones(len(idx)), "flag": np.zeros(len(idx), bool)}
             raise InputError("cannot infer the nominal interval: give interval=")
         ns = idx.as_unit("ns").asi8
         k = getattr(self, "threshold_", self.k)
@@ -88,4 +90,4 @@ class DropoutDetector(Detector):
         flag = gap > k
         since = pd.DatetimeIndex(prev + step.value, tz="UTC")
         known = pd.DatetimeIndex(prev + int(k * step.value), tz="UTC")
-        return score_frame(series, gap, flag, since=since, detected_at=known)
+        return {"score": gap, "flag": flag, "since": since, "detected_at": known}

@@ -98,7 +98,7 @@ def find_episodes(
     flag = scores["flag"].to_numpy(dtype=bool)
     pos = np.flatnonzero(flag)
     if len(pos) == 0:  # most frames of a steady plant: a copy of the empty one is quick
-        return _NO_EPISODES.copy()
+        return no_episodes()
     sub = scores.iloc[pos]
     ts = sub.index
     split = np.diff(pos) > max_gap + 1
@@ -149,3 +149,8 @@ def _dtype(column: str) -> str:
 # Built once: making the eight typed empty columns costs about a millisecond a call, and an
 # incremental detect pass asks for them four times per sensor.
 _NO_EPISODES = pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in EPISODE_COLUMNS})
+
+
+def no_episodes() -> pd.DataFrame:
+    """:func:`find_episodes`' result when nothing is flagged: its columns, no row."""
+    return _NO_EPISODES.copy()

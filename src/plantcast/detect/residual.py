@@ -13,7 +13,6 @@ from plantcast.detect.base import (
     Detector,
     make_forecaster,
     robust_location_scale,
-    score_frame,
 )
 from plantcast.detect.episodes import EpisodePolicy
 
@@ -213,7 +212,7 @@ class ResidualZDetector(ResidualDetector):
         z: np.ndarray = (resid - med) / scale
         return z
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         expected = self._expected(series.index)
         z = self._z(series, expected=expected)
         flags = self._flags(np.abs(z))
@@ -223,7 +222,7 @@ class ResidualZDetector(ResidualDetector):
             # readings after a long run began are judged against the local level
             z = self._z(series, accepted=flags_until_quiet(old, flags), expected=expected)
             flags = self._flags(np.abs(z))
-        return score_frame(series, np.abs(z), flags, expected, z=z)
+        return {"score": np.abs(z), "flag": flags, "expected": expected, "z": z}
 
 
 def median_step(index: pd.DatetimeIndex) -> int:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.core.timeutil import parse_duration
-from plantcast.detect.base import DEFAULT_BUDGET, robust_location_scale, score_frame
+from plantcast.detect.base import DEFAULT_BUDGET, robust_location_scale
 from plantcast.detect.episodes import EpisodePolicy
 from plantcast.detect.residual import (
     ResidualDetector,
@@ -112,7 +112,8 @@ class LevelShiftDetector(ResidualDetector):
         score = np.abs(diff) / self._spread(diff)
         self.threshold_ = self._calibrate(pd.Series(score, index=series.index), self.threshold)
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         expected = self._expected(series.index)
         diff, score = self._score(series, expected)
-        return score_frame(series, score, self._flags(score), expected, shift=diff * self.scale_)
+        flag = self._flags(score)
+        return {"score": score, "flag": flag, "expected": expected, "shift": diff * self.scale_}

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
-from plantcast.detect.base import DEFAULT_BUDGET, Detector, score_frame
+from plantcast.detect.base import DEFAULT_BUDGET, Detector
 from plantcast.detect.episodes import EpisodePolicy
 
 
@@ -88,9 +90,9 @@ class StuckDetector(Detector):
             run = np.where(at_rest, 0, run)
         return run
 
-    def _detect_core(self, series: pd.Series) -> pd.DataFrame:
+    def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         min_run = self.min_run if self.min_run is not None else self.min_run_
         values = series.to_numpy()
         run = self._runs(values)
         _, first = flat_runs(values, self.tol)
-        return score_frame(series, run, run >= min_run, since=series.index[first])
+        return {"score": run, "flag": run >= min_run, "since": series.index[first]}

@@ -32,7 +32,7 @@ from plantcast.detect import (
     StuckDetector,
     merge_episodes,
 )
-from plantcast.detect.base import DEFAULT_BUDGET
+from plantcast.detect.base import DEFAULT_BUDGET, validate_series
 from plantcast.detect.residual import DETECT_HARMONICS
 from plantcast.services.detector_fits import (
     Fit,
@@ -331,10 +331,11 @@ def score_chunk(
     context = context_span(plan.sensor)
     # from the reading before the context, so a gap reaching into it is seen whole
     window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
+    clean = validate_series(window)  # once for all the detectors
     for name, det in fitted.items():
-        episodes = det.episodes(window)
+        episodes = det.episodes_of(clean)
         # episodes still open at the last run's end are seen whole, so their alerts close
-        found[name] = episodes[episodes["end"] >= a - resolve_after]
+        found[name] = episodes if episodes.empty else episodes[episodes["end"] >= a - resolve_after]
     scored = int((series.index >= a).sum()) if found else 0
     return ChunkScore(a, b, found, skipped, scored, fit, refitted and fit is not None)
 

@@ -46,6 +46,9 @@ def fit_on_history(det: Detector, train: pd.Series, everything: pd.Series) -> pd
 # 12 h pad changed nothing there. ``_probe`` then took seeds 1000-1099 from 0.910 to 0.932.
 CLEAN_PASSES = 2
 CLEAN_PAD = pd.Timedelta("6h")
+# ... but at most this share of the training window: a young 1 s sensor's 15 minutes would
+# otherwise be padded away whole, its fault kept in and its thresholds raised above it.
+CLEAN_PAD_SHARE = 1 / 8
 CLEANED = ("residual_z", "level_shift", "stuck")
 # The pattern detectors are refitted without those detectors' episodes and their own, but
 # their episodes leave the others' windows alone: adding one to a run changes no other's fit.
@@ -71,7 +74,7 @@ def refit_without_anomalies(dets: dict[str, Detector], used: dict[str, pd.Series
     """Past anomalies are not normal: a training window that holds one (last week's burst,
     a step, a stuck spell) would raise the sensor's thresholds until it is blind to the
     next. The episodes the fitted detectors find in their own windows are left out (with
-    ``CLEAN_PAD`` either side) and those detectors refitted, ``CLEAN_PASSES`` times at most:
+    ``clean_pad`` either side) and those detectors refitted, ``CLEAN_PASSES`` times at most:
     the ``CLEANED`` detectors without all of their episodes, a ``CLEANED_ALONE`` one without
     those and its own. Gaps are what dropout learns from: it keeps its window as it is."""
     shared = [n for n in dets if n in CLEANED]
@@ -88,11 +91,19 @@ def refit_without_anomalies(dets: dict[str, Detector], used: dict[str, pd.Series
             return
 
 
+def clean_pad(index: pd.DatetimeIndex) -> int:
+    """The pad (ns) either side of an episode left out of a training window: ``CLEAN_PAD``,
+    at most ``CLEAN_PAD_SHARE`` of the window's span."""
+    span = int(index[-1].value - index[0].value) if len(index) > 1 else 0
+    return min(CLEAN_PAD.value, int(span * CLEAN_PAD_SHARE))
+
+
 def _refit_without(det: Detector, used: dict[str, pd.Series], name: str, eps) -> bool:
     """Refit ``det`` on ``used[name]`` less ``eps`` (± ``CLEAN_PAD``); whether it left any out."""
     eps = eps.sort_values("start")
-    lo = eps["start"].to_numpy(dtype="datetime64[ns]").astype("int64") - CLEAN_PAD.value
-    hi = eps["end"].to_numpy(dtype="datetime64[ns]").astype("int64") + CLEAN_PAD.value
+    pad = clean_pad(used[name].index)
+    lo = eps["start"].to_numpy(dtype="datetime64[ns]").astype("int64") - pad
+    hi = eps["end"].to_numpy(dtype="datetime64[ns]").astype("int64") + pad
     hi = np.maximum.accumulate(hi)
     ns = used[name].index.as_unit("ns").asi8
     first = np.searchsorted(lo, ns, side="right") - 1
