@@ -3,9 +3,14 @@ while, readers see the stored forecast and whether it is stale (SQLite and Postg
 
 from __future__ import annotations
 
+import json
+import warnings
+
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 
+from plantcast.cli.main import cli
 from plantcast.core.errors import NotFound
 from plantcast.core.types import Source
 from plantcast.ingest.backfill import backfill
@@ -131,3 +136,105 @@ def test_a_horizon_shorter_than_the_interval_is_that_sensors_failure(history):
         history, model="seasonal_naive", now=NOW, **{**FAST, "horizon": "10min"}
     )
     assert summary.refitted == [] and "shorter than one reading interval" in str(summary.failed)
+
+
+def test_api_serves_the_stored_forecast_and_says_when_stale(history):
+    from plantcast.api import create_app
+    from plantcast.services.apikeys import create_key
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(store=history))
+    auth = {"Authorization": f"Bearer {create_key(history, 'reader', 'read')[1]}"}
+    path = "/v1/sensors/pump_flow/forecast/stored"
+    missing = client.get(path, headers=auth)
+    assert missing.status_code == 404 and "forecast refresh" in missing.json()["detail"]
+    assert client.get("/v1/sensors/nope/forecast/stored", headers=auth).status_code == 404
+    assert client.get(path).status_code == 401
+    made = pd.Timestamp.now(tz="UTC").floor("s") - pd.Timedelta("3h")
+    refresh_forecasts(history, ["pump_flow"], model="fourier_linear", now=made, **FAST)
+    body = client.get(path, headers=auth).json()
+    assert body["sensor"] == "pump_flow" and body["chosen"] == "fourier_linear"
+    assert body["stale"] is True and body["age_s"] >= 3 * 3600 and body["stale_after_s"] == 7200
+    assert len(body["forecast"]) == 6 and body["forecast"][0]["ts"] == (END + STEP).isoformat()
+    assert {"mean", "lower_80", "upper_95"} <= set(body["forecast"][0])
+    assert "mase" in body["backtest"]
+    fresh = client.get(path, params={"stale_after": "1d"}, headers=auth).json()
+    assert fresh["stale"] is False
+    bad = client.get(path, params={"stale_after": "soon"}, headers=auth)
+    assert bad.status_code == 422 and bad.json()["field"] == "stale_after"
+
+
+def test_cli_refresh_show_list_and_on_demand_forecast_still_works(history, db_url):
+    runner = CliRunner()
+    db = ["--database-url", db_url]
+    refresh = runner.invoke(
+        cli,
+        [
+            "forecast",
+            "refresh",
+            *db,
+            "--model",
+            "seasonal_naive",
+            "--horizon",
+            "3h",
+            "--windows",
+            "3",
+            "--format",
+            "json",
+        ],
+    )
+    assert refresh.exit_code == 0, refresh.output
+    assert json.loads(refresh.output)["refitted"] == 2
+    again = runner.invoke(
+        cli,
+        [
+            "forecast",
+            "refresh",
+            *db,
+            "--model",
+            "seasonal_naive",
+            "--horizon",
+            "3h",
+            "--windows",
+            "3",
+        ],
+    )
+    assert again.exit_code == 0 and "0 of 2 sensors refitted" in again.output
+    assert "2 not due" in again.output
+    shown = runner.invoke(
+        cli, ["forecast", "show", *db, "--sensor", "pump_flow", "--format", "csv"]
+    )
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.splitlines()[0] == "ts,mean,lower_80,upper_80,lower_95,upper_95"
+    assert len(shown.stdout.splitlines()) == 7 and "STALE" not in shown.output
+    listed = runner.invoke(cli, ["forecast", "list", *db, "--format", "json"])
+    rows = json.loads(listed.stdout)
+    assert [r["sensor"] for r in rows] == sorted(SENSORS) and not rows[0]["stale"]
+    stale = runner.invoke(
+        cli, ["forecast", "show", *db, "--sensor", "pump_flow", "--stale-after", "0s"]
+    )
+    assert stale.exit_code == 0 and "STALE" in stale.output
+    missing = runner.invoke(cli, ["forecast", "show", *db, "--sensor", "nope"])
+    assert missing.exit_code == 1 and "nope" in missing.output
+    on_demand = runner.invoke(
+        cli,
+        [
+            "forecast",
+            *db,
+            "--sensor",
+            "pump_flow",
+            "--model",
+            "seasonal_naive",
+            "--horizon",
+            "3h",
+            "--format",
+            "csv",
+        ],
+    )
+    assert on_demand.exit_code == 0, on_demand.output
+    assert len(on_demand.stdout.splitlines()) == 7
+    mixed = runner.invoke(cli, ["forecast", "--sensor", "pump_flow", "list", *db])
+    assert mixed.exit_code == 2 and "after `forecast list`" in mixed.output

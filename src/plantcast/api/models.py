@@ -113,6 +113,25 @@ class ForecastOut(BaseModel):
     forecast: list[ForecastPoint]
 
 
+class StoredForecastOut(BaseModel):
+    """A forecast kept ready by the scheduled refresh: read from the store, never fitted."""
+
+    sensor: str
+    model: str
+    chosen: str = Field(description="What forecast: differs from model for auto")
+    horizon_steps: int
+    made_at: datetime
+    trained_until: datetime = Field(description="The last reading the model was fitted on")
+    age_s: float = Field(description="Seconds since the forecast was made")
+    stale: bool = Field(description="Older than stale_after: the refresh is not keeping up")
+    stale_after_s: float
+    fitted_on: int
+    chosen_at: datetime | None = Field(None, description="auto: when it chose this model")
+    scores: dict[str, float] | None = Field(None, description="auto: backtest MASE of each")
+    backtest: dict[str, float] = Field(description="The chosen model's backtest metrics")
+    forecast: list[ForecastPoint]
+
+
 class BacktestOut(BaseModel):
     sensor: str
     horizon_steps: int

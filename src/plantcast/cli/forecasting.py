@@ -11,6 +11,7 @@ import click
 
 from plantcast.cli.common import (
     LazyChoice,
+    PlantcastGroup,
     console,
     database_option,
     out,
@@ -29,16 +30,23 @@ def available_models() -> list[str]:
     return available_models()
 
 
-@cli.command()
+@cli.group(cls=PlantcastGroup, invoke_without_command=True)
 @database_option
 @forecast_options
 @click.option(
     "--model", type=LazyChoice(available_models), default="fourier_linear", show_default=True
 )
 @listing_format
-def forecast(database_url, opts: ForecastOptions, model, fmt):
+@click.pass_context
+def forecast(ctx, database_url, opts: ForecastOptions, model, fmt):
     """Forecast sensors with 80 % and 95 % conformal intervals (many: fitted on Dask with
-    --dask, --workers or --scheduler)."""
+    --dask, --workers or --scheduler); `forecast refresh|show|list` keep them stored."""
+    if ctx.invoked_subcommand is not None:
+        if opts.sensors or opts.all_sensors:
+            raise click.UsageError(
+                f"give --sensor or --all after `forecast {ctx.invoked_subcommand}`"
+            )
+        return
     from plantcast.services.context import open_store
     from plantcast.services.forecasting import forecast_sensor
 

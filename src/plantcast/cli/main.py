@@ -23,6 +23,7 @@ from plantcast.cli import (  # noqa: F401
     connect,
     connect_mqtt,
     connect_opcua,
+    forecast_store,
     forecasting,
     notify,
     seasons,

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response
 from numpy.linalg import LinAlgError
 
 from plantcast.api import limits
 from plantcast.api.auth import READ
-from plantcast.api.models import BacktestOut, ForecastOut
+from plantcast.api.models import BacktestOut, ForecastOut, StoredForecastOut
 from plantcast.api.problems import COMMON, NOT_FOUND, ApiProblem
 from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of
 from plantcast.core.errors import PlantcastError
@@ -126,6 +127,51 @@ def get_forecast(
         fitted_on=result.fitted_on,
         forecast=points,  # type: ignore[arg-type]  # pydantic validates the dicts
     )
+
+
+@router.get(
+    "/sensors/{name}/forecast/stored",
+    response_model=StoredForecastOut,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[READ],
+)
+def get_stored_forecast(
+    request: Request,
+    name: SensorName,
+    stale_after: Annotated[
+        str,
+        Query(
+            min_length=1,
+            max_length=20,
+            pattern=NO_NUL,
+            description="Older than this, the forecast is said to be stale",
+        ),
+    ] = "2h",
+) -> Response:
+    """The forecast the scheduled refresh keeps ready (`plantcast forecast refresh`): one row
+    read, no fit; it says how old it is and whether it is stale. 404 until one is stored."""
+    from plantcast.services.forecast_store import stored_forecast
+
+    view = stored_forecast(store_of(request), name, stale_after=stale_after)
+    row, choice = view.row, view.choice
+    head = {
+        "sensor": row.sensor,
+        "model": row.model,
+        "chosen": row.chosen,
+        "horizon_steps": row.horizon,
+        "made_at": row.made_at.isoformat(),
+        "trained_until": row.trained_until.isoformat(),
+        "age_s": round(view.age.total_seconds(), 3),
+        "stale": view.stale,
+        "stale_after_s": view.stale_after.total_seconds(),
+        "fitted_on": row.fitted_on,
+        "chosen_at": None if row.chosen_at is None else row.chosen_at.isoformat(),
+        "scores": (choice.scores or None) if choice else None,
+        "backtest": view.scores,
+    }
+    # the points are stored as the JSON this route serves: spliced in, not parsed and re-encoded
+    body = json.dumps(head)[:-1] + ',"forecast":' + row.points + "}"
+    return Response(body, media_type="application/json")
 
 
 @router.get(
