@@ -201,6 +201,64 @@ class AlertOut(BaseModel):
         description="What its kind adds: a limit alarm's limit and level, a forecast "
         "crossing's time and band",
     )
+    assignee: str | None = Field(None, description="Who is on it (a user), if anyone")
+    label: Literal["real", "false_alarm", "maintenance"] | None = Field(
+        None, description="What people said it was, if they did"
+    )
+
+
+class CommentOut(BaseModel):
+    id: int
+    at: datetime
+    author: str
+    text: str
+
+
+class HistoryOut(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    before: dict | None
+    after: dict | None
+
+
+class AlertDetailOut(AlertOut):
+    comments: list[CommentOut] = Field(description="The comment thread, oldest first")
+    history: list[HistoryOut] = Field(description="The audit log of this alert, oldest first")
+
+
+class CommentIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1, max_length=4000, pattern=NO_NUL)
+
+
+class AssigneeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    assignee: str | None = Field(
+        max_length=200, pattern=NO_NUL, description="A user's name; null takes whoever off it"
+    )
+
+
+class LabelIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    label: Literal["real", "false_alarm", "maintenance"]
+
+
+class BulkIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    ids: list[Annotated[int, Field(ge=1, le=2**31 - 1)]] = Field(min_length=1, max_length=500)
+    action: Literal["acknowledge", "resolve", "assign", "unassign", "label", "comment"]
+    value: str | None = Field(
+        None,
+        max_length=4000,
+        pattern=NO_NUL,
+        description="assign: the user; label: real, false_alarm or maintenance; comment: the text",
+    )
+
+
+class BulkOut(BaseModel):
+    action: str
+    alerts: list[AlertOut]
 
 
 class AlertPage(BaseModel):

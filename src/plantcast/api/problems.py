@@ -151,9 +151,12 @@ def _plantcast(_request: Request, exc: PlantcastError) -> JSONResponse:
             field=exc.field,
             line=exc.line,
         )
+    if isinstance(exc, Forbidden):
+        return problem_response(
+            403, "forbidden", "Forbidden", str(exc), role=exc.role, needed=exc.needed
+        )
     for kind, status, slug, title in (
         (NotFound, 404, "not-found", "Not found"),
-        (Forbidden, 403, "forbidden", "Forbidden"),
         (Refused, 409, "refused", "Not allowed on this object"),
         (NotEnoughData, 422, "not-enough-data", "Not enough data"),
         (StoreUnavailable, 503, "store-unavailable", "Database unavailable"),

@@ -316,6 +316,9 @@ def _fmt(value) -> str:
     return str(value)
 
 
+LABEL_CHOICES = ("real", "false_alarm", "maintenance")
+
+
 @cli.group(invoke_without_command=True)
 @database_option
 @click.option("--sensor", default=None, help="Only this sensor.")
@@ -323,6 +326,8 @@ def _fmt(value) -> str:
 @click.option(
     "--status", type=click.Choice([s.value for s in AlertStatus]), default=None, help="Filter."
 )
+@click.option("--assignee", default=None, help="Only alerts assigned to this user.")
+@click.option("--label", type=click.Choice(LABEL_CHOICES), default=None, help="Only this label.")
 @click.option(
     "--limit",
     type=click.IntRange(min=1),
@@ -332,13 +337,15 @@ def _fmt(value) -> str:
 )
 @listing_format
 @click.pass_context
-def alerts(ctx, database_url, sensor, asset, status, limit, fmt) -> None:
-    """List alerts, newest first; `alerts ack ID` acknowledges, `alerts resolve ID` resolves.
+def alerts(ctx, database_url, sensor, asset, status, assignee, label, limit, fmt) -> None:
+    """List alerts, newest first, and work them: `alerts show ID`, `ack ID…`, `resolve ID…`,
+    `assign ID USER`, `unassign ID`, `comment ID TEXT`, `label ID real|false_alarm|maintenance`.
 
     An asset's alert names its asset and the sensors behind it, largest share of its score
     at the peak first. JSON output is an object: {"total": N, "shown": n, "alerts": [...]},
     each alert with its "contributors" ([{"sensor", "share"}]); CSV has one alert a row (the
-    total is printed to stderr when the list is cut).
+    total is printed to stderr when the list is cut). Changes are written to the audit log as
+    $PLANTCAST_USER (else the login name) and notified like acknowledgements.
     """
     ctx.obj = {"database_url": database_url}
     if ctx.invoked_subcommand:
@@ -346,11 +353,12 @@ def alerts(ctx, database_url, sensor, asset, status, limit, fmt) -> None:
     from plantcast.services.alert_records import ALERT_FIELDS, alert_record
     from plantcast.services.context import open_store
 
+    filters = {"status": status, "assignee": assignee, "label": label}
     with open_store(database_url) as store:
         sid = store.get_sensor(sensor).id if sensor else None
         aid = store.get_asset(asset).id if asset else None
-        rows = store.list_alerts(sensor_id=sid, asset_id=aid, status=status, limit=limit)
-        total = store.count_alerts(sensor_id=sid, asset_id=aid, status=status)
+        rows = store.list_alerts(sensor_id=sid, asset_id=aid, limit=limit, **filters)
+        total = store.count_alerts(sensor_id=sid, asset_id=aid, **filters)
         names = {s.id: s.name for s in store.list_sensors()}
         assets = store.asset_names() if any(a.asset_id is not None for a in rows) else {}
     records = [alert_record(a, names, assets) for a in rows]
@@ -386,7 +394,10 @@ def alerts(ctx, database_url, sensor, asset, status, limit, fmt) -> None:
         columns: tuple[str, ...] = ("id", "sensor", "detectors", "start (UTC)", "end", "value")
         if any(r["contributors"] for r in records):
             columns += ("contributors",)
-        print_table(shown, (*columns, "status"), empty="no alerts")
+        columns += ("status",)
+        if any(r["assignee"] or r["label"] for r in records):
+            columns += ("assignee", "label")
+        print_table(shown, columns, empty="no alerts")
     if len(rows) < total:
         console.print(
             f"showing {len(rows)} of {total:,} alerts (newest first; --limit N shows more)"
@@ -400,28 +411,130 @@ def _contributors(ranked: list[dict], top: int = 3) -> str:
     return shown + more if shown else "-"
 
 
-def _set_status(ctx, alert_id: int, status: AlertStatus) -> None:
+def _workflow(ctx):
+    """The store (tables made if missing: a workflow column or the comments table may be
+    newer than the database) and who acts."""
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
 
-    with open_store(ctx.obj["database_url"]) as store:
-        alert = store.set_alert_status(alert_id, status)
-    out.print(f"alert {alert.id} is {alert.status.value}")
+    return open_store(ctx.obj["database_url"], init=True), cli_actor()
+
+
+@alerts.command("show")
+@click.argument("alert_id", type=int)
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text")
+@click.pass_context
+def alerts_show(ctx, alert_id, fmt) -> None:
+    """One alert: its fields, assignee, label, comment thread and history."""
+    from plantcast.services import alert_workflow as flow
+
+    store, _ = _workflow(ctx)
+    with store:
+        found = flow.detail(store, alert_id)
+    record = found.record()
+    comments = [{"at": c.at, "author": c.author, "text": c.text} for c in found.comments]
+    history = [
+        {"at": e.at, "actor": e.actor, "action": e.action, "before": e.before, "after": e.after}
+        for e in found.history
+    ]
+    if fmt == "json":
+        echo_json({**record, "comments": comments, "history": history})
+        return
+    for key in ("id", "sensor", "status", "assignee", "label", "detector", "start", "end"):
+        value = record[key]
+        shown = "ongoing" if key == "end" and value is None else value
+        out.print(f"{key:>9}: {'-' if shown is None else shown}")
+    agreed = ", ".join(f"{d['detector']} {d['score']:.1f}" for d in record["detectors"])
+    out.print(f"{'detectors':>9}: {agreed}")
+    out.print(f"{'value':>9}: {record['value']:.4g} (expected {_fmt(record['expected'])})")
+    for c in comments:
+        out.print(f"  {c['at']:%Y-%m-%d %H:%M} {c['author']}: {c['text']}", markup=False)
+    for h in history:
+        out.print(f"  {h['at']:%Y-%m-%d %H:%M} {h['actor']} {h['action']}", markup=False)
 
 
 @alerts.command("ack")
-@click.argument("alert_id", type=int)
+@click.argument("alert_ids", type=int, nargs=-1, required=True)
 @click.pass_context
-def alerts_ack(ctx, alert_id) -> None:
-    """Acknowledge an alert."""
-    _set_status(ctx, alert_id, AlertStatus.ACKNOWLEDGED)
+def alerts_ack(ctx, alert_ids) -> None:
+    """Acknowledge one or several alerts (all or, an id unknown, none)."""
+    from plantcast.services import alert_workflow as flow
+
+    store, actor = _workflow(ctx)
+    with store:
+        done = flow.acknowledge(store, alert_ids, actor=actor)
+    for alert in done:
+        out.print(f"alert {alert.id} is {alert.status.value}")
 
 
 @alerts.command("resolve")
+@click.argument("alert_ids", type=int, nargs=-1, required=True)
+@click.pass_context
+def alerts_resolve(ctx, alert_ids) -> None:
+    """Mark one or several alerts resolved (all or, an id unknown, none)."""
+    from plantcast.services import alert_workflow as flow
+
+    store, actor = _workflow(ctx)
+    with store:
+        done = flow.resolve(store, alert_ids, actor=actor)
+    for alert in done:
+        out.print(f"alert {alert.id} is {alert.status.value}")
+
+
+@alerts.command("assign")
+@click.argument("alert_id", type=int)
+@click.argument("user")
+@click.pass_context
+def alerts_assign(ctx, alert_id, user) -> None:
+    """Assign an alert to USER (a user of `plantcast users`)."""
+    from plantcast.services import alert_workflow as flow
+
+    store, actor = _workflow(ctx)
+    with store:
+        [alert] = flow.assign(store, alert_id, user, actor=actor)
+    out.print(f"alert {alert.id} is assigned to {alert.assignee}")
+
+
+@alerts.command("unassign")
 @click.argument("alert_id", type=int)
 @click.pass_context
-def alerts_resolve(ctx, alert_id) -> None:
-    """Mark an alert resolved."""
-    _set_status(ctx, alert_id, AlertStatus.RESOLVED)
+def alerts_unassign(ctx, alert_id) -> None:
+    """Take whoever was assigned off an alert."""
+    from plantcast.services import alert_workflow as flow
+
+    store, actor = _workflow(ctx)
+    with store:
+        [alert] = flow.unassign(store, alert_id, actor=actor)
+    out.print(f"alert {alert.id} is assigned to nobody")
+
+
+@alerts.command("comment")
+@click.argument("alert_id", type=int)
+@click.argument("text")
+@click.pass_context
+def alerts_comment(ctx, alert_id, text) -> None:
+    """Add TEXT to an alert's comment thread."""
+    from plantcast.services import alert_workflow as flow
+
+    store, actor = _workflow(ctx)
+    with store:
+        flow.comment(store, alert_id, text, actor=actor)
+    out.print(f"comment added to alert {alert_id}")
+
+
+@alerts.command("label")
+@click.argument("alert_id", type=int)
+@click.argument("label", type=click.Choice(LABEL_CHOICES))
+@click.pass_context
+def alerts_label(ctx, alert_id, label) -> None:
+    """Say what an alert was. A false alarm raises the thresholds of the detectors that raised
+    it, for that sensor, above its peak: the same pattern does not alert again."""
+    from plantcast.services import alert_workflow as flow
+
+    store, actor = _workflow(ctx)
+    with store:
+        [alert] = flow.label(store, alert_id, label, actor=actor)
+    out.print(f"alert {alert.id} is labelled {alert.label}")
 
 
 @cli.command("evaluate-detectors")

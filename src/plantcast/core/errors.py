@@ -42,6 +42,10 @@ class Refused(PlantcastError):
 class Forbidden(PlantcastError):
     """The person (or API key) lacks the role the operation needs (plantcast.services.users)."""
 
+    def __init__(self, message: str, *, role: str | None = None, needed: str | None = None):
+        super().__init__(message)
+        self.role, self.needed = role, needed
+
 
 class StoreUnavailable(PlantcastError):
     """The database cannot be reached right now."""

@@ -36,6 +36,14 @@ class AlertStatus(StrEnum):
     RESOLVED = "resolved"
 
 
+class AlertLabel(StrEnum):
+    """What people said an alert was: a real anomaly, a false alarm, or planned maintenance."""
+
+    REAL = "real"
+    FALSE_ALARM = "false_alarm"
+    MAINTENANCE = "maintenance"
+
+
 @dataclass(frozen=True)
 class Sensor:
     id: int
@@ -85,6 +93,17 @@ class Alert:
     contributors: dict[str, float] = field(default_factory=dict)
     silenced: bool = False  # raised inside a silence: stored, never notified
     details: dict[str, Any] = field(default_factory=dict)  # a limit alarm's limit, level, …
+    assignee: str | None = None  # who is on it (a user name), if anyone
+    label: AlertLabel | None = None  # what people said it was, if they did
+
+
+@dataclass(frozen=True)
+class AlertComment:
+    id: int
+    alert_id: int
+    at: pd.Timestamp
+    author: str
+    text: str
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ ALERT_FIELDS = (
     "expected",
     "status",
     "silenced",
+    "assignee",
+    "label",
 )
 
 
@@ -51,4 +53,6 @@ def alert_record(
         "status": alert.status.value,
         "silenced": alert.silenced,  # raised inside a silence: never notified
         "details": alert.details,  # a limit alarm's limit and level, a forecast crossing's when
+        "assignee": alert.assignee,
+        "label": None if alert.label is None else alert.label.value,
     }

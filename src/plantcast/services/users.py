@@ -58,7 +58,12 @@ def require(role: str | None, action: str, who: str) -> None:
     """Raise :class:`Forbidden` (the API answers 403) unless ``role`` may do ``action``."""
     if not can(role, action):
         has = f"has the role {role}" if role in ROLES else "has no role"
-        raise Forbidden(f"{who} {has}; {action} needs {needed_role(action)} or above")
+        needed = needed_role(action)
+        raise Forbidden(
+            f"{who} {has}; {action} needs {needed} or above",
+            role=role if role in ROLES else None,
+            needed=needed,
+        )
 
 
 def scope_role(scopes: tuple[str, ...] | list[str]) -> str | None:

@@ -6,14 +6,21 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Row, Text, and_, bindparam, cast, func, inspect, select
+from sqlalchemy import Connection, Row, Select, Text, and_, bindparam, cast, func, inspect, select
 
 from plantcast.core.errors import InputError, NotFound, StoreError
 from plantcast.core.timeutil import TimeLike, to_utc
-from plantcast.core.types import Alert, AlertStatus
+from plantcast.core.types import Alert, AlertComment, AlertLabel, AlertStatus
 from plantcast.store import notifications as outbox
 from plantcast.store import silences
-from plantcast.store.schema import alerts, asset_state, assets, detector_state, sensors
+from plantcast.store.schema import (
+    alert_comments,
+    alerts,
+    asset_state,
+    assets,
+    detector_state,
+    sensors,
+)
 
 # The notification each status change queues (in the same transaction: store.notifications).
 STATUS_EVENTS = {"acknowledged": "acknowledged", "resolved": "resolved", "open": "reopened"}
@@ -37,6 +44,8 @@ def _to_alert(row: Row[Any]) -> Alert:
         contributors={str(c["sensor"]): float(c["share"]) for c in (row.contributors or [])},
         silenced=bool(row.silenced),
         details=dict(row.details or {}),
+        assignee=row.assignee,
+        label=None if row.label is None else AlertLabel(row.label),
     )
 
 
@@ -97,10 +106,12 @@ def list_alerts(
     limit: int = 200,
     before: tuple[pd.Timestamp, int] | None = None,
     silenced: bool | None = None,
+    assignee: str | None = None,
+    label: AlertLabel | str | None = None,
 ) -> list[Alert]:
     """Newest first; ``before`` = (ts, id) of the last alert of a previous page (a cursor);
     ``silenced``: only those raised inside a silence (True) or outside one (False)."""
-    q = select(alerts)
+    q = _workflow_filters(select(alerts), assignee, label)
     if silenced is not None:
         q = q.where(alerts.c.silenced == bool(silenced))
     if before is not None:
@@ -131,7 +142,36 @@ def _like_safe(text: str) -> str:
     return "".join(c for c in text if c.isalnum() or c in "_-.")
 
 
-def set_alert_status(conn: Connection, alert_id: int, status: AlertStatus | str) -> Alert:
+def parse_label(label: AlertLabel | str) -> AlertLabel:
+    try:
+        return AlertLabel(label)
+    except ValueError:
+        choices = ", ".join(x.value for x in AlertLabel)
+        raise InputError(
+            f"unknown label {label!r}; choose one of {choices}", field="label"
+        ) from None
+
+
+def _workflow_filters(
+    q: Select[Any], assignee: str | None, label: AlertLabel | str | None
+) -> Select[Any]:
+    if assignee is not None:
+        q = q.where(alerts.c.assignee == assignee)
+    if label is not None:
+        q = q.where(alerts.c.label == str(parse_label(label)))
+    return q
+
+
+def get_alert(conn: Connection, alert_id: int) -> Alert:
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+    if row is None:
+        raise NotFound(f"no alert with id {alert_id}")
+    return _to_alert(row)
+
+
+def set_alert_status(
+    conn: Connection, alert_id: int, status: AlertStatus | str, *, by: str = "operator"
+) -> Alert:
     try:
         status = AlertStatus(status)
     except ValueError:
@@ -142,8 +182,64 @@ def set_alert_status(conn: Connection, alert_id: int, status: AlertStatus | str)
         raise NotFound(f"no alert with id {alert_id}")
     conn.execute(alerts.update().where(alerts.c.id == alert_id).values(status=str(status)))
     if before != str(status):
-        outbox.enqueue(conn, alert_id, STATUS_EVENTS[str(status)], by="operator")
+        outbox.enqueue(conn, alert_id, STATUS_EVENTS[str(status)], by=by)
     return _to_alert(conn.execute(select(alerts).where(alerts.c.id == alert_id)).one())
+
+
+def set_assignee(conn: Connection, alert_id: int, assignee: str | None, *, by: str) -> Alert:
+    """Put ``assignee`` on the alert (None: nobody); a change queues ``assigned``."""
+    before = get_alert(conn, alert_id)
+    conn.execute(alerts.update().where(alerts.c.id == alert_id).values(assignee=assignee))
+    if before.assignee != assignee:
+        outbox.enqueue(conn, alert_id, "assigned", by=by)
+    return get_alert(conn, alert_id)
+
+
+def set_label(conn: Connection, alert_id: int, label: AlertLabel | str | None, *, by: str) -> Alert:
+    """Say what the alert was (None: take the label back); a change queues ``labelled``."""
+    value = None if label is None else str(parse_label(label))
+    before = get_alert(conn, alert_id)
+    conn.execute(alerts.update().where(alerts.c.id == alert_id).values(label=value))
+    if (before.label and str(before.label)) != value:
+        outbox.enqueue(conn, alert_id, "labelled", by=by)
+    return get_alert(conn, alert_id)
+
+
+def _to_comment(row: Row[Any]) -> AlertComment:
+    return AlertComment(
+        id=row.id, alert_id=row.alert_id, at=row.at, author=row.author, text=row.text
+    )
+
+
+def add_comment(conn: Connection, alert_id: int, author: str, text: str) -> AlertComment:
+    """Append a comment to the alert's thread; queues ``commented`` (the text in the body)."""
+    get_alert(conn, alert_id)
+    new = conn.execute(alert_comments.insert().values(alert_id=alert_id, author=author, text=text))
+    comment_id = new.inserted_primary_key[0]  # type: ignore[index]  # never None after an INSERT
+    outbox.enqueue(conn, alert_id, "commented", by=author, detail={"comment": text})
+    row = conn.execute(select(alert_comments).where(alert_comments.c.id == comment_id)).one()
+    return _to_comment(row)
+
+
+def list_comments(conn: Connection, alert_id: int) -> list[AlertComment]:
+    """The alert's thread, oldest first."""
+    q = select(alert_comments).where(alert_comments.c.alert_id == alert_id)
+    return [_to_comment(r) for r in conn.execute(q.order_by(alert_comments.c.id))]
+
+
+def labelled_alerts(
+    conn: Connection,
+    *,
+    sensor_ids: Iterable[int] | None = None,
+    labels: Iterable[AlertLabel | str] | None = None,
+) -> list[Alert]:
+    """Every labelled alert (of these sensors, with these labels), oldest first."""
+    q = select(alerts).where(alerts.c.label.is_not(None))
+    if labels is not None:
+        q = q.where(alerts.c.label.in_([str(parse_label(x)) for x in labels]))
+    if sensor_ids is not None:
+        q = q.where(alerts.c.sensor_id.in_([int(i) for i in sensor_ids]))
+    return [_to_alert(r) for r in conn.execute(q.order_by(alerts.c.ts, alerts.c.id))]
 
 
 def count_alerts(
@@ -152,9 +248,11 @@ def count_alerts(
     sensor_id: int | None = None,
     asset_id: int | None = None,
     status: AlertStatus | str | None = None,
+    assignee: str | None = None,
+    label: AlertLabel | str | None = None,
 ) -> int:
     """How many alerts match (what a listing cut by its limit is out of)."""
-    q = select(func.count()).select_from(alerts)
+    q = _workflow_filters(select(func.count()).select_from(alerts), assignee, label)
     if sensor_id is not None:
         q = q.where(alerts.c.sensor_id == sensor_id)
     if asset_id is not None:
@@ -305,7 +403,8 @@ def upgrade(conn: Connection) -> list[str]:
     """Bring an older ``alerts`` table up to this schema: ``detectors`` came later (alerts
     stored before read as raised by their one detector), then ``asset_id`` and
     ``contributors`` with ``sensor_id`` made nullable (asset alerts), then ``silenced`` and
-    ``details`` (alerts stored before: not silenced, no details). Returns what was done.
+    ``details`` (alerts stored before: not silenced, no details), then the workflow's
+    ``assignee`` and ``label`` (none assigned, no label). Returns what was done.
 
     On SQLite a NOT NULL cannot be dropped in place: :func:`rebuild_sqlite` does that, on a
     connection of its own, before this runs."""
@@ -334,6 +433,10 @@ def upgrade(conn: Connection) -> list[str]:
     if not columns["sensor_id"]["nullable"] and conn.dialect.name == "postgresql":
         conn.exec_driver_sql("ALTER TABLE alerts ALTER COLUMN sensor_id DROP NOT NULL")
         done.append("alerts.sensor_id made nullable (asset alerts)")
+    for name, kind in (("assignee", "VARCHAR(200)"), ("label", "VARCHAR(20)")):
+        if name not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE alerts ADD COLUMN {name} {kind}")  # fixed names
+            done.append(f"alerts.{name} added")
     return done
 
 

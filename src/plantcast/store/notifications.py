@@ -22,7 +22,15 @@ from plantcast.core.errors import InputError, NotFound
 from plantcast.store.schema import alerts, assets, notifications, notify_destinations, sensors
 
 KINDS = ("webhook", "email")
-EVENTS = ("opened", "acknowledged", "resolved", "reopened")
+EVENTS = (
+    "opened",
+    "acknowledged",
+    "resolved",
+    "reopened",
+    "assigned",
+    "commented",
+    "labelled",
+)
 
 
 @dataclass(frozen=True)
@@ -103,8 +111,16 @@ def _iso(ts: datetime | None) -> str | None:
     return None if ts is None else ts.isoformat()
 
 
-def alert_body(conn: Connection, alert_id: int, event: str, by: str, key: str) -> str:
-    """The JSON a receiver gets for one transition (frozen in the outbox row)."""
+def alert_body(
+    conn: Connection,
+    alert_id: int,
+    event: str,
+    by: str,
+    key: str,
+    detail: dict[str, Any] | None = None,
+) -> str:
+    """The JSON a receiver gets for one transition (frozen in the outbox row); ``detail``
+    carries what the transition adds (a comment's text)."""
     row = conn.execute(
         select(alerts, sensors.c.name.label("sensor"), sensors.c.unit, assets.c.name.label("asset"))
         .outerjoin(sensors, sensors.c.id == alerts.c.sensor_id)
@@ -130,8 +146,12 @@ def alert_body(conn: Connection, alert_id: int, event: str, by: str, key: str) -
             "score": row.score,
             "value": row.value,
             "expected": row.expected,
+            "assignee": row.assignee,
+            "label": row.label,
         },
     }
+    if detail:
+        payload["detail"] = detail
     return json.dumps(payload, separators=(",", ":"), allow_nan=False)
 
 
@@ -149,9 +169,11 @@ def _has_outbox(conn: Connection) -> bool:
     return True
 
 
-def enqueue(conn: Connection, alert_id: int, event: str, *, by: str) -> int:
+def enqueue(
+    conn: Connection, alert_id: int, event: str, *, by: str, detail: dict[str, Any] | None = None
+) -> int:
     """Queue one notification of ``event`` per destination, on the alert's own connection;
-    none for an alert raised inside a silence."""
+    none for an alert raised inside a silence. ``detail``: what the event adds (a comment)."""
     if not _has_outbox(conn):
         return 0
     silenced = conn.execute(select(alerts.c.silenced).where(alerts.c.id == alert_id)).scalar()
@@ -161,7 +183,7 @@ def enqueue(conn: Connection, alert_id: int, event: str, *, by: str) -> int:
     rows = []
     for dest_id in dests:
         key = uuid.uuid4().hex
-        body = alert_body(conn, alert_id, event, by, key)
+        body = alert_body(conn, alert_id, event, by, key, detail)
         rows.append(
             {
                 "destination_id": dest_id,

@@ -133,9 +133,25 @@ alerts = Table(
     # what a kind of alert adds (a limit alarm: the limit and level; a forecast crossing: when
     # and the forecast's band there), as JSON; {} for the detectors' alerts
     Column("details", JSON, nullable=False, default=dict, server_default="{}"),
+    # the workflow (plantcast.services.alert_workflow): who is on it, and what people said it
+    # was (real, false_alarm, maintenance); added by `plantcast init` to older tables
+    Column("assignee", String(200), nullable=True),
+    Column("label", String(20), nullable=True),
     Index("ix_alerts_sensor_ts", "sensor_id", "ts"),
     Index("ix_alerts_asset_ts", "asset_id", "ts"),
     Index("ix_alerts_status", "status"),
+)
+
+# An alert's comment thread, oldest first; comments are never edited or deleted.
+alert_comments = Table(
+    "alert_comments",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("alert_id", Integer, ForeignKey("alerts.id"), nullable=False),
+    Column("at", UTCTime, nullable=False, default=_now),
+    Column("author", String(200), nullable=False),
+    Column("text", Text, nullable=False),
+    Index("ix_alert_comments_alert", "alert_id", "id"),
 )
 
 # Per sensor and detector: the last reading time already scored, so `detect` is incremental.

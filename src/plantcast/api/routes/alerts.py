@@ -1,4 +1,5 @@
-"""Alerts (cursor-paginated, newest first; ack, resolve) and each sensor's detector status."""
+"""Alerts (cursor-paginated, newest first), their workflow (acknowledge, resolve, assign,
+comment, label; one at a time or in bulk) and each sensor's detector status."""
 
 from __future__ import annotations
 
@@ -10,12 +11,27 @@ import pandas as pd
 from fastapi import APIRouter, Path, Query, Request
 
 from plantcast.api import limits
-from plantcast.api.auth import READ, WRITE
-from plantcast.api.models import AlertOut, AlertPage, DetectorState, DetectorStatus
+from plantcast.api.auth import READ, actor_of, require
+from plantcast.api.models import (
+    AlertDetailOut,
+    AlertOut,
+    AlertPage,
+    AssigneeIn,
+    BulkIn,
+    BulkOut,
+    CommentIn,
+    CommentOut,
+    DetectorState,
+    DetectorStatus,
+    HistoryOut,
+    LabelIn,
+)
 from plantcast.api.problems import COMMON, NOT_FOUND
 from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of
-from plantcast.core.types import AlertStatus
+from plantcast.core.types import AlertLabel, AlertStatus
+from plantcast.services import alert_workflow as flow
 from plantcast.services.alert_records import alert_record
+from plantcast.services.users import require as require_role
 
 router = APIRouter(tags=["alerts"])
 AlertId = Annotated[int, Path(ge=1, le=2**31 - 1, description="Alert id")]
@@ -52,6 +68,8 @@ def list_alerts(
         Query(min_length=1, max_length=200, pattern=NO_NUL, description="Only this asset's"),
     ] = None,
     status: AlertStatus | None = None,
+    assignee: Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL)] = None,
+    label: AlertLabel | None = None,
     limit: Annotated[int, Query(ge=1, le=limits.MAX_ALERTS_PAGE)] = 50,
     cursor: Annotated[
         str | None,
@@ -63,10 +81,9 @@ def list_alerts(
     before = _parse_cursor(cursor) if cursor else None
     sid = store.get_sensor(sensor).id if sensor else None
     aid = store.get_asset(asset).id if asset else None
-    rows = store.list_alerts(
-        sensor_id=sid, asset_id=aid, status=status, limit=limit + 1, before=before
-    )
-    total = store.count_alerts(sensor_id=sid, asset_id=aid, status=status)
+    filters = {"status": status, "assignee": assignee, "label": label}
+    rows = store.list_alerts(sensor_id=sid, asset_id=aid, limit=limit + 1, before=before, **filters)
+    total = store.count_alerts(sensor_id=sid, asset_id=aid, **filters)
     names = {s.id: s.name for s in store.list_sensors()}
     assets = store.asset_names() if any(a.asset_id is not None for a in rows) else {}
     page, more = rows[:limit], len(rows) > limit
@@ -77,34 +94,118 @@ def list_alerts(
     )
 
 
-def _set_status(request: Request, alert_id: int, status: AlertStatus) -> AlertOut:
-    store = store_of(request)
-    alert = store.set_alert_status(alert_id, status)  # what `plantcast alerts ack|resolve` calls
-    names = {s.id: s.name for s in store.list_sensors()}
-    assets = store.asset_names() if alert.asset_id is not None else {}
-    return _alert_out(alert, names, assets)
+def _names(request: Request) -> dict[int, str]:
+    return {s.id: s.name for s in store_of(request).list_sensors()}
+
+
+def _outs(request: Request, alerts) -> list[AlertOut]:
+    """Alerts as the API gives them (their sensors' or assets' names looked up once)."""
+    names = _names(request)
+    assets = store_of(request).asset_names() if any(a.asset_id for a in alerts) else {}
+    return [_alert_out(a, names, assets) for a in alerts]
+
+
+def _comment_out(c) -> CommentOut:
+    return CommentOut(id=c.id, at=c.at, author=c.author, text=c.text)
+
+
+def _one(request: Request, done) -> AlertOut:
+    [alert] = done
+    return _outs(request, [alert])[0]
+
+
+@router.get(
+    "/alerts/{alert_id}",
+    response_model=AlertDetailOut,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[READ],
+)
+def get_alert(request: Request, alert_id: AlertId) -> AlertDetailOut:
+    """One alert with its comment thread and its history (the audit log of it)."""
+    found = flow.detail(store_of(request), alert_id)
+    return AlertDetailOut(
+        **found.record(),
+        comments=[_comment_out(c) for c in found.comments],
+        history=[
+            HistoryOut(at=e.at, actor=e.actor, action=e.action, before=e.before, after=e.after)
+            for e in found.history
+        ],
+    )
 
 
 @router.post(
     "/alerts/{alert_id}/ack",
     response_model=AlertOut,
     responses={**COMMON, **NOT_FOUND},
-    dependencies=[WRITE],
+    dependencies=[require("alert.acknowledge")],
 )
 def ack_alert(request: Request, alert_id: AlertId) -> AlertOut:
     """Acknowledge an alert."""
-    return _set_status(request, alert_id, AlertStatus.ACKNOWLEDGED)
+    return _one(request, flow.acknowledge(store_of(request), alert_id, actor=actor_of(request)))
 
 
 @router.post(
     "/alerts/{alert_id}/resolve",
     response_model=AlertOut,
     responses={**COMMON, **NOT_FOUND},
-    dependencies=[WRITE],
+    dependencies=[require("alert.resolve")],
 )
 def resolve_alert(request: Request, alert_id: AlertId) -> AlertOut:
     """Mark an alert resolved."""
-    return _set_status(request, alert_id, AlertStatus.RESOLVED)
+    return _one(request, flow.resolve(store_of(request), alert_id, actor=actor_of(request)))
+
+
+@router.post(
+    "/alerts/{alert_id}/comments",
+    response_model=CommentOut,
+    status_code=201,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[require("alert.comment")],
+)
+def comment_alert(request: Request, alert_id: AlertId, body: CommentIn) -> CommentOut:
+    """Add a comment to the alert's thread, written by the key's user."""
+    [c] = flow.comment(store_of(request), alert_id, body.text, actor=actor_of(request))
+    return _comment_out(c)
+
+
+@router.put(
+    "/alerts/{alert_id}/assignee",
+    response_model=AlertOut,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[require("alert.assign")],
+)
+def assign_alert(request: Request, alert_id: AlertId, body: AssigneeIn) -> AlertOut:
+    """Assign the alert to a user (``null``: to nobody)."""
+    store, actor = store_of(request), actor_of(request)
+    return _one(request, flow.assign(store, alert_id, body.assignee, actor=actor))
+
+
+@router.put(
+    "/alerts/{alert_id}/label",
+    response_model=AlertOut,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[require("alert.label")],
+)
+def label_alert(request: Request, alert_id: AlertId, body: LabelIn) -> AlertOut:
+    """Say what the alert was; a false alarm raises its detectors' thresholds for the sensor."""
+    store, actor = store_of(request), actor_of(request)
+    return _one(request, flow.label(store, alert_id, body.label, actor=actor))
+
+
+@router.post(
+    "/alerts/bulk",
+    response_model=BulkOut,
+    responses={**COMMON, **NOT_FOUND},
+    dependencies=[READ],
+)
+def bulk_action(request: Request, body: BulkIn) -> BulkOut:
+    """One action on several alerts in one transaction: all change, or (an unknown id) none.
+    The key's role must allow the action (403 otherwise)."""
+    caller = request.state.caller
+    require_role(caller.role, f"alert.{body.action}", caller.actor)
+    store = store_of(request)
+    flow.apply(store, body.action, body.ids, actor=caller.actor, value=body.value)
+    return BulkOut(action=body.action, alerts=_outs(request, flow.alerts_by_id(store, body.ids)))
 
 
 @router.get(
