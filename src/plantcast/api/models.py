@@ -278,10 +278,25 @@ class DetectorStatus(BaseModel):
     open_alerts: int
 
 
+class ServeComponent(BaseModel):
+    name: str
+    state: str
+    restarts: int
+    last_error: str | None
+
+
+class ServeHealth(BaseModel):
+    """What `plantcast serve` last wrote of its components (see `plantcast status`)."""
+
+    state: str  # running, degraded, stopped, gone (see plantcast.services.serve_status)
+    components: list[ServeComponent]
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: Literal["ok", "unavailable"]
     version: str
+    serve: ServeHealth | None = None
 
 
 class AssetSensor(BaseModel):

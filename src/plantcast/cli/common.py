@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import logging
 import sys
 from contextlib import contextmanager
 from typing import Any
@@ -198,8 +197,7 @@ def progress_bar(description: str, *, enabled: bool = True):
 
 
 def setup_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    """Plain text, or JSON lines under ``plantcast serve`` (plantcast.core.logs)."""
+    from plantcast.core.logs import setup
+
+    setup(verbose)

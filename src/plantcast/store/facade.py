@@ -20,6 +20,7 @@ from plantcast.store import assets as _assets
 from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
+from plantcast.store import health as _health
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
 from plantcast.store.engine import make_engine, redact
@@ -325,6 +326,33 @@ class Store:
         """How far each detector has scored the sensor (None: never)."""
         with self.read() as conn:
             return {d: _alerts.get_scored_until(conn, sensor_id, d) for d in detectors}
+
+    # -- what serve runs (plantcast.serve) and how far behind it is ------------------------
+    def put_components(
+        self, states: Iterable[_health.ComponentState], *, only: bool = False
+    ) -> None:
+        with self.write() as conn:
+            _health.put_components(conn, states, only=only)
+
+    def list_components(self) -> list[_health.ComponentState]:
+        with self.read() as conn:
+            return _health.list_components(conn)
+
+    def put_job(self, job: _health.JobState) -> None:
+        with self.write() as conn:
+            _health.put_job(conn, job)
+
+    def get_job(self, name: str) -> _health.JobState | None:
+        with self.read() as conn:
+            return _health.get_job(conn, name)
+
+    def list_jobs(self) -> list[_health.JobState]:
+        with self.read() as conn:
+            return _health.list_jobs(conn)
+
+    def lags(self, now: TimeLike | None = None) -> _health.Lags:
+        with self.read() as conn:
+            return _health.lags(conn, None if now is None else pd.Timestamp(now))
 
 
 def _first_line(exc: BaseException) -> str:

@@ -383,3 +383,33 @@ sensor_limits = Table(
     Column("updated_at", UTCTime, nullable=False, default=_now),
     Column("updated_by", String(200), nullable=False),
 )
+
+# What `plantcast serve` runs (plantcast.serve): each supervised process's state, written by
+# the supervisor every few seconds and on every change, read by `plantcast status` and /health.
+serve_components = Table(
+    "serve_components",
+    metadata,
+    Column("name", String(100), primary_key=True),  # detect, notify, api, mqtt:line1, …
+    Column("state", String(20), nullable=False),  # running, backoff, stopped, failed
+    Column("pid", Integer, nullable=True),
+    Column("restarts", Integer, nullable=False, default=0),
+    Column("last_exit", Integer, nullable=True),  # exit code (negative: the signal)
+    Column("last_error", Text, nullable=True),  # the last lines it wrote before it died
+    Column("started_at", UTCTime, nullable=True),
+    Column("updated_at", UTCTime, nullable=False, default=_now),
+)
+
+# The scheduled jobs of `serve` (plantcast.serve.jobs): each one's last run and outcome.
+serve_jobs = Table(
+    "serve_jobs",
+    metadata,
+    Column("name", String(100), primary_key=True),  # retention, seasons, partitions, forecasts
+    Column("runs", Integer, nullable=False, default=0),
+    Column("failures", Integer, nullable=False, default=0),
+    Column("last_started_at", UTCTime, nullable=True),
+    Column("last_finished_at", UTCTime, nullable=True),
+    Column("last_outcome", String(20), nullable=True),  # ok, failed
+    Column("last_seconds", Float, nullable=True),
+    Column("last_detail", Text, nullable=True),  # what it did, or the error
+    Column("next_run_at", UTCTime, nullable=True),
+)

@@ -1,0 +1,166 @@
+"""The scheduled jobs ``serve`` runs (as its ``jobs`` component), on APScheduler.
+
+- ``retention``: readings older than ``retention.keep`` removed (whole months on PostgreSQL);
+- ``seasons``: each sensor's seasons detected again once its data has grown enough
+  (``plantcast.services.seasons.maybe_refresh_seasons``);
+- ``partitions``: PostgreSQL's monthly partitions made ahead of time (``Store.init``);
+- ``forecasts``: every sensor's stored forecast refitted when due, ``auto``'s model chosen
+  again less often (``refresh_forecasts``).
+
+Each run's outcome, duration and detail (or error) is written to ``serve_jobs`` for
+``plantcast status`` and ``/metrics``. A job runs once at start and then every period; one
+instance at a time (a run that overlaps the next is skipped, runs missed while down coalesce).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from plantcast.core.timeutil import utcnow
+from plantcast.serve.config import PlantConfig, seconds
+from plantcast.store import Store
+from plantcast.store.health import JobState
+
+log = logging.getLogger(__name__)
+
+JobFn = Callable[[Store, PlantConfig], str]
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    every_s: float
+    run: JobFn
+
+
+def retention_job(store: Store, config: PlantConfig) -> str:
+    from plantcast.store.maintenance import retention
+
+    keep = config.retention.keep
+    if keep is None:
+        return "readings kept forever (retention.keep unset)"
+    result = retention(store, utcnow() - pd.Timedelta(seconds=seconds(keep)))
+    dropped = f", {len(result.partitions)} partition(s) dropped" if result.partitions else ""
+    return f"removed {result.rows:,} readings older than {keep}{dropped}"
+
+
+def seasons_job(store: Store, config: PlantConfig) -> str:
+    from plantcast.services.seasons import maybe_refresh_seasons
+
+    sensors = store.list_sensors()
+    refreshed = sum(maybe_refresh_seasons(store, s) is not None for s in sensors)
+    return f"seasons detected again for {refreshed} of {len(sensors)} sensor(s)"
+
+
+def partitions_job(store: Store, config: PlantConfig) -> str:
+    done = store.init()
+    made = [d for d in done if "partition" in d or d.startswith("readings_p")]
+    if store.dialect != "postgresql":
+        return "no partitions on SQLite"
+    return f"partitions made ahead: {', '.join(made) or 'none needed'}"
+
+
+def forecasts_job(store: Store, config: PlantConfig) -> str:
+    f = config.forecasting
+    import importlib
+
+    try:  # the forecasts table (issue 20, item 3) is built beside this
+        refresh_forecasts = importlib.import_module(
+            "plantcast.services.forecast_store"
+        ).refresh_forecasts
+    except (ImportError, AttributeError):
+        return "skipped: this version has no stored forecasts"
+    dask: object = f.scheduler or f.workers or (True if f.dask else None)
+    summary = refresh_forecasts(
+        store,
+        horizon=f.horizon,
+        model=f.model,
+        max_age=f.every,
+        dask=dask,
+        rechoose_after=f.reselect_every,
+    )
+    return str(summary)
+
+
+def plan(config: PlantConfig) -> list[Job]:
+    """The jobs the config asks for, each with its period in seconds."""
+    jobs = [
+        Job("partitions", seconds(config.jobs.partitions_every), partitions_job),
+        Job("retention", seconds(config.retention.every), retention_job),
+        Job("seasons", seconds(config.jobs.seasons_every), seasons_job),
+    ]
+    if config.forecasting.enabled:
+        jobs.append(Job("forecasts", seconds(config.forecasting.every), forecasts_job))
+    return jobs
+
+
+def run_job(store: Store, config: PlantConfig, job: Job) -> JobState:
+    """Run ``job`` once and record its outcome (the record survives a database outage only
+    if the database answers by the end of the run: otherwise the outcome is logged)."""
+    started = utcnow()
+    t0 = time.perf_counter()
+    before = _previous(store, job.name)
+    try:
+        detail, outcome = job.run(store, config), "ok"
+        log.info("job %s: %s", job.name, detail, extra={"job": job.name})
+    except Exception as exc:  # a job's failure is recorded, and the next run tries again
+        detail, outcome = f"{type(exc).__name__}: {exc}", "failed"
+        log.warning("job %s failed: %s", job.name, detail, extra={"job": job.name})
+    state = replace(
+        before,
+        runs=before.runs + 1,
+        failures=before.failures + (outcome == "failed"),
+        last_started_at=started,
+        last_finished_at=utcnow(),
+        last_outcome=outcome,
+        last_seconds=time.perf_counter() - t0,
+        last_detail=detail[:2000],
+        next_run_at=started + pd.Timedelta(seconds=job.every_s),
+    )
+    try:
+        store.put_job(state)
+    except Exception as exc:  # the database is down: the outcome is in the log
+        log.warning("job %s: cannot record its outcome: %s", job.name, exc)
+    return state
+
+
+def _previous(store: Store, name: str) -> JobState:
+    try:
+        return store.get_job(name) or JobState(name)
+    except Exception:
+        return JobState(name)
+
+
+def run_scheduler(store: Store, config: PlantConfig, stop: threading.Event) -> None:
+    """Run the plan's jobs on APScheduler until ``stop`` is set; a job running then finishes
+    first."""
+    from apscheduler.executors.pool import ThreadPoolExecutor
+    from apscheduler.schedulers.background import BackgroundScheduler
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    scheduler = BackgroundScheduler(
+        executors={"default": ThreadPoolExecutor(max_workers=2)},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        timezone="UTC",
+    )
+    now = utcnow().to_pydatetime()
+    for i, job in enumerate(plan(config)):
+        trigger = IntervalTrigger(seconds=max(job.every_s, 1.0), timezone="UTC")
+        scheduler.add_job(
+            run_job,
+            trigger,
+            args=(store, config, job),
+            id=job.name,
+            name=job.name,
+            next_run_time=now + pd.Timedelta(seconds=2 * i).to_pytimedelta(),
+        )
+    scheduler.start()
+    log.info("jobs: %s", ", ".join(f"{j.name} every {j.every_s:g} s" for j in plan(config)))
+    stop.wait()
+    scheduler.shutdown(wait=True)

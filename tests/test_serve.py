@@ -1,0 +1,180 @@
+"""`plantcast serve` from a short config, as real processes on SQLite and PostgreSQL: every
+component started and shown by `status`, /health and /metrics; one SIGKILLed component
+restarted by itself while the others run on; SIGTERM stops them all and exits 0."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+from click.testing import CliRunner
+
+from plantcast.cli.main import cli
+from plantcast.services.context import open_store
+from plantcast.store.health import ComponentState, JobState
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+WAIT = 120.0  # a shared 2-core machine: starting four Python processes may take a while
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _config(tmp_path, db_url: str, api_port: int, metrics_port: int) -> str:
+    path = tmp_path / "plant.toml"
+    path.write_text(
+        f"""
+[database]
+url = "{db_url}"
+[detection]
+every = "2s"
+[api]
+port = {api_port}
+[dashboard]
+enabled = false
+[serve]
+metrics_port = {metrics_port}
+status_every = "1s"
+backoff = "1s"
+log_format = "json"
+"""
+    )
+    return str(path)
+
+
+def _wait(what: str, check, timeout: float = WAIT):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _states(store) -> dict[str, ComponentState]:
+    return {c.name: c for c in store.list_components()}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def _get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read().decode()
+
+
+def test_serve_runs_restarts_a_killed_component_and_stops_on_sigterm(db_url, tmp_path):
+    api_port, metrics_port = _free_port(), _free_port()
+    path = _config(tmp_path, db_url, api_port, metrics_port)
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115  # closed below
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "plantcast", "serve", "--config", path],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    names = {"detect", "notify", "api", "jobs"}
+    try:
+        with open_store(db_url, init=True) as store:
+            first = _wait(
+                "every component running",
+                lambda: (
+                    (s := _states(store)).keys() == names
+                    and all(c.state == "running" and c.pid for c in s.values())
+                    and s
+                ),
+            )
+            # the jobs component has run each job once at start
+            _wait("the jobs' first runs", lambda: len(store.list_jobs()) == 4)
+            jobs = {j.name: j for j in store.list_jobs()}
+            assert all(j.last_outcome == "ok" for j in jobs.values()), jobs
+
+            victim = first["notify"].pid
+            os.kill(victim, signal.SIGKILL)
+            again = _wait(
+                "notify restarted",
+                lambda: (
+                    (s := _states(store))["notify"].restarts == 1
+                    and s["notify"].state == "running"
+                    and s
+                ),
+            )
+            assert again["notify"].pid != victim
+            assert "killed by SIGKILL" in (again["notify"].last_error or "")
+            for name in names - {"notify"}:  # the others ran on untouched
+                assert again[name].pid == first[name].pid and again[name].restarts == 0
+
+            shown = CliRunner().invoke(cli, ["status", "--config", path])
+            assert shown.exit_code == 0, shown.output
+            assert "serve: running (4 components)" in shown.output
+            as_json = CliRunner().invoke(cli, ["status", "--config", path, "--format", "json"])
+            report = json.loads(as_json.output)
+            notify = next(c for c in report["components"] if c["name"] == "notify")
+            assert notify["restarts"] == 1 and notify["last_exit"] == -9
+            assert {j["name"] for j in report["jobs"]} == set(jobs)
+            assert report["lags"]["outbox_depth"] == 0
+
+            status, body = _wait("the API", lambda: _try(f"http://127.0.0.1:{api_port}/health"))
+            health = json.loads(body)
+            assert status == 200 and health["serve"]["state"] == "running"
+            restarts = {c["name"]: c["restarts"] for c in health["serve"]["components"]}
+            assert restarts == {"api": 0, "detect": 0, "jobs": 0, "notify": 1}
+
+            _, metrics = _get(f"http://127.0.0.1:{metrics_port}/metrics")
+            assert 'plantcast_component_restarts_total{component="notify"} 1.0' in metrics
+            assert 'plantcast_component_up{component="api"} 1.0' in metrics
+            assert "plantcast_store_up 1.0" in metrics
+            assert 'plantcast_job_runs_total{job="retention",outcome="ok"}' in metrics
+
+            pids = [c.pid for c in _states(store).values()]
+            serve.send_signal(signal.SIGTERM)
+            assert serve.wait(timeout=60) == 0
+            stopped = _states(store)
+            assert {c.state for c in stopped.values()} == {"stopped"}
+            assert not [pid for pid in pids if _alive(pid)]
+            shown = CliRunner().invoke(cli, ["status", "--config", path])
+            assert "serve: stopped" in shown.output
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
+        log.close()
+    lines = (tmp_path / "serve.log").read_text().splitlines()
+    records = [json.loads(line) for line in lines if line.startswith("{")]
+    assert len(records) == len(lines), "every line serve writes is a JSON record"
+    assert {"serve", "notify", "api", "jobs"} <= {r.get("component") for r in records}
+
+
+def _try(url: str):
+    try:
+        return _get(url)
+    except OSError:
+        return None
+
+
+def test_status_before_any_serve_and_a_job_recorded(db_url):
+    with open_store(db_url, init=True) as store:
+        result = CliRunner().invoke(cli, ["status", "--database-url", db_url])
+        assert result.exit_code == 0, result.output
+        assert "serve: never" in result.output
+        assert "no component has run" in result.output
+        store.put_job(JobState("retention", runs=3, failures=1, last_outcome="failed"))
+        store.put_components([ComponentState("detect", "backoff", restarts=2, last_exit=1)])
+        store.put_components([ComponentState("api", "running", pid=1)], only=True)
+        assert [c.name for c in store.list_components()] == ["api"]
+        assert store.get_job("retention").failures == 1
