@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -178,3 +179,30 @@ def test_status_before_any_serve_and_a_job_recorded(db_url):
         store.put_components([ComponentState("api", "running", pid=1)], only=True)
         assert [c.name for c in store.list_components()] == ["api"]
         assert store.get_job("retention").failures == 1
+
+
+def test_jobs_run_once_record_their_outcome(db_url, tmp_path):
+    runner = CliRunner()
+    made = runner.invoke(cli, ["backfill", "--database-url", db_url, "--days", "10"])
+    assert made.exit_code == 0, made.output
+    path = tmp_path / "plant.toml"
+    path.write_text(
+        f'[database]\nurl = "{db_url}"\n[retention]\nkeep = "7d"\n'
+        '[forecasting]\nmodel = "seasonal_naive"\nhorizon = "6h"\n'
+    )
+    names = ["partitions", "retention", "seasons", "forecasts"]
+    result = runner.invoke(cli, ["jobs", "--config", str(path), *(f"--run={n}" for n in names)])
+    assert result.exit_code == 0, result.output
+    # 3 of the 10 days at 30 min: 144 readings, or 145 when the cutoff falls on one
+    assert re.search(r"retention: ok: removed 14[45] readings older than 7d", result.output)
+    assert "forecasts: ok: 1 of 1 sensor(s) refitted" in result.output
+    with open_store(db_url) as store:
+        jobs = {j.name: j for j in store.list_jobs()}
+        assert set(jobs) == set(names)
+        assert all(
+            j.runs == 1 and j.failures == 0 and j.last_outcome == "ok" for j in jobs.values()
+        )
+        assert jobs["forecasts"].next_run_at > jobs["forecasts"].last_started_at
+    unknown = runner.invoke(cli, ["jobs", "--config", str(path), "--run", "vacuum"])
+    assert unknown.exit_code == 2
+    assert "vacuum: the jobs are partitions, retention, seasons, forecasts" in unknown.output

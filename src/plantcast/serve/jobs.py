@@ -67,25 +67,26 @@ def partitions_job(store: Store, config: PlantConfig) -> str:
 
 
 def forecasts_job(store: Store, config: PlantConfig) -> str:
-    f = config.forecasting
-    import importlib
+    from plantcast.services.forecast_store import refresh_forecasts
 
-    try:  # the forecasts table (issue 20, item 3) is built beside this
-        refresh_forecasts = importlib.import_module(
-            "plantcast.services.forecast_store"
-        ).refresh_forecasts
-    except (ImportError, AttributeError):
-        return "skipped: this version has no stored forecasts"
-    dask: object = f.scheduler or f.workers or (True if f.dask else None)
+    f = config.forecasting
+    # Due a little before the period is over, so each run refits what the last one made.
+    max_age = pd.Timedelta(seconds=0.9 * seconds(f.every))
     summary = refresh_forecasts(
         store,
         horizon=f.horizon,
         model=f.model,
-        max_age=f.every,
-        dask=dask,
-        rechoose_after=f.reselect_every,
+        max_age=max_age,
+        dask=f.scheduler or f.workers or (True if f.dask else None),
+        reselect_every=f.reselect_every,
     )
-    return str(summary)
+    failed = f", {len(summary.failed)} failed" if summary.failed else ""
+    oldest = summary.oldest_age
+    return (
+        f"{len(summary.refitted)} of {summary.sensors} sensor(s) refitted "
+        f"({len(summary.reselected)} model(s) chosen again), {summary.not_due} not due{failed}"
+        + ("" if oldest is None else f"; oldest forecast {int(oldest.total_seconds())} s old")
+    )
 
 
 def plan(config: PlantConfig) -> list[Job]:
