@@ -238,3 +238,58 @@ def test_cli_refresh_show_list_and_on_demand_forecast_still_works(history, db_ur
     assert len(on_demand.stdout.splitlines()) == 7
     mixed = runner.invoke(cli, ["forecast", "--sensor", "pump_flow", "list", *db])
     assert mixed.exit_code == 2 and "after `forecast list`" in mixed.output
+
+
+def test_the_live_refresh_shows_the_stored_forecast_without_fitting_it(history):
+    from plantcast.services.forecasting import Forecasting, ForecastSpec
+    from plantcast.services.live import LiveRequest, refresh
+
+    sensor = history.get_sensor("pump_flow")
+    req = LiveRequest(
+        sensor,
+        pd.Timedelta("1d"),
+        models=("seasonal_naive", "fourier_linear"),
+        spec=ForecastSpec(horizon=4),
+    )
+    service = Forecasting()
+    before = refresh(history, service, req)
+    assert before.stored is None and set(before.forecasts) == {"seasonal_naive", "fourier_linear"}
+    refresh_forecasts(history, ["pump_flow"], model="seasonal_naive", now=NOW, **FAST)
+    misses = service.cache.misses
+    live = refresh(history, service, req)
+    assert live.stored is not None and live.stored.stale  # made at NOW, months ago
+    assert len(live.forecasts["seasonal_naive"].frame) == 6  # the stored 3 h, not the page's 4
+    assert len(live.forecasts["fourier_linear"].frame) == 4
+    assert service.cache.misses == misses  # nothing fitted: the other model's fit was cached
+    none_asked = LiveRequest(sensor, pd.Timedelta("1d"), models=(), spec=ForecastSpec(horizon=4))
+    assert set(refresh(history, service, none_asked).forecasts) == {"seasonal_naive"}
+
+
+def test_the_page_draws_the_stored_forecast_and_warns_when_stale(sqlite_url, monkeypatch):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import plantcast.dashboard
+    from plantcast.dashboard import state
+    from plantcast.store import Store
+
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
+    with Store.open(sqlite_url) as store:
+        store.init()
+        backfill(store, "reservoir_pressure", days=4, interval=STEP, end=END)
+        refresh_forecasts(store, model="seasonal_naive", now=NOW, **FAST)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
+        at.run()
+        assert not at.exception
+        assert at.session_state["computed"]["forecast_lengths"]["seasonal_naive"] == 6
+        warnings_shown = " ".join(str(w.value) for w in at.warning)
+        assert "Stored forecast: STALE" in warnings_shown
+    finally:
+        state.forecasting().wait()
+        board = state.model_board()
+        board.wait(timeout=60)
+        board.shutdown()
+        state.store().close()
+        st.cache_resource.clear()

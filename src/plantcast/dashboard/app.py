@@ -73,6 +73,8 @@ def _chart(controls: Controls) -> LiveFrame | None:
     st.plotly_chart(live_figure(live, controls.level), key="live_chart")
     for name, why in live.problems.items():
         st.caption(f"No forecast from {name}: {why}")
+    if live.stored is not None:  # kept ready by `plantcast forecast refresh`
+        (st.warning if live.stored.stale else st.caption)(f"Stored forecast: {live.stored.note()}")
     detail = " (downsampled in SQL: bucket mean with min–max band)" if live.view.downsampled else ""
     st.caption(f"{len(live.view.buckets):,} points{detail}; refreshed every {REFRESH}.")
     return live

@@ -2,7 +2,9 @@
 
 Everything a refresh needs is read here with bounded queries, so its cost does not grow with
 the length of history; forecasts come from :class:`~plantcast.services.forecasting.Forecasting`
-(refitted only when a reading is new).
+(refitted only when a reading is new). A forecast the scheduled refresh stored
+(``plantcast.services.forecast_store``) is read and shown too, never fitted here: a model the
+page asks for that the stored forecast was made with is taken from it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,9 @@ from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
-from plantcast.core.errors import InputError, NotEnoughData, Refused
+from plantcast.core.errors import InputError, NotEnoughData, NotFound, Refused
 from plantcast.core.types import Alert, AlertStatus, Event, Sensor
+from plantcast.services.forecast_store import StoredView, stored_forecast
 from plantcast.services.forecasting import (
     Forecasting,
     ForecastResult,
@@ -44,6 +47,7 @@ class LiveFrame:
     # the newest open ones (at most OPEN_SHOWN), read with open_alerts: the panel lists these,
     # so the count and the list never come from two reads an alert could fall between
     open_list: list[Alert] = field(default_factory=list)
+    stored: StoredView | None = None  # the sensor's stored forecast (its age, stale or not)
 
 
 OPEN_SHOWN = 50
@@ -58,10 +62,14 @@ def refresh(store: Store, forecasting: Forecasting, req: LiveRequest) -> LiveFra
     spec = req.spec
     if req.fit_on_smoothed and req.smoothing > 1:
         spec = replace(spec, smooth=req.smoothing)
-    history = store.read_tail(req.sensor.id, spec.history_points()) if req.models else None
+    frame.stored = _stored(store, req.sensor.name)
+    if frame.stored is not None:  # shown whatever models are asked; that model is not refitted
+        frame.forecasts[frame.stored.row.model] = stored_result(frame.stored)
+    models = [m for m in req.models if m not in frame.forecasts]
+    history = store.read_tail(req.sensor.id, spec.history_points()) if models else None
     # injected events do not calibrate the bands (a +20 shift would widen them tenfold)
-    exclude = event_exclusions(store, req.sensor.id, history, spec.horizon) if req.models else ()
-    for name in req.models:
+    exclude = event_exclusions(store, req.sensor.id, history, spec.horizon) if models else ()
+    for name in models:
         try:
             frame.forecasts[name] = forecasting.forecast_series(
                 req.sensor.name, history, replace(spec, model=name), exclude=exclude
@@ -78,3 +86,19 @@ def refresh(store: Store, forecasting: Forecasting, req: LiveRequest) -> LiveFra
         frame.open_alerts = store.count_open_alerts(req.sensor.id)
         frame.open_list = frame.open_list[:OPEN_SHOWN]
     return frame
+
+
+def _stored(store: Store, sensor: str) -> StoredView | None:
+    try:
+        return stored_forecast(store, sensor)
+    except NotFound:
+        return None
+
+
+def stored_result(view: StoredView) -> ForecastResult:
+    """A stored forecast in the shape of a fitted one (what the chart draws)."""
+    row, choice = view.row, view.choice
+    scores = choice.scores if choice else None
+    return ForecastResult(
+        row.sensor, row.model, row.chosen, view.frame(), row.fitted_on, scores=scores
+    )
