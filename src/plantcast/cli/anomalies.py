@@ -85,6 +85,13 @@ def normalize(database_url, sensor) -> None:
     help="Detector (repeatable; default: the default set). Also: drift, scale_change, "
     "profile_change, discord.",
 )
+@click.option(
+    "--asset",
+    "asset_names",
+    multiple=True,
+    help="Asset (repeatable). Default: every asset, unless --sensor is given.",
+)
+@click.option("--no-assets", is_flag=True, help="Score sensors only, no asset.")
 @click.option("--explain", is_flag=True, help="Print each detector's calibrated thresholds.")
 @click.option(
     "--refit",
@@ -101,6 +108,8 @@ def detect(
     periods,
     since,
     detector_names,
+    asset_names,
+    no_assets,
     explain,
     refit,
     follow,
@@ -119,6 +128,11 @@ def detect(
     or --scheduler the scoring runs as Dask tasks (batches of sensors); reads and writes stay
     here, and the alerts are the same. Each sensor's fitted detectors are stored and score its
     new readings until they are a week old or the data drifts; then they are refitted.
+
+    Assets are scored too (all of them, or those of --asset; with --sensor alone, none): the
+    relations between their sensors, trained on their pinned known-good period (`plantcast
+    asset train`) or on their history before each chunk; an asset alert names the sensors
+    behind it (`plantcast alerts --asset NAME`).
     """
     from plantcast.core.config import load_settings
     from plantcast.services.context import open_store
@@ -140,8 +154,14 @@ def detect(
     options = DetectOptions(
         budget=settings.alert_budget, resolve_after=settings.resolve_after, refit=refit
     )
+    if no_assets and asset_names:
+        raise click.UsageError("--asset and --no-assets contradict each other")
     with open_store(database_url) as store:
-        names = list(sensors) or [s.name for s in store.list_sensors()]
+        only_assets = bool(asset_names) and not sensors
+        names = [] if only_assets else list(sensors) or [s.name for s in store.list_sensors()]
+        assets = _assets_to_detect(
+            store, asset_names, no_assets or (bool(sensors) and not asset_names)
+        )
         if explain:
             for name in names:
                 info = explain_sensor(
@@ -158,7 +178,7 @@ def detect(
             failed = _detect_on_dask(
                 store,
                 names,
-                (_periods(periods), dets),
+                (_periods(periods), dets, assets),
                 since,
                 options,
                 follow,
@@ -170,9 +190,12 @@ def detect(
             failed = False
             try:
                 while True:
-                    failed |= _detect_here(
-                        store, names, (_periods(periods), dets), since, options, follow
-                    )
+                    if names:
+                        failed |= _detect_here(
+                            store, names, (_periods(periods), dets), since, options, follow
+                        )
+                    if assets:
+                        failed |= _detect_assets_here(store, assets, since, options, follow)
                     since = None  # --since applies to the first pass only
                     options = replace(options, refit=False)  # and so does --refit
                     if not follow:
@@ -184,13 +207,63 @@ def detect(
         sys.exit(1)
 
 
+def _assets_to_detect(store, asset_names, none: bool) -> list[str]:
+    """The assets a detect pass scores: those named, or every one (none on a database made
+    before assets, whose tables `plantcast migrate` adds)."""
+    if none:
+        return []
+    if asset_names:
+        return list(dict.fromkeys(asset_names))
+    if store.missing_tables(("assets", "asset_state", "asset_fits")):
+        return []
+    return [a.name for a in store.list_assets()]
+
+
+def _detect_assets_here(store, assets, since, options, follow) -> bool:
+    """One pass over the assets, each reported on one line; True when one failed."""
+    from plantcast.services.asset_detection import AssetDetectOptions, detect_assets
+
+    asset_options = AssetDetectOptions(
+        budget=options.budget, resolve_after=options.resolve_after, refit=options.refit
+    )
+    with progress_bar("detect assets") as bar:
+        results = detect_assets(store, assets, since=since, options=asset_options, on_progress=bar)
+    failed = False
+    for name, r in results.items():
+        failed |= not _report_asset(name, r, follow)
+    return failed
+
+
+def _report_asset(name, r, follow) -> bool:
+    """An asset's pass on one line (and why a detector could not score); False if it failed."""
+    if isinstance(r, Exception):
+        what = "" if isinstance(r, PlantcastError) else f"unexpected {type(r).__name__}: "
+        console.print(f"[red]asset {name}: not scored:[/] {what}{r}", markup=True)
+        return False
+    if not follow or r.opened or r.updated:
+        span = (
+            f" from {r.scored_from:%Y-%m-%d %H:%M} to {r.scored_until:%Y-%m-%d %H:%M} UTC"
+            if r.scored
+            else ""
+        )
+        out.print(
+            f"asset {r.asset}: scored {r.scored:,} grid rows{span}, {r.opened} new alert(s), "
+            f"{r.updated} updated",
+            markup=False,
+        )
+    for detector, why in r.skipped.items():
+        if not follow or r.scored:
+            console.print(f"[yellow]asset {r.asset}: {detector} skipped:[/] {why}")
+    return True
+
+
 def _detect_on_dask(store, names, what, since, options, follow, every, scheduler, workers):
     """The passes of ``detect`` with the scoring on one Dask cluster for all of them; True
     when a sensor failed. Dask is imported here only: ``plantcast --help`` stays quick.
-    ``what``: the periods and the detectors."""
+    ``what``: the periods, the detectors and the assets (scored here, after the sensors)."""
     from plantcast.scale import connect, detect_many
 
-    periods, detectors = what
+    periods, detectors, assets = what
     failed = False
     with connect(scheduler, workers) as client:
         while True:
@@ -207,6 +280,8 @@ def _detect_on_dask(store, names, what, since, options, follow, every, scheduler
                 )
             for name, r in results.items():
                 failed |= not _report(name, r, follow)
+            if assets:
+                failed |= _detect_assets_here(store, assets, since, options, follow)
             since = None
             options = replace(options, refit=False)
             if not follow:

@@ -164,6 +164,7 @@ def remove_asset(store: Store, name: str) -> Asset:
                 f"(see `plantcast alerts --asset {name}`)"
             )
         tx.forget_asset_state(asset.id)
+        tx.forget_asset_fits(asset.id)
         tx.delete_asset(asset.id)
     return asset
 

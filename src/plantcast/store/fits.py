@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plantcast.core.timeutil import to_utc
-from plantcast.store.schema import detector_fits
+from plantcast.store.schema import asset_fits, detector_fits
 
 BATCH = 500  # sensor ids per IN (...) list
 
@@ -93,3 +93,69 @@ def put_fits(conn: Connection, fits: Iterable[StoredFit]) -> None:
 def put_fit(conn: Connection, fit: StoredFit) -> None:
     """Insert or replace one sensor's fit."""
     put_fits(conn, [fit])
+
+
+# -- assets' fitted detectors (asset_fits) ---------------------------------------------------
+@dataclass(frozen=True)
+class StoredAssetFit:
+    """One row of ``asset_fits``: an asset detector fitted on ``[train_from, train_to)``."""
+
+    asset_id: int
+    detector: str
+    sensors: tuple[str, ...]
+    train_from: pd.Timestamp
+    train_to: pd.Timestamp
+    fitted_at: pd.Timestamp
+    version: int
+    state: bytes
+
+
+def asset_fits_many(
+    conn: Connection, asset_ids: Iterable[int]
+) -> dict[tuple[int, str], StoredAssetFit]:
+    """The stored fits of these assets: ``{(asset_id, detector): fit}``."""
+    ids = [int(i) for i in dict.fromkeys(asset_ids)]
+    out: dict[tuple[int, str], StoredAssetFit] = {}
+    for lo in range(0, len(ids), BATCH):
+        q = select(asset_fits).where(asset_fits.c.asset_id.in_(ids[lo : lo + BATCH]))
+        for r in conn.execute(q):
+            out[(r.asset_id, r.detector)] = StoredAssetFit(
+                r.asset_id,
+                r.detector,
+                _names(r.sensors),
+                r.train_from,
+                r.train_to,
+                r.fitted_at,
+                r.version,
+                bytes(r.state),
+            )
+    return out
+
+
+def put_asset_fits(conn: Connection, fits: Iterable[StoredAssetFit]) -> None:
+    """Insert or replace these assets' fits (one upsert statement for all)."""
+    rows = [
+        {
+            "asset_id": f.asset_id,
+            "detector": f.detector,
+            "sensors": ",".join(f.sensors),
+            "train_from": to_utc(f.train_from),
+            "train_to": to_utc(f.train_to),
+            "fitted_at": to_utc(f.fitted_at),
+            "version": f.version,
+            "state": f.state,
+        }
+        for f in {(f.asset_id, f.detector): f for f in fits}.values()
+    ]
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(asset_fits)
+    keys = ("asset_id", "detector")
+    replace = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=replace), rows)
+
+
+def forget_asset_fits(conn: Connection, asset_id: int) -> None:
+    """An asset's stored fits (removed with the asset)."""
+    conn.execute(asset_fits.delete().where(asset_fits.c.asset_id == asset_id))

@@ -306,6 +306,22 @@ asset_state = Table(
     Column("scored_until", UTCTime, nullable=False),
 )
 
+# Per asset and detector: the fitted asset detector that scores its new grid rows while fresh
+# (plantcast.services.asset_detection). Derived data, as ``detector_fits``: it may be emptied
+# or dropped; the next pass refits.
+asset_fits = Table(
+    "asset_fits",
+    metadata,
+    Column("asset_id", Integer, ForeignKey("assets.id"), primary_key=True),
+    Column("detector", String(50), primary_key=True),
+    Column("sensors", Text, nullable=False),  # the sensors fitted, comma-separated, in order
+    Column("train_from", UTCTime, nullable=False),  # the training window's first grid time
+    Column("train_to", UTCTime, nullable=False),  # and its end (exclusive)
+    Column("fitted_at", UTCTime, nullable=False),
+    Column("version", Integer, nullable=False),  # of the state's format; another is refitted
+    Column("state", LargeBinary, nullable=False),  # the fitted detector, pickled
+)
+
 # Membership, many to many: a sensor may belong to several assets. ``position`` keeps the
 # order sensors joined (an aligned frame's column order).
 asset_sensors = Table(

@@ -112,6 +112,9 @@ class Transaction:
     fits_many = _bound(_fits.fits_many)
     put_fit = _bound(_fits.put_fit)
     put_fits = _bound(_fits.put_fits)
+    asset_fits_many = _bound(_fits.asset_fits_many)
+    put_asset_fits = _bound(_fits.put_asset_fits)
+    forget_asset_fits = _bound(_fits.forget_asset_fits)
 
     # -- forecasts kept ready (derived: a refresh refits what is missing or old) -----------
     get_forecast = _bound(_forecasts.get_forecast)

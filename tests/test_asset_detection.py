@@ -1,0 +1,127 @@
+"""Asset detection through the store, on SQLite and PostgreSQL: a relationship fault planted
+in a simulated pump (every sensor inside its own range) raises one asset alert whose first
+contributor is the faulty sensor; its clean twin raises none; passes are incremental; too
+little history says so and moves on; `detect` scores assets (`--asset`, `--no-assets`)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from plantcast.cli.main import cli
+from plantcast.core.types import Source
+from plantcast.services import assets as asset_service
+from plantcast.services.asset_detection import detect_asset, detect_assets
+from plantcast.signals.pump import generate_pump_scenario
+
+SENSORS = ("speed", "flow", "discharge_pressure", "motor_current", "bearing_temp", "vibration")
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    # one sticking valve (flow falls at the same speed), 7.6σ of the flow's relation
+    return generate_pump_scenario(1000, faults=("sticking_valve",), days=24)
+
+
+def _asset(store, name, frame, interval, *, until=None, pinned=None):
+    """An asset of the six pump sensors (``name_speed``, …) with readings before ``until``."""
+    members = []
+    for s in SENSORS:
+        sensor = store.ensure_sensor(f"{name}_{s}", source=Source.IMPORTED, interval=interval)
+        series = frame[s] if until is None else frame[s][frame.index < until]
+        store.write_readings(sensor.id, series)
+        members.append(sensor.name)
+    asset_service.create_asset(store, name, members)
+    if pinned is not None:
+        asset_service.set_training(store, name, *pinned)
+
+
+def _more(store, name, frame, since):
+    for s in SENSORS:
+        sensor = store.get_sensor(f"{name}_{s}")
+        store.write_readings(sensor.id, frame[s][frame.index >= since])
+
+
+def _pinned(sc):
+    start = sc.frame.index[0]
+    return start, start + sc.warmup
+
+
+def test_a_planted_fault_raises_one_alert_naming_the_faulty_sensor(store, scenario):
+    sc = scenario
+    _asset(store, "pump", sc.frame, sc.interval, pinned=_pinned(sc))
+    _asset(store, "twin", sc.clean, sc.interval, pinned=_pinned(sc))
+    results = detect_assets(store)
+    pump, twin = store.get_asset("pump"), store.get_asset("twin")
+    assert results["pump"].opened == 1 and results["twin"].opened == 0
+    assert results["pump"].scored_from == _pinned(sc)[1]  # scored after the known-good period
+    (alert,) = store.list_alerts(asset_id=pump.id)
+    assert store.list_alerts(asset_id=twin.id) == []
+    fault = sc.labels.iloc[0]
+    assert alert.sensor_id is None and alert.asset_id == pump.id
+    assert next(iter(alert.contributors)) == "pump_flow"  # the sensor the valve throttles
+    assert abs(sum(alert.contributors.values()) - 1.0) < 1e-9
+    assert fault["starts_at"] - pd.Timedelta("1h") <= alert.ts <= fault["ends_at"]
+    assert alert.ends_at is not None and alert.ends_at >= fault["starts_at"]
+    assert alert.detector == "normal_behaviour" and alert.score > 1.0
+    again = detect_assets(store)  # nothing new: nothing scored, nothing changed
+    assert again["pump"].scored == 0 and again["pump"].opened == again["pump"].updated == 0
+    assert len(store.list_alerts(asset_id=pump.id)) == 1
+
+
+def test_passes_are_incremental_and_match_one_pass(store, scenario):
+    sc = scenario
+    fault = sc.labels.iloc[0]
+    cut = fault["starts_at"] + (fault["ends_at"] - fault["starts_at"]) / 2  # mid-fault
+    _asset(store, "pump", sc.frame, sc.interval, until=cut, pinned=_pinned(sc))
+    first = detect_asset(store, "pump")
+    assert first.opened == 1
+    (ongoing,) = store.list_alerts(asset_id=store.get_asset("pump").id)
+    assert ongoing.ends_at is None  # the fault goes on at the last reading
+    _more(store, "pump", sc.frame, cut)
+    second = detect_asset(store, "pump")
+    assert second.opened == 0 and second.updated >= 1
+    assert second.scored_from > first.scored_until
+    (alert,) = store.list_alerts(asset_id=store.get_asset("pump").id)
+    assert alert.id == ongoing.id and alert.ends_at is not None  # the same alert, now ended
+    assert next(iter(alert.contributors)) == "pump_flow"
+
+
+def test_causal_training_skips_what_has_too_little_history_and_never_stalls(store, scenario):
+    sc = scenario
+    _asset(store, "twin", sc.clean, sc.interval)  # no pinned period: trains on its past
+    result = detect_asset(store, "twin")
+    assert "needs at least 200 training rows" in result.skipped["normal_behaviour"]
+    assert result.opened == 0 and result.scored_until == sc.clean.index[-1]
+    assert 0 < result.scored < len(sc.clean)  # the first week had no history to learn from
+    again = detect_asset(store, "twin")
+    assert again.scored == 0 and again.skipped == {}  # moved on: nothing is retried
+
+
+def test_detect_scores_assets_and_alerts_lists_their_contributors(store, db_url, scenario):
+    sc = scenario
+    _asset(store, "pump", sc.frame, sc.interval, pinned=_pinned(sc))
+    runner = CliRunner()
+    sensors_only = runner.invoke(cli, ["detect", "--database-url", db_url, "--sensor", "pump_flow"])
+    assert sensors_only.exit_code == 0, sensors_only.output
+    assert "asset pump" not in sensors_only.output  # --sensor alone: no asset
+    skipped = runner.invoke(cli, ["detect", "--database-url", db_url, "--no-assets"])
+    assert skipped.exit_code == 0 and "asset pump" not in skipped.output
+    assert store.list_alerts(asset_id=store.get_asset("pump").id) == []
+    ran = runner.invoke(cli, ["detect", "--database-url", db_url, "--asset", "pump"])
+    assert ran.exit_code == 0, ran.output
+    assert "asset pump: scored" in ran.output and "1 new alert(s)" in ran.output
+    assert "pump_speed:" not in ran.output  # --asset alone: no sensor
+    listed = runner.invoke(
+        cli, ["alerts", "--database-url", db_url, "--asset", "pump", "--format", "json"]
+    )
+    (alert,) = json.loads(listed.output)["alerts"]
+    assert alert["asset"] == "pump" and alert["contributors"][0]["sensor"] == "pump_flow"
+    table = runner.invoke(cli, ["alerts", "--database-url", db_url, "--asset", "pump"])
+    assert "asset pump" in table.output and "pump_flow" in table.output
+    unknown = runner.invoke(cli, ["detect", "--database-url", db_url, "--asset", "nope"])
+    assert unknown.exit_code != 0 and "no asset named 'nope'" in unknown.output
+    assert "Traceback" not in unknown.output
