@@ -263,3 +263,43 @@ def limits_clear(database_url, sensor) -> None:
         clear_limits(store, sensor, author=_actor())
     out.print(f"{sensor}: limits cleared", markup=False)
     console.print("its open limit alerts stay as they are (alerts resolve ID)")
+
+
+@limits.command("check")
+@database_option
+@click.argument("sensors", nargs=-1)
+@click.option("--no-forecast", is_flag=True, help="Only the readings, not the forecast.")
+def limits_check(database_url, sensors, no_forecast) -> None:
+    """Check readings not checked yet against the limits (limit alarms; `detect` does this
+    too) and whether the forecast reaches a limit within its horizon (an early warning).
+    No SENSOR: every sensor with limits."""
+    from plantcast.services.context import open_store
+    from plantcast.services.limit_alerts import check_limits
+
+    with open_store(database_url, init=True) as store:
+        results = check_limits(store, sensors, forecast=not no_forecast)
+    if not results:
+        out.print("no sensor has limits (plantcast limits set …)")
+    for result, warning, why in results:
+        line = (
+            f"{result.sensor}: {result.scored:,} reading(s) checked, {result.opened} limit "
+            f"alarm(s) opened, {result.updated} changed"
+        )
+        crossing = None if warning is None else warning.crossing
+        if warning is not None and crossing is not None:
+            band = crossing.band
+            shown = (
+                f", 80% band {band['lower_80']:.4g} to {band['upper_80']:.4g}"
+                if "lower_80" in band and "upper_80" in band
+                else ""
+            )
+            line += (
+                f"; forecast reaches {crossing.level} ({crossing.value:g}) at "
+                f"{_when(crossing.at)} UTC (mean {crossing.mean:.4g}{shown}): warning "
+                f"{warning.alert_id} {warning.action}"
+            )
+        elif warning is not None and warning.action == "cleared":
+            line += f"; forecast back inside the limits: warning {warning.alert_id} cleared"
+        elif why:
+            line += f"; no forecast: {why}"
+        out.print(line, markup=False)

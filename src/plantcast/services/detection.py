@@ -48,6 +48,7 @@ from plantcast.services.detector_training import (
     refit_without_anomalies,
     usable_periods,
 )
+from plantcast.services.limit_alerts import after_detect
 from plantcast.services.seasons import current_periods, stored_periods
 from plantcast.store import Store
 
@@ -452,6 +453,7 @@ def detect_sensor(
     """Score the unscored readings of one sensor, chunk by chunk, and write or extend alerts."""
     plan = plan_sensor(store, sensor_name, periods=periods, detectors=detectors, since=since)
     if not plan.chunks:
+        after_detect(store, [plan.sensor])  # limit alarms (services.limit_alerts)
         return DetectResult(plan.sensor.name, 0, 0, 0, None, None)
     chunks, fit = plan.chunks, plan.fit
     tally = Tally()
@@ -465,6 +467,7 @@ def detect_sensor(
             fit = score.fit
     if on_progress:
         on_progress(len(chunks), len(chunks), plan.sensor.name)
+    after_detect(store, [plan.sensor])  # limit alarms (services.limit_alerts)
     return tally.result(plan)
 
 

@@ -44,6 +44,7 @@ from plantcast.services.detection import (
     write_scores,
 )
 from plantcast.services.detector_fits import from_stored, reusable, to_stored
+from plantcast.services.limit_alerts import after_detect
 from plantcast.services.seasons import current_periods
 from plantcast.store import Store, Transaction
 
@@ -269,6 +270,8 @@ class PassResults:
             self.done(plan.sensor.name, exc)
 
     def ordered(self) -> dict[str, DetectResult | Exception]:
+        scored = [p.sensor for p in self.plans.values() if not isinstance(p, Exception)]
+        after_detect(self.store, scored)  # limit alarms (services.limit_alerts)
         return {name: self.results[name] for name in self.plans}
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Row, select
+from sqlalchemy import Connection, Engine, Row, inspect, select
 
 from plantcast.core.timeutil import to_utc, utcnow
 from plantcast.store.schema import sensor_limits
@@ -53,8 +54,23 @@ def get_limits(conn: Connection, sensor_id: int) -> Limits | None:
     return None if row is None else _to_limits(row)
 
 
+_HAS_TABLE: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def _has_table(conn: Connection) -> bool:
+    """A database made before limits existed has none until `plantcast init`."""
+    if conn.engine not in _HAS_TABLE:
+        if not inspect(conn).has_table(sensor_limits.name):
+            return False
+        _HAS_TABLE.add(conn.engine)
+    return True
+
+
 def limits_many(conn: Connection, sensor_ids: Iterable[int] | None = None) -> dict[int, Limits]:
-    """The limits of these sensors (all sensors with limits when None), by sensor id."""
+    """The limits of these sensors (all sensors with limits when None), by sensor id; none
+    in a database without the table yet."""
+    if not _has_table(conn):
+        return {}
     q = select(sensor_limits)
     if sensor_ids is None:
         return {r.sensor_id: _to_limits(r) for r in conn.execute(q)}
