@@ -19,10 +19,14 @@ reproduces the issue's stall (a first run on exactly the minimum history).
 With ``--labelled``, every recording of DIR is scored against its windows with the
 repository's event matching (:func:`plantcast.detect.evaluation.match_events`, 3 readings of
 tolerance): windows caught / total, alerts true (touching a window) / total, event precision
-(true alerts / alerts), recall (windows caught / windows), F1, false alerts per 30 days and
-stalls, per series and in total, for the chosen detectors (``--detectors``, names of
-``DETECTOR_CLASSES``) and, over the same readings, the rolling z-score baseline (causal: its
-trailing day, so scoring the whole series equals scoring it a week at a time).
+(true alerts / alerts), recall (windows caught / windows), F1, false alerts per 30 days, the
+median lead time of the caught windows (hours from the first alert to the window's end, as
+``evaluation.match_events`` counts it), the NAB score (standard profile, over all windows and
+false alerts) and stalls, per series and in total, for the chosen detectors (``--detectors``,
+names of ``DETECTOR_CLASSES``) and, over the same readings, the rolling z-score baseline
+(causal: its trailing day, so scoring the whole series equals scoring it a week at a time).
+Each detector's row counts every alert it agreed on (one alert per episode lists all the
+detectors that flagged it), so a detector that joins another's alert still gets the window.
 """
 
 from __future__ import annotations
@@ -40,7 +44,12 @@ import pandas as pd
 
 from _common import ScratchSchemas, print_table, progress
 from plantcast.detect.baselines import RollingZDetector
-from plantcast.detect.evaluation import labelled_scores, match_events
+from plantcast.detect.evaluation import (
+    false_alert_weights,
+    labelled_scores,
+    match_events,
+    nab_score,
+)
 from plantcast.ingest.csv_import import CsvSpec, import_csv
 from plantcast.services.detection import DETECTOR_CLASSES, DETECTORS, detect_sensor
 from plantcast.signals.labelled import labelled_windows, load_labelled
@@ -83,6 +92,7 @@ def replay(
     frame = pd.DataFrame(
         {
             "detector": [a.detector for a in alerts],
+            "detectors": [tuple(a.detectors or {a.detector: a.score}) for a in alerts],
             "start": pd.DatetimeIndex([a.ts for a in alerts], tz="UTC"),
             "end": pd.DatetimeIndex([a.ends_at or last for a in alerts], tz="UTC"),
         }
@@ -108,7 +118,9 @@ def against_labels(alerts: pd.DataFrame, labels: pd.DataFrame, interval: pd.Time
 
 
 def event_counts(alerts: pd.DataFrame, labels: pd.DataFrame, interval: pd.Timedelta) -> dict:
-    """Windows caught and alerts true (touching a window, ``match_events``) of one series."""
+    """Windows caught and alerts true (touching a window, ``match_events``) of one series, with
+    each caught window's lead time, each window's NAB term and the NAB weight of the false
+    alerts (so totals over several series are NAB's over all their windows)."""
     eps = alerts[["start", "end", "detected_at"]].sort_values("start")
     matched, false = match_events(labels, eps, interval, tolerance=3)
     return {
@@ -117,11 +129,15 @@ def event_counts(alerts: pd.DataFrame, labels: pd.DataFrame, interval: pd.Timede
         "true": len(eps) - false,
         "alerts": len(eps),
         "matched": matched,
+        "leads": list(matched["lead_h"].dropna()),
+        "rewards": list(matched["nab"]),
+        "fp_weight": float(false_alert_weights(labels, eps, interval, tolerance=3).sum()),
     }
 
 
 def event_row(what: str, c: dict, days: float, stalls: int | str = "") -> list:
-    """A table row: caught/total, true/alerts, precision, recall, F1, false alerts per 30 d."""
+    """A table row: caught/total, true/alerts, precision, recall, F1, false alerts per 30 d,
+    median lead time (h) of the caught windows and NAB score."""
     precision = c["true"] / c["alerts"] if c["alerts"] else 0.0
     recall = c["caught"] / c["windows"] if c["windows"] else float("nan")
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0
@@ -134,6 +150,8 @@ def event_row(what: str, c: dict, days: float, stalls: int | str = "") -> list:
         f"{recall:.2f}",
         f"{f1:.2f}",
         f"{false_30d:.1f}",
+        f"{np.median(c['leads']):.1f}" if c["leads"] else "-",
+        f"{nab_score(np.asarray(c['rewards']), c['fp_weight']):.1f}",
         stalls,
     ]
 
@@ -157,11 +175,21 @@ def baseline_alerts(series: pd.Series) -> pd.DataFrame:
 
 
 def add(total: dict, c: dict) -> None:
-    for k in ("caught", "windows", "true", "alerts"):
-        total[k] = total.get(k, 0) + c[k]
+    for k in ("caught", "windows", "true", "alerts", "leads", "rewards", "fp_weight"):
+        total[k] = total.get(k, type(c[k])()) + c[k]
 
 
-EVENT_HEADERS = ["series", "caught", "alerts true", "precision", "recall", "F1", "false/30d"]
+EVENT_HEADERS = [
+    "series",
+    "caught",
+    "alerts true",
+    "precision",
+    "recall",
+    "F1",
+    "false/30d",
+    "lead h",
+    "NAB",
+]
 
 
 def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
@@ -203,8 +231,9 @@ def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
             base = event_counts(baseline_alerts(series), labels, interval)
             add(base_total, base)
             base_rows.append(event_row(name, base, days))
-            for det in detectors:
-                cd = event_counts(alerts[alerts["detector"] == det], labels, interval)
+            for det in detectors:  # every alert this detector agreed on, whoever opened it
+                agreed = alerts["detectors"].map(lambda names, d=det: d in names)
+                cd = event_counts(alerts[agreed.astype(bool)], labels, interval)
                 add(per_det[det], cd)
             if args.details:
                 details.append(window_details(name, alerts, labels, interval))
@@ -220,7 +249,7 @@ def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
         left=1,
     )
     print_table(
-        "each detector alone (its own alerts)",
+        "each detector (the alerts it agreed on, whichever detector opened them)",
         ["detector", *EVENT_HEADERS[1:], ""],
         det_rows,
         left=1,
@@ -254,14 +283,14 @@ def window_details(
         touching |= (alerts["start"] <= stop) & (alerts["end"] >= start)
         if len(hit):
             delay = max(hit["start"].min() - start, pd.Timedelta(0))
-            by = ", ".join(sorted(hit["detector"].unique()))
+            by = ", ".join(sorted({d for names in hit["detectors"] for d in names}))
             what = f"caught by {by} ({len(hit)} alerts), first after {_fmt_td(delay)}"
         else:
             what = "MISSED"
         lines.append(f"  window {start:%Y-%m-%d %H:%M} - {end:%Y-%m-%d %H:%M}: {what}")
     for _, a in alerts[~touching].sort_values("start").iterrows():
         lines.append(
-            f"  false alert {a['detector']}: {a['start']:%Y-%m-%d %H:%M} - "
+            f"  false alert {'+'.join(a['detectors'])}: {a['start']:%Y-%m-%d %H:%M} - "
             f"{a['end']:%Y-%m-%d %H:%M} ({_fmt_td(a['end'] - a['start'])})"
         )
     return "\n".join(lines)

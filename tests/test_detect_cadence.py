@@ -9,6 +9,7 @@ import pandas as pd
 from plantcast.core.types import Source
 from plantcast.detect import DropoutDetector
 from plantcast.detect.base import DEFAULT_BUDGET
+from plantcast.detect.calibration import routine_run_threshold
 from plantcast.services.detection import detect_sensor, explain_sensor
 from plantcast.services.detection_batch import detect_pass
 from plantcast.signals import SignalModel, generate_readings
@@ -110,3 +111,42 @@ def test_dropout_threshold_rises_with_routine_misses_and_not_with_one_outage():
         (clean.index < START + pd.Timedelta("5d")) | (clean.index > START + pd.Timedelta("6d"))
     ]
     assert DropoutDetector(interval=step).fit(outage).threshold_ == 2.0
+
+
+def test_routine_runs_are_the_history_s_own_long_gaps_less_the_budget_s_share():
+    assert routine_run_threshold(np.array([]), DEFAULT_BUDGET, 14) == 0.0
+    # one outage in two weeks is set aside: it must not teach the detector to ignore outages
+    assert routine_run_threshold(np.array([1, 1, 47]), DEFAULT_BUDGET, 14) == 2.0
+    nightly = np.array([16] * 14 + [1, 2])
+    assert routine_run_threshold(nightly, DEFAULT_BUDGET, 14) == 17.0
+
+
+def _quiet_at_night(days: int) -> pd.Series:
+    """A 30-min sensor that sends nothing from 22:00 to 06:00 every night."""
+    step = pd.Timedelta("30min")
+    s = generate_readings(SignalModel(seed=5), START, periods=days * 48, interval=step)
+    return s[(s.index.hour >= 6) & (s.index.hour < 22)]
+
+
+def test_a_sensor_quiet_every_night_does_not_alert_for_its_nights(store):
+    series = _quiet_at_night(28)
+    sensor = store.ensure_sensor("nightly", source=Source.IMPORTED, interval=pd.Timedelta("30min"))
+    for week in range(4):  # imported and detected a week at a time, as a scheduled job does
+        part = series[(series.index >= START + pd.Timedelta(days=7 * week))]
+        store.write_readings(sensor.id, part[part.index < START + pd.Timedelta(days=7 * week + 7)])
+        detect_sensor(store, "nightly", detectors=("dropout",))
+    assert store.list_alerts(sensor_id=sensor.id, detector="dropout") == []
+
+
+def test_a_sensor_quiet_every_night_still_alerts_for_a_real_outage(store):
+    series = _quiet_at_night(28)
+    outage = (series.index >= START + pd.Timedelta("20d")) & (
+        series.index < START + pd.Timedelta("23d")
+    )
+    sensor = store.ensure_sensor("nightly", source=Source.IMPORTED, interval=pd.Timedelta("30min"))
+    store.write_readings(sensor.id, series[~outage])
+    detect_sensor(store, "nightly", detectors=("dropout",))
+    alerts = store.list_alerts(sensor_id=sensor.id, detector="dropout")
+    assert [a.ts for a in alerts] == [
+        series[series.index < START + pd.Timedelta("20d")].index[-1] + pd.Timedelta("30min")
+    ]

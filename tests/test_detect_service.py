@@ -244,3 +244,20 @@ def test_an_anomaly_in_the_training_window_does_not_blind_the_next_chunk():
     plan = SensorPlan(sensor, ("24h",), ("residual_z",), a, b, ((a, b),))
     found = score_chunk(plan, s, a, b).found["residual_z"]
     assert s.index[17 * 48 + 7] in set(found["start"])
+
+
+def test_episodes_within_half_a_day_of_an_alert_are_one_incident(store):
+    """Two spikes 6 h apart are one incident (one alert, ending at the second); a third two days
+    later is another."""
+    step = pd.Timedelta("30min")
+    model = SignalModel(seed=12, noise=0.5, noise_kind="gaussian")
+    s = generate_readings(model, START, periods=28 * 48, interval=step)
+    at = [21 * 48 + 10, 21 * 48 + 22, 23 * 48 + 10]
+    for i in at:
+        s.iloc[i] += 20 * model.noise_std
+    sensor = store.ensure_sensor("spiky", source=Source.IMPORTED, interval=step)
+    store.write_readings(sensor.id, s)
+    detect_sensor(store, "spiky", detectors=("residual_z",))
+    alerts = sorted(store.list_alerts(sensor_id=sensor.id), key=lambda a: a.ts)
+    late = [(a.ts, a.ends_at) for a in alerts if a.ts >= START + pd.Timedelta("21d")]
+    assert late == [(s.index[at[0]], s.index[at[1]]), (s.index[at[2]], s.index[at[2]])]

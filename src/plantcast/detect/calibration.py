@@ -72,6 +72,26 @@ def missing_run_threshold(runs: np.ndarray, budget: float, days: float, floor: f
     return max(float(floor), float(m))
 
 
+def routine_run_threshold(runs: np.ndarray, budget: float, days: float) -> float:
+    """The run of missed readings the sensor's own history makes routine: one more than the
+    longest run left once the ``allowed_exceedances`` longest are set aside (0 when the window
+    holds no more runs than that).
+
+    A sensor that goes quiet every night, or whose gateway parks for hours most days, makes
+    long runs of missed readings again and again: each is longer than a geometric model of
+    short misses allows, yet none is an outage. Setting the budget's share of the longest runs
+    aside keeps one real outage in the training window (a young sensor's, scored in-sample)
+    from teaching the detector to ignore outages; what is left is the sensor's habit. ``runs``
+    are the lengths (in readings) of the window's runs of missed readings, ``days`` its length.
+    """
+    runs = np.asarray(runs, dtype=np.float64)
+    runs = np.sort(runs[np.isfinite(runs) & (runs >= 1)])[::-1]
+    if days <= 0 or budget <= 0:
+        return 0.0
+    allowed = allowed_exceedances(budget, days)
+    return float(runs[allowed]) + 1.0 if len(runs) > allowed else 0.0
+
+
 def budget_threshold(
     score: pd.Series,
     budget: float,

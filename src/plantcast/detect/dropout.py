@@ -10,7 +10,7 @@ import pandas as pd
 from plantcast.core.errors import InputError
 from plantcast.core.timeutil import parse_duration
 from plantcast.detect.base import DEFAULT_BUDGET, Detector
-from plantcast.detect.calibration import missing_run_threshold
+from plantcast.detect.calibration import missing_run_threshold, routine_run_threshold
 from plantcast.detect.episodes import EpisodePolicy
 
 
@@ -34,8 +34,12 @@ class DropoutDetector(Detector):
     drops a reading now and then) gets the run of missed readings it reaches at most
     ``budget`` times a month by a geometric model of its runs
     (:func:`~plantcast.detect.calibration.missing_run_threshold`), so routine misses are not
-    alerts while an outage still is. ``threshold_`` counts missed readings: a gap of ``g``
-    intervals misses ``g − 1`` readings and is flagged when ``g > threshold_``.
+    alerts while an outage still is; and, when the history's longest runs come back again and
+    again (a sensor quiet every night), past the longest of them that the budget does not set
+    aside (:func:`~plantcast.detect.calibration.routine_run_threshold`), so the sensor's own
+    routine gaps are not alerts while a longer outage is. ``threshold_`` counts missed
+    readings: a gap of ``g`` intervals misses ``g − 1`` readings and is flagged when
+    ``g > threshold_``.
     """
 
     name = "dropout"
@@ -69,7 +73,11 @@ class DropoutDetector(Detector):
         # gap lengths are whole steps, too discrete for a fitted tail: a model of the runs
         days = (series.index[-1] - series.index[0]) / pd.Timedelta(days=1)
         missed = np.rint(gaps) - 1
-        self.threshold_ = missing_run_threshold(missed[missed >= 1], self.budget, days, self.k)
+        runs = missed[missed >= 1]
+        self.threshold_ = max(
+            missing_run_threshold(runs, self.budget, days, self.k),
+            routine_run_threshold(runs, self.budget, days),
+        )
 
     def _step(self, index: pd.DatetimeIndex) -> pd.Timedelta | None:
         if self.interval is not None:

@@ -33,6 +33,7 @@ from plantcast.detect import (
     merge_episodes,
 )
 from plantcast.detect.base import DEFAULT_BUDGET, validate_series
+from plantcast.detect.episodes import INCIDENT_COOLDOWN
 from plantcast.detect.residual import DETECT_HARMONICS
 from plantcast.services.detector_fits import (
     Fit,
@@ -77,7 +78,12 @@ DETECTOR_CLASSES: dict[str, type[Detector]] = {
     "profile_change": ProfileChangeDetector,
     "discord": DiscordDetector,
 }
-COOLDOWN = {n: parse_duration(c.policy.cooldown) for n, c in DETECTOR_CLASSES.items()}
+# how close an episode must come to an alert to join it: the detector's own cooldown, at least
+# ``INCIDENT_COOLDOWN`` (one incident, one alert)
+COOLDOWN = {
+    n: max(parse_duration(c.policy.cooldown), INCIDENT_COOLDOWN)
+    for n, c in DETECTOR_CLASSES.items()
+}
 # The share of the alert budget a pattern detector is calibrated to (the others: all of it),
 # and profile_change's tail factor. Tuned on benchmarks/detect.py --real seeds 1000-1029 (not
 # the reported 0-49), clean recordings and the labelled replay: drift at half the budget took
