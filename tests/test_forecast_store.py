@@ -293,3 +293,31 @@ def test_the_page_draws_the_stored_forecast_and_warns_when_stale(sqlite_url, mon
         board.shutdown()
         state.store().close()
         st.cache_resource.clear()
+
+
+def test_a_refresh_on_dask_stores_what_the_serial_one_does(sqlite_url):
+    from datetime import timedelta
+
+    from plantcast.store import Store
+
+    with Store.open(sqlite_url) as store:
+        store.init()
+        for name in SENSORS:
+            backfill(store, name, days=4, interval=STEP, end=END)
+        refresh_forecasts(store, model="fourier_linear", now=NOW, **FAST)
+        serial = {n: stored_forecast(store, n, now=NOW).row.points for n in SENSORS}
+        seen: list[str] = []
+        later = NOW + pd.Timedelta("1h")
+        summary = refresh_forecasts(
+            store,
+            model="fourier_linear",
+            now=later,
+            dask=1,  # a local cluster of one worker process
+            on_progress=lambda done, total, name: seen.append(name),
+            **{**FAST, "max_age": timedelta(hours=1)},
+        )
+        assert summary.on_dask and sorted(summary.refitted) == sorted(SENSORS)
+        assert sorted(seen) == sorted(SENSORS)
+        for name in SENSORS:
+            view = stored_forecast(store, name, now=later)
+            assert view.row.made_at == later and view.row.points == serial[name]

@@ -20,6 +20,7 @@ import math
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pandas as pd
@@ -72,6 +73,13 @@ class RefreshSummary:
             "on_dask": self.on_dask,
             "oldest_age_s": None if self.oldest_age is None else self.oldest_age.total_seconds(),
         }
+
+
+def _duration(value: pd.Timedelta | timedelta | str, name: str) -> pd.Timedelta:
+    """A duration given as text ("1h"), a Timedelta or a datetime.timedelta."""
+    if isinstance(value, timedelta) and not isinstance(value, pd.Timedelta):
+        value = pd.Timedelta(value)
+    return parse_duration(value, field=name)
 
 
 def horizon_in_steps(horizon: pd.Timedelta, interval: pd.Timedelta) -> int:
@@ -142,13 +150,13 @@ def refresh_forecasts(
     store: Store,
     sensors: Iterable[str] | None = None,
     *,
-    horizon: pd.Timedelta | str,
+    horizon: pd.Timedelta | timedelta | str,
     model: str = "auto",
-    max_age: pd.Timedelta | str,
+    max_age: pd.Timedelta | timedelta | str,
     dask: DaskTarget = None,
     on_progress: Progress | None = None,
     now: pd.Timestamp | None = None,
-    reselect_every: pd.Timedelta | str = DEFAULT_RESELECT_EVERY,
+    reselect_every: pd.Timedelta | timedelta | str = DEFAULT_RESELECT_EVERY,
     reselect_refits: int | None = None,
     windows: int = 10,
 ) -> RefreshSummary:
@@ -176,14 +184,14 @@ def refresh_forecasts(
         model,
         windows,
         None if now is None else to_utc(now),
-        parse_duration(reselect_every, field="reselect_every"),
+        _duration(reselect_every, "reselect_every"),
         reselect_refits,
     )
     job.summary.on_dask = dask is not None and dask is not False
     job.plan(
         sensors,
-        parse_duration(horizon, field="horizon"),
-        parse_duration(max_age, field="max_age"),
+        _duration(horizon, "horizon"),
+        _duration(max_age, "max_age"),
     )
     if job.summary.on_dask and job.due:
         job.on_dask(dask, on_progress)
@@ -362,11 +370,11 @@ def stored_forecast(
     sensor_name: str,
     *,
     now: pd.Timestamp | None = None,
-    stale_after: pd.Timedelta | str = DEFAULT_STALE_AFTER,
+    stale_after: pd.Timedelta | timedelta | str = DEFAULT_STALE_AFTER,
 ) -> StoredView:
     """The sensor's stored forecast (one row read); NotFound for an unknown sensor or one
     without a stored forecast yet."""
-    limit = parse_duration(stale_after, field="stale_after")
+    limit = _duration(stale_after, "stale_after")
     with store.transaction(readonly=True) as tx:
         row = tx.get_forecast(sensor_name)
         if row is None:
@@ -384,10 +392,10 @@ def list_stored(
     store: Store,
     *,
     now: pd.Timestamp | None = None,
-    stale_after: pd.Timedelta | str = DEFAULT_STALE_AFTER,
+    stale_after: pd.Timedelta | timedelta | str = DEFAULT_STALE_AFTER,
 ) -> list[StoredView]:
     """Every stored forecast, by sensor name, with its age and staleness."""
-    limit = parse_duration(stale_after, field="stale_after")
+    limit = _duration(stale_after, "stale_after")
     at = to_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
     with store.transaction(readonly=True) as tx:
         rows = tx.list_forecasts()
