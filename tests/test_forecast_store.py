@@ -321,3 +321,10 @@ def test_a_refresh_on_dask_stores_what_the_serial_one_does(sqlite_url):
         for name in SENSORS:
             view = stored_forecast(store, name, now=later)
             assert view.row.made_at == later and view.row.points == serial[name]
+
+
+def test_the_horizon_is_capped_in_steps():
+    from plantcast.services.forecast_store import MAX_STEPS, horizon_in_steps
+
+    assert horizon_in_steps(pd.Timedelta("3h"), STEP) == 6
+    assert horizon_in_steps(pd.Timedelta("24h"), pd.Timedelta("1s")) == MAX_STEPS == 1_440

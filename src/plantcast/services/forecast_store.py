@@ -42,6 +42,7 @@ from plantcast.store.forecasts import ForecastPlan, StoredForecast
 
 DEFAULT_RESELECT_EVERY = pd.Timedelta("1d")
 DEFAULT_STALE_AFTER = pd.Timedelta("2h")  # an hourly refresh plus its own run time, with room
+MAX_STEPS = 1_440  # a stored forecast's length at most, whatever the horizon and interval
 
 Progress = Callable[[int, int, str], None]
 # ``dask``: a distributed.Client, a scheduler address ("tcp://host:8786"), a number of local
@@ -83,6 +84,8 @@ def _duration(value: pd.Timedelta | timedelta | str, name: str) -> pd.Timedelta:
 
 
 def horizon_in_steps(horizon: pd.Timedelta, interval: pd.Timedelta) -> int:
+    """``horizon`` in readings of ``interval``, at most ``MAX_STEPS`` (a 1 s sensor's "24h"
+    is its next 24 minutes, as ``plantcast forecast`` defaults to, not 86,400 steps)."""
     steps = math.floor(horizon / interval) if interval > pd.Timedelta(0) else 0
     if steps < 1:
         raise InputError(
@@ -90,7 +93,7 @@ def horizon_in_steps(horizon: pd.Timedelta, interval: pd.Timedelta) -> int:
             f"({format_duration(interval)})",
             field="horizon",
         )
-    return steps
+    return min(steps, MAX_STEPS)
 
 
 def kept_choice(
