@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -22,6 +23,7 @@ from plantcast.services.context import open_store
 from plantcast.store.health import ComponentState, JobState
 
 pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+ROOT = Path(__file__).resolve().parents[1]
 WAIT = 120.0  # a shared 2-core machine: starting four Python processes may take a while
 
 
@@ -142,6 +144,10 @@ def test_serve_runs_restarts_a_killed_component_and_stops_on_sigterm(db_url, tmp
             assert 'plantcast_component_up{component="api"} 1.0' in metrics
             assert "plantcast_store_up 1.0" in metrics
             assert 'plantcast_job_runs_total{job="retention",outcome="ok"}' in metrics
+            # every series the Grafana dashboard draws is served (the API's by the API)
+            exported = set(re.findall(r"^(plantcast_\w+)", metrics, flags=re.M))
+            exported |= {"plantcast_api_request_seconds_bucket", "plantcast_api_requests_total"}
+            assert _dashboard_series() <= exported
 
             pids = [c.pid for c in _states(store).values()]
             serve.send_signal(signal.SIGTERM)
@@ -159,6 +165,12 @@ def test_serve_runs_restarts_a_killed_component_and_stops_on_sigterm(db_url, tmp
     records = [json.loads(line) for line in lines if line.startswith("{")]
     assert len(records) == len(lines), "every line serve writes is a JSON record"
     assert {"serve", "notify", "api", "jobs"} <= {r.get("component") for r in records}
+
+
+def _dashboard_series() -> set[str]:
+    dashboard = json.loads((ROOT / "deploy" / "grafana" / "plantcast.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    return {name for e in exprs for name in re.findall(r"plantcast_\w+", e)}
 
 
 def _try(url: str):

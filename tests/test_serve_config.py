@@ -4,6 +4,7 @@ environment laid over it; secrets refused; what serve would run."""
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -218,3 +219,19 @@ def test_load_config_reads_the_process_environment(tmp_path, monkeypatch):
     path.write_text("[api]\nport = 8000\n")
     monkeypatch.setenv("PLANTCAST_API__PORT", "8123")
     assert load_config(path).api.port == 8123
+
+
+def test_the_deployment_files_hold_together(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    compose_toml = root / "deploy" / "plant.compose.toml"
+    env = {"PLANTCAST_DATABASE_URL": "postgresql://plantcast:secret@postgres/plantcast"}
+    config = load_config(compose_toml, env=env)
+    assert config.database.url == env["PLANTCAST_DATABASE_URL"]
+    compose = (root / "deploy" / "compose.yaml").read_text()
+    assert "./plant.compose.toml:/etc/plantcast/plant.toml:ro" in compose
+    unit = (root / "deploy" / "systemd" / "plantcast.service").read_text()
+    assert "ExecStart=/opt/plantcast/bin/plantcast serve --config /etc/plantcast/plant.toml" in unit
+    assert (
+        'CMD ["serve", "--config", "/etc/plantcast/plant.toml"]'
+        in (root / "Dockerfile").read_text()
+    )

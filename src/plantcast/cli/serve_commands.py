@@ -205,3 +205,53 @@ def jobs(config_file: Path, run_now: tuple[str, ...]) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         run_scheduler(store, plant, stop)
+
+
+@cli.command()
+@database_option
+@click.option(
+    "--to", "to", required=True, type=click.Path(path_type=Path), help="The backup file to write."
+)
+def backup(database_url, to: Path) -> None:
+    """Back up the whole database while it runs: pg_dump (custom format) on PostgreSQL,
+    SQLite's online backup API on SQLite. Prints the rows of each table it holds."""
+    from plantcast.services.context import open_store
+    from plantcast.store.backup import backup as run_backup
+
+    with open_store(database_url) as store:
+        result = run_backup(store, to)
+    _report_backup("backed up", result)
+
+
+@cli.command()
+@database_option
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="A file `plantcast backup` wrote (of the same engine).",
+)
+@click.option("--force", is_flag=True, help="Replace a database that already holds readings.")
+def restore(database_url, source: Path, force: bool) -> None:
+    """Restore a backup into the database (stop `serve` first): refused if the database
+    already holds readings, unless --force. Prints the rows of each table restored."""
+    from plantcast.services.context import open_store
+    from plantcast.store.backup import restore as run_restore
+
+    with open_store(database_url, init=True) as store:
+        result = run_restore(store, source, force=force)
+    _report_backup("restored", result)
+
+
+def _report_backup(verb: str, result) -> None:
+    counts = result.counts
+    out.print(
+        f"{verb} {counts.get('readings', 0):,} readings of {counts.get('sensors', 0):,} "
+        f"sensor(s), {counts.get('alerts', 0):,} alert(s) ({result.engine}, "
+        f"{result.bytes / 1e6:,.1f} MB) {'to' if verb == 'backed up' else 'from'} "
+        f"{result.path} in {result.seconds:.1f} s",
+        markup=False,
+    )
+    others = ", ".join(f"{name} {n:,}" for name, n in counts.items() if n)
+    out.print(f"rows: {others}", markup=False)
