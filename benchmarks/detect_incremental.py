@@ -1,7 +1,7 @@
 """Fitted once, scored many times: an incremental detect pass with stored fits vs a full refit.
 
-Run: ``.venv/bin/python benchmarks/detect_incremental.py [--sensors 1000] [--no-pg]
-[--dask] [--readings 1000000] [--profile MODE]``.
+Run: ``.venv/bin/python benchmarks/detect_incremental.py [--sensors 1000] [--no-pg |
+--no-sqlite] [--dask] [--modes bulk,bulk-refit,...] [--readings 1000000] [--profile MODE]``.
 Per engine (SQLite and a scratch schema on PostgreSQL), SENSORS sensors at 30-min steps get a
 week of history; a warm-up pass scores its last NEW readings (storing each sensor's fit, as any
 pass does), then NEW more readings arrive. The timed pass scores those, each mode in a fresh
@@ -204,15 +204,22 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--readings", type=int, default=1_000_000, help="0: no first-pass RSS")
     ap.add_argument("--dask", action="store_true", help="time detect_many on a LocalCluster too")
     ap.add_argument("--profile", choices=MODES + DASK_MODES, help="cProfile one mode only")
+    ap.add_argument("--modes", help=f"comma-separated, of {','.join(MODES + DASK_MODES)}")
     ap.add_argument("--pg-url", default=DEFAULT_PG_URL)
     ap.add_argument("--no-pg", action="store_true")
+    ap.add_argument("--no-sqlite", action="store_true")
     args = ap.parse_args(argv)
     n = args.sensors
     modes = (args.profile,) if args.profile else MODES + (DASK_MODES if args.dask else ())
+    if args.modes and not args.profile:
+        modes = tuple(m for m in args.modes.split(",") if m)
+        unknown = [m for m in modes if m not in MODES + DASK_MODES]
+        if unknown:
+            ap.error(f"unknown mode(s) {', '.join(unknown)}: choose from {MODES + DASK_MODES}")
     server = None if args.no_pg else pg_version(args.pg_url)
     rows, firsts = [], []
     with scratch(args.pg_url if server else None) as (tmpdir, schemas):
-        targets = [("sqlite", f"sqlite:///{tmpdir}/incremental.db")]
+        targets = [] if args.no_sqlite else [("sqlite", f"sqlite:///{tmpdir}/incremental.db")]
         if schemas is not None:
             targets.append(("postgresql", schemas.create("incremental")))
         for engine, url in targets:

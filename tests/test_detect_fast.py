@@ -5,7 +5,9 @@ the window validated once, no score frame built when nothing is flagged, the lin
 forecaster's expected values without scikit-learn's input checks. Each detector's episodes
 there must equal, bit for bit, those grouped from its whole score frame (``detect``) on the
 same window, with planted faults and without; on a window read back from SQLite and
-PostgreSQL with the fit the first pass stored."""
+PostgreSQL with the fit the first pass stored. The rolling medians and means taken through
+pandas' own routines equal its public ones, and many sensors read at once (one binary row per
+sensor on PostgreSQL) equal each read alone."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import pytest
 from plantcast.core.types import Sensor, Source
 from plantcast.detect.base import validate_series
 from plantcast.detect.episodes import find_episodes
+from plantcast.detect.rolling import rolling_mean, rolling_median
 from plantcast.forecast.regression import RegressionForecaster, _linear_predict
 from plantcast.services.detection import (
     DETECTOR_CLASSES,
@@ -124,3 +127,39 @@ def test_an_incremental_pass_scores_as_the_full_frame_on_the_stored_fit(store, k
     assert any(len(eps) for eps in score.found.values())  # not vacuous
     result = detect_sensor(store, "s", detectors=names)
     assert result.scored == int(new.sum()) and store.list_alerts(sensor_id=sid)
+
+
+def test_the_rolling_median_and_mean_are_pandas_bit_for_bit():
+    rng = np.random.default_rng(1)
+    for case in range(400):
+        n, window = int(rng.integers(0, 700)), int(rng.integers(1, 400))
+        least = int(rng.integers(0, window + 1))
+        x = rng.normal(size=n) * 10.0 ** int(rng.integers(-5, 6))
+        if case % 4 == 0 and n:
+            x[rng.integers(0, n, size=max(1, n // 10))] = np.nan
+        if case % 7 == 0 and n:
+            x[rng.integers(0, n)] = np.inf
+        if case % 5 == 0:
+            x = np.round(x)  # ties: medians of even counts
+        roll = pd.Series(x, dtype=float).rolling(window, min_periods=least)
+        assert np.array_equal(rolling_median(x, window, least), roll.median(), equal_nan=True)
+        assert np.array_equal(rolling_mean(x, window, least), roll.mean(), equal_nan=True)
+
+
+def test_many_sensors_are_read_as_each_alone(store):
+    """``read_series_many`` (on PostgreSQL one binary row per sensor) reads what
+    ``read_series`` does, a sensor with nothing in the window included."""
+    ids = []
+    for i, kind in enumerate(("clean", "gap", "spike")):
+        sid = store.ensure_sensor(f"r{i}", source=Source.IMPORTED, interval=STEP).id
+        store.write_readings(sid, _series(kind, seed=i, days=3) + 1e-9 * i)
+        ids.append(sid)
+    empty = store.ensure_sensor("none", source=Source.IMPORTED, interval=STEP).id
+    lo, hi = START + pd.Timedelta("1d") + pd.Timedelta("1us"), START + pd.Timedelta("2d")
+    with store.transaction(readonly=True) as tx:
+        many = tx.read_series_many([*ids, empty], lo, hi)
+    assert set(many) == {*ids, empty} and many[empty].empty
+    for sid in ids:
+        alone = store.read_series(sid, lo, hi)
+        assert len(alone) > 40
+        pd.testing.assert_series_equal(many[sid], alone, check_exact=True, check_freq=False)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import numpy as np
@@ -11,6 +10,7 @@ import pandas as pd
 from plantcast.core.errors import NotEnoughData
 from plantcast.detect.base import DEFAULT_BUDGET, Detector
 from plantcast.detect.episodes import EpisodePolicy
+from plantcast.detect.rolling import rolling_mean
 from plantcast.detect.windows import SeasonalProfile, window_points, with_context
 
 MAX_OCTAVES = 8.0  # a scale ratio beyond 2^8 either way scores as 2^8
@@ -106,8 +106,8 @@ class ScaleChangeDetector(_WindowedDetector):
         return steps
 
     def _score(self, series: pd.Series) -> np.ndarray:
-        steps = pd.Series(np.minimum(self._steps(series), self.clip_))
-        local = steps.rolling(self.window_, min_periods=self.window_).mean().to_numpy()
+        steps = np.minimum(self._steps(series), self.clip_)
+        local = rolling_mean(steps, self.window_, self.window_)
         ratio = np.log2(np.maximum(local, 1e-300) / self.base_)
         change = np.abs(ratio) if self.both_ways else np.maximum(ratio, 0.0)
         score: np.ndarray = np.nan_to_num(np.minimum(change, MAX_OCTAVES))
@@ -155,12 +155,18 @@ class ProfileChangeDetector(_WindowedDetector):
         past = np.full((k, n), np.nan)
         for j in range(1, k + 1):
             past[j - 1, j * p :] = values[: n - j * p] if n > j * p else []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # no past cycle yet: NaN
-            norm = np.nanmedian(past, axis=0)
-        e = pd.Series(values - norm)
-        shape = e - e.rolling(p, min_periods=p).mean()
-        rms: np.ndarray = np.sqrt((shape**2).rolling(p, min_periods=p).mean().to_numpy())
+        # The median of the past cycles there are (NaN before the first): reading t has
+        # min(k, t // p) of them, the first rows of ``past``, so each stretch of equal count
+        # is one plain median (np.nanmedian's masked arrays cost several times more).
+        norm = np.full(n, np.nan)
+        for c in range(1, k + 1):
+            lo, hi = c * p, ((c + 1) * p if c < k else n)
+            if lo >= n:
+                break
+            norm[lo:hi] = np.median(past[:c, lo:hi], axis=0)
+        e = values - norm
+        shape = e - rolling_mean(e, p, p)
+        rms: np.ndarray = np.sqrt(rolling_mean(shape**2, p, p))
         return rms
 
     def _fit_core(self, series: pd.Series) -> None:
@@ -175,6 +181,8 @@ class ProfileChangeDetector(_WindowedDetector):
         self.threshold_ = self._threshold(score, series.index, valid)
 
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
-        full, skip = with_context(self.tail_, series)
-        score = np.nan_to_num(self._rms(full.to_numpy()) / self.typical_)[skip:]
+        tail = self.tail_
+        before = tail.to_numpy()[: tail.index.searchsorted(series.index[0])]  # as with_context
+        full = np.concatenate([before, series.to_numpy()]) if len(before) else series.to_numpy()
+        score = np.nan_to_num(self._rms(full) / self.typical_)[len(before) :]
         return {"score": score, "flag": self._flags(score)}

@@ -15,6 +15,7 @@ from plantcast.detect.base import (
     robust_location_scale,
 )
 from plantcast.detect.episodes import EpisodePolicy
+from plantcast.detect.rolling import rolling_mean, rolling_median
 
 # Harmonics of each season in the detectors' expected value. Six were tried for the sharper
 # daily shapes of real recordings: no better on them, and they fit the noise of a week.
@@ -75,8 +76,16 @@ class ResidualDetector(Detector):
 
 def trailing_median(x: np.ndarray, window: int, min_periods: int, fill: float) -> np.ndarray:
     """Median of the ``window`` values before each position (not including it; no look-ahead)."""
-    med = pd.Series(x).rolling(window, min_periods=min_periods).median().shift(1).to_numpy()
+    med = shifted(rolling_median(x, window, min_periods))
     return np.where(np.isnan(med), fill, med)
+
+
+def shifted(x: np.ndarray) -> np.ndarray:
+    """``x`` one place later, NaN first (a Series' ``shift(1)``)."""
+    out = np.empty_like(x)
+    out[:1] = np.nan
+    out[1:] = x[:-1]
+    return out
 
 
 def trailing_time_median(
@@ -206,8 +215,8 @@ class ResidualZDetector(ResidualDetector):
         dev = np.abs(resid - med)
         mad = 1.4826 * trailing_median(dev, self.window, minp, self.scale_ / 1.4826)
         clipped = np.minimum(dev, 3.0 * np.maximum(mad, 1e-12)) ** 2
-        msq = pd.Series(clipped).rolling(self.window, min_periods=minp).mean().shift(1)
-        rms = np.sqrt(msq.fillna(self.scale_**2).to_numpy())
+        msq = shifted(rolling_mean(clipped, self.window, minp))
+        rms = np.sqrt(np.where(np.isnan(msq), self.scale_**2, msq))
         scale = np.maximum(rms, self.min_scale_ratio * self.scale_)
         z: np.ndarray = (resid - med) / scale
         return z

@@ -16,6 +16,7 @@ from plantcast.detect.residual import (
     trailing_median,
     trailing_time_median,
 )
+from plantcast.detect.rolling import rolling_median
 
 
 class LevelShiftDetector(ResidualDetector):
@@ -72,7 +73,7 @@ class LevelShiftDetector(ResidualDetector):
         _, resid = self.residuals(series, expected)
         u = (resid - self.loc_) / self.scale_
         n = max(int(self.fast), 1)
-        fast = pd.Series(u).rolling(n, min_periods=1).median().to_numpy()
+        fast = rolling_median(u, n, 1)
         base = parse_duration(self.baseline, field="baseline")
         quiet = u if held_out is None else np.where(held_out, np.nan, u)
         before = trailing_time_median(quiet, series.index, base, 0.0)
@@ -88,14 +89,16 @@ class LevelShiftDetector(ResidualDetector):
         diff = self._difference(series, expected=expected)
         accept = parse_duration(self.accept_after, field="accept_after")
         held = np.zeros(len(diff), dtype=bool)
+        spread = self._spread(diff)  # of the latest diff: computed once for each
         for _ in range(self.passes):
-            flags = self._flags(np.abs(diff) / self._spread(diff))
+            flags = self._flags(np.abs(diff) / spread)
             young = run_age_below(series.index, flags, accept)
             if np.array_equal(young, held):
                 break
             held = young
             diff = self._difference(series, held, expected)
-        return diff, np.abs(diff) / self._spread(diff)
+            spread = self._spread(diff)
+        return diff, np.abs(diff) / spread
 
     def _spread(self, diff: np.ndarray) -> np.ndarray | float:
         """The difference's recent robust spread (a week of readings), never below half the

@@ -347,6 +347,8 @@ def read_series_many(
     """``read_series`` of many sensors over one window, one statement per MANY_CHUNK sensors.
     Every asked sensor has an entry (empty when it has no reading in the window)."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    if conn.dialect.name == "postgresql":
+        return _read_many_pg(conn, ids, to_utc(start), to_utc(end))
     out: dict[int, pd.Series] = {}
     sql = text(
         f"SELECT sensor_id, {_ts_us_sql(conn)} AS ts_us, value FROM readings "
@@ -367,6 +369,42 @@ def read_series_many(
                 out[int(piece_ids[0])] = pd.Series(piece_values, index=index, name="value")
         for i in part:
             out.setdefault(i, _series([]))
+    return out
+
+
+# One row per sensor, its times and values as two arrays, sent in binary: the client makes
+# two numbers per sensor, not three Python objects per reading (an incremental detect pass
+# reads a week of context for every sensor: 350,000 readings for 1,000 sensors at 30 min).
+_MANY_PG = (
+    "SELECT sensor_id, array_agg((extract(epoch from ts) * 1000000)::bigint ORDER BY ts),"
+    " array_agg(value ORDER BY ts) FROM readings"
+    " WHERE sensor_id = ANY(%s) AND ts >= %s AND ts < %s GROUP BY sensor_id"
+)
+
+
+def _read_many_pg(
+    conn: Connection, ids: list[int], start: pd.Timestamp, end: pd.Timestamp
+) -> dict[int, pd.Series]:
+    """``read_series_many`` on PostgreSQL: per MANY_CHUNK sensors one statement, binary."""
+    import psycopg  # PostgreSQL only: a SQLite store never imports the driver
+
+    raw = cast("psycopg.Connection[Any]", conn.connection.dbapi_connection)
+    out: dict[int, pd.Series] = {}
+    bounds = (start.to_pydatetime(), end.to_pydatetime())
+    try:
+        with raw.cursor(binary=True) as cur:
+            for lo in range(0, len(ids), MANY_CHUNK):
+                for sid, us, values in cur.execute(_MANY_PG, (ids[lo : lo + MANY_CHUNK], *bounds)):
+                    index = from_epoch_us(np.array(us, dtype=np.int64)).rename("ts")
+                    out[int(sid)] = pd.Series(
+                        np.array(values, dtype=np.float64), index=index, name="value"
+                    )
+    except psycopg.OperationalError as exc:
+        raise StoreUnavailable(f"lost the database reading readings: {_first_line(exc)}") from exc
+    except psycopg.Error as exc:
+        raise StoreError(f"the database refused a read of readings: {_first_line(exc)}") from exc
+    for i in ids:
+        out.setdefault(i, _series([]))
     return out
 
 

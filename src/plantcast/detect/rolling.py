@@ -1,0 +1,58 @@
+"""Trailing-window median and mean of a float array, as ``pd.Series(x).rolling(window,
+min_periods=m).median()`` (or ``.mean()``) computes them, bit for bit: the same pandas routines
+called directly. Building the Series and the rolling object costs more than the median of a
+detect's few hundred readings, and a pass scores thousands of sensors several times each. If
+pandas moves its routines, the public path is taken (``tests/test_detect_fast.py`` holds the
+two equal)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+try:  # pandas' own window routines (pandas.core.window.rolling calls these)
+    from pandas._libs.window.aggregations import roll_mean, roll_median_c
+except ImportError:  # pragma: no cover - another pandas layout: the public path
+    roll_mean = roll_median_c = None
+
+
+def _bounds(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
+    """pandas' FixedWindowIndexer bounds (trailing, not centred, closed right)."""
+    end = np.arange(1, n + 1, dtype=np.int64)
+    return np.clip(end - window, 0, n), end
+
+
+def _prepared(x: np.ndarray) -> np.ndarray:
+    """As pandas prepares values for its routines: float64, infinities as NaN."""
+    values = np.asarray(x, dtype=np.float64)
+    inf = np.isinf(values)
+    return np.where(inf, np.nan, values) if inf.any() else values
+
+
+def _check(window: int, min_periods: int) -> None:
+    if window < 0 or min_periods < 0 or min_periods > window:
+        raise ValueError(f"bad rolling window {window} with min_periods {min_periods}")
+
+
+def rolling_median(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """``pd.Series(x).rolling(window, min_periods=min_periods).median().to_numpy()``."""
+    window, min_periods = int(window), int(min_periods)
+    if roll_median_c is None or len(x) == 0:
+        out: np.ndarray = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
+        return out.median().to_numpy()
+    _check(window, min_periods)
+    with np.errstate(all="ignore"):
+        result: np.ndarray = roll_median_c(_prepared(x), *_bounds(len(x), window), min_periods)
+    return result
+
+
+def rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
+    """``pd.Series(x).rolling(window, min_periods=min_periods).mean().to_numpy()``."""
+    window, min_periods = int(window), int(min_periods)
+    if roll_mean is None or len(x) == 0:
+        out = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
+        return out.mean().to_numpy()
+    _check(window, min_periods)
+    with np.errstate(all="ignore"):
+        result: np.ndarray = roll_mean(_prepared(x), *_bounds(len(x), window), min_periods)
+    return result
