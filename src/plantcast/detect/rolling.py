@@ -38,8 +38,9 @@ def rolling_median(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     """``pd.Series(x).rolling(window, min_periods=min_periods).median().to_numpy()``."""
     window, min_periods = int(window), int(min_periods)
     if roll_median_c is None or len(x) == 0:
-        out: np.ndarray = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
-        return out.median().to_numpy()
+        roll = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
+        out: np.ndarray = roll.median().to_numpy()
+        return out
     _check(window, min_periods)
     with np.errstate(all="ignore"):
         result: np.ndarray = roll_median_c(_prepared(x), *_bounds(len(x), window), min_periods)
@@ -50,8 +51,9 @@ def rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     """``pd.Series(x).rolling(window, min_periods=min_periods).mean().to_numpy()``."""
     window, min_periods = int(window), int(min_periods)
     if roll_mean is None or len(x) == 0:
-        out = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
-        return out.mean().to_numpy()
+        roll = pd.Series(x, dtype=np.float64).rolling(window, min_periods=min_periods)
+        out: np.ndarray = roll.mean().to_numpy()
+        return out
     _check(window, min_periods)
     with np.errstate(all="ignore"):
         result: np.ndarray = roll_mean(_prepared(x), *_bounds(len(x), window), min_periods)
