@@ -8,7 +8,7 @@ from fastapi import FastAPI
 
 from plantcast import __version__
 from plantcast.api import limits, problems
-from plantcast.api.routes import alerts, analytics, assets, events, ops, people, sensors
+from plantcast.api.routes import alerts, analytics, assets, events, ops, people, sensors, silences
 from plantcast.store import Store
 
 DESCRIPTION = """
@@ -96,7 +96,7 @@ def create_app(
     app.state.key_touched = {}
     problems.install(app)
     app.include_router(ops.router)
-    for module in (sensors, analytics, events, alerts, assets, people):
+    for module in (sensors, analytics, events, alerts, assets, people, silences):
         app.include_router(module.router, prefix="/v1")
     app.add_middleware(limits.BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)

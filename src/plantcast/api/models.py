@@ -406,3 +406,90 @@ class AuditEntryOut(BaseModel):
     target: str
     before: dict | None
     after: dict | None
+
+
+# -- silences, annotations and limits -------------------------------------------------------
+class SilenceIn(BaseModel):
+    """A silence of one sensor, one asset or everything (``all``): one range (``end`` or
+    ``duration``) or weekly windows (``every``: "sat 06:00 8h", UTC)."""
+
+    model_config = ConfigDict(extra="forbid")
+    sensor: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)
+    asset: str | None = Field(None, min_length=1, max_length=200, pattern=NO_NUL)
+    all: bool = False
+    reason: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
+    start: Rfc3339 | None = Field(None, description="From (default: now)")
+    end: Rfc3339 | None = None
+    duration: str | None = Field(None, max_length=20, pattern=NO_NUL, examples=["8h"])
+    every: str | None = Field(None, max_length=100, pattern=NO_NUL, examples=["sat 06:00 8h"])
+
+
+class SilenceOut(BaseModel):
+    id: int
+    scope: Literal["sensor", "asset", "all"]
+    target: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    recurrence: str | None
+    reason: str
+    author: str
+    created_at: datetime
+    ended_at: datetime | None
+    active: bool = Field(description="Silencing now")
+
+
+class SilenceWindowOut(BaseModel):
+    """One silenced span of a sensor, clipped to the range asked for."""
+
+    silence_id: int
+    start: datetime
+    end: datetime
+    scope: str
+    reason: str
+
+
+class AnnotationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    sensor: str = Field(min_length=1, max_length=200, pattern=NO_NUL)
+    text: str = Field(min_length=1, max_length=2000, pattern=NO_NUL)
+    at: Rfc3339 | None = Field(None, description="When (default: now)")
+    end: Rfc3339 | None = Field(None, description="The end, for a note over a range")
+
+
+class AnnotationPatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    text: str | None = Field(None, min_length=1, max_length=2000, pattern=NO_NUL)
+    at: Rfc3339 | None = None
+    end: Rfc3339 | None = None
+
+
+class AnnotationOut(BaseModel):
+    id: int
+    sensor: str
+    starts_at: datetime
+    ends_at: datetime | None
+    text: str
+    author: str
+    created_at: datetime
+
+
+class LimitsIn(BaseModel):
+    """A sensor's limits, all of them (an omitted or null level is not set)."""
+
+    model_config = ConfigDict(extra="forbid")
+    low_low: float | None = Field(None, allow_inf_nan=False)
+    low: float | None = Field(None, allow_inf_nan=False)
+    high: float | None = Field(None, allow_inf_nan=False)
+    high_high: float | None = Field(None, allow_inf_nan=False)
+    deadband: float = Field(0.0, ge=0, allow_inf_nan=False)
+
+
+class LimitsOut(BaseModel):
+    sensor: str
+    low_low: float | None = None
+    low: float | None = None
+    high: float | None = None
+    high_high: float | None = None
+    deadband: float = 0.0
+    updated_at: datetime | None = None
+    updated_by: str | None = None
