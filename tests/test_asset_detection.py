@@ -125,3 +125,18 @@ def test_detect_scores_assets_and_alerts_lists_their_contributors(store, db_url,
     unknown = runner.invoke(cli, ["detect", "--database-url", db_url, "--asset", "nope"])
     assert unknown.exit_code != 0 and "no asset named 'nope'" in unknown.output
     assert "Traceback" not in unknown.output
+
+
+def test_evaluate_detectors_asset_scores_the_pumps_as_detect_runs():
+    from plantcast.services.asset_evaluation import evaluate_assets
+
+    (row,) = evaluate_assets(1, 0, modes=("pinned",)).to_dict("records")
+    assert row["events"] == 5 and row["detected"] == 5 and row["false_pos"] == 0
+    assert row["top_contributor"] == 1.0 and row["false_alerts_30d"] == 0.0
+    assert 0.5 < row["point_f1"] <= 1.0
+    out = CliRunner().invoke(
+        cli, ["evaluate-detectors", "--asset", "--scenarios", "1", "--format", "json"]
+    )
+    assert out.exit_code == 0, out.output
+    rows = {r["training"]: r for r in json.loads(out.output)}
+    assert set(rows) == {"pinned", "causal"} and rows["pinned"]["event_f1"] == 1.0
