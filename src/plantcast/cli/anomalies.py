@@ -680,9 +680,28 @@ def alerts_label(ctx, alert_id, label) -> None:
     help="Evaluate asset detection instead: simulated pumps with relationship faults (every "
     "sensor inside its own range), trained on the pinned warm-up and causally.",
 )
+@click.option(
+    "--labels",
+    is_flag=True,
+    help="Instead of scenarios: score the detectors against this plant's labelled alerts "
+    "(`plantcast alerts label`), from the database.",
+)
+@click.option("--sensor", "label_sensors", multiple=True, help="With --labels: only these.")
+@database_option
 @listing_format
 def evaluate_detectors(
-    scenarios, seed, noise, min_sigma, real, data_dir, matrix_profile, assets, fmt
+    scenarios,
+    seed,
+    noise,
+    min_sigma,
+    real,
+    data_dir,
+    matrix_profile,
+    assets,
+    labels,
+    label_sensors,
+    database_url,
+    fmt,
 ) -> None:
     """Score detect's detectors on labeled scenarios: precision, recall, F1, delay, lead time,
     NAB score and false alerts, per detector, combined and beside baselines.
@@ -699,7 +718,14 @@ def evaluate_detectors(
     detected at its start without a false alert. JSON is the table as a list of rows (with
     --real, {"events": [...], "clean_days": [...]}); CSV has one row a line (with --real, a
     first column "table" says which).
+
+    --labels scores them instead against the alerts people labelled real, false_alarm or
+    maintenance: per detector, how many of each it agreed on, precision (real ÷ real + false
+    alarms) and recall (the share of real-labelled alerts it agreed on).
     """
+    if labels:
+        _label_scores(database_url, label_sensors, fmt)
+        return
     from pathlib import Path
 
     from plantcast.core.config import load_settings
@@ -765,6 +791,35 @@ def evaluate_detectors(
             "Whole real recordings, their first 14 days history, scored after as detect does: "
             "false alerts per 30 days (alerts touching no known anomaly); water_flow's real "
             "anomalies give recall."
+        )
+
+
+def _label_scores(database_url, sensors, fmt) -> None:
+    from plantcast.services.context import open_store
+    from plantcast.services.feedback import LABEL_SCORE_FIELDS, label_scores
+
+    with open_store(database_url, init=True) as store:
+        ids = [store.get_sensor(s).id for s in sensors] or None
+        rows = label_scores(store, ids)
+    if fmt == "json":
+        echo_json(rows)
+        return
+    if fmt == "csv":
+        write_csv(rows, LABEL_SCORE_FIELDS)
+        return
+    shown = [
+        {
+            **r,
+            "precision": "-" if r["precision"] is None else f"{r['precision']:.2f}",
+            "recall": "-" if r["recall"] is None else f"{r['recall']:.2f}",
+        }
+        for r in rows
+    ]
+    print_table(shown, LABEL_SCORE_FIELDS, empty="no labelled alerts (plantcast alerts label)")
+    if rows:
+        console.print(
+            "Of the alerts each detector agreed on, how many were labelled real, false alarm "
+            "and maintenance; recall: the share of real-labelled alerts it agreed on."
         )
 
 

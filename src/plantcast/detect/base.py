@@ -173,6 +173,21 @@ class Detector(ABC):
         """What the fit learned that decides alerts (thresholds and their floors)."""
         return {k.removesuffix("_"): v for k, v in vars(self).items() if k.endswith("_")}
 
+    def raised_to(self, floor: float) -> Self:
+        """This detector with its threshold at least ``floor`` (feedback: a false alarm's
+        peak score with a margin, so the same pattern is not flagged again): a copy when the
+        threshold rises, ``self`` when it is already there or the detector has none."""
+        threshold = getattr(self, "threshold_", None)
+        if threshold is None or threshold >= floor:
+            return self
+        raised = copy.copy(self)
+        raised.threshold_ = float(floor)
+        raised._threshold_changed()
+        return raised
+
+    def _threshold_changed(self) -> None:  # noqa: B027 - optional hook
+        """Update what a detector derives from ``threshold_`` (after :meth:`raised_to`)."""
+
     def _calibrate(self, train_score: pd.Series, floor: float) -> float:
         """The threshold for this sensor: ``floor``, raised to meet ``budget`` when one is set."""
         self.floor_ = float(floor)

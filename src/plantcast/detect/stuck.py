@@ -80,6 +80,9 @@ class StuckDetector(Detector):
         self.threshold_ = self._calibrate(run, by_chance)
         self.min_run_ = int(np.ceil(self.threshold_))
 
+    def _threshold_changed(self) -> None:
+        self.min_run_ = int(np.ceil(self.threshold_))
+
     def _runs(self, values: np.ndarray) -> np.ndarray:
         run, first = flat_runs(values, self.tol)
         resting = getattr(self, "resting_", np.empty(0))

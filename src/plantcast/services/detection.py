@@ -49,6 +49,7 @@ from plantcast.services.detector_training import (
     refit_without_anomalies,
     usable_periods,
 )
+from plantcast.services.feedback import Feedback, feedback_for, with_feedback
 from plantcast.services.limit_alerts import after_detect
 from plantcast.services.seasons import current_periods, stored_periods
 from plantcast.store import Store
@@ -272,6 +273,8 @@ class SensorPlan:
     last: pd.Timestamp | None
     chunks: tuple[tuple[pd.Timestamp, pd.Timestamp], ...] = ()
     fit: Fit | None = None  # the stored fit, the first chunk's to reuse if it may
+    # floors set by false-alarm labels: thresholds and deviations (services.feedback)
+    feedback: Feedback = field(default_factory=Feedback)
 
 
 @dataclass(frozen=True)
@@ -308,7 +311,8 @@ def plan_sensor(
     chunks = tuple(chunk_ranges(sensor, start, latest[0]))
     with store.transaction(readonly=True) as tx:
         fit = from_stored(tx.get_fit(sensor.id))
-    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks, fit)
+    feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
+    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks, fit, feedback)
 
 
 def score_chunk(
@@ -334,13 +338,14 @@ def score_chunk(
         fit, skipped = fit_chunk(plan, series, a, b, options, key)
     else:
         skipped = {}  # a reused fit has every detector (``is_fresh``)
-    fitted = fit.detectors if fit is not None else {}
+    scoring = with_feedback(fit, plan.feedback.thresholds)  # false alarms; fit is stored as is
+    fitted = scoring.detectors if scoring is not None else {}
     context = context_span(plan.sensor)
     # from the reading before the context, so a gap reaching into it is seen whole
     window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
     clean = validate_series(window)  # once for all the detectors
     for name, det in fitted.items():
-        episodes = det.episodes_of(clean)
+        episodes = plan.feedback.keep(name, det.episodes_of(clean))
         # episodes still open at the last run's end are seen whole, so their alerts close
         found[name] = episodes if episodes.empty else episodes[episodes["end"] >= a - resolve_after]
     scored = int((series.index >= a).sum()) if found else 0
@@ -521,9 +526,20 @@ def explain_sensor(
         "training": f"{format_duration(train_span(sensor))} ({len(series):,} readings)",
         "stored fit": fit.describe() if fit else "none (the next detect fits and stores one)",
     }
+    feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
+    floors = feedback.thresholds
+    if feedback:
+        out["false alarms"] = (
+            "thresholds at least "
+            + ", ".join(f"{name} {value:.3g}" for name, value in sorted(floors.items()))
+            + "; deviations above "
+            + ", ".join(
+                f"{name} {value:.3g}" for name, value in sorted(feedback.deviations.items())
+            )
+        )
     for name, det in make_detectors(sensor, periods, detectors, options).items():
         try:
-            out[name] = det.fit(series).explain()
+            out[name] = det.fit(series).raised_to(floors.get(name, float("-inf"))).explain()
         except PlantcastError as exc:
             out[name] = f"cannot fit yet: {exc}"
     return out

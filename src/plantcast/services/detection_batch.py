@@ -44,6 +44,7 @@ from plantcast.services.detection import (
     write_scores,
 )
 from plantcast.services.detector_fits import from_stored, reusable, to_stored
+from plantcast.services.feedback import Feedback, feedback_for
 from plantcast.services.limit_alerts import after_detect
 from plantcast.services.seasons import current_periods
 from plantcast.store import Store, Transaction
@@ -75,6 +76,7 @@ def plan_sensors(
         unmarked = [i for i in ids if any((i, d) not in marks for d in detectors)]
         first = tx.edge_readings([(i, None) for i in unmarked], last=False)
         stored = tx.fits_many(ids)
+    feedback = feedback_for(store, ids)  # false-alarm labels raise floors (services.feedback)
     plans: dict[str, SensorPlan | Exception] = {}
     for name in names:
         if name not in found:
@@ -97,7 +99,8 @@ def plan_sensors(
             continue
         chunks = tuple(chunk_ranges(sensor, start, last[0]))
         fit = from_stored(stored.get(sensor.id))
-        plans[name] = SensorPlan(sensor, chosen, detectors, start, last[0], chunks, fit)
+        said = feedback.get(sensor.id, Feedback())
+        plans[name] = SensorPlan(sensor, chosen, detectors, start, last[0], chunks, fit, said)
     return plans
 
 
