@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from plantcast.core.errors import NotFound, PlantcastError
+from plantcast.core.timeutil import parse_duration
 from plantcast.core.types import Alert, Sensor
 from plantcast.detect.limits import (
     FORECAST_KIND,
@@ -28,12 +29,16 @@ from plantcast.detect.limits import (
     limit_alert_changes,
     limit_episodes,
 )
+from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS
+from plantcast.services.forecasting import ForecastSpec
 from plantcast.store import Store, Transaction
 from plantcast.store.limits import Limits
 
 MARK = "limit"  # the detector_state row of the limit pass
 CHUNK_READINGS = 100_000  # readings scored per transaction at most (memory stays flat)
 US = pd.Timedelta("1us")
+WARN_AHEAD = pd.Timedelta("8h")  # how far ahead a forecast fitted for a warning looks
+HORIZON_STEPS = (24, 480)  # in readings: at least, at most
 
 
 @dataclass(frozen=True)
@@ -128,11 +133,21 @@ class EarlyWarning:
     action: str  # opened, updated, cleared, none
 
 
+def forecast_spec(sensor: Sensor, periods: tuple[str, ...]) -> ForecastSpec:
+    """The forecast a warning is made from when none is stored: ``WARN_AHEAD`` of the
+    sensor's readings (within ``HORIZON_STEPS``), trained on at least two of its longest
+    season (a 1 min sensor's 24 h needs 2,880 readings, more than a model's default bound)."""
+    steps = int(min(max(WARN_AHEAD / sensor.interval, HORIZON_STEPS[0]), HORIZON_STEPS[1]))
+    longest = max((parse_duration(p) for p in periods), default=pd.Timedelta(0))
+    train = int(min(max(DEFAULT_MAX_TRAIN_POINTS, 2.2 * (longest / sensor.interval)), 20_000))
+    return ForecastSpec(periods=periods, horizon=steps, max_train_points=train)
+
+
 def _forecast(store: Store, sensor: Sensor) -> tuple[pd.DataFrame, pd.Timestamp, str]:
     """The sensor's forecast: the stored one if there is one, else fitted now (its frame,
     the last reading it was made on, and the model)."""
     from plantcast.services.forecast_store import stored_forecast
-    from plantcast.services.forecasting import ForecastSpec, forecast_sensor
+    from plantcast.services.forecasting import forecast_sensor
     from plantcast.services.seasons import sensor_periods_now
 
     try:
@@ -140,8 +155,9 @@ def _forecast(store: Store, sensor: Sensor) -> tuple[pd.DataFrame, pd.Timestamp,
         return view.frame(), view.row.trained_until, view.row.chosen
     except NotFound:
         pass
-    spec = ForecastSpec(periods=sensor_periods_now(store, sensor))
-    result = forecast_sensor(store, sensor.name, spec)
+    result = forecast_sensor(
+        store, sensor.name, forecast_spec(sensor, sensor_periods_now(store, sensor))
+    )
     last = store.last_timestamp(sensor.id)
     origin = last if last is not None else result.frame.index[0]
     return result.frame, origin, result.chosen
