@@ -266,3 +266,18 @@ def test_init_adds_silenced_and_details_to_an_older_alerts_table(store):
     assert {"alerts.silenced added", "alerts.details added"} <= set(store.init())
     (alert,) = store.list_alerts(sensor_id=sid)
     assert not alert.silenced and alert.details == {}
+
+
+def test_an_assets_own_alert_is_silenced_by_a_silence_of_the_asset(store):
+    _sensor(store)
+    pump = create_asset(store, "pump3", ["p1"])
+    add_destination(store, "ops", webhook="http://127.0.0.1:9/hook")
+    silences.add_silence(store, asset="pump3", reason="pm", author="a", start=START, duration="2h")
+    with store.write() as conn:
+        quiet = alert_rows.insert_alert(
+            conn, None, asset_id=pump.id, detector="t2", ts=START + HOUR, score=9.0, value=1.0
+        )
+        loud = alert_rows.insert_alert(
+            conn, None, asset_id=pump.id, detector="t2", ts=START + 3 * HOUR, score=9.0, value=1.0
+        )
+    assert _queued(store, quiet) == 0 and _queued(store, loud) == 1
