@@ -1,0 +1,523 @@
+"""Soak `plantcast serve` on PostgreSQL: a simulated PLC over a local broker, faults injected.
+
+Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30] [--tags 1000] [--forecast-every 1h]
+[--forecast-model auto] [--no-faults] [--pg-url URL]``.
+
+One run, on this machine: a Mosquitto of its own on a free port (persistence on, no queue
+limits); a fresh PostgreSQL schema (dropped at the end); a webhook receiver counting what
+`notify` delivers; `plantcast serve` with a config of one MQTT connector, detection, forecast
+refits, notifications, the API and the page; and a publisher process playing a PLC: ``--tags``
+tags at 1 s, QoS 1, each message JSON ``{"ts": <the tick>, "value": …}``, counting every
+message the broker acknowledged (tag and tick). Faults, spread over the run: each component
+SIGKILLed once, every PostgreSQL session of the soak terminated (the server itself is shared
+on this machine, so it is not restarted), and the broker stopped and started again. At the end
+the publisher stops, the store is given time to drain, and serve gets SIGTERM.
+
+Printed: readings acknowledged by the broker vs stored (and which acknowledged ones are
+missing), restarts per component as `plantcast status` shows them, each component's RSS at
+start and end, detection lag (p50/p95/max over the samples), the oldest stored forecast's age,
+webhook deliveries, stored vs on-demand forecast latency through the API, and the time serve
+took to stop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import psycopg
+from psycopg import sql
+
+from _common import DEFAULT_PG_URL, print_table, progress
+
+PREFIX = "soak"
+APP_NAME = "plantcast-soak"  # the sessions the PostgreSQL fault terminates: ours only
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_broker(workdir: str, port: int | None = None) -> tuple[subprocess.Popen, int]:
+    """Mosquitto on ``port`` (a free one if None) with the README's no-loss settings; its
+    persistence file in ``workdir``, so a restart keeps the connector's session."""
+    import getpass
+    import shutil
+
+    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+    if not os.path.exists(binary):
+        raise SystemExit("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)")
+    port = port or _free_port()
+    conf = os.path.join(workdir, "mosquitto.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
+            f"persistence_location {workdir}/\nautosave_interval 10\nmax_queued_messages 0\n"
+            f"max_queued_bytes 0\nmax_inflight_messages 0\nuser {getpass.getuser()}\n"
+        )
+    log = open(os.path.join(workdir, "mosquitto.log"), "ab")  # noqa: SIM115
+    proc = subprocess.Popen([binary, "-c", conf], stdout=log, stderr=log)
+
+    def up() -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return True
+        except OSError:
+            return False
+
+    _wait(up, 10, "mosquitto")
+    return proc, port
+
+
+# -- the PLC --------------------------------------------------------------------------------
+def plc(port: int, tags: int, out_path: str) -> None:
+    """Child process: publish every tag once a second until SIGTERM; write the acknowledged
+    (tag, tick) pairs to ``out_path`` as JSON {tag: [tick, ...]}."""
+    import paho.mqtt.client as paho
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    pending: dict[int, tuple[int, int]] = {}
+    acked: dict[int, list[int]] = {t: [] for t in range(tags)}
+    lock = threading.Lock()
+
+    def on_publish(_client, _userdata, mid, _reason, _props):
+        with lock:
+            got = pending.pop(mid, None)
+            if got is not None:
+                acked[got[0]].append(got[1])
+
+    client = paho.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"soak-plc-{os.getpid()}", clean_session=False
+    )
+    client.max_inflight_messages_set(0)
+    client.max_queued_messages_set(0)
+    client.on_publish = on_publish
+    client.reconnect_delay_set(0.2, 2)
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    tick = int(time.time()) + 1
+    while not stop.is_set():
+        wait = tick - time.time()
+        if wait > 0 and stop.wait(wait):
+            break
+        for t in range(tags):
+            value = 50 + 10 * math.sin(2 * math.pi * (tick % 3600) / 3600 + t) + (t % 7) * 0.1
+            body = json.dumps({"ts": tick * 1_000_000, "value": round(value, 4)})
+            with lock:
+                info = client.publish(f"{PREFIX}/tag{t:04d}", body, qos=1)
+                if info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
+                    pending[info.mid] = (t, tick)
+        tick += 1
+    deadline = time.time() + 60  # the last acknowledgements
+    while pending and time.time() < deadline:
+        time.sleep(0.2)
+    client.disconnect()
+    client.loop_stop()
+    with open(out_path, "w") as f:
+        json.dump({str(t): v for t, v in acked.items()}, f)
+
+
+# -- the webhook receiver -------------------------------------------------------------------
+class Receiver:
+    def __init__(self) -> None:
+        self.count = 0
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                receiver.count += 1
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+# -- helpers ----------------------------------------------------------------------------------
+def _plantcast(*args: str, url: str) -> str:
+    env = {**os.environ, "PLANTCAST_DATABASE_URL": url}
+    done = subprocess.run(
+        [sys.executable, "-m", "plantcast", *args], env=env, capture_output=True, text=True
+    )
+    if done.returncode != 0:
+        raise SystemExit(f"plantcast {' '.join(args)} failed: {done.stderr or done.stdout}")
+    return done.stdout
+
+
+def _components(url: str) -> dict:
+    from plantcast.services.context import open_store
+
+    with open_store(url) as store:
+        return {c.name: c for c in store.list_components()}
+
+
+def _rss_mb(pid: int | None) -> float | None:
+    if not pid:
+        return None
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def _get(url: str, key: str | None = None, timeout: float = 120) -> tuple[int, bytes]:
+    req = urllib.request.Request(url, headers={"X-API-Key": key} if key else {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def _wait(cond, timeout: float, what: str):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = cond()
+        if value:
+            return value
+        time.sleep(1)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def _config(args, url: str, broker: int, api: int, page: int, metrics: int) -> str:
+    return f"""
+[database]
+url = "{url}"
+[[connectors.mqtt]]
+name = "plc"
+broker = "mqtt://127.0.0.1:{broker}"
+topics = ["{PREFIX}/#"]
+template = "{PREFIX}/{{sensor}}"
+interval = "1s"
+[detection]
+every = "5s"
+[forecasting]
+every = "{args.forecast_every}"
+model = "{args.forecast_model}"
+horizon = "10min"
+[api]
+port = {api}
+[dashboard]
+port = {page}
+[serve]
+metrics_port = {metrics}
+status_every = "2s"
+"""
+
+
+# -- the run ----------------------------------------------------------------------------------
+class Soak:
+    def __init__(self, args) -> None:
+        self.args = args
+        self.lags: list[float] = []
+        self.lag_p95: list[float] = []
+        self.faults: list[str] = []
+
+    def sample(self, url: str) -> None:
+        from plantcast.services.context import open_store
+
+        with open_store(url) as store:
+            lags = store.lags()
+        if lags.detection_lag_s is not None:
+            self.lags.append(lags.detection_lag_s)
+            self.lag_p95.append(lags.detection_lag_p95_s)
+
+    def note(self, what: str) -> None:
+        self.faults.append(f"{time.strftime('%H:%M:%S', time.gmtime())} {what}")
+        progress(self.faults[-1])
+
+    def kill(self, url: str, name: str) -> None:
+        c = _components(url).get(name)
+        if c is None or not c.pid:
+            self.note(f"{name}: not running, not killed")
+            return
+        os.kill(c.pid, signal.SIGKILL)
+        self.note(f"SIGKILL {name} (pid {c.pid})")
+
+    def kill_sessions(self, base_url: str) -> None:
+        with psycopg.connect(base_url, autocommit=True) as conn:
+            n = conn.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s AND pid <> pg_backend_pid()",
+                (APP_NAME,),
+            ).fetchone()[0]
+        self.note(f"PostgreSQL: {n} session(s) of the soak terminated")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _args(argv)
+    if args.publish:
+        port, tags, out = args.publish
+        plc(int(port), int(tags), out)
+        return
+    schema = f"soak_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(args.pg_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    sep = "&" if "?" in args.pg_url else "?"
+    url = f"{args.pg_url}{sep}options=-csearch_path%3D{schema}&application_name={APP_NAME}"
+    try:
+        with tempfile.TemporaryDirectory(prefix="plantcast-soak-") as tmp:
+            run(args, url, tmp)
+    finally:
+        with psycopg.connect(args.pg_url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+        progress(f"dropped schema {schema}")
+
+
+def run(args, url: str, tmp: str) -> None:  # one scenario, read top to bottom
+    soak = Soak(args)
+    broker, broker_port = start_broker(tmp)
+    receiver = Receiver()
+    _plantcast("init", url=url)
+    _plantcast("notify", "add", "soak", "--webhook", receiver.url, url=url)
+    key = _plantcast("apikey", "create", "--name", "soak", "--scopes", "read", url=url)
+    token = [line for line in key.splitlines() if line.strip()][-1].strip()
+    api, page, metrics = _free_port(), _free_port(), _free_port()
+    config = os.path.join(tmp, "plant.toml")
+    with open(config, "w") as f:
+        f.write(_config(args, url, broker_port, api, page, metrics))
+    log = open(os.path.join(tmp, "serve.log"), "wb")  # noqa: SIM115
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "plantcast", "serve", "--config", config],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    names = {"mqtt:plc", "detect", "notify", "api", "dashboard", "jobs"}
+    _wait(
+        lambda: (
+            (c := _components(url)).keys() == names
+            and all(x.state == "running" for x in c.values())
+        ),
+        180,
+        "every component running",
+    )
+    # The connector's first session is made when it subscribes: what is published before that
+    # has no subscriber to be kept for (later restarts resume the session on the broker).
+    _wait(
+        lambda: b"subscribed to" in open(os.path.join(tmp, "serve.log"), "rb").read(),
+        120,
+        "the connector's subscription",
+    )
+    progress("serve is up; the PLC starts publishing")
+    acked_path = os.path.join(tmp, "acked.json")
+    publisher = subprocess.Popen(
+        [sys.executable, __file__, "--publish", str(broker_port), str(args.tags), acked_path]
+    )
+    time.sleep(min(60, args.minutes * 6))  # a tenth of the run: past start-up
+    rss_start = {n: _rss_mb(c.pid) for n, c in _components(url).items()}
+    total = args.minutes * 60
+    t0 = time.monotonic()
+    faults = (
+        []
+        if args.no_faults
+        else [
+            ("kill", "mqtt:plc"),
+            ("kill", "detect"),
+            ("kill", "notify"),
+            ("kill", "api"),
+            ("kill", "dashboard"),
+            ("kill", "jobs"),
+            ("sessions", None),
+            ("broker", None),
+        ]
+    )
+    at = [0.15 + 0.6 * i / max(len(faults) - 1, 1) for i in range(len(faults))]
+    while (elapsed := time.monotonic() - t0) < total:
+        if faults and elapsed >= at[0] * total:
+            at.pop(0)
+            kind, name = faults.pop(0)
+            if kind == "kill":
+                soak.kill(url, name)
+            elif kind == "sessions":
+                soak.kill_sessions(args.pg_url)
+            else:
+                broker.send_signal(signal.SIGTERM)
+                broker.wait(30)
+                time.sleep(3)
+                broker, _ = start_broker(tmp, broker_port)
+                soak.note("broker stopped (SIGTERM) and started again after 3 s")
+        try:
+            soak.sample(url)
+        except Exception as exc:  # a sample during the database fault
+            progress(f"sample failed: {exc}")
+        time.sleep(5)
+    rss_end = {n: _rss_mb(c.pid) for n, c in _components(url).items()}
+    progress("stopping the PLC")
+    publisher.send_signal(signal.SIGTERM)
+    publisher.wait(120)
+    with open(acked_path) as f:
+        acked = {int(t): set(v) for t, v in json.load(f).items()}
+    sent = sum(len(v) for v in acked.values())
+
+    def stored_count() -> int:
+        with psycopg.connect(url.replace(f"&application_name={APP_NAME}", "")) as conn:
+            return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
+
+    last, still = -1, 0
+    while still < 3:  # the connector drains what the broker holds
+        now = stored_count()
+        still = still + 1 if now == last else 0
+        last = now
+        time.sleep(3)
+    missing = _missing(url, acked)
+    # stored vs on-demand forecast through the API
+    sensor = f"tag{0:04d}"
+    stored_ms, demand_ms = _api_latency(api, token, sensor, args)
+    oldest = _oldest_forecast(url)
+    comps = _components(url)
+    report = json.loads(_plantcast("status", "--format", "json", url=url))
+    t_stop = time.monotonic()
+    serve.send_signal(signal.SIGTERM)
+    code = serve.wait(60)
+    stop_s = time.monotonic() - t_stop
+    broker.send_signal(signal.SIGTERM)
+    broker.wait(30)
+    log.close()
+
+    print_table(
+        f"soak: {args.minutes:g} min, {args.tags} tags at 1 s over MQTT, PostgreSQL",
+        ["figure", "value"],
+        [
+            ["readings acknowledged by the broker", f"{sent:,}"],
+            ["readings stored", f"{last:,}"],
+            ["acknowledged but not stored", f"{missing:,}"],
+            ["detection lag p50 / p95 / max (samples of the most-behind sensor)", _pcts(soak.lags)],
+            [
+                "detection lag, per-sensor p95 (last sample)",
+                f"{soak.lag_p95[-1]:.1f} s" if soak.lag_p95 else "-",
+            ],
+            ["oldest stored forecast at the end", oldest],
+            ["webhook deliveries", str(receiver.count)],
+            ["stored forecast via API p50 / p95 (200 GETs)", stored_ms],
+            ["on-demand forecast via API (3 GETs, model fourier_linear)", demand_ms],
+            ["serve stop on SIGTERM", f"{stop_s:.1f} s (exit {code})"],
+        ],
+        left=1,
+    )
+    print_table(
+        "components",
+        ["component", "restarts", "last error", "RSS start MB", "RSS end MB"],
+        [
+            [n, c.restarts, (c.last_error or "-")[:40], _mb(rss_start.get(n)), _mb(rss_end.get(n))]
+            for n, c in sorted(comps.items())
+        ],
+        left=1,
+    )
+    print("\nfaults injected:", *soak.faults, sep="\n  ")
+    print(
+        "jobs:",
+        *(
+            f"{j['name']}: {j['runs']} run(s), last {j['last_outcome']}: {j['last_detail']}"
+            for j in report["jobs"]
+        ),
+        sep="\n  ",
+    )
+
+
+def _mb(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f}"
+
+
+def _pcts(values: list[float]) -> str:
+    if not values:
+        return "- (detection scored nothing)"
+    q = statistics.quantiles(values, n=20) if len(values) > 1 else [values[0]] * 19
+    return f"{statistics.median(values):.1f} / {q[18]:.1f} / {max(values):.1f} s ({len(values)})"
+
+
+def _missing(url: str, acked: dict[int, set[int]]) -> int:
+    plain = url.replace(f"&application_name={APP_NAME}", "")
+    missing: dict[int, int] = {}  # tick -> tags missing it
+    with psycopg.connect(plain) as conn:
+        for t, ticks in acked.items():
+            rows = conn.execute(
+                "SELECT (extract(epoch from r.ts))::bigint FROM readings r "
+                "JOIN sensors s ON s.id = r.sensor_id WHERE s.name = %s",
+                (f"tag{t:04d}",),
+            ).fetchall()
+            for tick in ticks - {r[0] for r in rows}:
+                missing[tick] = missing.get(tick, 0) + 1
+        letters = conn.execute("SELECT count(*) FROM dead_letters").fetchone()[0]
+    if missing:
+        when = ", ".join(
+            f"{time.strftime('%H:%M:%S', time.gmtime(t))} ({n})" for t, n in sorted(missing.items())
+        )
+        progress(f"acknowledged readings not stored, by tick (tags): {when}")
+    progress(f"dead letters: {letters}")
+    return sum(missing.values())
+
+
+def _api_latency(port: int, key: str, sensor: str, args) -> tuple[str, str]:
+    base = f"http://127.0.0.1:{port}/v1/sensors/{sensor}"
+    try:
+        _get(f"{base}/forecast/stored", key)
+    except Exception as exc:
+        return f"- ({exc})", "-"
+    times = []
+    for _ in range(200):
+        t = time.perf_counter()
+        _get(f"{base}/forecast/stored", key)
+        times.append((time.perf_counter() - t) * 1000)
+    q = statistics.quantiles(times, n=20)
+    stored = f"{statistics.median(times):.1f} / {q[18]:.1f} ms"
+    demand = []
+    for _ in range(3):
+        t = time.perf_counter()
+        try:
+            _get(f"{base}/forecast?model=fourier_linear&horizon=10min", key)
+        except Exception as exc:
+            return stored, f"- ({exc})"
+        demand.append((time.perf_counter() - t) * 1000)
+    return stored, " / ".join(f"{d:.0f}" for d in demand) + " ms"
+
+
+def _oldest_forecast(url: str) -> str:
+    plain = url.replace(f"&application_name={APP_NAME}", "")
+    with psycopg.connect(plain) as conn:
+        row = conn.execute(
+            "SELECT count(*), extract(epoch from now() - min(made_at)) FROM forecasts"
+        ).fetchone()
+        sensors = conn.execute("SELECT count(*) FROM sensors").fetchone()[0]
+    if not row[0]:
+        return f"none stored (of {sensors} sensors)"
+    return f"{row[1]:.0f} s ({row[0]} of {sensors} sensors have one)"
+
+
+def _args(argv):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--minutes", type=float, default=30.0)
+    p.add_argument("--tags", type=int, default=1000)
+    p.add_argument("--forecast-every", default="1h")
+    p.add_argument("--forecast-model", default="auto")
+    p.add_argument("--no-faults", action="store_true")
+    p.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    p.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+if __name__ == "__main__":
+    main()
