@@ -37,6 +37,7 @@ import time
 import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import psycopg
 from psycopg import sql
@@ -317,11 +318,8 @@ def run(args, url: str, tmp: str) -> None:  # one scenario, read top to bottom
     )
     # The connector's first session is made when it subscribes: what is published before that
     # has no subscriber to be kept for (later restarts resume the session on the broker).
-    _wait(
-        lambda: b"subscribed to" in open(os.path.join(tmp, "serve.log"), "rb").read(),
-        120,
-        "the connector's subscription",
-    )
+    serve_log = Path(tmp) / "serve.log"
+    _wait(lambda: b"subscribed to" in serve_log.read_bytes(), 120, "the connector's subscription")
     progress("serve is up; the PLC starts publishing")
     acked_path = os.path.join(tmp, "acked.json")
     publisher = subprocess.Popen(
