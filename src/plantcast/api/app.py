@@ -73,6 +73,46 @@ class MetricsMiddleware:
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - t0)
 
 
+class RequestIdMiddleware:
+    """Each request's id: the caller's ``X-Request-ID`` (up to 64 characters) or a new one,
+    sent back in the answer's ``X-Request-ID`` and logged with the request (under ``serve``, a
+    JSON line with ``request_id``)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        import logging
+        import uuid
+
+        given = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given[:64] if given.isprintable() and given else uuid.uuid4().hex
+        t0, status = time.perf_counter(), [500]
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"x-request-id", request_id.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            logging.getLogger("plantcast.api.access").info(
+                "%s %s %s %.1f ms",
+                scope["method"],
+                scope["path"],
+                status[0],
+                (time.perf_counter() - t0) * 1000,
+                extra={"request_id": request_id},
+            )
+
+
 def create_app(
     database_url: str | None = None,
     *,
@@ -100,4 +140,5 @@ def create_app(
         app.include_router(module.router, prefix="/v1")
     app.add_middleware(limits.BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(RequestIdMiddleware)
     return app
