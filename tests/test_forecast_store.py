@@ -213,6 +213,8 @@ def test_cli_refresh_show_list_and_on_demand_forecast_still_works(history, db_ur
     listed = runner.invoke(cli, ["forecast", "list", *db, "--format", "json"])
     rows = json.loads(listed.stdout)
     assert [r["sensor"] for r in rows] == sorted(SENSORS) and not rows[0]["stale"]
+    table = runner.invoke(cli, ["forecast", "list", *db])
+    assert table.exit_code == 0 and "2 stored forecast(s); the oldest made" in table.output
     stale = runner.invoke(
         cli, ["forecast", "show", *db, "--sensor", "pump_flow", "--stale-after", "0s"]
     )

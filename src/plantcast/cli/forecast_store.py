@@ -195,3 +195,11 @@ def list_cmd(database_url, stale_after, fmt):
             r["mase"] = None if r["mase"] is None else f"{r['mase']:.3f}"
             r["stale"] = "STALE" if r["stale"] else "no"
     emit(rows, fmt, columns, empty="no stored forecasts yet")
+    if views:
+        oldest = max(v.age for v in views)
+        stale = sum(v.stale for v in views)
+        console.print(
+            f"{len(views)} stored forecast(s); the oldest made {format_duration(oldest.floor('s'))}"
+            f" ago; {stale} stale (older than {format_duration(views[0].stale_after)})",
+            style="yellow" if stale else "dim",
+        )
