@@ -330,3 +330,31 @@ def test_the_horizon_is_capped_in_steps():
 
     assert horizon_in_steps(pd.Timedelta("3h"), STEP) == 6
     assert horizon_in_steps(pd.Timedelta("24h"), pd.Timedelta("1s")) == MAX_STEPS == 1_440
+
+
+def test_a_database_made_before_the_table_says_what_to_run(history, db_url):
+    with history.write() as conn:
+        conn.exec_driver_sql("DROP TABLE forecasts")
+    with pytest.raises(NotFound, match="plantcast init"):
+        stored_forecast(history, "pump_flow")
+    with pytest.raises(NotFound, match="plantcast init"):
+        list_stored(history)
+    done = CliRunner().invoke(
+        cli,
+        [
+            "forecast",
+            "refresh",
+            "--database-url",
+            db_url,
+            "--sensor",
+            "pump_flow",
+            "--model",
+            "seasonal_naive",
+            "--horizon",
+            "3h",
+            "--windows",
+            "3",
+        ],
+    )
+    assert done.exit_code == 0, done.output  # refresh makes the table
+    assert stored_forecast(history, "pump_flow").row.chosen == "seasonal_naive"

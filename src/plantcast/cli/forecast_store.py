@@ -88,7 +88,8 @@ def refresh_cmd(
     from plantcast.services.forecast_store import refresh_forecasts
 
     dask = scheduler or workers or (True if use_dask else None)
-    with open_store(database_url) as store, progress_bar("refresh") as bar:
+    # init: a database made before the forecasts table gets it
+    with open_store(database_url, init=True) as store, progress_bar("refresh") as bar:
         summary = refresh_forecasts(
             store,
             list(sensors) or None,

@@ -18,7 +18,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -325,11 +325,25 @@ class _Refresh:
 
 def oldest_age(store: Store, *, now: pd.Timestamp | None = None) -> pd.Timedelta | None:
     """How old the oldest stored forecast is (None: none stored yet)."""
-    with store.transaction(readonly=True) as tx:
+    with _table(store), store.transaction(readonly=True) as tx:
         oldest = tx.oldest_forecast()
     if oldest is None:
         return None
     return (to_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")) - oldest
+
+
+@contextlib.contextmanager
+def _table(store: Store) -> Iterator[None]:
+    """A database made before the ``forecasts`` table: no forecast stored, said so plainly."""
+    try:
+        yield
+    except (StoreError, StoreUnavailable):  # SQLite calls a missing table an OperationalError
+        if store.missing_tables(["forecasts"]):
+            raise NotFound(
+                f"the database {store.url} has no forecasts table yet; run `plantcast init`, "
+                "then `plantcast forecast refresh`"
+            ) from None
+        raise
 
 
 @dataclass(frozen=True)
@@ -378,7 +392,7 @@ def stored_forecast(
     """The sensor's stored forecast (one row read); NotFound for an unknown sensor or one
     without a stored forecast yet."""
     limit = _duration(stale_after, "stale_after")
-    with store.transaction(readonly=True) as tx:
+    with _table(store), store.transaction(readonly=True) as tx:
         row = tx.get_forecast(sensor_name)
         if row is None:
             tx.get_sensor(sensor_name)  # NotFound for an unknown sensor
@@ -400,7 +414,7 @@ def list_stored(
     """Every stored forecast, by sensor name, with its age and staleness."""
     limit = _duration(stale_after, "stale_after")
     at = to_utc(now) if now is not None else pd.Timestamp.now(tz="UTC")
-    with store.transaction(readonly=True) as tx:
+    with _table(store), store.transaction(readonly=True) as tx:
         rows = tx.list_forecasts()
     return [StoredView(r, at - r.made_at, at - r.made_at > limit, limit) for r in rows]
 
