@@ -64,8 +64,11 @@ def texts(elements) -> str:
 
 
 def run_app() -> AppTest:
+    """The Sensor page (the app opens on the plant overview)."""
     at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
     at.run()
+    assert not at.exception, texts(at.exception)
+    at.switch_page("screens/sensor.py").run()
     assert not at.exception, texts(at.exception)
     return at
 

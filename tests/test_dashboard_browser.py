@@ -180,7 +180,7 @@ def test_live_chart_follows_the_stream_and_shows_the_spike(chromium, served):
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
-            page.goto(base)
+            page.goto(f"{base}/sensor")
             page.wait_for_selector(".js-plotly-plot", timeout=40_000)
             # An operator's page (client.toolbarMode=viewer): the toolbar is there, but no
             # "Deploy" button and no developer items (Rerun, Clear cache) in its menu.
@@ -236,7 +236,7 @@ def test_a_new_alert_appears_in_the_alerts_panel_without_a_reload(chromium, serv
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
             page.set_default_timeout(30_000)
-            page.goto(base)
+            page.goto(f"{base}/sensor")
             page.wait_for_selector(".js-plotly-plot", timeout=40_000)
             _poll(
                 lambda: f"No open alerts on {SENSOR}" in _panel_text(page), 30, "the alerts panel"
@@ -263,6 +263,95 @@ def test_a_new_alert_appears_in_the_alerts_panel_without_a_reload(chromium, serv
             metric = page.locator('[data-testid="stMetric"]', has_text="Open alerts")
             assert metric.inner_text().split()[-1] == "1"
             assert page.evaluate("() => window.plantcastLoadedOnce === true"), "the page reloaded"
+        finally:
+            browser.close()
+    assert "Traceback" not in (logs / "dashboard.log").read_text()
+
+
+# -- the plant overview -------------------------------------------------------------------
+PLANT = ["reservoir_pressure", "wellhead_temperature", "export_flow"]
+# Where the README's screenshots go when PLANTCAST_SCREENSHOTS=docs (otherwise artifacts/).
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+
+
+def shots_dir() -> Path:
+    where = DOCS if os.environ.get("PLANTCAST_SCREENSHOTS") == "docs" else ARTIFACTS
+    where.mkdir(exist_ok=True)
+    return where
+
+
+@pytest.fixture
+def plant_served(chromium, tmp_path) -> Iterator[tuple[str, Path]]:
+    """Three backfilled sensors (one with an open alert) and the dashboard, no streamer."""
+    from plantcast.store import alerts as alert_rows
+
+    url = f"sqlite:///{tmp_path / 'plantcast.db'}"
+    store = Store.open(url)
+    store.init()
+    for name in PLANT:
+        backfill(store, name, days=2, interval=pd.Timedelta("30min"))
+    sid = store.get_sensor("export_flow").id
+    with store.write() as conn:
+        alert_rows.insert_alert(
+            conn, sid, ts=store.last_timestamp(sid), detector="residual", score=7.5,
+            value=410.0, expected=380.0,
+        )  # fmt: skip
+    store.close()
+    port = _free_port()
+    proc = _start(url, "dashboard", "--port", str(port), log=tmp_path / "dashboard.log",
+                  PLANTCAST_REFRESH_SECONDS="2")  # fmt: skip
+    try:
+        _wait_healthy(port, [proc], tmp_path, timeout=60)
+        yield f"http://127.0.0.1:{port}", tmp_path
+    finally:
+        _stop(proc)
+
+
+def _screenshot(page, path: Path) -> None:
+    """A picture of the page between two refreshes (no "running" indicator in it)."""
+    idle = page.locator('[data-testid="stStatusWidget"]')
+    _poll(lambda: idle.count() == 0, 30, "an idle page")
+    page.screenshot(path=str(path))
+
+
+def _grid_rows(page, key: str) -> list[str]:
+    """The text of a table's rows (the grid draws on a canvas; its cells are also in the page
+    for screen readers)."""
+    grid = page.locator(f".st-key-{key} [role='row']")
+    return [r.text_content() or "" for r in grid.all()][1:]  # without the header
+
+
+def test_overview_lists_the_plant_worst_first_and_opens_a_sensor(chromium, plant_served):
+    from playwright.sync_api import sync_playwright
+
+    base, logs = plant_served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(30_000)
+            page.goto(base)
+            page.get_by_role("heading", name="Plant overview").wait_for()
+            rows = _poll(lambda: _grid_rows(page, "overview_table"), 30, "the overview table")
+            assert len(rows) == 3, rows
+            assert "export_flow" in rows[0] and "alerting" in rows[0], rows  # worst first
+            assert all("ok" in r for r in rows[1:]), rows
+            metric = page.locator('[data-testid="stMetric"]', has_text="alerting")
+            assert metric.inner_text().split()[-1] == "1"
+            _screenshot(page, shots_dir() / "overview.png")
+            # Search narrows the table.
+            page.get_by_label("Search sensors").fill("wellhead")
+            page.keyboard.press("Enter")
+            _poll(lambda: len(_grid_rows(page, "overview_table")) == 1, 30, "the search")
+            assert "wellhead_temperature" in _grid_rows(page, "overview_table")[0]
+            # Choosing the row opens the sensor's page, its name in the address.
+            grid = page.locator(".st-key-overview_table [data-testid='stDataFrameResizable']")
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the row's selection cell
+            page.wait_for_url("**/sensor?sensor=wellhead_temperature", timeout=30_000)
+            page.wait_for_selector(".js-plotly-plot", timeout=40_000)
+            title = page.locator(".js-plotly-plot .ytitle").first.text_content()
+            assert title is not None and title.startswith("wellhead_temperature"), title
         finally:
             browser.close()
     assert "Traceback" not in (logs / "dashboard.log").read_text()

@@ -1,107 +1,30 @@
-"""The live dashboard page: `plantcast dashboard` serves it (it is a Streamlit script)."""
+"""The dashboard: `plantcast dashboard` serves this Streamlit script. It lays out the pages
+(``st.navigation``): the plant overview (the default), one sensor's live page and the alerts
+inbox; each page is a script under ``screens/``."""
 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import streamlit as st
 
-from plantcast.core.errors import PlantcastError, StoreUnavailable
-from plantcast.dashboard import state
-from plantcast.dashboard.charts import live_figure
-from plantcast.dashboard.controls import Controls, sidebar
-from plantcast.dashboard.panels import alerts_panel, injection_controls, models_panel
-from plantcast.services.live import LiveFrame, refresh
-
-REFRESH = f"{float(os.environ.get('PLANTCAST_REFRESH_SECONDS', '5'))}s"
-
-
-def _summary(live, controls: Controls) -> None:
-    """Figures above the chart, and a record of what was computed (read by tests)."""
-    ts, value = live.view.latest
-    first = live.view.buckets["mean"].iloc[0]
-    unit = live.view.sensor.unit
-    c1, c2, c3, c4 = st.columns(4)
-    c1.metric("Latest value", f"{value:,.2f} {unit}")
-    c2.metric("Change over window", f"{value - first:+,.2f} {unit}")
-    c3.metric("Open alerts", live.open_alerts)
-    c4.metric("Latest reading (UTC)", f"{ts:%b %d, %H:%M}")
-    st.session_state["computed"] = {
-        "sensor": live.view.sensor.name,
-        "points": len(live.view.buckets),
-        "forecast_lengths": {m: len(r.frame) for m, r in live.forecasts.items()},
-        "features": {m: r.n_features for m, r in live.forecasts.items()},
-        "events": len(live.events),
-        "alerts": len(live.alerts),
-    }
-
-
-@st.fragment(run_every=REFRESH)
-def live_section(controls: Controls) -> None:
-    """Everything that follows the data, redrawn together on every refresh: the figures, the
-    chart, and below them the models and alerts panels (so "Open alerts" and the alerts table
-    always come from the same refresh)."""
-    live = _chart(controls)
-    left, right = st.columns([3, 2])
-    with left:
-        try:
-            models_panel(controls.request)
-        except StoreUnavailable:
-            st.caption("Models panel waits for the database.")
-    with right:
-        try:
-            alerts_panel(controls.request.sensor, None if live is None else live.open_list)
-        except StoreUnavailable:
-            st.caption("Alerts panel waits for the database.")
-
-
-def _chart(controls: Controls) -> LiveFrame | None:
-    """The figures and the chart; the refresh they came from (None if there was none)."""
-    req = controls.request
-    try:
-        live = refresh(state.store(), state.forecasting(), req)
-    except StoreUnavailable as exc:
-        st.warning(f"The database is not reachable; retrying every {REFRESH}. ({exc})")
-        return None
-    except PlantcastError as exc:
-        st.error(str(exc))
-        return None
-    if live.view.empty:
-        st.info(f"{req.sensor.name} has no readings yet. Start the streamer: `plantcast stream`.")
-        return live
-    _summary(live, controls)
-    st.plotly_chart(live_figure(live, controls.level), key="live_chart")
-    for name, why in live.problems.items():
-        st.caption(f"No forecast from {name}: {why}")
-    if live.stored is not None:  # kept ready by `plantcast forecast refresh`
-        (st.warning if live.stored.stale else st.caption)(f"Stored forecast: {live.stored.note()}")
-    detail = " (downsampled in SQL: bucket mean with min–max band)" if live.view.downsampled else ""
-    st.caption(f"{len(live.view.buckets):,} points{detail}; refreshed every {REFRESH}.")
-    return live
+SCREENS = Path(__file__).with_name("screens")
 
 
 def main() -> None:
     st.set_page_config(page_title="plantcast", layout="wide")
-    st.title("plantcast")
+    pages = [
+        st.Page(
+            SCREENS / "overview.py", title="Plant overview", icon=":material/factory:", default=True
+        ),
+        st.Page(SCREENS / "sensor.py", title="Sensor", icon=":material/show_chart:"),
+        st.Page(SCREENS / "inbox.py", title="Alerts inbox", icon=":material/notifications:"),
+    ]
+    page = st.navigation(pages)
     if api_url := os.environ.get("PLANTCAST_API_URL"):  # set by `plantcast demo`
         st.caption(f"REST API at {api_url} ([docs]({api_url}/docs))")
-    try:
-        sensors = state.store().list_sensors()
-    except StoreUnavailable as exc:
-        st.error(f"Cannot reach the database: {exc}")
-        st.button("Retry")
-        return
-    except PlantcastError as exc:
-        st.error(str(exc))
-        return
-    if not sensors:
-        st.info("The database has no sensors yet. Run `plantcast demo` or `plantcast backfill`.")
-        return
-    controls = sidebar(sensors)
-    if controls is None:
-        return
-    injection_controls(controls.request.sensor)
-    live_section(controls)
+    page.run()
 
 
 main()

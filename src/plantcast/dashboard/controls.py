@@ -63,6 +63,8 @@ def sidebar(sensors: list[Sensor]) -> Controls | None:
     sb.header("plantcast")
     names = [s.name for s in sensors]
     default = names.index("reservoir_pressure") if "reservoir_pressure" in names else 0
+    if st.session_state.get("sensor") in names:
+        default = 0  # chosen already (or by ?sensor=): that value stands, without a warning
     name = sb.selectbox("Sensor", names, index=default, key="sensor", on_change=_sensor_changed)
     sensor = next(s for s in sensors if s.name == name)
     window = sb.selectbox("Time window", list(WINDOWS), index=2, key="window")

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
+
 import streamlit as st
 
 from plantcast.services.context import open_store
 from plantcast.services.forecasting import Forecasting
 from plantcast.services.model_board import ModelBoard
 from plantcast.store import Store
+
+# How often the live parts of a page redraw (PLANTCAST_REFRESH_SECONDS, 5 s by default).
+REFRESH = f"{float(os.environ.get('PLANTCAST_REFRESH_SECONDS', '5'))}s"
 
 
 @st.cache_resource(show_spinner=False)

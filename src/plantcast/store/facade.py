@@ -21,6 +21,7 @@ from plantcast.store import catalog as _catalog
 from plantcast.store import dead_letters as _dead_letters
 from plantcast.store import events as _events
 from plantcast.store import health as _health
+from plantcast.store import overview as _overview
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
 from plantcast.store.engine import make_engine, redact
@@ -283,6 +284,17 @@ class Store:
     def count_open_alerts(self, sensor_id: int | None = None) -> int:
         with self.read() as conn:
             return _alerts.count_open_alerts(conn, sensor_id)
+
+    # -- the plant overview ---------------------------------------------------------------
+    def sensor_summaries(self) -> list[_overview.SensorSummary]:
+        with self.read() as conn:
+            return _overview.sensor_summaries(conn)
+
+    def sparklines(
+        self, sensor_ids: Iterable[int], span: pd.Timedelta, buckets: int
+    ) -> dict[int, list[float | None]]:
+        with self.read() as conn:
+            return _overview.sparklines(conn, sensor_ids, span, buckets)
 
     # -- dead letters ---------------------------------------------------------------------
     def add_dead_letters(self, letters: Iterable[_dead_letters.DeadLetter]) -> int:

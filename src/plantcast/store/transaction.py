@@ -24,6 +24,7 @@ from plantcast.store import forecasts as _forecasts
 from plantcast.store import limits as _limits
 from plantcast.store import notes as _notes
 from plantcast.store import notifications as _outbox
+from plantcast.store import overview as _overview
 from plantcast.store import partitions as _partitions
 from plantcast.store import readings as _readings
 from plantcast.store import silences as _silences
@@ -156,6 +157,10 @@ class Transaction:
     add_api_key = _bound(_apikeys.add_api_key)
     revoke_api_key = _bound(_apikeys.revoke_api_key)
     list_api_keys = _bound(_apikeys.list_api_keys)
+
+    # -- the plant overview (two statements whatever the number of sensors) -----------------
+    sensor_summaries = _bound(_overview.sensor_summaries)
+    sparklines = _bound(_overview.sparklines)
 
     # -- dead letters ----------------------------------------------------------------------
     add_dead_letters = _bound(_dead_letters.add_dead_letters)

@@ -1,0 +1,118 @@
+"""The plant overview: every sensor's status, latest value, age and open alerts, the worst first,
+with a 24 h sparkline for the sensors on show (one read transaction, two statements)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from plantcast.store import Store
+from plantcast.store.overview import SensorSummary
+
+ALERTING, SILENCED, STALE, NO_DATA, OK = "alerting", "silenced", "stale", "no data", "ok"
+STATUSES = (ALERTING, STALE, NO_DATA, SILENCED, OK)  # the order rows are listed in
+SPARK_SPAN = pd.Timedelta("24h")
+SPARK_BUCKETS = 48
+STALE_INTERVALS = 3  # readings missed before a sensor is stale
+STALE_FLOOR = pd.Timedelta("5min")  # a 1 s sensor is not stale after 3 s
+PAGE_SIZE = 100
+
+
+@dataclass(frozen=True)
+class OverviewRow:
+    sensor_id: int
+    name: str
+    unit: str
+    status: str
+    latest_ts: pd.Timestamp | None
+    latest_value: float | None
+    age: pd.Timedelta | None  # now - latest reading; None without readings
+    open_alerts: int
+    acknowledged_alerts: int
+    sparkline: list[float | None] = field(default_factory=list)  # oldest first
+
+
+@dataclass(frozen=True)
+class Overview:
+    rows: list[OverviewRow]  # the page asked for, worst status first, then by name
+    matching: int  # rows matching the search and filter, over all pages
+    counts: dict[str, int]  # sensors per status, over the whole plant
+    as_of: pd.Timestamp
+
+
+def stale_after(interval: pd.Timedelta) -> pd.Timedelta:
+    return max(interval * STALE_INTERVALS, STALE_FLOOR)
+
+
+def status_of(
+    s: SensorSummary,
+    now: pd.Timestamp,
+    silenced: Collection[int] = (),
+    _fresh_since: dict[pd.Timedelta, pd.Timestamp] | None = None,
+) -> str:
+    """no data, silenced, alerting (an open alert), stale (no reading for 3 intervals), ok.
+    (``_fresh_since``: a cache of ``now - stale_after(interval)`` over many sensors.)"""
+    if s.latest_ts is None:
+        return NO_DATA
+    if s.sensor_id in silenced:
+        return SILENCED
+    if s.open_alerts:
+        return ALERTING
+    cache = {} if _fresh_since is None else _fresh_since
+    if s.interval not in cache:
+        cache[s.interval] = now - stale_after(s.interval)
+    if s.latest_ts < cache[s.interval]:
+        return STALE
+    return OK
+
+
+def overview(
+    store: Store,
+    *,
+    now: pd.Timestamp | None = None,
+    search: str = "",
+    statuses: Collection[str] = (),
+    page: int = 0,
+    page_size: int = PAGE_SIZE,
+    silenced: Collection[int] = (),
+) -> Overview:
+    """The overview page ``page`` (from 0) of the sensors whose name holds ``search`` (any
+    case) and whose status is in ``statuses`` (all when empty); sparklines for that page only."""
+    now = pd.Timestamp.now(tz="UTC") if now is None else now
+    needle = search.strip().lower()
+    with store.transaction(readonly=True) as tx:
+        summaries = tx.sensor_summaries()
+        fresh_since: dict[pd.Timedelta, pd.Timestamp] = {}
+        rated = [(status_of(s, now, silenced, fresh_since), s) for s in summaries]
+        counts = {st: 0 for st in STATUSES}
+        for st, _ in rated:
+            counts[st] += 1
+        chosen = [
+            (st, s)
+            for st, s in rated
+            if (not statuses or st in statuses) and (not needle or needle in s.name.lower())
+        ]
+        order = {st: i for i, st in enumerate(STATUSES)}
+        chosen.sort(key=lambda pair: (order[pair[0]], pair[1].name))  # stable: names stay sorted
+        shown = chosen[page * page_size : (page + 1) * page_size]
+        lines = tx.sparklines(
+            [s.sensor_id for st, s in shown if st != NO_DATA], SPARK_SPAN, SPARK_BUCKETS
+        )
+    rows = [
+        OverviewRow(
+            sensor_id=s.sensor_id,
+            name=s.name,
+            unit=s.unit,
+            status=st,
+            latest_ts=s.latest_ts,
+            latest_value=s.latest_value,
+            age=None if s.latest_ts is None else max(now - s.latest_ts, pd.Timedelta(0)),
+            open_alerts=s.open_alerts,
+            acknowledged_alerts=s.acknowledged_alerts,
+            sparkline=lines.get(s.sensor_id, []),
+        )
+        for st, s in shown
+    ]
+    return Overview(rows=rows, matching=len(chosen), counts=counts, as_of=now)
