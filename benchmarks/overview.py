@@ -148,9 +148,10 @@ def main(argv: list[str] | None = None) -> int:
                     rows += bench(store, engine, n, args.runs)
                 finally:
                     store.close()
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print_table(
         f"Overview refresh, server side (26 h of {STEP.seconds // 60}-min readings a sensor; "
-        f"page of {PAGE_SIZE})",
+        f"page of {PAGE_SIZE}; load average after: {load})",
         ["engine", "sensors", "readings", "version", "runs", "median ms", "p95 ms"],
         rows,
         left=4,

@@ -46,24 +46,16 @@ def stale_after(interval: pd.Timedelta) -> pd.Timedelta:
     return max(interval * STALE_INTERVALS, STALE_FLOOR)
 
 
-def status_of(
-    s: SensorSummary,
-    now: pd.Timestamp,
-    silenced: Collection[int] = (),
-    _fresh_since: dict[pd.Timedelta, pd.Timestamp] | None = None,
-) -> str:
-    """no data, silenced, alerting (an open alert), stale (no reading for 3 intervals), ok.
-    (``_fresh_since``: a cache of ``now - stale_after(interval)`` over many sensors.)"""
-    if s.latest_ts is None:
+def status_of(s: SensorSummary, now: pd.Timestamp, silenced: Collection[int] = ()) -> str:
+    """no data, silenced, alerting (an open alert), stale (no reading for 3 intervals), ok."""
+    if s.latest_us is None:
         return NO_DATA
     if s.sensor_id in silenced:
         return SILENCED
     if s.open_alerts:
         return ALERTING
-    cache = {} if _fresh_since is None else _fresh_since
-    if s.interval not in cache:
-        cache[s.interval] = now - stale_after(s.interval)
-    if s.latest_ts < cache[s.interval]:
+    floor_us = STALE_FLOOR.value // 1_000
+    if now.value // 1_000 - s.latest_us > max(s.interval_us * STALE_INTERVALS, floor_us):
         return STALE
     return OK
 
@@ -84,8 +76,7 @@ def overview(
     needle = search.strip().lower()
     with store.transaction(readonly=True) as tx:
         summaries = tx.sensor_summaries()
-        fresh_since: dict[pd.Timedelta, pd.Timestamp] = {}
-        rated = [(status_of(s, now, silenced, fresh_since), s) for s in summaries]
+        rated = [(status_of(s, now, silenced), s) for s in summaries]
         counts = {st: 0 for st in STATUSES}
         for st, _ in rated:
             counts[st] += 1
@@ -100,19 +91,21 @@ def overview(
         lines = tx.sparklines(
             [s.sensor_id for st, s in shown if st != NO_DATA], SPARK_SPAN, SPARK_BUCKETS
         )
-    rows = [
-        OverviewRow(
-            sensor_id=s.sensor_id,
-            name=s.name,
-            unit=s.unit,
-            status=st,
-            latest_ts=s.latest_ts,
-            latest_value=s.latest_value,
-            age=None if s.latest_ts is None else max(now - s.latest_ts, pd.Timedelta(0)),
-            open_alerts=s.open_alerts,
-            acknowledged_alerts=s.acknowledged_alerts,
-            sparkline=lines.get(s.sensor_id, []),
+    rows = []
+    for st, s in shown:
+        latest = s.latest_ts
+        rows.append(
+            OverviewRow(
+                sensor_id=s.sensor_id,
+                name=s.name,
+                unit=s.unit,
+                status=st,
+                latest_ts=latest,
+                latest_value=s.latest_value,
+                age=None if latest is None else max(now - latest, pd.Timedelta(0)),
+                open_alerts=s.open_alerts,
+                acknowledged_alerts=s.acknowledged_alerts,
+                sparkline=lines.get(s.sensor_id, []),
+            )
         )
-        for st, s in shown
-    ]
     return Overview(rows=rows, matching=len(chosen), counts=counts, as_of=now)

@@ -19,18 +19,27 @@ from sqlalchemy import Connection, bindparam, text
 from plantcast.core.types import AlertStatus
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SensorSummary:
-    """One sensor as the overview lists it."""
+    """One sensor as the overview lists it; times as integer epoch microseconds (10,000 of
+    these are made a refresh: pandas objects are made only for the rows shown)."""
 
     sensor_id: int
     name: str
     unit: str
-    interval: pd.Timedelta
-    latest_ts: pd.Timestamp | None  # None: no reading yet
+    interval_us: int
+    latest_us: int | None  # None: no reading yet
     latest_value: float | None
     open_alerts: int
     acknowledged_alerts: int
+
+    @property
+    def interval(self) -> pd.Timedelta:
+        return pd.Timedelta(microseconds=self.interval_us)
+
+    @property
+    def latest_ts(self) -> pd.Timestamp | None:
+        return None if self.latest_us is None else pd.Timestamp(self.latest_us * 1_000, tz="UTC")
 
 
 def _no_jit(conn: Connection) -> None:
@@ -69,26 +78,21 @@ def sensor_summaries(conn: Connection) -> list[SensorSummary]:
     _no_jit(conn)
     sql = _SUMMARY_SQLITE if conn.dialect.name == "sqlite" else _SUMMARY_PG
     params = {"open": AlertStatus.OPEN.value, "ack": AlertStatus.ACKNOWLEDGED.value}
-    rows = conn.execute(text(sql), params).fetchall()
-    intervals: dict[float, pd.Timedelta] = {}  # a few distinct intervals among many sensors
-    out = []
-    for sid, name, unit, interval_s, ts_us, value, n_open, n_ack in rows:
-        if interval_s not in intervals:
-            intervals[interval_s] = pd.Timedelta(seconds=float(interval_s))
-        has = ts_us is not None
-        out.append(
-            SensorSummary(
-                sensor_id=int(sid),
-                name=name,
-                unit=unit,
-                interval=intervals[interval_s],
-                latest_ts=pd.Timestamp(int(ts_us) * 1_000, tz="UTC") if has else None,
-                latest_value=float(value) if has else None,
-                open_alerts=int(n_open),
-                acknowledged_alerts=int(n_ack),
-            )
+    return [
+        SensorSummary(
+            int(sid),
+            name,
+            unit,
+            round(float(interval_s) * 1_000_000),
+            None if ts_us is None else int(ts_us),
+            None if value is None else float(value),
+            int(n_open),
+            int(n_ack),
         )
-    return out
+        for sid, name, unit, interval_s, ts_us, value, n_open, n_ack in conn.execute(
+            text(sql), params
+        ).fetchall()
+    ]
 
 
 _SPARK_PG = (
