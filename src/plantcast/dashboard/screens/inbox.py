@@ -17,6 +17,7 @@ def render() -> None:
     try:
         store = state.store()
         names = {s.id: s.name for s in store.list_sensors()}
+        assets = store.asset_names()
         alerts = store.list_alerts(status=None if status == "any" else status, limit=200)
     except StoreUnavailable as exc:
         st.error(f"Cannot reach the database: {exc}")
@@ -31,7 +32,12 @@ def render() -> None:
     rows = pd.DataFrame(
         {
             "id": [a.id for a in alerts],
-            "sensor": [names.get(a.sensor_id, "–") for a in alerts],
+            "sensor": [
+                names.get(a.sensor_id, "–")
+                if a.sensor_id is not None
+                else f"asset {assets.get(a.asset_id or 0, '?')}"
+                for a in alerts
+            ],
             "detectors": [
                 ", ".join(f"{d} {v:.1f}" for d, v in a.detectors.items()) for a in alerts
             ],
