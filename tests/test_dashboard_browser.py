@@ -315,10 +315,14 @@ def _screenshot(page, path: Path) -> None:
 
 
 def _grid_rows(page, key: str) -> list[str]:
-    """The text of a table's rows (the grid draws on a canvas; its cells are also in the page
-    for screen readers)."""
-    grid = page.locator(f".st-key-{key} [role='row']")
-    return [r.text_content() or "" for r in grid.all()][1:]  # without the header
+    """The text of a table's rows, without the header (the grid draws on a canvas; its cells
+    are also in the page for screen readers). Read in one evaluation: a refresh may replace
+    the rows between two locator calls."""
+    return page.evaluate(
+        """(key) => Array.from(document.querySelectorAll(`.st-key-${key} [role='row']`))
+                      .slice(1).map(r => r.textContent || '')""",
+        key,
+    )
 
 
 def test_overview_lists_the_plant_worst_first_and_opens_a_sensor(chromium, plant_served):
