@@ -18,7 +18,7 @@ import pytest
 from plantcast.core.types import Sensor, Source
 from plantcast.detect.base import validate_series
 from plantcast.detect.episodes import find_episodes
-from plantcast.detect.rolling import rolling_mean, rolling_median
+from plantcast.detect.rolling import ewm_mean, rolling_mean, rolling_median, time_median_before
 from plantcast.forecast.regression import RegressionForecaster, _linear_predict
 from plantcast.services.detection import (
     DETECTOR_CLASSES,
@@ -129,7 +129,7 @@ def test_an_incremental_pass_scores_as_the_full_frame_on_the_stored_fit(store, k
     assert result.scored == int(new.sum()) and store.list_alerts(sensor_id=sid)
 
 
-def test_the_rolling_median_and_mean_are_pandas_bit_for_bit():
+def test_the_rolling_medians_means_and_ewma_are_pandas_bit_for_bit():
     rng = np.random.default_rng(1)
     for case in range(400):
         n, window = int(rng.integers(0, 700)), int(rng.integers(1, 400))
@@ -144,6 +144,18 @@ def test_the_rolling_median_and_mean_are_pandas_bit_for_bit():
         roll = pd.Series(x, dtype=float).rolling(window, min_periods=least)
         assert np.array_equal(rolling_median(x, window, least), roll.median(), equal_nan=True)
         assert np.array_equal(rolling_mean(x, window, least), roll.mean(), equal_nan=True)
+        alpha = float(rng.uniform(0.001, 1.0))
+        ewm = pd.Series(x, dtype=float).ewm(alpha=alpha, adjust=False).mean()
+        assert np.array_equal(ewm_mean(x, alpha), ewm, equal_nan=True)
+        idx = pd.date_range(START, periods=n, freq=("30min", "1s")[case % 2]).as_unit(
+            ("ns", "us")[case % 3 == 0]
+        )
+        if n > 10 and case % 2:
+            idx = idx.delete(rng.integers(0, n, size=n // 5))
+            x = x[: len(idx)]
+        span = pd.Timedelta(("6h", "1d", "90s")[case % 3])
+        timed = pd.Series(x, index=idx).rolling(span, closed="left", min_periods=1).median()
+        assert np.array_equal(time_median_before(x, idx, span), timed, equal_nan=True)
 
 
 def test_many_sensors_are_read_as_each_alone(store):

@@ -33,9 +33,11 @@ def check_utc_index(idx: Any, *, what: str) -> pd.DatetimeIndex:
         raise InputError(f"{what} has a naive index: localize it to UTC (tz_localize('UTC'))")
     if str(idx.tz) != "UTC":
         raise InputError(f"{what} index is in {idx.tz}, not UTC (use tz_convert('UTC'))")
-    if not idx.is_monotonic_increasing:
+    # on the integers: pandas' own checks build a hash table of the index first
+    steps = np.diff(idx.asi8)
+    if (steps < 0).any() or (len(idx) and idx.hasnans):
         raise InputError(f"{what} index is not sorted (use sort_index())")
-    if not idx.is_unique:
+    if (steps == 0).any():
         raise InputError(f"{what} index has duplicate timestamps")
     return idx
 
@@ -58,6 +60,8 @@ def validate_series(series: Any, *, what: str = "series") -> pd.Series:
     if np.isinf(values).any():
         raise InputError(f"{what} holds infinite values")
     keep = ~np.isnan(values)
+    if keep.all():  # the usual case: no NaN to drop, the (immutable) index kept as it is
+        return pd.Series(values.copy(), index=idx, name=series.name)
     return pd.Series(values[keep], index=idx[keep], name=series.name)
 
 
@@ -68,7 +72,9 @@ def score_frame(
     expected: npt.ArrayLike | None = None,
     **extra: Any,
 ) -> pd.DataFrame:
-    """The common output: one row per reading with value, score, flag, expected (+ extras)."""
+    """The common output: one row per reading with value, score, flag, expected (+ extras; an
+    extra given as a function is called for its column: built only when a frame is)."""
+    extra = {k: v() if callable(v) else v for k, v in extra.items()}
     n = len(series)
     exp = np.full(n, np.nan) if expected is None else np.asarray(expected, dtype=np.float64)
     frame = pd.DataFrame(

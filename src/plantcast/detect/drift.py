@@ -10,6 +10,7 @@ import pandas as pd
 from plantcast.core.errors import NotEnoughData
 from plantcast.detect.base import DEFAULT_BUDGET, Detector, robust_location_scale
 from plantcast.detect.episodes import EpisodePolicy
+from plantcast.detect.rolling import ewm_mean
 from plantcast.detect.windows import SeasonalProfile, window_points
 
 CLIP = 4.0  # residuals are clipped at ±4σ: a spike must not pass for a drift
@@ -18,8 +19,7 @@ CLIP = 4.0  # residuals are clipped at ±4σ: a spike must not pass for a drift
 def ewma(u: np.ndarray, span: int, start: float = 0.0) -> np.ndarray:
     """Exponentially weighted mean with ``alpha = 2 / (span + 1)``, started at ``start``."""
     alpha = 2.0 / (span + 1.0)
-    frame = pd.Series(np.r_[start, u]).ewm(alpha=alpha, adjust=False).mean()
-    out: np.ndarray = frame.to_numpy()[1:]
+    out: np.ndarray = ewm_mean(np.r_[start, u], alpha)[1:]
     return out
 
 

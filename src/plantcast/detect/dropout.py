@@ -96,6 +96,9 @@ class DropoutDetector(Detector):
         prev = np.concatenate([ns[:1] - step.value, ns[:-1]])
         gap = (ns - prev) / step.value
         flag = gap > k
-        since = pd.DatetimeIndex(prev + step.value, tz="UTC")
-        known = pd.DatetimeIndex(prev + int(k * step.value), tz="UTC")
-        return {"score": gap, "flag": flag, "since": since, "detected_at": known}
+        return {
+            "score": gap,
+            "flag": flag,
+            "since": lambda: pd.DatetimeIndex(prev + step.value, tz="UTC"),
+            "detected_at": lambda: pd.DatetimeIndex(prev + int(k * step.value), tz="UTC"),
+        }

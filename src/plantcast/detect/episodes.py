@@ -159,5 +159,6 @@ _NO_EPISODES = pd.DataFrame({c: pd.Series(dtype=_dtype(c)) for c in EPISODE_COLU
 
 
 def no_episodes() -> pd.DataFrame:
-    """:func:`find_episodes`' result when nothing is flagged: its columns, no row."""
-    return _NO_EPISODES.copy()
+    """:func:`find_episodes`' result when nothing is flagged: its columns, no row (a shallow
+    copy: its columns hold nothing to share)."""
+    return _NO_EPISODES.copy(deep=False)

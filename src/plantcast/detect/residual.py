@@ -15,7 +15,7 @@ from plantcast.detect.base import (
     robust_location_scale,
 )
 from plantcast.detect.episodes import EpisodePolicy
-from plantcast.detect.rolling import rolling_mean, rolling_median
+from plantcast.detect.rolling import rolling_mean, rolling_median, time_median_before
 
 # Harmonics of each season in the detectors' expected value. Six were tried for the sharper
 # daily shapes of real recordings: no better on them, and they fit the noise of a week.
@@ -92,8 +92,7 @@ def trailing_time_median(
     x: np.ndarray, index: pd.DatetimeIndex, window: pd.Timedelta, fill: float
 ) -> np.ndarray:
     """Median of the values in the ``window`` of time before each reading (excluding it)."""
-    s = pd.Series(x, index=index)
-    med = s.rolling(window, closed="left", min_periods=1).median().to_numpy()
+    med = time_median_before(x, index, window)
     return np.where(np.isnan(med), fill, med)
 
 

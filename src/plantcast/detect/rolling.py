@@ -1,8 +1,8 @@
-"""Trailing-window median and mean of a float array, as ``pd.Series(x).rolling(window,
-min_periods=m).median()`` (or ``.mean()``) computes them, bit for bit: the same pandas routines
-called directly. Building the Series and the rolling object costs more than the median of a
-detect's few hundred readings, and a pass scores thousands of sensors several times each. If
-pandas moves its routines, the public path is taken (``tests/test_detect_fast.py`` holds the
+"""Trailing-window medians and means of a float array (a count window, a time window's
+median, an EWMA), as pandas' ``rolling``/``ewm`` computes them, bit for bit: the same pandas
+routines called directly. Building the Series and the window object costs more than the median
+of a detect's few hundred readings, and a pass scores thousands of sensors several times each.
+If pandas moves its routines, the public path is taken (``tests/test_detect_fast.py`` holds the
 two equal)."""
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-try:  # pandas' own window routines (pandas.core.window.rolling calls these)
-    from pandas._libs.window.aggregations import roll_mean, roll_median_c
+try:  # pandas' own window routines (pandas.core.window.rolling and .ewm call these)
+    from pandas._libs.window.aggregations import ewm, roll_mean, roll_median_c
+    from pandas._libs.window.indexers import calculate_variable_window_bounds
 except ImportError:  # pragma: no cover - another pandas layout: the public path
-    roll_mean = roll_median_c = None
+    ewm = roll_mean = roll_median_c = calculate_variable_window_bounds = None
 
 
 def _bounds(n: int, window: int) -> tuple[np.ndarray, np.ndarray]:
@@ -57,4 +58,34 @@ def rolling_mean(x: np.ndarray, window: int, min_periods: int) -> np.ndarray:
     _check(window, min_periods)
     with np.errstate(all="ignore"):
         result: np.ndarray = roll_mean(_prepared(x), *_bounds(len(x), window), min_periods)
+    return result
+
+
+def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
+    """``pd.Series(x).ewm(alpha=alpha, adjust=False).mean().to_numpy()``."""
+    values = _prepared(x)
+    if ewm is None or len(values) == 0:
+        out: np.ndarray = pd.Series(x, dtype=np.float64).ewm(alpha=alpha, adjust=False).mean()
+        return np.asarray(out)
+    com = (1.0 - alpha) / alpha  # pandas' centre of mass for an alpha
+    bounds = np.array([0], dtype=np.int64), np.array([len(values)], dtype=np.int64)
+    with np.errstate(all="ignore"):
+        result: np.ndarray = ewm(values, *bounds, 1, com, False, False, None, True)
+    return result
+
+
+def time_median_before(x: np.ndarray, index: pd.DatetimeIndex, window: pd.Timedelta) -> np.ndarray:
+    """``pd.Series(x, index).rolling(window, closed="left", min_periods=1).median()``: the
+    median of the readings in the ``window`` of time before each (NaN where none)."""
+    values = _prepared(x)
+    if calculate_variable_window_bounds is None or roll_median_c is None or len(values) == 0:
+        roll = pd.Series(x, index=index, dtype=np.float64).rolling(
+            window, closed="left", min_periods=1
+        )
+        out: np.ndarray = roll.median().to_numpy()
+        return out
+    size = pd.Timedelta(window).as_unit(index.unit)._value  # in the index's own unit
+    start, end = calculate_variable_window_bounds(len(values), size, 1, False, "left", index.asi8)
+    with np.errstate(all="ignore"):
+        result: np.ndarray = roll_median_c(values, start, end, 1)
     return result

@@ -98,4 +98,4 @@ class StuckDetector(Detector):
         values = series.to_numpy()
         run = self._runs(values)
         _, first = flat_runs(values, self.tol)
-        return {"score": run, "flag": run >= min_run, "since": series.index[first]}
+        return {"score": run, "flag": run >= min_run, "since": lambda: series.index[first]}

@@ -34,8 +34,35 @@ def fourier_terms(
 
     The phase is computed in integer nanoseconds modulo P, so it stays exact for timestamps
     decades from the epoch (float seconds would lose the sub-second part).
+
+    The last result is kept (read-only) for the same index object: a detect pass asks for the
+    same window's terms once per detector.
     """
-    ns = pd.DatetimeIndex(index).as_unit("ns").asi8
+    periods, harmonics = tuple(periods), int(harmonics)
+    last = _LAST_TERMS[0]
+    if last is not None and last[0] is index and last[1] == periods and last[2] == harmonics:
+        return last[3]
+    terms = _fourier_terms(index, periods, harmonics)
+    terms.flags.writeable = False
+    if isinstance(index, pd.DatetimeIndex):  # immutable: safe to know again by identity
+        _LAST_TERMS[0] = (index, periods, harmonics, terms)
+    return terms
+
+
+# (index, periods, harmonics, terms) of the last call; one tuple, replaced whole (thread-safe)
+_LAST_TERMS: list[tuple[pd.DatetimeIndex, tuple[pd.Timedelta, ...], int, np.ndarray] | None] = [
+    None
+]
+
+
+def _as_index(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    return index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
+
+
+def _fourier_terms(
+    index: pd.DatetimeIndex, periods: tuple[pd.Timedelta, ...], harmonics: int
+) -> np.ndarray:
+    ns = _as_index(index).as_unit("ns").asi8
     cols = []
     for period in periods:
         phase = 2.0 * np.pi * (ns % period.value).astype(np.float64) / period.value
@@ -49,7 +76,7 @@ def fourier_terms(
 
 def trend_term(index: pd.DatetimeIndex, origin: pd.Timestamp, span: pd.Timedelta) -> np.ndarray:
     """Time as a fraction of the training span (0 at its start, 1 at its end): a small range."""
-    ns = pd.DatetimeIndex(index).as_unit("ns").asi8
+    ns = _as_index(index).as_unit("ns").asi8
     width = max(span.value, 1)
     out: np.ndarray = ((ns - origin.value) / width).reshape(-1, 1)
     return out

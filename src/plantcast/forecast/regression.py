@@ -137,7 +137,8 @@ class RegressionForecaster(Forecaster):
     def predict_at(self, index: pd.DatetimeIndex) -> np.ndarray:
         """Expected values at arbitrary timestamps (future or in-sample)."""
         self._check_fitted()
-        x = self._features(pd.DatetimeIndex(index))
+        idx = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
+        x = self._features(idx)
         z = _linear_predict(self.pipeline_, x)
         if z is None:
             z = self.pipeline_.predict(x)

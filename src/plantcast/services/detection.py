@@ -328,7 +328,8 @@ def score_chunk(
     history before it. Pure, no store. None when the chunk holds no reading to score (a week
     inside a long gap). Its ``scored`` is 0 when no detector could fit: such a chunk is not
     reported as scored."""
-    if not (series.index >= a).any():
+    first_new = int(series.index.searchsorted(a))  # sorted: the series from a on
+    if first_new == len(series):
         return None  # the last chunk never is
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
     found: dict[str, pd.DataFrame] = {}
@@ -348,7 +349,7 @@ def score_chunk(
         episodes = plan.feedback.keep(name, det.episodes_of(clean))
         # episodes still open at the last run's end are seen whole, so their alerts close
         found[name] = episodes if episodes.empty else episodes[episodes["end"] >= a - resolve_after]
-    scored = int((series.index >= a).sum()) if found else 0
+    scored = len(series) - first_new if found else 0
     return ChunkScore(a, b, found, skipped, scored, fit, refitted and fit is not None)
 
 

@@ -135,7 +135,7 @@ def reusable(fit: Fit | None, key: FitKey, series: pd.Series, a: pd.Timestamp) -
     return (
         fit is not None
         and is_fresh(fit, key, a)
-        and not has_drifted(fit, series[series.index >= a])
+        and not has_drifted(fit, series.iloc[series.index.searchsorted(a) :])
     )
 
 
