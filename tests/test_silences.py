@@ -196,6 +196,8 @@ def test_limits_are_set_merged_checked_cleared_and_audited(store):
     assert [e.action for e in trail] == ["limit.clear", "limit.set", "limit.set", "limit.set"]
     assert trail[2].before == {"low": None, "deadband": 0.0}
     assert trail[2].after == {"low": 10.0, "deadband": 2.0}
+    assert trail[3].before is None
+    assert trail[3].after == {"high": 80.0, "high_high": 95.0, "deadband": 0.0}
     assert all(e.target == "sensor:p1" for e in trail)
 
 

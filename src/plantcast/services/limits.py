@@ -64,8 +64,11 @@ def set_limits(
                 "set at least one limit (low_low, low, high or high_high)", field="levels"
             )
         stored = tx.put_limits(after, author)
-        old, new = changed(base.fields() if before else {}, stored.fields())
-        tx.audit(author, "limit.set", f"sensor:{sensor.name}", old or None, new)
+        if before is None:  # the first limits of the sensor: what was set
+            old, new = None, {k: v for k, v in stored.fields().items() if v is not None}
+        else:
+            old, new = changed(base.fields(), stored.fields())
+        tx.audit(author, "limit.set", f"sensor:{sensor.name}", old, new)
     return stored
 
 
