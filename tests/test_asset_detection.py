@@ -140,3 +140,28 @@ def test_evaluate_detectors_asset_scores_the_pumps_as_detect_runs():
     assert out.exit_code == 0, out.output
     rows = {r["training"]: r for r in json.loads(out.output)}
     assert set(rows) == {"pinned", "causal"} and rows["pinned"]["event_f1"] == 1.0
+
+
+def test_the_dask_path_writes_the_alerts_of_the_bulk_path(sqlite_url, scenario):
+    from distributed import Client
+
+    from plantcast.scale import detect_assets_many
+    from plantcast.store import Store
+
+    sc = scenario
+    with Store.open(sqlite_url) as store:
+        store.init()
+        _asset(store, "pump", sc.frame, sc.interval, pinned=_pinned(sc))
+        _asset(store, "twin", sc.clean, sc.interval, pinned=_pinned(sc))
+        with Client(
+            processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"
+        ) as client:
+            results = detect_assets_many(store, None, client=client)
+        assert results["pump"].opened == 1 and results["twin"].opened == 0
+        (alert,) = store.list_alerts(asset_id=store.get_asset("pump").id)
+        assert next(iter(alert.contributors)) == "pump_flow"
+        with Client(
+            processes=False, n_workers=1, threads_per_worker=1, dashboard_address=":0"
+        ) as client:
+            again = detect_assets_many(store, ["pump"], client=client)
+        assert again["pump"].scored == 0 and len(store.list_alerts()) == 1

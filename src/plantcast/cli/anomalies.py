@@ -219,15 +219,25 @@ def _assets_to_detect(store, asset_names, none: bool) -> list[str]:
     return [a.name for a in store.list_assets()]
 
 
-def _detect_assets_here(store, assets, since, options, follow) -> bool:
-    """One pass over the assets, each reported on one line; True when one failed."""
+def _detect_assets_here(store, assets, since, options, follow, client=None) -> bool:
+    """One pass over the assets, each reported on one line; True when one failed. With a
+    Dask ``client`` the scoring runs on its workers."""
     from plantcast.services.asset_detection import AssetDetectOptions, detect_assets
 
     asset_options = AssetDetectOptions(
         budget=options.budget, resolve_after=options.resolve_after, refit=options.refit
     )
-    with progress_bar("detect assets") as bar:
-        results = detect_assets(store, assets, since=since, options=asset_options, on_progress=bar)
+    with progress_bar("detect assets" if client is None else "detect assets (dask)") as bar:
+        if client is None:
+            results = detect_assets(
+                store, assets, since=since, options=asset_options, on_progress=bar
+            )
+        else:
+            from plantcast.scale import detect_assets_many
+
+            results = detect_assets_many(
+                store, assets, client=client, since=since, options=asset_options, on_progress=bar
+            )
     failed = False
     for name, r in results.items():
         failed |= not _report_asset(name, r, follow)
@@ -281,7 +291,7 @@ def _detect_on_dask(store, names, what, since, options, follow, every, scheduler
             for name, r in results.items():
                 failed |= not _report(name, r, follow)
             if assets:
-                failed |= _detect_assets_here(store, assets, since, options, follow)
+                failed |= _detect_assets_here(store, assets, since, options, follow, client)
             since = None
             options = replace(options, refit=False)
             if not follow:

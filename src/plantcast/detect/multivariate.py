@@ -32,7 +32,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from plantcast.core.errors import InputError, NotEnoughData
 from plantcast.core.timeutil import parse_duration
@@ -47,6 +47,15 @@ from plantcast.detect.calibration import budget_threshold
 from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis
 
 SHARE = "share:"  # prefix of the per-sensor contribution columns
+_THREADS: list[ThreadpoolController] = []  # made once: each new one scans the loaded libraries
+
+
+def _one_thread() -> Any:
+    """BLAS limited to one thread (small matrices: more threads only contend for the cores);
+    one controller for the process, since making one costs ~8 ms (an asset's whole score)."""
+    if not _THREADS:
+        _THREADS.append(ThreadpoolController())
+    return _THREADS[0].limit(limits=1)
 
 
 def validate_frame(frame: Any, *, what: str = "frame") -> pd.DataFrame:
@@ -130,7 +139,7 @@ class MultivariateDetector(ABC):
             )
         forget_fit(self)
         self.sensors_ = tuple(complete.columns)
-        with threadpool_limits(1):  # small matrices: BLAS threads only contend for the cores
+        with _one_thread():
             self._fit_core(complete)
         self.fitted_ = True
         return self
@@ -148,7 +157,7 @@ class MultivariateDetector(ABC):
         expected = np.full((n, p), np.nan)
         complete = ~np.isnan(f.to_numpy()).any(axis=1)
         if complete.any():
-            with threadpool_limits(1):
+            with _one_thread():
                 s, c, e = self._score_core(f[complete])
             score[complete], contrib[complete], expected[complete] = s, c, e
         total = contrib.sum(axis=1, keepdims=True)

@@ -15,8 +15,16 @@ return), because a task per sensor would cost Dask more in scheduling than the s
 machine by default, or an existing cluster at ``tcp://HOST:8786`` (``PLANTCAST_DASK_SCHEDULER``).
 """
 
+from plantcast.scale.assets import detect_assets_many
 from plantcast.scale.cluster import connect
 from plantcast.scale.detect import detect_many
 from plantcast.scale.forecast import backtest_many_sensors, forecast_many, refit_many
 
-__all__ = ["backtest_many_sensors", "connect", "detect_many", "forecast_many", "refit_many"]
+__all__ = [
+    "backtest_many_sensors",
+    "connect",
+    "detect_assets_many",
+    "detect_many",
+    "forecast_many",
+    "refit_many",
+]

@@ -214,21 +214,6 @@ class ChunkScore:
     skipped: dict[str, str] = field(default_factory=dict)
 
 
-def read_training(store: Store, asset: Asset, a: pd.Timestamp) -> pd.DataFrame:
-    """What an asset's detectors train on for the chunk from ``a``: its pinned period, or
-    the history before ``a``, its alerts' spans blanked."""
-    if asset.train_from is not None and asset.train_to is not None:
-        lo, hi = asset.train_from, asset.train_to
-    else:
-        lo, hi = a - train_span(asset), a
-    frame = aligned_readings(store, asset, lo, hi)
-    if asset.train_from is None:
-        with store.transaction(readonly=True) as tx:
-            found = tx.list_alerts(asset_id=asset.id, start=lo, end=hi, limit=10_000)
-        frame = _without_alerts(frame, found)
-    return frame
-
-
 def score_chunk(
     plan: AssetPlan,
     frame: pd.DataFrame,
@@ -271,14 +256,111 @@ def score_chunk(
 
 
 def needs_training(plan: AssetPlan, a: pd.Timestamp) -> bool:
-    return any(
-        not (f is not None and _usable(f, plan.asset, a))
-        for f in map(plan.fits.get, plan.detectors)
-    )
+    return any(not _usable(plan.fits.get(d), plan.asset, a) for d in plan.detectors)
 
 
-def read_chunk(store: Store, plan: AssetPlan, a: pd.Timestamp, b: pd.Timestamp) -> pd.DataFrame:
-    return aligned_readings(store, plan.asset, a - CONTEXT_ROWS * plan.asset.grid_step, b)
+def _training(plan: AssetPlan, work: PlanData, a: pd.Timestamp) -> pd.DataFrame:
+    """What the chunk from ``a`` trains on: the pinned period, or the history before ``a``
+    with the asset's stored alerts blanked."""
+    if work.pinned is not None:
+        return work.pinned
+    idx = work.frame.index
+    past = work.frame[(idx >= a - train_span(plan.asset)) & (idx < a)]
+    return _without_alerts(past, work.alerts)
+
+
+@dataclass
+class PlanData:
+    """What one asset's pass reads before it scores: its aligned frame over every chunk with
+    its context (and, unpinned, the training span before the first), the pinned period's
+    frame when a fit must be made on it, and its alerts stored before the pass."""
+
+    frame: pd.DataFrame
+    pinned: pd.DataFrame | None
+    alerts: list[Alert]
+
+
+def score_plan(plan: AssetPlan, work: PlanData, options: AssetDetectOptions) -> list[ChunkScore]:
+    """Every chunk of one asset, in order (a refit of one chunk scores the next while it is
+    usable). Pure: runs here or on a Dask worker."""
+    idx, step = work.frame.index, plan.asset.grid_step
+    out = []
+    for a, b in plan.chunks():
+        training = _training(plan, work, a) if needs_training(plan, a) else None
+        window = work.frame[(idx >= a - CONTEXT_ROWS * step) & (idx < b)]
+        out.append(score_chunk(plan, window, training, a, b, options))
+    return out
+
+
+def score_batch(
+    payload: list[tuple[AssetPlan, PlanData | Exception]], options: AssetDetectOptions
+) -> list[list[ChunkScore] | Exception]:
+    """``score_plan`` for a batch (an asset that cannot be scored gives its exception)."""
+    out: list[list[ChunkScore] | Exception] = []
+    for plan, work in payload:
+        if isinstance(work, Exception):
+            out.append(work)
+            continue
+        try:
+            out.append(score_plan(plan, work, options))
+        except Exception as exc:  # reported per asset, the others go on
+            out.append(exc)
+    return out
+
+
+def _window(plan: AssetPlan) -> tuple[pd.Timestamp, pd.Timestamp]:
+    chunks = plan.chunks()
+    step = plan.asset.grid_step
+    before = CONTEXT_ROWS * step
+    if plan.asset.train_from is None:
+        before = max(before, train_span(plan.asset))
+    return chunks[0][0] - before, chunks[-1][1]
+
+
+def read_batch(
+    store: Store, plans: list[AssetPlan]
+) -> list[tuple[AssetPlan, PlanData | Exception]]:
+    """Read what a batch of planned assets scores: one read of all their sensors when their
+    windows are alike (an incremental pass), else one aligned read per asset; their stored
+    alerts in one statement; a pinned period only for an asset that must refit on it."""
+    from plantcast.detect.alignment import align, default_max_age, grid
+
+    todo = [p for p in plans if p.chunks()]
+    if not todo:
+        return []
+    windows = {p.asset.id: _window(p) for p in todo}
+    lo, hi = min(w[0] for w in windows.values()), max(w[1] for w in windows.values())
+    widest = max(w[1] - w[0] for w in windows.values())
+    found: dict[int, pd.Series] | None = None
+    if hi - lo <= 2 * widest:
+        ids = sorted({s.id for p in todo for s in p.asset.sensors})
+        lookback = max(default_max_age(s.interval) for p in todo for s in p.asset.sensors)
+        with store.transaction(readonly=True) as tx:
+            found = tx.read_series_many(ids, lo - lookback, hi)
+    with store.transaction(readonly=True) as tx:
+        stored = tx.alerts_of_assets([p.asset.id for p in todo], lo)
+    out: list[tuple[AssetPlan, PlanData | Exception]] = []
+    for plan in todo:
+        asset, (a, b) = plan.asset, windows[plan.asset.id]
+        try:
+            if found is not None:
+                ages = {s.name: default_max_age(s.interval) for s in asset.sensors}
+                series = {s.name: found[s.id] for s in asset.sensors}
+                frame = align(series, grid(a, b, asset.grid_step), ages)
+            else:
+                frame = aligned_readings(store, asset, a, b)
+            pinned = None
+            lo_pin, hi_pin = asset.train_from, asset.train_to
+            if (
+                lo_pin is not None
+                and hi_pin is not None
+                and needs_training(plan, plan.chunks()[0][0])
+            ):
+                pinned = aligned_readings(store, asset, lo_pin, hi_pin)
+            out.append((plan, PlanData(frame, pinned, stored.get(asset.id, []))))
+        except PlantcastError as exc:
+            out.append((plan, exc))
+    return out
 
 
 # -- alerts -------------------------------------------------------------------------------------
@@ -299,6 +381,8 @@ def alert_changes(
     """How a scored chunk changes the asset's alerts (``merge_episodes``), each alert that
     opens or whose peak rises carrying the contributors at its (new) peak."""
     found = [eps.assign(detector=n) for n, eps in score.found.items() if len(eps)]
+    if not found and all(r.ends_at is not None for r in existing):
+        return [], []  # nothing flagged and nothing ongoing: nothing changes
     if found:
         episodes = pd.concat(found, ignore_index=True)
     else:
@@ -332,63 +416,157 @@ def alert_changes(
     return updates, inserts
 
 
-def write_chunk(
-    store: Store, plan: AssetPlan, score: ChunkScore, options: AssetDetectOptions
-) -> tuple[int, int]:
-    """Write a scored chunk in one transaction: the alerts it opens or changes, the
-    detectors' resume points (moved to the chunk's end even when one could not fit) and its
-    refits. Returns (opened, updated)."""
-    asset, step = plan.asset, plan.asset.grid_step
-    last = score.b - step
-    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
-    context = max(CONTEXT_ROWS * step, max(COOLDOWN.values()))
-    with store.transaction() as tx:
-        existing = tx.list_alerts(asset_id=asset.id, start=score.a - context, limit=10_000)
-        updates, inserts = alert_changes(existing, score, resolve_after, last)
-        for change in updates:
-            tx.update_alert(change.pop("id"), **change)
-        for row in inserts:
-            tx.insert_alert(None, asset_id=asset.id, **row)
-        tx.set_asset_scored_until({(asset.id, d): last for d in plan.detectors})
-        tx.put_asset_fits(score.refits.values())
-    return len(inserts), len(updates)
-
-
-class Tally:
-    def __init__(self, plan: AssetPlan) -> None:
-        self.plan = plan
-        self.scored = self.opened = self.updated = 0
-        self.skipped: dict[str, str] = {}
-
-    def add(self, score: ChunkScore, opened: int, updated: int) -> None:
-        self.scored += score.scored
-        self.opened += opened
-        self.updated += updated
-        for name, why in score.skipped.items():
-            self.skipped.setdefault(name, why)
-
-    def result(self) -> AssetResult:
-        p = self.plan
-        return AssetResult(
-            p.asset.name, self.scored, self.opened, self.updated, p.start, p.last, self.skipped
-        )
-
-
-def detect_asset_plan(
+def write_batch(
     store: Store,
-    plan: AssetPlan,
+    plans: list[AssetPlan],
+    scores: list[list[ChunkScore] | Exception],
     options: AssetDetectOptions,
-    on_chunk: Callable[[], None] | None = None,
-) -> AssetResult:
-    """Score and write one planned asset, chunk by chunk."""
-    tally = Tally(plan)
-    for a, b in plan.chunks():
-        training = read_training(store, plan.asset, a) if needs_training(plan, a) else None
-        score = score_chunk(plan, read_chunk(store, plan, a, b), training, a, b, options)
-        tally.add(score, *write_chunk(store, plan, score, options))
-        if on_chunk:
-            on_chunk()
-    return tally.result()
+) -> dict[str, tuple[int, int] | Exception]:
+    """Write a batch's scored chunks in one transaction, each asset's in chunk order: the
+    alerts they open or change, every detector's resume point (moved to the last chunk's end
+    even when one could not fit) and the refits. Per asset: (opened, updated) or why not."""
+    resolve_after = parse_duration(options.resolve_after, field="resolve_after")
+    out: dict[str, tuple[int, int] | Exception] = {}
+    marks: dict[tuple[int, str], pd.Timestamp] = {}
+    refits: dict[tuple[int, str], StoredAssetFit] = {}
+
+    def since(plan: AssetPlan, a: pd.Timestamp) -> pd.Timestamp:
+        return a - max(CONTEXT_ROWS * plan.asset.grid_step, max(COOLDOWN.values()))
+
+    firsts = [
+        since(p, f[0].a)
+        for p, f in zip(plans, scores, strict=True)
+        if f and not isinstance(f, Exception)
+    ]
+    with store.transaction() as tx:
+        # every asset's alerts near its first chunk in one statement; a later chunk of an
+        # asset (a first pass) reads them again, as its earlier chunks may have changed them
+        near = tx.alerts_of_assets([p.asset.id for p in plans], min(firsts)) if firsts else {}
+        for plan, found in zip(plans, scores, strict=True):
+            if isinstance(found, Exception):
+                out[plan.asset.name] = found
+                continue
+            asset, step = plan.asset, plan.asset.grid_step
+            opened = updated = 0
+            for k, score in enumerate(found):
+                start = since(plan, score.a)
+                if k == 0:
+                    existing = [
+                        r for r in near.get(asset.id, []) if r.ends_at is None or r.ends_at >= start
+                    ]
+                else:
+                    existing = tx.list_alerts(asset_id=asset.id, start=start, limit=10_000)
+                updates, inserts = alert_changes(existing, score, resolve_after, score.b - step)
+                for change in updates:
+                    tx.update_alert(change.pop("id"), **change)
+                for row in inserts:
+                    tx.insert_alert(None, asset_id=asset.id, **row)
+                opened, updated = opened + len(inserts), updated + len(updates)
+                refits.update({(asset.id, d): f for d, f in score.refits.items()})
+            if found:
+                marks.update({(asset.id, d): found[-1].b - step for d in plan.detectors})
+            out[asset.name] = (opened, updated)
+        tx.set_asset_scored_until(marks)
+        tx.put_asset_fits(refits.values())
+    return out
+
+
+def result_of(plan: AssetPlan, scores: list[ChunkScore], opened: int, updated: int) -> AssetResult:
+    skipped: dict[str, str] = {}
+    for score in scores:
+        for name, why in score.skipped.items():
+            skipped.setdefault(name, why)
+    return AssetResult(
+        plan.asset.name,
+        sum(s.scored for s in scores),
+        opened,
+        updated,
+        plan.start,
+        plan.last,
+        skipped,
+    )
+
+
+class PassResults:
+    """A pass's per-asset outcome, filled batch by batch (here or as Dask batches finish)."""
+
+    def __init__(
+        self,
+        store: Store,
+        plans: list[AssetPlan],
+        options: AssetDetectOptions,
+        on_progress: Progress | None = None,
+    ) -> None:
+        self.store, self.options, self.on_progress = store, options, on_progress
+        self.plans = plans
+        self.todo = [p for p in plans if p.chunks()]
+        self.total = sum(len(p.chunks()) for p in self.todo)
+        self.done = 0
+        self.results: dict[str, AssetResult | Exception] = {
+            p.asset.name: AssetResult(p.asset.name, 0, 0, 0, p.start, p.last)
+            for p in plans
+            if not p.chunks()
+        }
+
+    def save(self, batch: list[AssetPlan], scores: list[list[ChunkScore] | Exception]) -> None:
+        read = [p for p in batch if p.chunks()]
+        written = write_batch(self.store, read, scores, self.options)
+        for plan, found in zip(read, scores, strict=True):
+            got = written[plan.asset.name]
+            if isinstance(got, Exception):
+                self.results[plan.asset.name] = got
+            elif isinstance(found, Exception):
+                self.results[plan.asset.name] = found
+            else:
+                self.results[plan.asset.name] = result_of(plan, found, *got)
+            self._tick(plan)
+
+    def fail(self, batch: list[AssetPlan], exc: Exception) -> None:
+        for plan in batch:
+            self.results[plan.asset.name] = exc
+            self._tick(plan)
+
+    def _tick(self, plan: AssetPlan) -> None:
+        self.done += len(plan.chunks())
+        if self.on_progress:
+            self.on_progress(self.done, self.total, plan.asset.name)
+
+    def ordered(self) -> dict[str, AssetResult | Exception]:
+        return {p.asset.name: self.results[p.asset.name] for p in self.plans}
+
+
+BATCH_ASSETS = 200  # assets read, scored and written together
+BATCH_CHUNKS = 64  # chunks (weeks) at most in one batch: a first pass's memory stays bounded
+
+
+def batches(plans: list[AssetPlan]) -> list[list[AssetPlan]]:
+    out: list[list[AssetPlan]] = []
+    current: list[AssetPlan] = []
+    chunks = 0
+    for plan in plans:
+        n = len(plan.chunks())
+        if current and (len(current) >= BATCH_ASSETS or chunks + n > BATCH_CHUNKS):
+            out.append(current)
+            current, chunks = [], 0
+        current.append(plan)
+        chunks += n
+    if current:
+        out.append(current)
+    return out
+
+
+def resolve_assets(
+    store: Store, names: Iterable[str] | None, detectors: tuple[str, ...]
+) -> list[Asset]:
+    unknown = [d for d in detectors if d not in ASSET_DETECTOR_CLASSES]
+    if unknown:
+        raise PlantcastError(
+            f"unknown asset detector {', '.join(unknown)}; known: "
+            f"{', '.join(ASSET_DETECTOR_CLASSES)}"
+        )
+    if names is None:
+        return store.list_assets()
+    return [store.get_asset(n) for n in dict.fromkeys(names)]
 
 
 def detect_assets(
@@ -400,34 +578,19 @@ def detect_assets(
     options: AssetDetectOptions = AssetDetectOptions(),
     on_progress: Progress | None = None,
 ) -> dict[str, AssetResult | Exception]:
-    """One pass over these assets (None: all): planned together, then scored and written
-    asset by asset; an asset that fails is reported (its exception) and the others go on."""
-    unknown = [d for d in detectors if d not in ASSET_DETECTOR_CLASSES]
-    if unknown:
-        raise PlantcastError(
-            f"unknown asset detector {', '.join(unknown)}; known: "
-            f"{', '.join(ASSET_DETECTOR_CLASSES)}"
-        )
-    wanted = None if names is None else list(dict.fromkeys(names))
-    assets = store.list_assets() if wanted is None else [store.get_asset(n) for n in wanted]
+    """One pass over these assets (None: all), in bulk: planned together, then read, scored
+    and written batch by batch (``BATCH_ASSETS`` assets, a few statements each); an asset that
+    fails is reported (its exception) and the others go on."""
+    assets = resolve_assets(store, names, detectors)
     plans = plan_assets(store, assets, detectors=detectors, since=since, options=options)
-    total = sum(len(p.chunks()) for p in plans)
-    done = 0
-    results: dict[str, AssetResult | Exception] = {}
-    for plan in plans:
-        name = plan.asset.name
-
-        def tick(name: str = name) -> None:
-            nonlocal done
-            done += 1
-            if on_progress:
-                on_progress(done, total, name)
-
+    run = PassResults(store, plans, options, on_progress)
+    for batch in batches(run.todo):
         try:
-            results[name] = detect_asset_plan(store, plan, options, tick)
-        except Exception as exc:  # reported per asset, the others go on
-            results[name] = exc
-    return results
+            payload = read_batch(store, batch)
+            run.save(batch, score_batch(payload, options))
+        except PlantcastError as exc:
+            run.fail(batch, exc)
+    return run.ordered()
 
 
 def detect_asset(store: Store, name: str, **kwargs: Any) -> AssetResult:

@@ -349,6 +349,26 @@ def alerts_reaching_many(
     return out
 
 
+def alerts_of_assets(
+    conn: Connection, asset_ids: Iterable[int], start: TimeLike
+) -> dict[int, list[Alert]]:
+    """Alerts of these assets still ongoing or ending at or after ``start``, newest first
+    per asset."""
+    ids = [int(i) for i in dict.fromkeys(asset_ids)]
+    out: dict[int, list[Alert]] = {}
+    at = to_utc(start)
+    for lo in range(0, len(ids), 500):
+        q = (
+            select(alerts)
+            .where(alerts.c.asset_id.in_(ids[lo : lo + 500]))
+            .where((alerts.c.ends_at.is_(None)) | (alerts.c.ends_at >= at))
+            .order_by(alerts.c.asset_id, alerts.c.ts.desc(), alerts.c.id.desc())
+        )
+        for r in conn.execute(q):
+            out.setdefault(r.asset_id, []).append(_to_alert(r))
+    return out
+
+
 def has_alerts_of_asset(conn: Connection, asset_id: int) -> bool:
     """Whether any alert names this asset (such an asset is kept: its alerts need it)."""
     q = select(alerts.c.id).where(alerts.c.asset_id == asset_id).limit(1)

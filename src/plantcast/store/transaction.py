@@ -103,6 +103,7 @@ class Transaction:
     scored_until_many = _bound(_alerts.scored_until_many)
     set_scored_until_many = _bound(_alerts.set_scored_until_many)
     has_alerts_of_asset = _bound(_alerts.has_alerts_of_asset)
+    alerts_of_assets = _bound(_alerts.alerts_of_assets)
     asset_names = _bound(_alerts.asset_names)
     asset_scored_until = _bound(_alerts.asset_scored_until)
     set_asset_scored_until = _bound(_alerts.set_asset_scored_until)
