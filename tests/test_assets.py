@@ -282,7 +282,9 @@ def test_asset_commands_start_without_the_models(plant, db_url):
 @pytest.fixture
 def api(plant):
     client = TestClient(create_app(store=plant))
-    client.keys = {s: create_key(plant, f"k-{s}", s)[1] for s in ("read", "write")}
+    # admins manage assets: the changing key is an admin's
+    client.keys = {s: create_key(plant, f"k-{s}", s)[1] for s in ("read", "admin")}
+    client.keys["write"] = client.keys["admin"]
     return client
 
 

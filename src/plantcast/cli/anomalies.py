@@ -38,11 +38,20 @@ def _periods(text: str | None) -> tuple[str, ...] | None:
 @click.option("--note", default="", help="Free text stored with the event.")
 def inject(database_url, sensor, kind, magnitude, duration, note) -> None:
     """Inject an anomaly into a simulated sensor from its next reading on."""
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
     from plantcast.services.injection import inject as inject_event
 
-    with open_store(database_url) as store:
-        event = inject_event(store, sensor, kind, magnitude=magnitude, duration=duration, note=note)
+    with open_store(database_url, init=True) as store:
+        event = inject_event(
+            store,
+            sensor,
+            kind,
+            magnitude=magnitude,
+            duration=duration,
+            note=note,
+            actor=cli_actor(),
+        )
     if event.ends_at is None:
         until = "until normalized"
     else:
@@ -58,11 +67,12 @@ def inject(database_url, sensor, kind, magnitude, duration, note) -> None:
 @click.option("--sensor", required=True, help="A simulated sensor.")
 def normalize(database_url, sensor) -> None:
     """End every active injected event of a sensor."""
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
     from plantcast.services.injection import normalize as normalize_sensor
 
-    with open_store(database_url) as store:
-        n = normalize_sensor(store, sensor)
+    with open_store(database_url, init=True) as store:
+        n = normalize_sensor(store, sensor, actor=cli_actor())
     out.print(f"{sensor}: ended {n} active event(s)")
 
 

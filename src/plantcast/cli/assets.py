@@ -72,9 +72,10 @@ def _describe(a) -> None:
 def asset_create(database_url, name, sensors, step, description) -> None:
     """Create an asset of existing sensors."""
     from plantcast.services.assets import create_asset
+    from plantcast.services.audit import cli_actor
 
     with _assets_store(database_url) as store:
-        made = create_asset(store, name, sensors, step, description=description)
+        made = create_asset(store, name, sensors, step, description=description, actor=cli_actor())
     _describe(made)
 
 
@@ -127,9 +128,10 @@ def asset_show(database_url, name) -> None:
 def asset_add_sensor(database_url, name, sensors) -> None:
     """Add sensors to an asset."""
     from plantcast.services.assets import add_sensors
+    from plantcast.services.audit import cli_actor
 
     with _assets_store(database_url) as store:
-        _describe(add_sensors(store, name, sensors))
+        _describe(add_sensors(store, name, sensors, actor=cli_actor()))
 
 
 @asset.command("remove-sensor")
@@ -139,9 +141,10 @@ def asset_add_sensor(database_url, name, sensors) -> None:
 def asset_remove_sensor(database_url, name, sensors) -> None:
     """Take sensors out of an asset (they and their readings stay)."""
     from plantcast.services.assets import remove_sensors
+    from plantcast.services.audit import cli_actor
 
     with _assets_store(database_url) as store:
-        _describe(remove_sensors(store, name, sensors))
+        _describe(remove_sensors(store, name, sensors, actor=cli_actor()))
 
 
 @asset.command("train")
@@ -153,13 +156,14 @@ def asset_remove_sensor(database_url, name, sensors) -> None:
 def asset_train(database_url, name, start, end, clear) -> None:
     """Pin a known-good training period for the asset's detectors (--from and --to)."""
     from plantcast.services.assets import set_training
+    from plantcast.services.audit import cli_actor
 
     if clear and (start is not None or end is not None):
         raise click.UsageError("--clear takes neither --from nor --to")
     if not clear and (start is None or end is None):
         raise click.UsageError("give --from and --to (or --clear)")
     with _assets_store(database_url) as store:
-        _describe(set_training(store, name, start, end))
+        _describe(set_training(store, name, start, end, actor=cli_actor()))
 
 
 @asset.command("remove")
@@ -168,7 +172,8 @@ def asset_train(database_url, name, start, end, clear) -> None:
 def asset_remove(database_url, name) -> None:
     """Remove an asset (its sensors and their readings stay)."""
     from plantcast.services.assets import remove_asset
+    from plantcast.services.audit import cli_actor
 
     with _assets_store(database_url) as store:
-        gone = remove_asset(store, name)
+        gone = remove_asset(store, name, actor=cli_actor())
     out.print(f"removed asset {gone.name} ({', '.join(gone.sensor_names)})", markup=False)

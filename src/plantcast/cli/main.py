@@ -208,6 +208,7 @@ def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, 
 
     A long file (a timestamp and a value column) fills --sensor; a --wide one fills a sensor
     per numeric column, named by its header."""
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
     from plantcast.services.seasons import refresh_seasons
 
@@ -224,6 +225,7 @@ def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, 
                 store,
                 file,
                 asset=asset,
+                actor=cli_actor(),
                 delimiter=delimiter,
                 ts_col=ts_col,
                 prefix=prefix,
@@ -232,7 +234,8 @@ def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, 
             )
             imported = result.sensors
         else:
-            from plantcast.ingest.csv_import import CsvSpec, import_csv
+            from plantcast.ingest.csv_import import CsvSpec
+            from plantcast.services.imports import import_file
 
             decimal = options.pop("decimal") or "."
             spec = CsvSpec(
@@ -244,7 +247,11 @@ def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, 
                 delimiter=delimiter or ",",
                 decimal=decimal,
             )
-            imported = [import_csv(store, spec, sensor, on_progress=on_progress, **options)]
+            imported = [
+                import_file(
+                    store, spec, sensor, actor=cli_actor(), on_progress=on_progress, **options
+                )
+            ]
         found = {r.sensor: refresh_seasons(store, store.get_sensor(r.sensor)) for r in imported}
     _report_import(imported, found, result if wide else None)
     if wide and made is not None:

@@ -34,10 +34,13 @@ def notify() -> None:
 def notify_add(database_url, name, url, email, secret_env) -> None:
     """Add a destination: a webhook URL or e-mail addresses."""
     from plantcast.notify.destinations import add_destination
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
 
     with open_store(database_url, init=True) as store:
-        dest, secret = add_destination(store, name, webhook=url, email=email, secret_env=secret_env)
+        dest, secret = add_destination(
+            store, name, webhook=url, email=email, secret_env=secret_env, actor=cli_actor()
+        )
     out.print(f"destination {dest.id} {dest.name}: {dest.kind} {dest.target}")
     if secret is not None:
         out.print(f"signing secret (shown once; verify X-Plantcast-Signature with it): {secret}")
@@ -102,10 +105,11 @@ def _secret_label(dest) -> str:
 def notify_remove(database_url, name) -> None:
     """Remove a destination and its queued notifications."""
     from plantcast.notify.destinations import remove_destination
+    from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
 
     with open_store(database_url, init=True) as store:
-        dropped = remove_destination(store, name)
+        dropped = remove_destination(store, name, actor=cli_actor())
     note = f" ({dropped:,} undelivered notification(s) dropped)" if dropped else ""
     out.print(f"removed {name}{note}")
 

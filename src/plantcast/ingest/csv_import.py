@@ -84,11 +84,13 @@ def import_csv(
     on_progress: Callable[[str, int, int], None] | None = None,
     skip_invalid: bool = False,
     max_problems: int = MAX_PROBLEMS,
+    before_commit: BeforeCommit | None = None,
 ) -> ImportResult:
     """Import ``spec.path`` into ``sensor`` (created as ``imported`` if missing).
 
     Any bad row raises ImportProblems (an InputError) and writes nothing, unless
-    ``skip_invalid``: then the good rows are written and the result lists the bad ones."""
+    ``skip_invalid``: then the good rows are written and the result lists the bad ones.
+    ``before_commit`` runs in the import's transaction (see ``import_columns``)."""
     (result,) = import_columns(
         store,
         spec,
@@ -98,6 +100,7 @@ def import_csv(
         on_progress=on_progress,
         skip_invalid=skip_invalid,
         max_problems=max_problems,
+        before_commit=before_commit,
     )
     return result
 

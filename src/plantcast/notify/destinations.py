@@ -26,9 +26,11 @@ def add_destination(
     webhook: str | None = None,
     email: str | None = None,
     secret_env: str | None = None,
+    actor: str = "system",
 ) -> tuple[Destination, str | None]:
     """Add a webhook or e-mail destination; returns it and a newly generated secret (a webhook
-    without ``secret_env`` gets one, shown once), else None."""
+    without ``secret_env`` gets one, shown once), else None. One audit entry, as ``actor``
+    (never the secret)."""
     if (webhook is None) == (email is None):
         raise InputError("give either --webhook URL or --email ADDRESS[,ADDRESS…]")
     generated = None
@@ -50,6 +52,8 @@ def add_destination(
         kind, target = "email", ",".join(addresses)
     with store.transaction() as tx:
         dest = tx.add_destination(name, kind, target, secret=generated, secret_env=secret_env)
+        after = {"kind": kind, "target": target, "secret_env": secret_env}
+        tx.audit(actor, "destination.add", f"destination:{name}", None, after)
     return dest, generated
 
 
@@ -62,9 +66,15 @@ def list_destinations(store: Store) -> list[tuple[Destination, dict]]:
     return [(d, summary.get(d.id, empty)) for d in dests]
 
 
-def remove_destination(store: Store, name: str) -> int:
+def remove_destination(store: Store, name: str, *, actor: str = "system") -> int:
+    """Remove a destination and its queued notifications (how many were undelivered)."""
     with store.transaction() as tx:
-        return tx.remove_destination(name)
+        gone = tx.get_destination(name)
+        dropped = tx.remove_destination(name)
+        before = {"kind": gone.kind, "target": gone.target, "secret_env": gone.secret_env}
+        after = {"undelivered": dropped}
+        tx.audit(actor, "destination.remove", f"destination:{name}", before, after)
+        return dropped
 
 
 def send_test(store: Store, name: str, settings: Settings) -> str:

@@ -1,6 +1,8 @@
 """Assets: create and change groups of sensors, and read their sensors aligned on one grid.
 
-The rules live here, each change in one transaction: a valid name, known sensors, never an
+The rules live here, each change in one transaction with its audit entry (``asset.create``,
+``asset.add_sensors``, ``asset.remove_sensors``, ``asset.train``, ``asset.set_step``,
+``asset.remove``, as ``actor``): a valid name, known sensors, never an
 asset without a sensor, a positive step, a training period that ends after it starts. The
 aligned read is one bounded read of every member (``plantcast.detect.alignment`` does the
 aligning); it reads nothing after the last grid time, so no row can see ahead of itself.
@@ -14,8 +16,9 @@ from collections.abc import Iterable, Sequence
 import pandas as pd
 
 from plantcast.core.errors import InputError, NotFound, PlantcastError, Refused
-from plantcast.core.timeutil import DurationLike, TimeLike, parse_duration, to_utc
+from plantcast.core.timeutil import DurationLike, TimeLike, format_duration, parse_duration, to_utc
 from plantcast.core.types import NAME_PATTERN, Asset, Sensor
+from plantcast.services.audit import SYSTEM, changed, jsonable
 from plantcast.store import Store, Transaction
 
 _NAME = re.compile(NAME_PATTERN)
@@ -72,6 +75,30 @@ def _sensors(tx: Transaction, names: list[str]) -> list[Sensor]:
     return [found[n][0] for n in names]
 
 
+def _state(asset: Asset) -> dict:
+    """What the audit log keeps of an asset."""
+    return (
+        jsonable(
+            {
+                "sensors": list(asset.sensor_names),
+                "step": None if asset.step is None else format_duration(asset.step),
+                "train_from": asset.train_from,
+                "train_to": asset.train_to,
+            }
+        )
+        or {}
+    )
+
+
+def _audit(tx: Transaction, actor: str, verb: str, before: Asset | None, after: Asset | None):
+    name = (after or before).name  # type: ignore[union-attr]  # one of them is always given
+    was = None if before is None else _state(before)
+    now = None if after is None else _state(after)
+    if was is not None and now is not None:
+        was, now = changed(was, now)
+    tx.audit(actor, f"asset.{verb}", f"asset:{name}", was, now)
+
+
 def create_asset(
     store: Store,
     name: str,
@@ -79,6 +106,7 @@ def create_asset(
     step: DurationLike | None = None,
     *,
     description: str = "",
+    actor: str = SYSTEM,
 ) -> Asset:
     """A new asset of these existing sensors (in this order). ``step``: the grid its sensors
     are aligned on ('1min', a Timedelta); None follows the slowest sensor's interval.
@@ -86,7 +114,9 @@ def create_asset(
     Raises InputError (bad name, no sensor, bad step), NotFound (an unknown sensor, all named)
     or Refused (an asset of that name exists)."""
     with store.transaction() as tx:
-        return create_asset_in(tx, name, sensors, step, description=description)
+        asset = create_asset_in(tx, name, sensors, step, description=description)
+        _audit(tx, actor, "create", None, asset)
+        return asset
 
 
 def create_asset_in(
@@ -113,10 +143,13 @@ def list_assets(store: Store) -> list[Asset]:
     return store.list_assets()
 
 
-def add_sensors(store: Store, name: str, sensors: Sequence[str]) -> Asset:
+def add_sensors(store: Store, name: str, sensors: Sequence[str], *, actor: str = SYSTEM) -> Asset:
     """Add sensors after the asset's others; one already in it is refused, by name."""
     with store.transaction() as tx:
-        return add_sensors_in(tx, name, sensors)
+        before = tx.get_asset(name)
+        asset = add_sensors_in(tx, name, sensors)
+        _audit(tx, actor, "add_sensors", before, asset)
+        return asset
 
 
 def add_sensors_in(tx: Transaction, name: str, sensors: Sequence[str]) -> Asset:
@@ -132,7 +165,9 @@ def add_sensors_in(tx: Transaction, name: str, sensors: Sequence[str]) -> Asset:
     return tx.get_asset(name)
 
 
-def remove_sensors(store: Store, name: str, sensors: Sequence[str]) -> Asset:
+def remove_sensors(
+    store: Store, name: str, sensors: Sequence[str], *, actor: str = SYSTEM
+) -> Asset:
     """Take sensors out of an asset (the sensors and their readings stay). A sensor that is not
     a member is named; taking out the last one is refused: remove the asset instead."""
     names = _names(sensors)
@@ -151,10 +186,12 @@ def remove_sensors(store: Store, name: str, sensors: Sequence[str]) -> Asset:
                 "remove the asset instead"
             )
         tx.remove_asset_sensors(asset.id, [s.id for s in asset.sensors if s.name in names])
-        return tx.get_asset(name)
+        after = tx.get_asset(name)
+        _audit(tx, actor, "remove_sensors", asset, after)
+        return after
 
 
-def remove_asset(store: Store, name: str) -> Asset:
+def remove_asset(store: Store, name: str, *, actor: str = SYSTEM) -> Asset:
     """Remove an asset (its sensors and their readings stay); returns what it was."""
     with store.transaction() as tx:
         asset = tx.get_asset(name)
@@ -166,10 +203,13 @@ def remove_asset(store: Store, name: str) -> Asset:
         tx.forget_asset_state(asset.id)
         tx.forget_asset_fits(asset.id)
         tx.delete_asset(asset.id)
+        _audit(tx, actor, "remove", asset, None)
     return asset
 
 
-def set_training(store: Store, name: str, start: TimeLike | None, end: TimeLike | None) -> Asset:
+def set_training(
+    store: Store, name: str, start: TimeLike | None, end: TimeLike | None, *, actor: str = SYSTEM
+) -> Asset:
     """Pin the asset's known-good training period ``start <= t < end``; None and None clear
     it (detectors then learn from a causal window of their own)."""
     if (start is None) != (end is None):
@@ -181,16 +221,20 @@ def set_training(store: Store, name: str, start: TimeLike | None, end: TimeLike 
     with store.transaction() as tx:
         asset = tx.get_asset(name)
         tx.set_asset_training(asset.id, lo, hi)
-        return tx.get_asset(name)
+        after = tx.get_asset(name)
+        _audit(tx, actor, "train", asset, after)
+        return after
 
 
-def set_step(store: Store, name: str, step: DurationLike | None) -> Asset:
+def set_step(store: Store, name: str, step: DurationLike | None, *, actor: str = SYSTEM) -> Asset:
     """Set the asset's grid step; None follows the slowest sensor's interval again."""
     grid_step = _step(step)
     with store.transaction() as tx:
         asset = tx.get_asset(name)
         tx.set_asset_step(asset.id, grid_step)
-        return tx.get_asset(name)
+        after = tx.get_asset(name)
+        _audit(tx, actor, "set_step", asset, after)
+        return after
 
 
 def aligned_readings(

@@ -7,6 +7,7 @@ import pandas as pd
 from plantcast.core.errors import InputError, Refused
 from plantcast.core.timeutil import utcnow
 from plantcast.core.types import Event, EventKind, Sensor, Source
+from plantcast.services.audit import SYSTEM, jsonable
 from plantcast.store import Store
 
 # The demo's buttons: "Simulate Pressure Spike" adds this offset until "Normalize Pressure".
@@ -45,6 +46,7 @@ def inject(
     magnitude: float = 0.0,
     duration: pd.Timedelta | None = None,
     note: str = "",
+    actor: str = SYSTEM,
 ) -> Event:
     """Store an event on a simulated sensor, starting at its next reading.
 
@@ -67,15 +69,25 @@ def inject(
         duration = sensor.interval
     starts = _next_reading_time(store, sensor)
     ends = None if duration is None else starts + duration
-    return store.add_event(
-        sensor.id, kind, starts, ends_at=ends, magnitude=float(magnitude), note=note
-    )
+    with store.transaction() as tx:
+        event = tx.add_event(
+            sensor.id, kind, starts, ends_at=ends, magnitude=float(magnitude), note=note
+        )
+        made = {"kind": kind.value, "starts_at": starts, "ends_at": ends}
+        made |= {"magnitude": float(magnitude), "note": note}
+        tx.audit(actor, "event.inject", f"sensor:{sensor.name}", None, jsonable(made))
+    return event
 
 
-def normalize(store: Store, sensor_name: str) -> int:
+def normalize(store: Store, sensor_name: str, *, actor: str = SYSTEM) -> int:
     """End every event of the sensor still active; returns how many were ended."""
     sensor = _simulated(store, sensor_name)
-    return store.end_open_events(sensor.id, _next_reading_time(store, sensor))
+    at = _next_reading_time(store, sensor)
+    with store.transaction() as tx:
+        ended = tx.end_open_events(sensor.id, at)
+        after = jsonable({"ended": ended, "at": at})
+        tx.audit(actor, "event.normalize", f"sensor:{sensor.name}", None, after)
+    return ended
 
 
 def active_events(store: Store, sensor: Sensor) -> list[Event]:

@@ -85,6 +85,8 @@ class Transaction:
 
     # -- events, alerts and how far detection has scored -----------------------------------
     events_of_sensors = _bound(_events.events_of_sensors)
+    add_event = _bound(_events.add_event)
+    end_open_events = _bound(_events.end_open_events)
     list_alerts = _bound(_alerts.list_alerts)
     count_alerts = _bound(_alerts.count_alerts)
     get_alert = _bound(_alerts.get_alert)

@@ -9,7 +9,7 @@ import numpy as np
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from plantcast.api import limits
-from plantcast.api.auth import READ, WRITE
+from plantcast.api.auth import READ, actor_of, require
 from plantcast.api.models import AlignedWindow, AssetIn, AssetOut, AssetSensor, Rfc3339, TrainingIn
 from plantcast.api.problems import COMMON, CONFLICT, NOT_FOUND
 from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of, utc
@@ -30,6 +30,7 @@ def _tables(request: Request) -> None:
 
 TABLES = Depends(_tables)  # after the key's check: an unauthenticated request learns nothing
 router = APIRouter(tags=["assets"])
+ASSET = require("asset")  # admins manage assets (plantcast.services.users)
 
 
 def _asset_out(a: Asset) -> AssetOut:
@@ -75,12 +76,17 @@ def get_asset(request: Request, name: AssetName) -> AssetOut:
     response_model=AssetOut,
     status_code=201,
     responses={**COMMON, **NOT_FOUND, **CONFLICT},
-    dependencies=[WRITE, TABLES],
+    dependencies=[ASSET, TABLES],
 )
 def create_asset(request: Request, body: AssetIn) -> AssetOut:
     """Create an asset of existing sensors: 404 names unknown sensors, 409 an existing asset."""
     made = service.create_asset(
-        store_of(request), body.name, body.sensors, body.step, description=body.description
+        store_of(request),
+        body.name,
+        body.sensors,
+        body.step,
+        description=body.description,
+        actor=actor_of(request),
     )
     return _asset_out(made)
 
@@ -89,11 +95,11 @@ def create_asset(request: Request, body: AssetIn) -> AssetOut:
     "/assets/{name}",
     status_code=204,
     responses={**COMMON, **NOT_FOUND},
-    dependencies=[WRITE, TABLES],
+    dependencies=[ASSET, TABLES],
 )
 def remove_asset(request: Request, name: AssetName) -> Response:
     """Remove an asset; its sensors and their readings stay."""
-    service.remove_asset(store_of(request), name)
+    service.remove_asset(store_of(request), name, actor=actor_of(request))
     return Response(status_code=204)
 
 
@@ -101,35 +107,38 @@ def remove_asset(request: Request, name: AssetName) -> Response:
     "/assets/{name}/sensors/{sensor}",
     response_model=AssetOut,
     responses={**COMMON, **NOT_FOUND, **CONFLICT},
-    dependencies=[WRITE, TABLES],
+    dependencies=[ASSET, TABLES],
 )
 def add_sensor(request: Request, name: AssetName, sensor: SensorName) -> AssetOut:
     """Add a sensor to the asset (409 when it is already there)."""
-    return _asset_out(service.add_sensors(store_of(request), name, [sensor]))
+    done = service.add_sensors(store_of(request), name, [sensor], actor=actor_of(request))
+    return _asset_out(done)
 
 
 @router.delete(
     "/assets/{name}/sensors/{sensor}",
     response_model=AssetOut,
     responses={**COMMON, **NOT_FOUND, **CONFLICT},
-    dependencies=[WRITE, TABLES],
+    dependencies=[ASSET, TABLES],
 )
 def remove_sensor(request: Request, name: AssetName, sensor: SensorName) -> AssetOut:
     """Take a sensor out of the asset (409 for its last sensor: remove the asset instead)."""
-    return _asset_out(service.remove_sensors(store_of(request), name, [sensor]))
+    done = service.remove_sensors(store_of(request), name, [sensor], actor=actor_of(request))
+    return _asset_out(done)
 
 
 @router.put(
     "/assets/{name}/training",
     response_model=AssetOut,
     responses={**COMMON, **NOT_FOUND},
-    dependencies=[WRITE, TABLES],
+    dependencies=[ASSET, TABLES],
 )
 def set_training(request: Request, name: AssetName, body: TrainingIn) -> AssetOut:
     """Pin the known-good training period (``start``, ``end``), or clear it (both null)."""
     start = None if body.start is None else utc(body.start, "start")
     end = None if body.end is None else utc(body.end, "end")
-    return _asset_out(service.set_training(store_of(request), name, start, end))
+    done = service.set_training(store_of(request), name, start, end, actor=actor_of(request))
+    return _asset_out(done)
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from fastapi import APIRouter, Request
 
-from plantcast.api.auth import READ, WRITE
+from plantcast.api.auth import READ, WRITE, actor_of
 from plantcast.api.models import EventIn, EventOut, NormalizeOut
 from plantcast.api.problems import COMMON, CONFLICT, NOT_FOUND
 from plantcast.api.routes.common import SensorName, invalid, store_of
@@ -63,6 +63,7 @@ def inject_event(request: Request, name: SensorName, body: EventIn) -> EventOut:
         magnitude=body.magnitude,
         duration=duration,
         note=body.note,
+        actor=actor_of(request),
     )
     return _event_out(name, event)
 
@@ -75,4 +76,5 @@ def inject_event(request: Request, name: SensorName, body: EventIn) -> EventOut:
 )
 def normalize_sensor(request: Request, name: SensorName) -> NormalizeOut:
     """End every active injected event of a simulated sensor (like `normalize`)."""
-    return NormalizeOut(sensor=name, ended=normalize(store_of(request), name))
+    ended = normalize(store_of(request), name, actor=actor_of(request))
+    return NormalizeOut(sensor=name, ended=ended)

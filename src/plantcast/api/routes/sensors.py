@@ -17,7 +17,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from plantcast.api import limits
-from plantcast.api.auth import READ, WRITE
+from plantcast.api.auth import READ, WRITE, actor_of
 from plantcast.api.models import (
     ImportOut,
     ReadingsBatch,
@@ -31,7 +31,8 @@ from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of, u
 from plantcast.core.errors import InputError, Refused
 from plantcast.core.timeutil import parse_duration
 from plantcast.core.types import Sensor, Source
-from plantcast.ingest.csv_import import CsvSpec, import_csv
+from plantcast.ingest.csv_import import CsvSpec
+from plantcast.services import imports
 
 router = APIRouter(tags=["sensors"])
 
@@ -85,12 +86,13 @@ def create_sensor(request: Request, body: SensorIn) -> SensorOut:
     store = store_of(request)
     if body.name in {s.name for s in store.list_sensors()}:
         raise ApiProblem(409, "exists", "Already exists", f"sensor {body.name!r} exists")
-    sensor = store.ensure_sensor(
+    sensor = imports.create_sensor(
+        store,
         body.name,
-        source=Source.IMPORTED,
-        interval=interval,
+        interval,
         unit=body.unit,
         description=body.description,
+        actor=actor_of(request),
     )
     return _sensor_out(sensor)
 
@@ -247,13 +249,16 @@ def _parse_batch(raw: bytes) -> ReadingsBatch:
         raise RequestValidationError(errors) from None
 
 
-def _import(store, sensor: Sensor, text: bytes, spec_kw: dict, from_json: bool) -> ImportOut:
+def _import(
+    store, sensor: Sensor, text: bytes, spec_kw: dict, from_json: bool, actor: str
+) -> ImportOut:
     """Validate and write like ``plantcast import``: all rows in one transaction, or none."""
     with tempfile.TemporaryDirectory(prefix="plantcast-api-") as tmp:
         path = Path(tmp) / "body.csv"
         path.write_bytes(text)
         try:
-            result = import_csv(store, CsvSpec(path, **spec_kw), sensor.name)
+            spec = CsvSpec(path, **spec_kw)
+            result = imports.import_file(store, spec, sensor.name, actor=actor, source="api")
         except (OverflowError, pd.errors.OutOfBoundsDatetime, pd.errors.OutOfBoundsTimedelta):
             raise invalid(
                 "the readings span more time than pandas can hold (about 292 years)", "ts"
@@ -325,4 +330,5 @@ async def post_readings(
         spec_kw, from_json = {}, True
     else:
         text, spec_kw, from_json = raw, {"ts_col": ts_col, "value_col": value_col, "tz": tz}, False
-    return await run_in_threadpool(_import, store, sensor, text, spec_kw, from_json)
+    actor = actor_of(request)
+    return await run_in_threadpool(_import, store, sensor, text, spec_kw, from_json, actor)
