@@ -27,6 +27,9 @@ names of ``DETECTOR_CLASSES``) and, over the same readings, the rolling z-score 
 (causal: its trailing day, so scoring the whole series equals scoring it a week at a time).
 Each detector's row counts every alert it agreed on (one alert per episode lists all the
 detectors that flagged it), so a detector that joins another's alert still gets the window.
+A last table scores the same alerts with each gap in the readings counted as an event too
+(as the water_flow figures count its gaps): failure labels omit outages, which the dropout
+detector exists to report.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from plantcast.detect.evaluation import (
 from plantcast.ingest.csv_import import CsvSpec, import_csv
 from plantcast.services.detection import DETECTOR_CLASSES, DETECTORS, detect_sensor
 from plantcast.signals.labelled import labelled_windows, load_labelled
-from plantcast.signals.recordings import RECORDINGS, load_recordings, real_labels
+from plantcast.signals.recordings import RECORDINGS, gaps, load_recordings, real_labels
 from plantcast.store import Store
 
 
@@ -174,6 +177,12 @@ def baseline_alerts(series: pd.Series) -> pd.DataFrame:
     return frame
 
 
+def gap_windows(series: pd.Series) -> pd.DataFrame:
+    """The readings' gaps (``recordings.gaps``: first missing slot, next reading) as
+    ``starts_at``/``ends_at`` windows."""
+    return pd.DataFrame(gaps(series), columns=["starts_at", "ends_at"])
+
+
 def add(total: dict, c: dict) -> None:
     for k in ("caught", "windows", "true", "alerts", "leads", "rewards", "fp_weight"):
         total[k] = total.get(k, type(c[k])()) + c[k]
@@ -208,6 +217,8 @@ def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
     rows, base_rows, det_rows, details, all_errors = [], [], [], [], {}
     total: dict = {}
     base_total: dict = {}
+    gap_total: dict = {}
+    gap_rows: list[list] = []
     per_det: dict[str, dict] = {d: {} for d in detectors}
     days_total, stalls_total = 0.0, 0
     with tempfile.TemporaryDirectory(prefix="plantcast-replay-") as tmpdir:
@@ -231,6 +242,12 @@ def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
             base = event_counts(baseline_alerts(series), labels, interval)
             add(base_total, base)
             base_rows.append(event_row(name, base, days))
+            # the readings' own gaps as events too, as real_labels counts water_flow's: an
+            # outage is what the dropout detector is for, and the failure labels omit it
+            with_gaps = pd.concat([labels, gap_windows(series)], ignore_index=True)
+            cg = event_counts(alerts, with_gaps.sort_values("starts_at"), interval)
+            add(gap_total, cg)
+            gap_rows.append(event_row(name, cg, days))
             for det in detectors:  # every alert this detector agreed on, whoever opened it
                 agreed = alerts["detectors"].map(lambda names, d=det: d in names)
                 cd = event_counts(alerts[agreed.astype(bool)], labels, interval)
@@ -239,6 +256,7 @@ def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
                 details.append(window_details(name, alerts, labels, interval))
     rows.append(event_row("TOTAL", total, days_total, stalls_total))
     base_rows.append(event_row("TOTAL", base_total, days_total))
+    gap_rows.append(event_row("TOTAL", gap_total, days_total))
     for det in detectors:
         det_rows.append(event_row(det, per_det[det], days_total))
     print_table(
@@ -258,6 +276,12 @@ def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
         "baseline: rolling z-score (1 d trailing, |z| > 4) on the same readings",
         [*EVENT_HEADERS, ""],
         base_rows,
+        left=1,
+    )
+    print_table(
+        "the same alerts, each gap in the readings (> 2 intervals) an event too",
+        [*EVENT_HEADERS, ""],
+        gap_rows,
         left=1,
     )
     for block in details:

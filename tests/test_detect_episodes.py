@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from plantcast.detect import find_episodes, merge_episodes
+from plantcast.detect.alerts import drop_uncorroborated
 from plantcast.detect.base import score_frame
 from plantcast.detect.evaluation import match_events, summarize, union_episodes
 from plantcast.services.detector_evaluation import evaluate_detectors
@@ -230,3 +231,21 @@ def test_an_unmatched_ongoing_alert_closes_only_when_all_its_detectors_were_scor
     legacy = [{k: v for k, v in stored[0].items() if k != "detectors"}]
     updates, _ = merge_episodes(legacy, nothing, scored_detectors=("residual_z",), **kw)
     assert updates == [{"id": 1, "ends_at": IDX[10]}]
+
+
+def test_a_lone_reading_nothing_corroborates_alerts_only_well_past_its_threshold():
+    """residual_z at threshold 5: a lone reading at 6 alone is dropped, at 8 (≥ 1.25×) kept;
+    a lone reading at 6 that level_shift flags within the tolerance is kept, and so is an
+    episode of two flagged readings; a detector without a threshold keeps everything."""
+
+    def eps(*rows):
+        return pd.DataFrame([{**_episode(a, a, score=s), "n_flagged": n} for a, s, n in rows])
+
+    found = {"residual_z": eps((2, 6.0, 1), (6, 8.0, 1), (10, 6.0, 1), (15, 6.0, 2))}
+    found["level_shift"] = pd.DataFrame([_episode(11, 12, detector="level_shift")])
+    kept = drop_uncorroborated(found, {"residual_z": 5.0}, tolerance="30min")
+    assert list(kept["residual_z"]["start"]) == [IDX[6], IDX[10], IDX[15]]
+    assert kept["level_shift"] is found["level_shift"]
+    far = drop_uncorroborated(found, {"residual_z": 5.0}, tolerance="0s")
+    assert list(far["residual_z"]["start"]) == [IDX[6], IDX[15]]
+    assert drop_uncorroborated(found, {}) == found

@@ -83,6 +83,46 @@ def _changes(stored: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
+# A lone reading (an episode of one flagged reading) that no other detector flags within the
+# tolerance is, on real recordings, a sensor's odd reading far more often than a fault: it opens
+# an alert only from LONE_FACTOR × its detector's threshold. Detectors whose episodes are
+# single readings by nature (a gap, a flat run's onset) are not held to it.
+LONE_FACTOR = 1.25
+LONE_DETECTORS = ("residual_z",)
+
+
+def drop_uncorroborated(
+    found: Mapping[str, pd.DataFrame],
+    thresholds: Mapping[str, float],
+    *,
+    tolerance: str | pd.Timedelta = "0s",
+    factor: float = LONE_FACTOR,
+    detectors: Collection[str] = LONE_DETECTORS,
+) -> dict[str, pd.DataFrame]:
+    """``found`` ({detector: episodes}) less the lone readings of ``detectors`` below
+    ``factor`` × their threshold (``thresholds``) that no other detector's episode comes
+    within ``tolerance`` of. A detector without a threshold keeps all its episodes."""
+    tol = parse_duration(tolerance, field="tolerance")
+    out = dict(found)
+    for name in detectors:
+        eps = found.get(name)
+        if eps is None or eps.empty or name not in thresholds:
+            continue
+        weak = (eps["n_flagged"].to_numpy() <= 1) & (
+            eps["peak_score"].to_numpy() < factor * thresholds[name]
+        )
+        if not weak.any():
+            continue
+        others = [e for n, e in found.items() if n != name and len(e)]
+        for i in weak.nonzero()[0]:
+            start, end = eps["start"].iloc[i], eps["end"].iloc[i]
+            weak[i] = not any(
+                bool(((o["start"] <= end + tol) & (o["end"] >= start - tol)).any()) for o in others
+            )
+        out[name] = eps[~weak]
+    return out
+
+
 def merge_episodes(
     existing: list[dict[str, Any]],
     new_episodes: pd.DataFrame,

@@ -32,6 +32,7 @@ from plantcast.detect import (
     StuckDetector,
     merge_episodes,
 )
+from plantcast.detect.alerts import drop_uncorroborated
 from plantcast.detect.base import DEFAULT_BUDGET, validate_series
 from plantcast.detect.episodes import INCIDENT_COOLDOWN
 from plantcast.detect.residual import DETECT_HARMONICS
@@ -378,8 +379,13 @@ def alert_changes(
 ) -> tuple[list[dict], list[dict]]:
     """How the episodes of a scored chunk change a sensor's alerts (``merge_episodes``, each
     detector's episodes within its cooldown): one alert per episode, whichever detectors
-    agree on it. The one merge every writer, and the evaluation, applies."""
-    found = [eps.assign(detector=name) for name, eps in score.found.items() if len(eps)]
+    agree on it; a lone reading no other detector corroborates alerts only well past its
+    threshold (``alerts.drop_uncorroborated``). The one merge every writer, and the
+    evaluation, applies."""
+    fitted = score.fit.detectors if score.fit is not None else {}
+    thresholds = {n: d.threshold_ for n, d in fitted.items() if hasattr(d, "threshold_")}
+    kept = drop_uncorroborated(score.found, thresholds, tolerance=INCIDENT_COOLDOWN)
+    found = [eps.assign(detector=name) for name, eps in kept.items() if len(eps)]
     episodes = pd.concat(found, ignore_index=True) if found else _NO_EPISODES
     return merge_episodes(
         existing,
