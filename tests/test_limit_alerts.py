@@ -181,3 +181,21 @@ def test_limits_check_forecasts_a_cycling_sensor_and_says_when_it_crosses(store,
 def alert_sensor_id(store) -> int:
     (alert,) = store.list_alerts(detector="forecast_limit")
     return alert.sensor_id
+
+
+def test_serve_warns_from_the_forecasts_it_stored_without_fitting_again(store):
+    from plantcast.services.forecast_store import refresh_forecasts
+    from plantcast.services.limit_alerts import check_stored_forecasts
+
+    steps = np.arange(24 * 6 * 4)
+    noise = np.random.default_rng(0).normal(0, 0.2, len(steps))
+    sensor = _store_sensor(store, 50 + 5 * np.sin(2 * np.pi * steps / 144) + noise)
+    _store_sensor(store, [1.0, 2.0, 3.0], name="no_limits")
+    limits.set_limits(store, "p1", author="ann", levels={"high": 54.0})
+    assert check_stored_forecasts(store) == []  # no forecast stored yet: nothing fitted
+    refresh_forecasts(store, ["p1"], horizon="8h", model="fourier_linear", max_age="1h")
+    (warning,) = check_stored_forecasts(store)
+    assert warning.action == "opened" and warning.crossing is not None
+    (alert,) = store.list_alerts(sensor_id=sensor.id, detector="forecast_limit")
+    assert alert.details["model"] == "fourier_linear"
+    assert alert.ts == START + (len(steps) - 1) * STEP  # made on readings up to the last

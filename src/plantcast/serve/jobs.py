@@ -86,7 +86,16 @@ def forecasts_job(store: Store, config: PlantConfig) -> str:
         f"{len(summary.refitted)} of {summary.sensors} sensor(s) refitted "
         f"({len(summary.reselected)} model(s) chosen again), {summary.not_due} not due{failed}"
         + ("" if oldest is None else f"; oldest forecast {int(oldest.total_seconds())} s old")
+        + _limit_warnings(store)
     )
+
+
+def _limit_warnings(store: Store) -> str:
+    """The forecast-crossing warnings of sensors with limits, from the forecasts just stored."""
+    from plantcast.services.limit_alerts import check_stored_forecasts
+
+    warned = [w for w in check_stored_forecasts(store) if w.crossing is not None]
+    return f"; {len(warned)} forecast(s) reaching a limit" if warned else ""
 
 
 def plan(config: PlantConfig) -> list[Job]:

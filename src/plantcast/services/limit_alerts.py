@@ -203,6 +203,30 @@ def check_forecast(
     return EarlyWarning(sensor.name, crossing, made, "opened")
 
 
+def check_stored_forecasts(store: Store) -> list[EarlyWarning]:
+    """The forecast check of every sensor with limits and a stored forecast (no fit: what
+    ``serve``'s forecasts job runs after each refresh); a sensor it fails for is skipped."""
+    from plantcast.services.forecast_store import stored_forecast
+
+    with store.transaction(readonly=True) as tx:
+        with_limits = set(tx.limits_many())
+    out = []
+    for sensor in store.list_sensors():
+        if sensor.id not in with_limits:
+            continue
+        try:
+            view = stored_forecast(store, sensor.name)
+        except NotFound:
+            continue
+        row = view.row
+        out.append(
+            check_forecast(
+                store, sensor.name, frame=view.frame(), origin=row.trained_until, model=row.chosen
+            )
+        )
+    return out
+
+
 def check_limits(
     store: Store, sensors: Iterable[str] = (), *, forecast: bool = True
 ) -> list[tuple[LimitResult, EarlyWarning | None, str | None]]:
