@@ -1,4 +1,4 @@
-"""Benchmark the plant overview's refresh: plantcast's two statements vs one query per sensor.
+"""Benchmark the plant overview's refresh: plantcast's few statements vs one query per sensor.
 
 Run: ``.venv/bin/python benchmarks/overview.py [--quick] [--pg-url URL | --no-pg] [--sqlite]``.
 
@@ -108,7 +108,7 @@ def bench(store: Store, engine: str, n: int, runs: int) -> list[list]:
     assert all(len(r.sparkline) == SPARK_BUCKETS for r in ov.rows)
     out = []
     versions = [
-        ("overview (2 statements, 100 sparklines)", lambda: overview(store, now=now), runs),
+        ("overview (3 statements, 100 sparklines)", lambda: overview(store, now=now), runs),
         ("overview, every sensor's sparkline", lambda: overview(store, now=now, page_size=n),
          max(3, runs // 10)),
         ("one query per sensor", lambda: per_sensor(store, now), 3),

@@ -291,10 +291,15 @@ def plant_served(chromium, tmp_path) -> Iterator[tuple[str, Path]]:
     for name in PLANT:
         backfill(store, name, days=2, interval=pd.Timedelta("30min"))
     sid = store.get_sensor("export_flow").id
+    last = store.last_timestamp(sid)
     with store.write() as conn:
         alert_rows.insert_alert(
-            conn, sid, ts=store.last_timestamp(sid), detector="residual", score=7.5,
-            value=410.0, expected=380.0,
+            conn, sid, ts=last, detector="residual", score=7.5, value=410.0, expected=380.0,
+        )  # fmt: skip
+        alert_rows.insert_alert(
+            conn, store.get_sensor("wellhead_temperature").id, ts=last - pd.Timedelta("6h"),
+            ends_at=last - pd.Timedelta("5h"), detector="level_shift", score=5.1, value=80.2,
+            expected=72.0, status="acknowledged",
         )  # fmt: skip
     store.close()
     port = _free_port()
@@ -358,4 +363,40 @@ def test_overview_lists_the_plant_worst_first_and_opens_a_sensor(chromium, plant
             assert title is not None and title.startswith("wellhead_temperature"), title
         finally:
             browser.close()
+    assert "Traceback" not in (logs / "dashboard.log").read_text()
+
+
+def test_inbox_acknowledges_the_chosen_alert(chromium, plant_served):
+    from playwright.sync_api import sync_playwright
+
+    base, logs = plant_served
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.set_default_timeout(30_000)
+            page.goto(f"{base}/inbox")
+            page.get_by_role("heading", name="Alerts inbox").wait_for()
+            rows = _poll(lambda: _grid_rows(page, "inbox_table"), 30, "the inbox table")
+            assert len(rows) == 1 and "export_flow" in rows[0], rows  # open ones by default
+            grid = page.locator(".st-key-inbox_table [data-testid='stDataFrameResizable']")
+            box = grid.bounding_box()
+            page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # the row's selection cell
+            page.get_by_text("1 alert(s) chosen").wait_for()
+            page.locator(".st-key-inbox_comment textarea").fill("checking the flow meter")
+            _screenshot(page, shots_dir() / "inbox.png")
+            page.get_by_role("button", name="Acknowledge").click()
+            page.get_by_text("acknowledge: 1 alert(s)").wait_for()
+            _poll(lambda: not _grid_rows(page, "inbox_table"), 30, "the alert to leave the list")
+        finally:
+            browser.close()
+    store = Store.open(f"sqlite:///{logs / 'plantcast.db'}")
+    try:
+        assert [a.status.value for a in store.list_alerts(status="acknowledged")] == [
+            "acknowledged"
+        ] * 2
+        with store.transaction(readonly=True) as tx:
+            assert len(tx.audit_entries(action="alert.acknowledge")) == 1
+    finally:
+        store.close()
     assert "Traceback" not in (logs / "dashboard.log").read_text()

@@ -81,6 +81,16 @@ def test_every_status_and_the_worst_first(store, plant):
     assert by["empty"].sparkline == []
 
 
+def test_a_silence_on_now_makes_a_sensor_silenced(store, plant):
+    from plantcast.services.silences import add_silence
+
+    add_silence(store, reason="pump swap", author="olga", sensor="muted", duration="2h")
+    by = {r.name: r.status for r in overview(store).rows}  # now: the silence is on
+    assert by["muted"] == "silenced" and by["alarm"] == "alerting"
+    add_silence(store, reason="plant stop", author="olga", everything=True, duration="1h")
+    assert overview(store).counts["silenced"] == 4  # every sensor with data
+
+
 def test_stale_after_three_intervals_never_under_five_minutes(store):
     sid = _sensor(store, "fast", last=NOW, n=10)
     summary = next(s for s in store.sensor_summaries() if s.sensor_id == sid)
@@ -125,7 +135,7 @@ def test_search_status_filter_and_pages(store, plant):
     assert second.counts == first.counts  # the figures are the whole plant's
 
 
-def test_one_refresh_is_two_statements_whatever_the_number_of_sensors(store):
+def test_one_refresh_is_three_statements_whatever_the_number_of_sensors(store):
     def statements(n: int) -> int:
         for i in range(n):
             _sensor(store, f"s{n}_{i:03d}", last=NOW, n=4)
@@ -143,7 +153,7 @@ def test_one_refresh_is_two_statements_whatever_the_number_of_sensors(store):
         assert all(r.sparkline for r in ov.rows)
         return len(seen)
 
-    assert statements(3) == statements(40) == 2
+    assert statements(3) == statements(40) == 3  # silences, sensors, sparklines
 
 
 # -- the page -----------------------------------------------------------------------------

@@ -9,6 +9,8 @@ from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import parse_duration
 from plantcast.core.types import Alert, AlertStatus, EventKind, Sensor, Source
 from plantcast.dashboard import state
+from plantcast.dashboard.identity import person, read_only_note
+from plantcast.services import alert_workflow
 from plantcast.services.injection import DEMO_SPIKE_MAGNITUDE, inject, normalize
 from plantcast.services.live import LiveRequest
 
@@ -18,6 +20,8 @@ def injection_controls(sensor: Sensor) -> None:
     if sensor.source is not Source.SIMULATED:
         st.sidebar.caption(f"{sensor.name} holds {sensor.source.value} data: no injection.")
         return
+    if not person().can("event.inject"):
+        return  # a viewer changes nothing
     sb = st.sidebar
     sb.subheader("Inject anomalies")
     sb.caption("These change the stored data: every viewer and every detector sees them.")
@@ -126,7 +130,10 @@ def _alerts_panel(sensor: Sensor, alerts: list[Alert] | None) -> None:
     )
     st.dataframe(rows, hide_index=True, key="alerts_table")
     ids = [a.id for a in alerts]
-    chosen = st.selectbox("Alert", ids, key="ack_id")
-    if st.button("Acknowledge", key="ack"):
-        store.set_alert_status(int(chosen), AlertStatus.ACKNOWLEDGED)
+    who = person()
+    allowed = who.can("alert.acknowledge")
+    chosen = st.selectbox("Alert", ids, key="ack_id", disabled=not allowed)
+    read_only_note(who, "alert.acknowledge")
+    if st.button("Acknowledge", key="ack", disabled=not allowed):
+        alert_workflow.acknowledge(store, [int(chosen)], actor=who.name)
         st.rerun()

@@ -1,5 +1,6 @@
 """The plant overview: every sensor's status, latest value, age and open alerts, the worst first,
-with a 24 h sparkline for the sensors on show (one read transaction, two statements)."""
+with a 24 h sparkline for the sensors on show (the silences on now, then one read
+transaction of two statements)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from plantcast.services.silences import silenced_sensors
 from plantcast.store import Store
 from plantcast.store.overview import SensorSummary
 
@@ -68,14 +70,20 @@ def overview(
     statuses: Collection[str] = (),
     page: int = 0,
     page_size: int = PAGE_SIZE,
-    silenced: Collection[int] = (),
+    silenced: Collection[int] | None = None,
 ) -> Overview:
     """The overview page ``page`` (from 0) of the sensors whose name holds ``search`` (any
-    case) and whose status is in ``statuses`` (all when empty); sparklines for that page only."""
+    case) and whose status is in ``statuses`` (all when empty); sparklines for that page only.
+    ``silenced``: the ids of the sensors a silence covers (None: read the silences on now)."""
     now = pd.Timestamp.now(tz="UTC") if now is None else now
     needle = search.strip().lower()
+    everything, silenced_names = (
+        (False, set()) if silenced is not None else silenced_sensors(store, now)
+    )
     with store.transaction(readonly=True) as tx:
         summaries = tx.sensor_summaries()
+        if silenced is None:
+            silenced = {s.sensor_id for s in summaries if everything or s.name in silenced_names}
         rated = [(status_of(s, now, silenced), s) for s in summaries]
         counts = {st: 0 for st in STATUSES}
         for st, _ in rated:
