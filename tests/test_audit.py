@@ -40,6 +40,7 @@ def test_values_are_made_json_and_only_changed_fields_are_kept():
     assert audit.jsonable({"t": pd.Timestamp("2026-01-01", tz="UTC")}) == {
         "t": "2026-01-01T00:00:00+00:00"
     }
+    assert audit.jsonable({"every": pd.Timedelta("8h")}) == {"every": "8h"}
 
 
 def test_the_actor_comes_from_the_environment(monkeypatch):

@@ -9,11 +9,12 @@ from __future__ import annotations
 import getpass
 import os
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import pandas as pd
 
+from plantcast.core.timeutil import format_duration
 from plantcast.store.audit import AuditEntry
 from plantcast.store.facade import Store
 
@@ -32,7 +33,8 @@ def cli_actor() -> str:
 
 
 def jsonable(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """The fields as JSON values: times as ISO 8601 text, numpy scalars as Python numbers."""
+    """The fields as JSON values: times as ISO 8601 text, durations as people write them
+    (``8h``), numpy scalars as Python numbers."""
     if fields is None:
         return None
     return {k: _value(v) for k, v in fields.items()}
@@ -41,6 +43,8 @@ def jsonable(fields: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def _value(v: Any) -> Any:
     if isinstance(v, pd.Timestamp | datetime):
         return pd.Timestamp(v).isoformat()
+    if isinstance(v, pd.Timedelta | timedelta):
+        return format_duration(pd.Timedelta(v))
     if isinstance(v, Mapping):
         return {str(k): _value(x) for k, x in v.items()}
     if isinstance(v, list | tuple):
