@@ -38,6 +38,7 @@ import urllib.request
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import psycopg
 from psycopg import sql
@@ -94,22 +95,26 @@ def plc(port: int, tags: int, out_path: str) -> None:
 
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    pending: dict[int, tuple[int, int]] = {}
+    # (tag, tick, info) not yet acknowledged: swept each tick, lock-free (paho marks the info
+    # published when the PUBACK arrives; a callback taking a lock of ours could deadlock
+    # against publish(), which holds paho's own lock).
+    pending: list[tuple[int, int, Any]] = []
     acked: dict[int, list[int]] = {t: [] for t in range(tags)}
-    lock = threading.Lock()
 
-    def on_publish(_client, _userdata, mid, _reason, _props):
-        with lock:
-            got = pending.pop(mid, None)
-            if got is not None:
-                acked[got[0]].append(got[1])
+    def sweep() -> None:
+        still = []
+        for t, tick_, info in pending:
+            if info._published:  # is_published() raises for one queued while disconnected
+                acked[t].append(tick_)
+            else:
+                still.append((t, tick_, info))
+        pending[:] = still
 
     client = paho.Client(
         CallbackAPIVersion.VERSION2, client_id=f"soak-plc-{os.getpid()}", clean_session=False
     )
     client.max_inflight_messages_set(0)
     client.max_queued_messages_set(0)
-    client.on_publish = on_publish
     client.reconnect_delay_set(0.2, 2)
     client.connect("127.0.0.1", port)
     client.loop_start()
@@ -121,14 +126,13 @@ def plc(port: int, tags: int, out_path: str) -> None:
         for t in range(tags):
             value = 50 + 10 * math.sin(2 * math.pi * (tick % 3600) / 3600 + t) + (t % 7) * 0.1
             body = json.dumps({"ts": tick * 1_000_000, "value": round(value, 4)})
-            with lock:
-                info = client.publish(f"{PREFIX}/tag{t:04d}", body, qos=1)
-                if info.rc in (paho.MQTT_ERR_SUCCESS, paho.MQTT_ERR_NO_CONN):
-                    pending[info.mid] = (t, tick)
+            pending.append((t, tick, client.publish(f"{PREFIX}/tag{t:04d}", body, qos=1)))
+        sweep()
         tick += 1
     deadline = time.time() + 60  # the last acknowledgements
     while pending and time.time() < deadline:
         time.sleep(0.2)
+        sweep()
     client.disconnect()
     client.loop_stop()
     with open(out_path, "w") as f:
@@ -288,9 +292,25 @@ def main(argv: list[str] | None = None) -> None:
         progress(f"dropped schema {schema}")
 
 
-def run(args, url: str, tmp: str) -> None:  # one scenario, read top to bottom
+def run(args, url: str, tmp: str) -> None:
+    """The scenario; whatever it started is stopped even when it fails."""
+    started: list[subprocess.Popen] = []
+    try:
+        scenario(args, url, tmp, started)
+    finally:
+        for proc in reversed(started):
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+
+def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bottom
     soak = Soak(args)
     broker, broker_port = start_broker(tmp)
+    started.append(broker)
     receiver = Receiver()
     _plantcast("init", url=url)
     _plantcast("notify", "add", "soak", "--webhook", receiver.url, url=url)
@@ -307,6 +327,7 @@ def run(args, url: str, tmp: str) -> None:  # one scenario, read top to bottom
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+    started.append(serve)
     names = {"mqtt:plc", "detect", "notify", "api", "dashboard", "jobs"}
     _wait(
         lambda: (
@@ -325,6 +346,7 @@ def run(args, url: str, tmp: str) -> None:  # one scenario, read top to bottom
     publisher = subprocess.Popen(
         [sys.executable, __file__, "--publish", str(broker_port), str(args.tags), acked_path]
     )
+    started.append(publisher)
     time.sleep(min(60, args.minutes * 6))  # a tenth of the run: past start-up
     rss_start = {n: _rss_mb(c.pid) for n, c in _components(url).items()}
     total = args.minutes * 60
@@ -357,6 +379,7 @@ def run(args, url: str, tmp: str) -> None:  # one scenario, read top to bottom
                 broker.wait(30)
                 time.sleep(3)
                 broker, _ = start_broker(tmp, broker_port)
+                started.append(broker)
                 soak.note("broker stopped (SIGTERM) and started again after 3 s")
         try:
             soak.sample(url)
@@ -443,7 +466,9 @@ def _mb(v: float | None) -> str:
 def _pcts(values: list[float]) -> str:
     if not values:
         return "- (detection scored nothing)"
-    q = statistics.quantiles(values, n=20) if len(values) > 1 else [values[0]] * 19
+    q = [values[0]] * 19
+    if len(values) > 1:
+        q = statistics.quantiles(values, n=20, method="inclusive")
     return f"{statistics.median(values):.1f} / {q[18]:.1f} / {max(values):.1f} s ({len(values)})"
 
 
@@ -480,7 +505,7 @@ def _api_latency(port: int, key: str, sensor: str, args) -> tuple[str, str]:
         t = time.perf_counter()
         _get(f"{base}/forecast/stored", key)
         times.append((time.perf_counter() - t) * 1000)
-    q = statistics.quantiles(times, n=20)
+    q = statistics.quantiles(times, n=20, method="inclusive")
     stored = f"{statistics.median(times):.1f} / {q[18]:.1f} ms"
     demand = []
     for _ in range(3):
