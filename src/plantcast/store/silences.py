@@ -1,8 +1,9 @@
 """Silences (maintenance windows): their rows, and which one covers an alert as it is written.
 
 :func:`silencing` is asked by :mod:`plantcast.store.alerts` on the connection that inserts an
-alert: one indexed query for the silences that may cover the sensor at that time (its own,
-its assets', everyone's), the weekly recurrences checked in Python.
+alert: one query for the silences on at that time (weekly recurrences checked in Python), then,
+only if one is, the sensor's name and assets to match their scope (its own, its assets',
+everyone's).
 """
 
 from __future__ import annotations
@@ -174,14 +175,21 @@ def silencing(
     conn: Connection, sensor_id: int | None, ts: TimeLike, asset_id: int | None = None
 ) -> Silence | None:
     """The silence covering this sensor (or, ``sensor_id`` None, this asset) at ``ts`` (the
-    oldest, if several), else None."""
+    oldest, if several), else None. One query when no silence is on at ``ts`` (the usual
+    case); the sensor's name and assets are read only when one is."""
     if not _has_table(conn):
         return None
     t = to_utc(ts)
-    if sensor_id is not None:
-        targets = targets_of_sensor(conn, sensor_id)
+    live = list_silences(conn, start=t, end=t + pd.Timedelta("1us"))
+    live = [x for x in reversed(live) if x.covers(t)]  # oldest first
+    if not live:
+        return None
+    if any(x.scope != "all" for x in live):
+        if sensor_id is not None:
+            targets = targets_of_sensor(conn, sensor_id)
+        else:
+            name = conn.execute(select(assets.c.name).where(assets.c.id == asset_id)).scalar()
+            targets = {"asset": [] if name is None else [name]}
     else:
-        name = conn.execute(select(assets.c.name).where(assets.c.id == asset_id)).scalar()
-        targets = {"asset": [] if name is None else [name]}
-    found = list_silences(conn, targets=targets, start=t, end=t + pd.Timedelta("1us"))
-    return next((s for s in reversed(found) if s.covers(t)), None)
+        targets = {}
+    return next((x for x in live if x.scope == "all" or x.target in targets.get(x.scope, ())), None)
