@@ -9,11 +9,38 @@ from pathlib import Path
 
 import streamlit as st
 
+from plantcast.core.errors import PlantcastError
+from plantcast.dashboard.identity import logged_in, login_required, person
+
 SCREENS = Path(__file__).with_name("screens")
+
+
+def _login_gate() -> None:
+    """With OpenID Connect configured: nothing but a login button until logged in; then who
+    it is in the sidebar, with a way out. A disabled user gets no further."""
+    if not login_required():
+        return
+    if not logged_in():
+        st.title("plantcast")
+        st.write("This page requires login.")
+        st.button("Log in", key="login", type="primary", on_click=st.login)
+        st.stop()
+    try:
+        who = person()
+    except PlantcastError as exc:
+        st.error(str(exc))
+        st.stop()
+    st.sidebar.caption(f"Logged in as **{who.name}** ({who.role or 'disabled'})")
+    if st.sidebar.button("Log out", key="logout"):
+        st.logout()
+    if who.role is None:
+        st.error(f"{who.name} is disabled: ask an admin.")
+        st.stop()
 
 
 def main() -> None:
     st.set_page_config(page_title="plantcast", layout="wide")
+    _login_gate()
     pages = [
         st.Page(
             SCREENS / "overview.py", title="Plant overview", icon=":material/factory:", default=True
