@@ -283,7 +283,9 @@ def test_the_page_draws_the_stored_forecast_and_warns_when_stale(sqlite_url, mon
     st.cache_resource.clear()
     try:
         at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
-        at.run()
+        at.run()  # the app opens on the plant overview: go to the sensor's page
+        assert not at.exception
+        at.switch_page("screens/sensor.py").run()
         assert not at.exception
         assert at.session_state["computed"]["forecast_lengths"]["seasonal_naive"] == 6
         warnings_shown = " ".join(str(w.value) for w in at.warning)
