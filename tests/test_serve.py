@@ -45,6 +45,8 @@ every = "2s"
 port = {api_port}
 [dashboard]
 enabled = false
+[jobs]
+reports_dir = "{tmp_path / "reports"}"
 [serve]
 metrics_port = {metrics_port}
 status_every = "1s"
@@ -104,7 +106,7 @@ def test_serve_runs_restarts_a_killed_component_and_stops_on_sigterm(db_url, tmp
                 ),
             )
             # the jobs component has run each job once at start
-            _wait("the jobs' first runs", lambda: len(store.list_jobs()) == 4)
+            _wait("the jobs' first runs", lambda: len(store.list_jobs()) == 5)
             jobs = {j.name: j for j in store.list_jobs()}
             assert all(j.last_outcome == "ok" for j in jobs.values()), jobs
 
@@ -201,13 +203,17 @@ def test_jobs_run_once_record_their_outcome(db_url, tmp_path):
     path.write_text(
         f'[database]\nurl = "{db_url}"\n[retention]\nkeep = "7d"\n'
         '[forecasting]\nmodel = "seasonal_naive"\nhorizon = "6h"\n'
+        f'[jobs]\nreports_dir = "{tmp_path / "reports"}"\n'
     )
-    names = ["partitions", "retention", "seasons", "forecasts"]
+    names = ["partitions", "retention", "seasons", "forecasts", "reports"]
     result = runner.invoke(cli, ["jobs", "--config", str(path), *(f"--run={n}" for n in names)])
     assert result.exit_code == 0, result.output
     # 3 of the 10 days at 30 min: 144 readings, or 145 when the cutoff falls on one
     assert re.search(r"retention: ok: removed 14[45] readings older than 7d", result.output)
     assert "forecasts: ok: 1 of 1 sensor(s) refitted" in result.output
+    report = next((tmp_path / "reports").glob("backtests-*.csv")).read_text().splitlines()
+    assert report[0].startswith("sensor,model,chosen,made_at,stale,") and "mase" in report[0]
+    assert report[1].startswith("reservoir_pressure,seasonal_naive,seasonal_naive,")
     with open_store(db_url) as store:
         jobs = {j.name: j for j in store.list_jobs()}
         assert set(jobs) == set(names)
@@ -217,4 +223,6 @@ def test_jobs_run_once_record_their_outcome(db_url, tmp_path):
         assert jobs["forecasts"].next_run_at > jobs["forecasts"].last_started_at
     unknown = runner.invoke(cli, ["jobs", "--config", str(path), "--run", "vacuum"])
     assert unknown.exit_code == 2
-    assert "vacuum: the jobs are partitions, retention, seasons, forecasts" in unknown.output
+    assert "vacuum: the jobs are partitions, retention, seasons, forecasts, reports" in (
+        unknown.output
+    )

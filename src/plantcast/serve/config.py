@@ -174,6 +174,10 @@ class Jobs(Section):
     enabled: bool = True
     seasons_every: Duration = "7d"
     partitions_every: Duration = "1d"
+    reports_every: Duration = Field(
+        default="1d", description="The backtest report of the stored forecasts' scores."
+    )
+    reports_dir: str = "reports"
 
 
 class Serve(Section):

@@ -74,6 +74,8 @@ every = "1d"
 enabled = true
 seasons_every = "7d"                  # seasons detected again from each sensor's data
 partitions_every = "1d"               # PostgreSQL: next months' partitions made ahead
+reports_every = "1d"                  # a CSV of the stored forecasts' backtest scores …
+reports_dir = "reports"               # … written here (backtests-YYYYMMDD.csv)
 
 [serve]
 metrics_host = "127.0.0.1"

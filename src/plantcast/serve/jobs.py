@@ -5,7 +5,8 @@
   (``plantcast.services.seasons.maybe_refresh_seasons``);
 - ``partitions``: PostgreSQL's monthly partitions made ahead of time (``Store.init``);
 - ``forecasts``: every sensor's stored forecast refitted when due, ``auto``'s model chosen
-  again less often (``refresh_forecasts``).
+  again less often (``refresh_forecasts``);
+- ``reports``: a CSV of the stored forecasts' backtest scores (``jobs.reports_dir``).
 
 Each run's outcome, duration and detail (or error) is written to ``serve_jobs`` for
 ``plantcast status`` and ``/metrics``. A job runs once at start and then every period; one
@@ -98,6 +99,28 @@ def _limit_warnings(store: Store) -> str:
     return f"; {len(warned)} forecast(s) reaching a limit" if warned else ""
 
 
+def reports_job(store: Store, config: PlantConfig) -> str:
+    """A CSV of every stored forecast's backtest scores (the refits' own backtests): the model
+    chosen, when, and its MASE, sMAPE and interval coverage, one row a sensor."""
+    import csv
+    from pathlib import Path
+
+    from plantcast.services.forecast_store import list_stored
+
+    views = list_stored(store)
+    folder = Path(config.jobs.reports_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"backtests-{utcnow():%Y%m%d}.csv"
+    metrics = sorted({k for v in views for k in v.scores})
+    with path.open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["sensor", "model", "chosen", "made_at", "stale", *metrics])
+        for v in views:
+            row = [v.row.sensor, v.row.model, v.row.chosen, v.row.made_at, v.stale]
+            writer.writerow(row + [v.scores.get(m, "") for m in metrics])
+    return f"{len(views)} sensor(s) in {path}"
+
+
 def plan(config: PlantConfig) -> list[Job]:
     """The jobs the config asks for, each with its period in seconds."""
     jobs = [
@@ -107,6 +130,7 @@ def plan(config: PlantConfig) -> list[Job]:
     ]
     if config.forecasting.enabled:
         jobs.append(Job("forecasts", seconds(config.forecasting.every), forecasts_job))
+        jobs.append(Job("reports", seconds(config.jobs.reports_every), reports_job))
     return jobs
 
 
