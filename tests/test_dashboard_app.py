@@ -350,3 +350,29 @@ def test_acknowledge_an_alert_from_the_page(sqlite_url, monkeypatch):
     statuses = {a.id: a.status for a in store.list_alerts()}
     assert statuses[open_ids[0]] is AlertStatus.ACKNOWLEDGED
     store.close()
+
+
+def test_silence_annotation_and_limits_are_drawn_on_the_chart(sqlite_app_db):
+    from plantcast.services.limits import set_limits
+    from plantcast.services.notes import annotate
+    from plantcast.services.silences import add_silence
+
+    store = sqlite_app_db
+    name = "reservoir_pressure"
+    annotate(store, name, "seal replaced on pump 3", author="olga", at=END - pd.Timedelta("1d"))
+    add_silence(store, reason="maintenance", author="olga", sensor=name,
+                start=END - pd.Timedelta("10h"), end=END - pd.Timedelta("6h"))  # fmt: skip
+    set_limits(store, name, author="olga", levels={"high": 130.0, "high_high": 140.0})
+    at = run_app()
+    assert at.session_state["overlays"] == {
+        "silences": 1,
+        "annotations": ["seal replaced on pump 3"],
+        "limits": {"high": 130.0, "high_high": 140.0},
+    }
+    layout = figure(at)["layout"]
+    texts_drawn = [a.get("text", "") for a in layout["annotations"]]
+    assert "silenced: maintenance" in texts_drawn
+    assert "seal replaced on pump 3" in texts_drawn
+    assert {"high 130", "high-high 140"} <= set(texts_drawn)
+    hlines = [s for s in layout["shapes"] if s.get("y0") == s.get("y1") and s.get("y0")]
+    assert {s["y0"] for s in hlines} == {130.0, 140.0}

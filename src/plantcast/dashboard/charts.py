@@ -5,6 +5,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from plantcast.services.live import LiveFrame
+from plantcast.services.overlays import Overlays
 
 RAW = "#7f8c9a"
 SMOOTH = "#1f77b4"
@@ -18,6 +19,14 @@ MODEL_COLORS = {
     "auto": "#ff7f0e",
 }
 EVENT_FILL = "rgba(255,165,0,0.15)"
+SILENCE_FILL = "rgba(40,116,166,0.12)"
+NOTE_COLOR = "#6c3483"
+LIMIT_STYLE = {  # low-low and high-high solid, low and high dashed
+    "low_low": ("#c0392b", "solid"),
+    "low": ("#d68910", "dash"),
+    "high": ("#d68910", "dash"),
+    "high_high": ("#c0392b", "solid"),
+}
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -96,12 +105,47 @@ def _events_and_alerts(fig: go.Figure, live: LiveFrame) -> None:
         )
 
 
-def live_figure(live: LiveFrame, level: int | None = 80) -> go.Figure:
-    """History, forecasts with bands, injected events (spans) and alerts (markers)."""
+def _overlays(fig: go.Figure, overlays: Overlays) -> None:
+    """Silenced spans shaded, annotations as marks or spans with their text, limits as lines."""
+    for w in overlays.silences:
+        fig.add_vrect(
+            x0=w.start, x1=w.end, fillcolor=SILENCE_FILL, line_width=0, layer="below",
+            annotation_text=f"silenced: {w.silence.reason}", annotation_position="bottom left",
+        )  # fmt: skip
+    for note in overlays.annotations:
+        if note.ends_at is None:
+            fig.add_vline(x=note.starts_at, line={"color": NOTE_COLOR, "width": 1, "dash": "dot"})
+            fig.add_annotation(
+                x=note.starts_at, y=1, yref="paper", text=note.text, showarrow=False,
+                font={"color": NOTE_COLOR}, xanchor="left",
+            )  # fmt: skip
+        else:
+            fig.add_vrect(
+                x0=note.starts_at, x1=note.ends_at, fillcolor="rgba(108,52,131,0.08)",
+                line_width=0, layer="below", annotation_text=note.text,
+                annotation_position="top right",
+            )  # fmt: skip
+    if overlays.limits is not None:
+        for level, value in overlays.limits.levels().items():
+            color, dash = LIMIT_STYLE.get(level, ("#888888", "dot"))
+            fig.add_hline(
+                y=value, line={"color": color, "width": 1, "dash": dash},
+                annotation_text=f"{level.replace('_', '-')} {value:g}",
+                annotation_position="right",
+            )  # fmt: skip
+
+
+def live_figure(
+    live: LiveFrame, level: int | None = 80, overlays: Overlays | None = None
+) -> go.Figure:
+    """History, forecasts with bands, injected events (spans), alerts (markers) and, given
+    them, silences, annotations and limits."""
     fig = go.Figure()
     _history(fig, live)
     _forecasts(fig, live, level)
     _events_and_alerts(fig, live)
+    if overlays is not None:
+        _overlays(fig, overlays)
     sensor = live.view.sensor
     unit = f" ({sensor.unit})" if sensor.unit else ""
     fig.update_layout(

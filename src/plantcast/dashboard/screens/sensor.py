@@ -12,6 +12,7 @@ from plantcast.dashboard.controls import Controls, sidebar
 from plantcast.dashboard.panels import alerts_panel, injection_controls, models_panel
 from plantcast.dashboard.state import REFRESH
 from plantcast.services.live import LiveFrame, refresh
+from plantcast.services.overlays import chart_overlays
 
 
 def _summary(live, controls: Controls) -> None:
@@ -68,7 +69,17 @@ def _chart(controls: Controls) -> LiveFrame | None:
         st.info(f"{req.sensor.name} has no readings yet. Start the streamer: `plantcast stream`.")
         return live
     _summary(live, controls)
-    st.plotly_chart(live_figure(live, controls.level), key="live_chart")
+    try:  # silences, annotations and limits drawn over the chart
+        overlays = chart_overlays(state.store(), req.sensor.name, live.view.start, live.view.end)
+    except PlantcastError as exc:
+        st.caption(f"No silences, annotations or limits drawn: {exc}")
+        overlays = None
+    st.session_state["overlays"] = None if overlays is None else {
+        "silences": len(overlays.silences),
+        "annotations": [n.text for n in overlays.annotations],
+        "limits": {} if overlays.limits is None else overlays.limits.levels(),
+    }  # fmt: skip
+    st.plotly_chart(live_figure(live, controls.level, overlays), key="live_chart")
     for name, why in live.problems.items():
         st.caption(f"No forecast from {name}: {why}")
     if live.stored is not None:  # kept ready by `plantcast forecast refresh`
