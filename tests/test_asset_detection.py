@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -165,3 +166,58 @@ def test_the_dask_path_writes_the_alerts_of_the_bulk_path(sqlite_url, scenario):
         ) as client:
             again = detect_assets_many(store, ["pump"], client=client)
         assert again["pump"].scored == 0 and len(store.list_alerts()) == 1
+
+
+def test_the_asset_view_shows_traces_score_threshold_and_contributions(store, scenario):
+    from plantcast.services.views import asset_view
+
+    sc = scenario
+    _asset(store, "pump", sc.frame, sc.interval, pinned=_pinned(sc))
+    before = asset_view(store, "pump", pd.Timedelta("7d"))
+    assert "not fitted yet" in before.why and before.score.empty
+    assert list(before.normalized.columns) == [f"pump_{s}" for s in SENSORS]
+    assert before.end == sc.frame.index[-1] and len(before.normalized) == 7 * 144
+    detect_assets(store)
+    view = asset_view(store, "pump", pd.Timedelta("7d"))
+    assert view.why is None and view.threshold is not None and view.threshold > 0
+    assert view.score.index.equals(view.normalized.index)
+    scored = view.shares.dropna()
+    assert len(scored) > 0 and np.allclose(scored.sum(axis=1), 1.0)
+    (alert,) = view.alerts
+    fault = sc.labels.iloc[0]
+    during = view.shares.loc[fault["starts_at"] : fault["ends_at"]].mean()
+    assert during.idxmax() == "pump_flow"  # the valve's sensor carries the score
+    assert view.score.loc[alert.ts : alert.ends_at].max() >= view.threshold
+    means = view.normalized.mean()
+    assert np.allclose(means, 0.0, atol=1e-9)
+
+
+def test_the_asset_page_draws_the_view(sqlite_url, monkeypatch, scenario):
+    import streamlit as st
+    from streamlit.testing.v1 import AppTest
+
+    import plantcast.dashboard
+    from plantcast.store import Store
+
+    sc = scenario
+    with Store.open(sqlite_url) as s:
+        s.init()
+        _asset(s, "pump", sc.frame, sc.interval, pinned=_pinned(sc))
+        detect_assets(s)
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
+        at.run()
+        at.switch_page("screens/asset.py").run()
+        assert not at.exception, [str(e.value) for e in at.exception]
+        shown = at.session_state["asset_view"]
+        assert shown["asset"] == "pump" and shown["why"] is None
+        assert shown["rows"] == 144 and shown["scored"] > 0  # a day of 10-min rows
+        titles = [
+            json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")
+        ]
+        assert any(t.startswith("Asset score") for t in titles)
+        assert any(t.startswith("Contributions") for t in titles)
+    finally:
+        st.cache_resource.clear()

@@ -1,6 +1,6 @@
 """The dashboard: `plantcast dashboard` serves this Streamlit script. It lays out the pages
-(``st.navigation``): the plant overview (the default), one sensor's live page and the alerts
-inbox; each page is a script under ``screens/``."""
+(``st.navigation``): the plant overview (the default), one sensor's live page, the alerts
+inbox and one asset's view; each page is a script under ``screens/``."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ def main() -> None:
         ),
         st.Page(SCREENS / "sensor.py", title="Sensor", icon=":material/show_chart:"),
         st.Page(SCREENS / "inbox.py", title="Alerts inbox", icon=":material/notifications:"),
+        st.Page(SCREENS / "asset.py", title="Asset", icon=":material/precision_manufacturing:"),
     ]
     page = st.navigation(pages)
     if api_url := os.environ.get("PLANTCAST_API_URL"):  # set by `plantcast demo`

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 
 from plantcast.services.live import LiveFrame
 from plantcast.services.overlays import Overlays
+from plantcast.services.views import AssetView
 
 RAW = "#7f8c9a"
 SMOOTH = "#1f77b4"
@@ -157,3 +158,39 @@ def live_figure(
         hovermode="x unified",
     )
     return fig
+
+
+def asset_figures(view: AssetView) -> tuple[go.Figure, go.Figure, go.Figure]:
+    """The asset view's three charts: normalized traces; the score with its threshold and the
+    alerts' spans; each sensor's share of the score, stacked."""
+    traces = go.Figure()
+    for name in view.normalized.columns:
+        traces.add_trace(
+            go.Scatter(x=view.normalized.index, y=view.normalized[name], name=name, mode="lines")
+        )
+    traces.update_layout(
+        title="Sensors (each normalized over the window)", height=320, yaxis_title="σ"
+    )
+    score = go.Figure()
+    score.add_trace(go.Scatter(x=view.score.index, y=view.score, name="score", mode="lines"))
+    if view.threshold is not None:
+        score.add_hline(y=view.threshold, line_dash="dash", annotation_text="threshold")
+    for alert in view.alerts:
+        end = alert.ends_at if alert.ends_at is not None else view.end
+        score.add_vrect(x0=alert.ts, x1=end, fillcolor="red", opacity=0.15, line_width=0)
+    score.update_layout(title=f"Asset score ({view.detector})", height=260)
+    shares = go.Figure()
+    for name in view.shares.columns:
+        shares.add_trace(
+            go.Scatter(
+                x=view.shares.index,
+                y=view.shares[name],
+                name=name,
+                stackgroup="shares",
+                mode="lines",
+            )
+        )
+    shares.update_layout(
+        title="Contributions (each sensor's share of the score)", height=260, yaxis_range=[0, 1]
+    )
+    return traces, score, shares

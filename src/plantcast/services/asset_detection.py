@@ -137,6 +137,14 @@ def _last_time(asset: Asset, lasts: dict[int, tuple[pd.Timestamp, float]]) -> pd
     return min(live)
 
 
+def asset_end(store: Store, asset: Asset) -> pd.Timestamp | None:
+    """The asset's last grid time with its sensors' readings (None: none yet)."""
+    with store.transaction(readonly=True) as tx:
+        lasts = tx.edge_readings([(s.id, None) for s in asset.sensors], last=True)
+    end = _last_time(asset, lasts)
+    return None if end is None else _floor(end, asset.grid_step)
+
+
 def plan_assets(
     store: Store,
     assets: list[Asset],
@@ -183,7 +191,7 @@ def _usable(fit: StoredAssetFit | None, asset: Asset, a: pd.Timestamp) -> bool:
     return fit.train_to <= a and a - fit.train_to <= REFIT_EVERY
 
 
-def _load(fit: StoredAssetFit) -> MultivariateDetector | None:
+def load_fit(fit: StoredAssetFit) -> MultivariateDetector | None:
     try:
         det = pickle.loads(fit.state)  # plantcast's own bytes, its own database
     except Exception:  # another version of a class: refitted, never an error
@@ -231,7 +239,7 @@ def score_chunk(
     out = ChunkScore(a, b, 0, complete.index[-1] if len(complete) else None)
     for name in plan.detectors:
         stored = plan.fits.get(name)
-        det = _load(stored) if stored is not None and _usable(stored, asset, a) else None
+        det = load_fit(stored) if stored is not None and _usable(stored, asset, a) else None
         if det is None:
             if training is None:
                 raise ValueError("a refit needs the training frame")

@@ -1,4 +1,5 @@
-"""Read models for surfaces: a sensor's window, downsampled in SQL, with its smoothing."""
+"""Read models for surfaces: a sensor's window, downsampled in SQL, with its smoothing; an
+asset's window with its score, threshold and contributions."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from plantcast.core.types import Sensor
+from plantcast.core.types import Alert, Asset, Sensor
 from plantcast.forecast.preprocess import rolling_mean
 from plantcast.store import Store
 
@@ -70,3 +71,98 @@ def sensor_window(
     frame = store.read_buckets(sensor.id, start, end, max_points)
     smoothed = _smooth(frame["mean"], sensor.interval, smoothing)
     return WindowView(sensor, start, end, frame, smoothed, latest, True)
+
+
+@dataclass(frozen=True)
+class AssetView:
+    """What the page's asset view draws over a window of an asset's grid: each sensor's
+    trace normalized over the window (its own mean 0, σ 1, so sensors of any unit share one
+    axis), the asset's score with its threshold, each sensor's share of the score, and the
+    asset's alerts. ``score`` and ``shares`` are empty (``why`` says so) before any pass has
+    fitted the asset."""
+
+    asset: Asset
+    start: pd.Timestamp | None
+    end: pd.Timestamp | None
+    normalized: pd.DataFrame  # grid times × sensors
+    score: pd.Series
+    threshold: float | None
+    shares: pd.DataFrame  # grid times × sensors, summing to 1 where scored
+    alerts: list[Alert]
+    detector: str
+    why: str | None = None
+
+
+def asset_view(
+    store: Store, name: str, window: pd.Timedelta, *, detector: str | None = None
+) -> AssetView:
+    """The last ``window`` of an asset on its grid (ending at its latest grid time), scored by
+    its stored fit (what ``detect`` scores its new readings with); never fits on the page's
+    refresh path. At most ``MAX_POINTS`` grid rows: a longer window is cut to its end."""
+    from plantcast.detect.multivariate import SHARE
+    from plantcast.services.asset_detection import (
+        ASSET_DETECTORS,
+        CONTEXT_ROWS,
+        VERSION,
+        asset_end,
+        load_fit,
+    )
+    from plantcast.services.assets import aligned_readings
+
+    asset = store.get_asset(name)
+    det_name = detector or ASSET_DETECTORS[0]
+    empty = pd.DataFrame(columns=list(asset.sensor_names), dtype=float)
+    end = asset_end(store, asset)
+    if end is None:
+        return AssetView(
+            asset,
+            None,
+            None,
+            empty,
+            pd.Series(dtype=float),
+            None,
+            empty,
+            [],
+            det_name,
+            "no readings yet",
+        )
+    step = asset.grid_step
+    span = min(window, step * MAX_POINTS)
+    start = end - span + step
+    frame = aligned_readings(store, asset, start - CONTEXT_ROWS * step, end + step)
+    shown = frame[frame.index >= start]
+    spread = shown.std().replace(0.0, 1.0)
+    normalized = (shown - shown.mean()) / spread
+    alerts = store.list_alerts(asset_id=asset.id, start=start, limit=500)
+    with store.transaction(readonly=True) as tx:
+        fit = tx.asset_fits_many([asset.id]).get((asset.id, det_name))
+    det = None if fit is None or fit.version != VERSION else load_fit(fit)
+    if det is None or fit is None or fit.sensors != asset.sensor_names:
+        why = "not fitted yet: `plantcast detect` fits and stores the asset's detector"
+        return AssetView(
+            asset,
+            start,
+            end,
+            normalized,
+            pd.Series(dtype=float),
+            None,
+            empty,
+            alerts,
+            det_name,
+            why,
+        )
+    scored = det.detect(frame)
+    scored = scored[scored.index >= start]
+    shares = scored[[f"{SHARE}{s}" for s in asset.sensor_names]]
+    shares.columns = list(asset.sensor_names)
+    return AssetView(
+        asset,
+        start,
+        end,
+        normalized,
+        scored["score"],
+        float(det.threshold_),
+        shares,
+        alerts,
+        det_name,
+    )
