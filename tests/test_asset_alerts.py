@@ -193,7 +193,7 @@ def test_an_asset_with_alerts_is_not_removed(store, db_url):
     out = CliRunner().invoke(cli, ["asset", "remove", "pump", "--database-url", db_url])
     assert out.exit_code != 0 and "asset 'pump' has alerts" in out.output
     assert "Traceback" not in out.output
-    token = create_key(store, "ops", "write")[1]
+    token = create_key(store, "ops", "admin")[1]
     client = TestClient(create_app(store=store))
     gone = client.delete("/v1/assets/pump", headers={"Authorization": f"Bearer {token}"})
     assert gone.status_code == 409
