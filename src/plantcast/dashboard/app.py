@@ -48,6 +48,7 @@ def main() -> None:
         st.Page(SCREENS / "sensor.py", title="Sensor", icon=":material/show_chart:"),
         st.Page(SCREENS / "inbox.py", title="Alerts inbox", icon=":material/notifications:"),
         st.Page(SCREENS / "asset.py", title="Asset", icon=":material/precision_manufacturing:"),
+        st.Page(SCREENS / "silences.py", title="Silences", icon=":material/notifications_paused:"),
     ]
     page = st.navigation(pages)
     if api_url := os.environ.get("PLANTCAST_API_URL"):  # set by `plantcast demo`
