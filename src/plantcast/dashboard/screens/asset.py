@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from plantcast.core.errors import PlantcastError, StoreUnavailable
+from plantcast.core.timeutil import format_duration
 from plantcast.dashboard import state
 from plantcast.dashboard.charts import asset_figures
 from plantcast.services.views import asset_view
@@ -51,7 +52,8 @@ def render() -> None:
         st.info(f"{name}: {view.why}.")
         return
     sensors = ", ".join(view.asset.sensor_names)
-    st.caption(f"{sensors} on a {view.asset.grid_step} grid, up to {view.end:%Y-%m-%d %H:%M} UTC")
+    step = format_duration(view.asset.grid_step)
+    st.caption(f"{sensors} on a {step} grid, up to {view.end:%Y-%m-%d %H:%M} UTC")
     traces, score, shares = asset_figures(view)
     st.plotly_chart(traces, key="asset_traces")
     if view.why:
