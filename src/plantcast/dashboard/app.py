@@ -49,6 +49,7 @@ def main() -> None:
         st.Page(SCREENS / "inbox.py", title="Alerts inbox", icon=":material/notifications:"),
         st.Page(SCREENS / "asset.py", title="Asset", icon=":material/precision_manufacturing:"),
         st.Page(SCREENS / "silences.py", title="Silences", icon=":material/notifications_paused:"),
+        st.Page(SCREENS / "people.py", title="Users and keys", icon=":material/group:"),
     ]
     page = st.navigation(pages)
     if api_url := os.environ.get("PLANTCAST_API_URL"):  # set by `plantcast demo`

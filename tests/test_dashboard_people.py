@@ -1,0 +1,83 @@
+"""The Users and keys page under AppTest: an admin adds a user, changes a role, disables one,
+creates a key for a user (its token shown once) and revokes it, each audited; anyone else is
+told the page is for admins."""
+
+from __future__ import annotations
+
+import contextlib
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+import plantcast.dashboard
+from plantcast.core.errors import PlantcastError
+from plantcast.dashboard import state
+from plantcast.services import apikeys, users
+from plantcast.store import Store
+
+
+@pytest.fixture(autouse=True)
+def fresh_resources():
+    st.cache_resource.clear()
+    yield
+    with contextlib.suppress(PlantcastError):
+        state.store().close()
+    st.cache_resource.clear()
+
+
+@pytest.fixture
+def page_db(sqlite_url, monkeypatch):
+    store = Store.open(sqlite_url)
+    store.init()
+    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("PLANTCAST_USER", "ada")
+    yield store
+    store.close()
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
+    at.run()
+    at.switch_page("screens/people.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_an_admin_manages_users_and_keys(page_db):
+    store = page_db
+    users.add_user(store, "ada", "admin", actor="setup")
+    at = _page()
+    at.text_input(key="people_name").input("olga")
+    at.selectbox(key="people_role").select("viewer").run()
+    at.button(key="people_add").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["people"]["olga"] == ("viewer", True)
+    at.selectbox(key="people_user").select("olga")
+    at.selectbox(key="people_new_role").select("operator").run()
+    at.button(key="people_set_role").click().run()
+    assert users.role_of(store, "olga") == "operator"
+
+    at.text_input(key="key_name").input("scada-bridge")
+    at.selectbox(key="key_user").select("olga").run()
+    at.button(key="key_create").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    shown = " ".join(w.value for w in at.warning)
+    token = shown.split("`")[1]
+    caller = apikeys.caller_of(store, token)
+    assert caller is not None and caller.role == "operator"
+    at.button(key="key_revoke").click().run()
+    assert apikeys.caller_of(store, token) is None
+    at.selectbox(key="people_user").select("olga").run()
+    at.button(key="people_disable").click().run()
+    assert users.role_of(store, "olga") is None
+    with store.transaction(readonly=True) as tx:
+        actions = sorted(e.action for e in tx.audit_entries(actor="ada"))
+    assert actions == ["key.create", "key.revoke", "user.add", "user.disable", "user.set_role"]
+
+
+def test_anyone_else_is_told_it_is_for_admins(page_db):
+    users.add_user(page_db, "ada", "operator", actor="setup")
+    at = _page()
+    assert "this page is for admins" in " ".join(i.value for i in at.info)
+    assert not at.button
