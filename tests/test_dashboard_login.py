@@ -2,8 +2,9 @@
 ``PLANTCAST_OIDC_*`` settings (plantcast.core.oidc) and the private secrets file for
 ``st.login``; under AppTest a configured page shows only its login button. In Chromium: a real
 login through a real OpenID Connect provider (the ``oidc-provider-mock`` package, started here)
-as an operator, who acknowledges an alert with a comment, and as a viewer, whose buttons are
-disabled."""
+as a viewer, whose buttons are disabled, and as an operator, who comments on an alert, labels
+it a false alarm, acknowledges it, silences its sensor (the overview says so) and sees its
+annotation and limit on the sensor's chart — every change audited under the operator's name."""
 
 from __future__ import annotations
 
@@ -124,6 +125,13 @@ def login_served(chromium, provider, tmp_path):  # noqa: F811
         alert_rows.insert_alert(
             conn, sid, ts=store.last_timestamp(sid), detector="residual", score=7.5, value=410.0
         )
+    from plantcast.services.limits import set_limits
+    from plantcast.services.notes import annotate
+
+    last = store.last_timestamp(sid)
+    annotate(store, "export_flow", "seal replaced on pump 3", author="setup",
+             at=last - pd.Timedelta("6h"))  # fmt: skip
+    set_limits(store, "export_flow", author="setup", levels={"high": 520.0})
     store.close()
     port = _free_port()
     env = {
@@ -152,7 +160,7 @@ def _login(page, base: str, who: str) -> None:
 
 @pytest.mark.browser
 @pytest.mark.timeout(240)
-def test_real_login_operator_acknowledges_viewer_cannot(chromium, login_served):  # noqa: F811
+def test_real_login_operator_acts_viewer_cannot(chromium, login_served):  # noqa: F811
     from playwright.sync_api import sync_playwright
 
     base, logs = login_served
@@ -185,8 +193,29 @@ def test_real_login_operator_acknowledges_viewer_cannot(chromium, login_served):
             page.get_by_role("button", name="Add comment").click()
             page.get_by_text("comment: 1 alert(s)").wait_for()
             page.get_by_text("1 alert(s) chosen").wait_for()  # still chosen
+            page.locator(".st-key-inbox_label_as").click()
+            page.get_by_role("option", name="false_alarm").click()
+            page.locator(".st-key-inbox_label_go button").click()
+            page.get_by_text("label: 1 alert(s)").wait_for()
+            page.get_by_text("1 alert(s) chosen").wait_for()
             page.locator(".st-key-inbox_ack button").click()
             page.get_by_text("acknowledge: 1 alert(s)").wait_for()
+
+            page.goto(f"{base}/silences")  # silence the sensor for two hours
+            page.locator(".st-key-sil_reason input").fill("flow meter swap")
+            page.locator(".st-key-sil_add button").click()
+            page.get_by_text("silence 1 added").wait_for()
+
+            page.goto(f"{base}/sensor?sensor=export_flow")  # drawn on its chart
+            page.wait_for_selector(".js-plotly-plot", timeout=40_000)
+            notes = lambda: " ".join(  # noqa: E731
+                page.locator(".js-plotly-plot .annotation-text").all_text_contents()
+            )
+            _poll(lambda: "seal replaced on pump 3" in notes(), 30, "the annotation")
+            assert "high 520" in notes(), notes()  # (the silence begins after the last reading)
+            page.goto(base)  # the overview says the sensor is silenced
+            rows = _poll(lambda: _grid_rows(page, "overview_table"), 30, "the overview")
+            assert "silenced" in rows[0] and "export_flow" in rows[0], rows
         finally:
             browser.close()
     store = Store.open(f"sqlite:///{logs / 'plantcast.db'}")
@@ -195,7 +224,12 @@ def test_real_login_operator_acknowledges_viewer_cannot(chromium, login_served):
         assert alert.status is AlertStatus.ACKNOWLEDGED
         with store.transaction(readonly=True) as tx:
             actors = {(e.actor, e.action) for e in tx.audit_entries(target=f"alert:{alert.id}")}
-        assert actors == {("olga", "alert.comment"), ("olga", "alert.acknowledge")}
+        assert actors == {
+            ("olga", "alert.comment"), ("olga", "alert.label"), ("olga", "alert.acknowledge"),
+        }  # fmt: skip
+        assert str(alert.label) == "false_alarm"
+        with store.transaction(readonly=True) as tx:
+            assert [e.actor for e in tx.audit_entries(action="silence.add")] == ["olga"]
     finally:
         store.close()
     assert "Traceback" not in (logs / "dashboard.log").read_text()
