@@ -140,7 +140,7 @@ def login_served(chromium, provider, tmp_path):  # noqa: F811
         oidc.CLIENT_SECRET: "any",
         oidc.ROLE_CLAIM: "plantcast_roles",
         oidc.REDIRECT_URI: f"http://localhost:{port}/oauth2callback",
-        "PLANTCAST_REFRESH_SECONDS": "2",
+        "PLANTCAST_REFRESH_SECONDS": "30",  # no refresh replacing a button under a click
     }
     proc = _start(url, "dashboard", "--port", str(port), log=tmp_path / "dashboard.log", **env)
     try:
@@ -185,25 +185,26 @@ def test_real_login_operator_acts_viewer_cannot(chromium, login_served):  # noqa
             page.get_by_text("Logged in as olga (operator)").wait_for()
             page.goto(f"{base}/inbox")
             _poll(lambda: _grid_rows(page, "inbox_table"), 30, "the inbox table")
-            page.locator(".st-key-inbox_ids input").fill("#1")
+            page.locator(".st-key-inbox_ids input").last.fill("#1")
             page.keyboard.press("Enter")
             page.keyboard.press("Escape")
             page.get_by_text("1 alert(s) chosen").wait_for()
-            page.locator(".st-key-inbox_comment textarea").fill("flow meter checked")
+            page.locator(".st-key-inbox_comment textarea").last.fill("flow meter checked")
             page.get_by_role("button", name="Add comment").click()
             page.get_by_text("comment: 1 alert(s)").wait_for()
             page.get_by_text("1 alert(s) chosen").wait_for()  # still chosen
-            page.locator(".st-key-inbox_label_as").click()
-            page.get_by_role("option", name="false_alarm").click()
-            page.locator(".st-key-inbox_label_go button").click()
+            page.locator(".st-key-inbox_label_as input").last.fill("false_alarm")
+            page.keyboard.press("Enter")
+            page.keyboard.press("Escape")
+            page.locator(".st-key-inbox_label_go button").last.click()
             page.get_by_text("label: 1 alert(s)").wait_for()
             page.get_by_text("1 alert(s) chosen").wait_for()
-            page.locator(".st-key-inbox_ack button").click()
+            page.locator(".st-key-inbox_ack button").last.click()
             page.get_by_text("acknowledge: 1 alert(s)").wait_for()
 
             page.goto(f"{base}/silences")  # silence the sensor for two hours
-            page.locator(".st-key-sil_reason input").fill("flow meter swap")
-            page.locator(".st-key-sil_add button").click()
+            page.locator(".st-key-sil_reason input").last.fill("flow meter swap")
+            page.locator(".st-key-sil_add button").last.click()
             page.get_by_text("silence 1 added").wait_for()
 
             page.goto(f"{base}/sensor?sensor=export_flow")  # drawn on its chart
