@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from plantcast.core.errors import PlantcastError, StoreUnavailable
+from plantcast.core.errors import PlantcastError
 from plantcast.core.timeutil import format_duration
 from plantcast.dashboard import state
 from plantcast.dashboard.charts import asset_figures
@@ -18,15 +18,10 @@ WINDOWS = {"6 hours": "6h", "1 day": "1d", "3 days": "3d", "7 days": "7d"}
 
 def render() -> None:
     st.title("Asset")
-    try:
-        store = state.store()
-        names = [a.name for a in store.list_assets()]
-    except StoreUnavailable as exc:
-        st.error(f"Cannot reach the database: {exc}")
+    names = state.load(lambda: [a.name for a in state.store().list_assets()])
+    if names is None:
         return
-    except PlantcastError as exc:
-        st.error(str(exc))
-        return
+    store = state.store()
     if not names:
         st.info("No assets yet: `plantcast asset create NAME --sensor S --sensor T` makes one.")
         return

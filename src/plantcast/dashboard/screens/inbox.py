@@ -154,16 +154,10 @@ def _live(who: Person, sensors: list[str]) -> None:
 
 def render() -> None:
     st.title("Alerts inbox")
-    try:
-        sensors = [s.name for s in state.store().list_sensors()]
-        who = person()
-    except StoreUnavailable as exc:
-        st.error(f"Cannot reach the database: {exc}")
-        st.button("Retry")
+    loaded = state.load(lambda: ([s.name for s in state.store().list_sensors()], person()))
+    if loaded is None:
         return
-    except PlantcastError as exc:
-        st.error(str(exc))
-        return
+    sensors, who = loaded
     st.caption(f"Signed in as {who.name} ({who.role}).")
     _live(who, sensors)
 

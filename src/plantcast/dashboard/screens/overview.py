@@ -96,14 +96,8 @@ def _live(search: str, statuses: list[str], page: int) -> None:
 
 def render() -> None:
     st.title("Plant overview")
-    try:
-        total = len(state.store().list_sensors())
-    except StoreUnavailable as exc:
-        st.error(f"Cannot reach the database: {exc}")
-        st.button("Retry")
-        return
-    except PlantcastError as exc:
-        st.error(str(exc))
+    total = state.load(lambda: len(state.store().list_sensors()))
+    if total is None:
         return
     if not total:
         st.info("The database has no sensors yet. Run `plantcast demo` or `plantcast backfill`.")

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from plantcast.core.errors import PlantcastError, StoreUnavailable
+from plantcast.core.errors import PlantcastError
 from plantcast.dashboard import state
 from plantcast.dashboard.identity import Person, person
 from plantcast.services import apikeys, users
@@ -92,10 +92,8 @@ def _keys(who: Person) -> None:
 
 def render() -> None:
     st.title("Users and keys")
-    try:
-        who = person()
-    except StoreUnavailable as exc:
-        st.error(f"Cannot reach the database: {exc}")
+    who = state.load(person)
+    if who is None:
         return
     if not who.can("user.add"):
         st.info(f"{who.name} is a {who.role or 'disabled user'}: this page is for admins.")

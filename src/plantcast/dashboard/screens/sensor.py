@@ -101,14 +101,8 @@ def _sensor_from_address(names: list[str]) -> None:
 
 def render() -> None:
     st.title("Sensor")
-    try:
-        sensors = state.store().list_sensors()
-    except StoreUnavailable as exc:
-        st.error(f"Cannot reach the database: {exc}")
-        st.button("Retry")
-        return
-    except PlantcastError as exc:
-        st.error(str(exc))
+    sensors = state.load(lambda: state.store().list_sensors())
+    if sensors is None:
         return
     if not sensors:
         st.info("The database has no sensors yet. Run `plantcast demo` or `plantcast backfill`.")

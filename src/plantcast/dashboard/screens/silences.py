@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from plantcast.core.errors import PlantcastError, StoreUnavailable
+from plantcast.core.errors import PlantcastError
 from plantcast.dashboard import state
 from plantcast.dashboard.identity import Person, person, read_only_note
 from plantcast.services import users
@@ -96,17 +96,16 @@ def _end(who: Person, ids: list[int]) -> None:
 
 def render() -> None:
     st.title("Silences")
-    try:
-        store = state.store()
-        sensors = [s.name for s in store.list_sensors()]
-        assets = [a.name for a in store.list_assets()]
-        who = person()
-    except StoreUnavailable as exc:
-        st.error(f"Cannot reach the database: {exc}")
+    loaded = state.load(
+        lambda: (
+            [s.name for s in state.store().list_sensors()],
+            [a.name for a in state.store().list_assets()],
+            person(),
+        )
+    )
+    if loaded is None:
         return
-    except PlantcastError as exc:
-        st.error(str(exc))
-        return
+    sensors, assets, who = loaded
     st.caption(
         "Inside a silence, detection still records alerts (marked silenced) but no "
         "notification leaves; the sensor's chart shades the window."
