@@ -50,6 +50,7 @@ def main() -> None:
         st.Page(SCREENS / "asset.py", title="Asset", icon=":material/precision_manufacturing:"),
         st.Page(SCREENS / "silences.py", title="Silences", icon=":material/notifications_paused:"),
         st.Page(SCREENS / "people.py", title="Users and keys", icon=":material/group:"),
+        st.Page(SCREENS / "audit.py", title="Audit log", icon=":material/history:"),
     ]
     page = st.navigation(pages)
     if api_url := os.environ.get("PLANTCAST_API_URL"):  # set by `plantcast demo`

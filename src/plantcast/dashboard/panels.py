@@ -13,6 +13,7 @@ from plantcast.dashboard.identity import person, read_only_note
 from plantcast.services import alert_workflow
 from plantcast.services.injection import DEMO_SPIKE_MAGNITUDE, inject, normalize
 from plantcast.services.live import LiveRequest
+from plantcast.services.notes import annotate
 
 
 def injection_controls(sensor: Sensor) -> None:
@@ -137,3 +138,29 @@ def _alerts_panel(sensor: Sensor, alerts: list[Alert] | None) -> None:
     if st.button("Acknowledge", key="ack", disabled=not allowed):
         alert_workflow.acknowledge(store, [int(chosen)], actor=who.name)
         st.rerun()
+
+
+def note_controls(sensor: Sensor) -> None:
+    """A note on the sensor's chart ("seal replaced on pump 3"), now or over the last while;
+    for operators and admins, audited under their name."""
+    who = person()
+    if not who.can("annotation.add"):
+        return
+    with st.sidebar.expander("Add a note"):
+        text = st.text_input("Note", key="note_text", placeholder="seal replaced on pump 3")
+        over = st.text_input("Over the last (empty: a mark now)", "", key="note_over")
+        if st.button("Add note", key="note_add"):
+            try:
+                end = pd.Timestamp.now(tz="UTC")
+                span = parse_duration(over, field="over the last") if over.strip() else None
+                made = annotate(
+                    state.store(),
+                    sensor.name,
+                    text,
+                    author=who.name,
+                    at=end - span if span is not None else end,
+                    end=end if span is not None else None,
+                )
+                st.success(f"note {made.id} added")
+            except PlantcastError as exc:
+                st.error(str(exc))

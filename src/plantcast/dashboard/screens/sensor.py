@@ -9,7 +9,12 @@ from plantcast.core.errors import PlantcastError, StoreUnavailable
 from plantcast.dashboard import state
 from plantcast.dashboard.charts import live_figure
 from plantcast.dashboard.controls import Controls, sidebar
-from plantcast.dashboard.panels import alerts_panel, injection_controls, models_panel
+from plantcast.dashboard.panels import (
+    alerts_panel,
+    injection_controls,
+    models_panel,
+    note_controls,
+)
 from plantcast.dashboard.state import REFRESH
 from plantcast.services.live import LiveFrame, refresh
 from plantcast.services.overlays import chart_overlays
@@ -115,6 +120,7 @@ def render() -> None:
     st.query_params["sensor"] = name
     st.session_state["sensor_from_address"] = name
     injection_controls(controls.request.sensor)
+    note_controls(controls.request.sensor)
     live_section(controls)
 
 
