@@ -18,7 +18,9 @@ import plantcast.dashboard
 from plantcast.core.errors import PlantcastError
 from plantcast.core.types import AlertStatus, Source
 from plantcast.dashboard import state
-from plantcast.services.overview import SPARK_BUCKETS, overview, status_of
+from plantcast.services.assets import create_asset
+from plantcast.services.overview import SPARK_BUCKETS, asset_overview, overview, status_of
+from plantcast.services.silences import add_silence
 from plantcast.store import Store
 from plantcast.store import alerts as alert_rows
 
@@ -198,3 +200,34 @@ def test_the_page_says_what_to_do_without_sensors(sqlite_url, monkeypatch):
 def test_an_unreachable_database_is_a_message(monkeypatch):
     at = _run("postgresql://postgres@127.0.0.1:9/test", monkeypatch)
     assert "Cannot reach the database" in " ".join(e.value for e in at.error)
+
+
+def test_assets_alerting_first_and_silenced_with_their_sensors(store):
+    for name in ("speed", "flow", "temp"):
+        _sensor(store, name, last=NOW)
+    create_asset(store, "pump_b", ["speed", "flow"])
+    pump = create_asset(store, "pump_a", ["speed", "flow", "temp"])
+    with store.write() as conn:
+        alert_rows.insert_alert(
+            conn, None, asset_id=pump.id, ts=NOW, detector="pca_q", score=9.0, value=9.0
+        )
+    flow = store.get_sensor("flow")
+    _alert(store, flow.id)
+    rows = asset_overview(store, now=NOW)
+    assert [(r.name, r.status, r.sensors, r.open_alerts, r.alerting_sensors) for r in rows] == [
+        ("pump_a", "alerting", 3, 1, 1),
+        ("pump_b", "ok", 2, 0, 1),
+    ]
+    add_silence(
+        store, asset="pump_b", start=NOW, end=NOW + pd.Timedelta("1h"), reason="seal", author="o"
+    )
+    assert {r.name: r.status for r in asset_overview(store, now=NOW)}["pump_b"] == "silenced"
+
+
+def test_the_page_lists_assets_below_the_sensors(db_url, store, monkeypatch):
+    _sensor(store, "speed", last=NOW)
+    _sensor(store, "flow", last=NOW)
+    create_asset(store, "pump", ["speed", "flow"])
+    at = _run(db_url, monkeypatch)
+    assert at.session_state["overview_assets"] == {"pump": "ok"}
+    assert "pump" in list(at.dataframe[1].value["asset"])

@@ -117,3 +117,43 @@ def overview(
             )
         )
     return Overview(rows=rows, matching=len(chosen), counts=counts, as_of=now)
+
+
+@dataclass(frozen=True)
+class AssetRow:
+    name: str
+    status: str  # alerting (an open alert of the asset's own), silenced or ok
+    sensors: int
+    open_alerts: int
+    acknowledged_alerts: int
+    alerting_sensors: int  # members with an open alert of their own
+
+
+def asset_overview(store: Store, *, now: pd.Timestamp | None = None) -> list[AssetRow]:
+    """Every asset, alerting first, then by name (one statement after the silences on now);
+    an asset is silenced when a silence covers everything or every one of its sensors."""
+    everything, silenced_names = silenced_sensors(store, now)
+    with store.transaction(readonly=True) as tx:
+        summaries = tx.asset_summaries()
+        members = (
+            {a.name: {s.name for s in a.sensors} for a in tx.list_assets()}
+            if silenced_names and not everything
+            else {}
+        )
+    rows = []
+    for a in summaries:
+        names = members.get(a.name, set())
+        muted = everything or bool(names and names <= silenced_names)
+        status = SILENCED if muted else ALERTING if a.open_alerts else OK
+        rows.append(
+            AssetRow(
+                a.name,
+                status,
+                a.sensors,
+                a.open_alerts,
+                a.acknowledged_alerts,
+                a.alerting_sensors,
+            )
+        )
+    rows.sort(key=lambda r: (r.status != ALERTING, r.name))
+    return rows

@@ -135,3 +135,37 @@ def sparklines(
         back = min(int(back), buckets - 1)  # the first reading of the span sits on its edge
         line[buckets - 1 - back] = float(mean)
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class AssetSummary:
+    """One asset as the overview lists it: its members and the unresolved alerts of the asset
+    itself, and how many of its sensors have an open alert of their own."""
+
+    asset_id: int
+    name: str
+    sensors: int
+    open_alerts: int
+    acknowledged_alerts: int
+    alerting_sensors: int
+
+
+_ASSETS = (
+    "SELECT a.id, a.name, "
+    "(SELECT count(*) FROM asset_sensors m WHERE m.asset_id = a.id), "
+    "(SELECT count(*) FROM alerts x WHERE x.asset_id = a.id AND x.status = :open), "
+    "(SELECT count(*) FROM alerts x WHERE x.asset_id = a.id AND x.status = :ack), "
+    "(SELECT count(DISTINCT x.sensor_id) FROM alerts x "
+    "JOIN asset_sensors m ON m.sensor_id = x.sensor_id "
+    "WHERE m.asset_id = a.id AND x.status = :open) "
+    "FROM assets a ORDER BY a.name"
+)
+
+
+def asset_summaries(conn: Connection) -> list[AssetSummary]:
+    """Every asset, by name, in one statement (its counts are correlated subqueries)."""
+    params = {"open": AlertStatus.OPEN.value, "ack": AlertStatus.ACKNOWLEDGED.value}
+    return [
+        AssetSummary(int(aid), name, int(n), int(n_open), int(n_ack), int(n_sensors))
+        for aid, name, n, n_open, n_ack, n_sensors in conn.execute(text(_ASSETS), params).fetchall()
+    ]

@@ -164,6 +164,7 @@ class Transaction:
     # -- the plant overview (two statements whatever the number of sensors) -----------------
     sensor_summaries = _bound(_overview.sensor_summaries)
     sparklines = _bound(_overview.sparklines)
+    asset_summaries = _bound(_overview.asset_summaries)
 
     # -- dead letters ----------------------------------------------------------------------
     add_dead_letters = _bound(_dead_letters.add_dead_letters)

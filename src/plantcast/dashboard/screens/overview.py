@@ -1,5 +1,6 @@
 """The Plant overview page: every sensor's status, latest value, age, open alerts and a 24 h
-sparkline, worst first, with search and a status filter; choosing a row opens its Sensor page."""
+sparkline, worst first, with search and a status filter; choosing a row opens its Sensor page.
+Below, every asset (alerting first) with its own alerts; choosing one opens its Asset page."""
 
 from __future__ import annotations
 
@@ -11,7 +12,14 @@ import streamlit as st
 from plantcast.core.errors import PlantcastError, StoreUnavailable
 from plantcast.dashboard import state
 from plantcast.dashboard.state import REFRESH
-from plantcast.services.overview import PAGE_SIZE, SPARK_SPAN, STATUSES, Overview, overview
+from plantcast.services.overview import (
+    PAGE_SIZE,
+    SPARK_SPAN,
+    STATUSES,
+    Overview,
+    asset_overview,
+    overview,
+)
 
 COLORS = {
     "alerting": "color: #c0392b; font-weight: bold",
@@ -94,6 +102,39 @@ def _live(search: str, statuses: list[str], page: int) -> None:
         st.switch_page("screens/sensor.py", query_params={"sensor": name})
 
 
+@st.fragment(run_every=REFRESH)
+def _assets() -> None:
+    try:
+        found = asset_overview(state.store())
+    except PlantcastError:  # the sensors' table above already says what is wrong
+        return
+    st.session_state["overview_assets"] = {a.name: a.status for a in found}  # read by tests
+    if not found:
+        return
+    st.subheader("Assets")
+    rows = pd.DataFrame(
+        {
+            "status": [a.status for a in found],
+            "asset": [a.name for a in found],
+            "sensors": [a.sensors for a in found],
+            "open alerts": [a.open_alerts for a in found],
+            "acknowledged": [a.acknowledged_alerts for a in found],
+            "sensors alerting": [a.alerting_sensors for a in found],
+        }
+    )
+    event = st.dataframe(
+        rows.style.map(lambda v: COLORS.get(v, ""), subset=["status"]),
+        hide_index=True,
+        key="overview_assets_table",
+        on_select="rerun",
+        selection_mode="single-row",
+    )
+    st.caption("Assets, alerting first. Choose a row to open its page.")
+    if event.selection.rows:
+        name = found[event.selection.rows[0]].name
+        st.switch_page("screens/asset.py", query_params={"asset": name})
+
+
 def render() -> None:
     st.title("Plant overview")
     total = state.load(lambda: len(state.store().list_sensors()))
@@ -108,6 +149,7 @@ def render() -> None:
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = right.number_input("Page", 1, pages, 1, key="ov_page") if pages > 1 else 1
     _live(search, statuses, int(page) - 1)
+    _assets()
 
 
 render()
