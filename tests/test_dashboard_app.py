@@ -201,7 +201,8 @@ def _stream_one(store: Store) -> None:
     Streamer(store, ["reservoir_pressure"], tick=0, step=STEP, count=1).run()
 
 
-def test_spike_and_normalize_buttons_write_events(app_db):
+def test_spike_and_normalize_buttons_write_events(app_db, monkeypatch):
+    monkeypatch.setenv("PLANTCAST_USER", "ada")
     sensor = app_db.get_sensor("reservoir_pressure")
     span = (END - pd.Timedelta("30d"), END + pd.Timedelta("30d"))
     at = run_app()
@@ -228,6 +229,9 @@ def test_spike_and_normalize_buttons_write_events(app_db):
     (ev,) = app_db.events_overlapping(sensor.id, *span)
     assert ev.ends_at is not None and ev.ends_at > END
     assert "ended 1 event(s)" in texts(at.sidebar.success)
+    with app_db.transaction(readonly=True) as tx:  # audited under the page's person
+        done = [(e.actor, e.action) for e in tx.audit_entries(target=f"sensor:{sensor.name}")]
+    assert sorted(done) == [("ada", "event.inject"), ("ada", "event.normalize")]
 
 
 def test_imported_sensor_has_no_injection_buttons(sqlite_url, monkeypatch):

@@ -21,7 +21,8 @@ def injection_controls(sensor: Sensor) -> None:
     if sensor.source is not Source.SIMULATED:
         st.sidebar.caption(f"{sensor.name} holds {sensor.source.value} data: no injection.")
         return
-    if not person().can("event.inject"):
+    who = person()
+    if not who.can("event.inject"):
         return  # a viewer changes nothing
     sb = st.sidebar
     sb.subheader("Inject anomalies")
@@ -34,10 +35,11 @@ def injection_controls(sensor: Sensor) -> None:
                 EventKind.LEVEL_SHIFT,
                 magnitude=DEMO_SPIKE_MAGNITUDE,
                 note="dashboard: simulate spike",
+                actor=who.name,
             )
             sb.success(f"+{DEMO_SPIKE_MAGNITUDE:g} from the next reading on")
         if sb.button("Normalize Pressure", key="normalize", width="stretch"):
-            n = normalize(state.store(), sensor.name)
+            n = normalize(state.store(), sensor.name, actor=who.name)
             sb.success(f"ended {n} event(s)")
         with sb.expander("Other injections"):
             kind = st.selectbox("Kind", [k.value for k in EventKind], key="inject_kind")
@@ -52,6 +54,7 @@ def injection_controls(sensor: Sensor) -> None:
                     magnitude=magnitude,
                     duration=dur,
                     note="dashboard",
+                    actor=who.name,
                 )
                 st.success(f"event {ev.id}: {ev.kind.value}")
     except PlantcastError as exc:
