@@ -303,8 +303,11 @@ def plant_served(chromium, tmp_path) -> Iterator[tuple[str, Path]]:
         )  # fmt: skip
     store.close()
     port = _free_port()
+    # A slow refresh: a fragment's rerun replaces its buttons, and a click landing while it
+    # does is lost (CI saw "Acknowledge" clicked with no effect at a 2 s refresh under load).
+    # Every action below reruns the page itself, so nothing here waits for a refresh.
     proc = _start(url, "dashboard", "--port", str(port), log=tmp_path / "dashboard.log",
-                  PLANTCAST_REFRESH_SECONDS="2")  # fmt: skip
+                  PLANTCAST_REFRESH_SECONDS="30")  # fmt: skip
     try:
         _wait_healthy(port, [proc], tmp_path, timeout=60)
         yield f"http://127.0.0.1:{port}", tmp_path
