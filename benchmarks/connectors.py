@@ -17,67 +17,26 @@ publish → committed latency, on one clock). Every process shares this machine'
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import math
 import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections import deque
+from pathlib import Path
 
 import psycopg
 
 from _common import DEFAULT_PG_URL, ScratchSchemas, pg_version, print_table, progress
+from plantcast.testing.mosquitto import MISSING, MOSQUITTO, Mosquitto, wait_for
 
 TOPICS = 1000
 PREFIX = "bench"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(cond, timeout: float, what: str, every: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while not (value := cond()):
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(every)
-    return value
-
-
-def start_broker(workdir: str) -> tuple[subprocess.Popen, int]:
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not os.path.exists(binary):
-        raise SystemExit("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)")
-    port = _free_port()
-    conf = os.path.join(workdir, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 10\nmax_queued_messages 0\n"
-            f"max_queued_bytes 0\nmax_inflight_messages 0\nuser {getpass.getuser()}\n"
-        )
-    log = open(os.path.join(workdir, "mosquitto.log"), "wb")  # noqa: SIM115
-    proc = subprocess.Popen([binary, "-c", conf], stdout=log, stderr=log)
-
-    def up() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    _wait(up, 10, "mosquitto")
-    return proc, port
 
 
 def publish(port: int, start: int, count: int, rate: float, ts_offset_us: int = 0) -> dict:
@@ -174,22 +133,25 @@ def main(argv: list[str] | None = None) -> None:
     version = pg_version(args.pg_url)
     if version is None:
         raise SystemExit("this benchmark needs PostgreSQL (--pg-url)")
+    if MOSQUITTO is None:
+        raise SystemExit(MISSING)
     if not shutil.which("mosquitto_sub"):
         raise SystemExit("mosquitto_sub is missing (apt-get install mosquitto-clients)")
     schemas = ScratchSchemas(args.pg_url)
     workdir = tempfile.mkdtemp(prefix="plantcast-bench-mqtt-")
     procs: list[subprocess.Popen] = []
+    broker = Mosquitto(Path(workdir), autosave_interval=10)
     try:
         url = schemas.create("mqtt")
-        broker, port = start_broker(workdir)
-        procs.append(broker)
+        broker.start()
+        port = broker.port
         progress(f"mosquitto on port {port}, PostgreSQL {version}, {os.cpu_count()} cores")
         cmds = [_connector_cmd(args, url, port, i) for i in range(args.connectors)]
         running = [_start_connector(c, "subscribed to") for c in cmds]
         procs += [p for p, _ in running]
         progress("warm-up: one reading per topic creates the 1,000 sensors")
         _publisher(port, 0, TOPICS, 0, ts_offset_us=-86_400_000_000).communicate()
-        _wait(lambda: _count(url) >= TOPICS, 120, "the warm-up readings", every=0.2)
+        wait_for(lambda: _count(url) >= TOPICS, 120, "the warm-up readings", every=0.2)
         sub_cmd = ["mosquitto_sub", "-h", "127.0.0.1", "-p", str(port), "-q", "1"]
         sub_cmd += ["-t", f"{PREFIX}/#", "-C", str(n), "-i", "bench-sub"]
         sub = subprocess.Popen(sub_cmd, stdout=subprocess.DEVNULL)
@@ -201,7 +163,7 @@ def main(argv: list[str] | None = None) -> None:
         timing = json.loads(out)
         sub.wait(timeout=600)
         sub_done = time.time()
-        _wait(lambda: _count(url) >= TOPICS + n, 600, "every reading committed", every=0.1)
+        wait_for(lambda: _count(url) >= TOPICS + n, 600, "every reading committed", every=0.1)
         committed = time.time()
         ages = [_stop_connector(p, lines) for p, lines in running]
         p50, p95 = (f"{max(a[k] for a in ages):.3f}" for k in (0, 1))  # the worst connector's
@@ -213,7 +175,7 @@ def main(argv: list[str] | None = None) -> None:
         t_subscribed = time.time()  # the first one drains while the others start
         running += [_start_connector(c, "connected to") for c in cmds[1:]]
         procs += [p for p, _ in running]
-        _wait(lambda: _count(url) >= TOPICS + 2 * n, 600, "the backlog committed", every=0.1)
+        wait_for(lambda: _count(url) >= TOPICS + 2 * n, 600, "the backlog committed", every=0.1)
         t_drained = time.time()
         for p, lines in running:
             _stop_connector(p, lines)
@@ -265,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
                     proc.wait(timeout=20)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+        broker.stop()
         schemas.drop()
         shutil.rmtree(workdir, ignore_errors=True)
 

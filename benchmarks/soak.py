@@ -27,7 +27,6 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -44,46 +43,10 @@ import psycopg
 from psycopg import sql
 
 from _common import DEFAULT_PG_URL, print_table, progress
+from plantcast.testing.mosquitto import MISSING, MOSQUITTO, Mosquitto, free_port, wait_for
 
 PREFIX = "soak"
 APP_NAME = "plantcast-soak"  # the sessions the PostgreSQL fault terminates: ours only
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_broker(workdir: str, port: int | None = None) -> tuple[subprocess.Popen, int]:
-    """Mosquitto on ``port`` (a free one if None) with the README's no-loss settings; its
-    persistence file in ``workdir``, so a restart keeps the connector's session."""
-    import getpass
-    import shutil
-
-    binary = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
-    if not os.path.exists(binary):
-        raise SystemExit("mosquitto is not installed (apt-get install mosquitto mosquitto-clients)")
-    port = port or _free_port()
-    conf = os.path.join(workdir, "mosquitto.conf")
-    with open(conf, "w") as f:
-        f.write(
-            f"listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n"
-            f"persistence_location {workdir}/\nautosave_interval 10\nmax_queued_messages 0\n"
-            f"max_queued_bytes 0\nmax_inflight_messages 0\nuser {getpass.getuser()}\n"
-        )
-    log = open(os.path.join(workdir, "mosquitto.log"), "ab")  # noqa: SIM115
-    proc = subprocess.Popen([binary, "-c", conf], stdout=log, stderr=log)
-
-    def up() -> bool:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    _wait(up, 10, "mosquitto")
-    return proc, port
 
 
 # -- the PLC --------------------------------------------------------------------------------
@@ -197,16 +160,6 @@ def _get(url: str, key: str | None = None, timeout: float = 120) -> tuple[int, b
         return r.status, r.read()
 
 
-def _wait(cond, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = cond()
-        if value:
-            return value
-        time.sleep(1)
-    raise SystemExit(f"timed out waiting for {what}")
-
-
 def _config(args, url: str, broker: int, api: int, page: int, metrics: int) -> str:
     return f"""
 [database]
@@ -278,6 +231,8 @@ def main(argv: list[str] | None = None) -> None:
         port, tags, out = args.publish
         plc(int(port), int(tags), out)
         return
+    if MOSQUITTO is None:
+        raise SystemExit(MISSING)
     schema = f"soak_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
@@ -309,14 +264,16 @@ def run(args, url: str, tmp: str) -> None:
 
 def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bottom
     soak = Soak(args)
-    broker, broker_port = start_broker(tmp)
-    started.append(broker)
+    broker = Mosquitto(Path(tmp), autosave_interval=10)
+    broker.start()
+    broker_port = broker.port
+    started.append(broker.proc)
     receiver = Receiver()
     _plantcast("init", url=url)
     _plantcast("notify", "add", "soak", "--webhook", receiver.url, url=url)
     key = _plantcast("apikey", "create", "--name", "soak", "--scopes", "read", url=url)
     token = [line for line in key.splitlines() if line.strip()][-1].strip()
-    api, page, metrics = _free_port(), _free_port(), _free_port()
+    api, page, metrics = free_port(), free_port(), free_port()
     config = os.path.join(tmp, "plant.toml")
     with open(config, "w") as f:
         f.write(_config(args, url, broker_port, api, page, metrics))
@@ -329,18 +286,21 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     )
     started.append(serve)
     names = {"mqtt:plc", "detect", "notify", "api", "dashboard", "jobs"}
-    _wait(
+    wait_for(
         lambda: (
             (c := _components(url)).keys() == names
             and all(x.state == "running" for x in c.values())
         ),
         180,
         "every component running",
+        every=1,
     )
     # The connector's first session is made when it subscribes: what is published before that
     # has no subscriber to be kept for (later restarts resume the session on the broker).
     serve_log = Path(tmp) / "serve.log"
-    _wait(lambda: b"subscribed to" in serve_log.read_bytes(), 120, "the connector's subscription")
+    wait_for(
+        lambda: b"subscribed to" in serve_log.read_bytes(), 120, "the connector's subscription", 1
+    )
     progress("serve is up; the PLC starts publishing")
     acked_path = os.path.join(tmp, "acked.json")
     publisher = subprocess.Popen(
@@ -375,11 +335,10 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
             elif kind == "sessions":
                 soak.kill_sessions(args.pg_url)
             else:
-                broker.send_signal(signal.SIGTERM)
-                broker.wait(30)
+                broker.stop(timeout=30)
                 time.sleep(3)
-                broker, _ = start_broker(tmp, broker_port)
-                started.append(broker)
+                broker.start()
+                started.append(broker.proc)
                 soak.note("broker stopped (SIGTERM) and started again after 3 s")
         try:
             soak.sample(url)
@@ -415,8 +374,7 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     serve.send_signal(signal.SIGTERM)
     code = serve.wait(60)
     stop_s = time.monotonic() - t_stop
-    broker.send_signal(signal.SIGTERM)
-    broker.wait(30)
+    broker.stop(timeout=30)
     log.close()
 
     print_table(

@@ -1,121 +1,44 @@
 """Test helpers: a real Mosquitto on a free port, configured not to drop, and a connector process.
 
-The broker's config is the one the README's "nothing lost" depends on: persistence on, no
-queue limits (``max_queued_messages 0``, ``max_queued_bytes 0``), in-flight bounded by each
-client's receive maximum. It is stopped with SIGTERM, which saves its database.
+The broker is ``plantcast.testing.mosquitto``'s, shared with the benchmarks; here it skips a
+test (fails it in CI) where mosquitto is not installed.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from plantcast.testing import mosquitto
+from plantcast.testing.mosquitto import free_port, wait_for
+
+__all__ = ["Connector", "Mosquitto", "free_port", "make_tls_files", "require_mosquitto", "wait_for"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
-MOSQUITTO = shutil.which("mosquitto") or next(
-    (p for p in ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto") if Path(p).exists()), None
-)
 
 
 def require_mosquitto() -> str:
-    if MOSQUITTO is None:
-        msg = (
-            "the mosquitto binary is not installed (apt-get install mosquitto mosquitto-clients); "
-            "the MQTT connector tests need a real broker"
-        )
+    if mosquitto.MOSQUITTO is None:
+        msg = f"{mosquitto.MISSING}; the MQTT connector tests need a real broker"
         if IN_CI:
             pytest.fail(msg)
         pytest.skip(msg)
-    return MOSQUITTO
+    return mosquitto.MOSQUITTO
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition: Callable[[], object], timeout: float, what: str, every: float = 0.02):
-    """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-        time.sleep(every)
-
-
-class Mosquitto:
-    """A broker of our own: ``start()``, ``stop()`` (SIGTERM: saves), ``restart()``."""
+class Mosquitto(mosquitto.Mosquitto):
+    """The shared broker, skipped (failed in CI) where mosquitto is not installed."""
 
     def __init__(self, workdir: Path, port: int | None = None, extra: tuple[str, ...] = ()) -> None:
-        self.binary = require_mosquitto()
-        self.workdir = workdir
-        self.port = port or free_port()
-        self.conf = workdir / "mosquitto.conf"
-        self.log = workdir / "mosquitto.log"
-        self.proc: subprocess.Popen | None = None
-        self.conf.write_text(
-            "\n".join(
-                [
-                    f"listener {self.port} 127.0.0.1",
-                    *(extra or ["allow_anonymous true"]),
-                    "persistence true",
-                    f"persistence_location {workdir}/",
-                    "autosave_interval 1",
-                    "max_queued_messages 0",
-                    "max_queued_bytes 0",
-                    "max_inflight_messages 0",
-                    "persistent_client_expiration 1d",
-                    # As root, mosquitto would switch to the user "mosquitto", who cannot write
-                    # the persistence file in our temporary directory.
-                    f"user {getpass.getuser()}",
-                    "",
-                ]
-            )
-        )
-
-    @property
-    def url(self) -> str:
-        return f"mqtt://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.proc = subprocess.Popen(
-                [self.binary, "-c", str(self.conf)], stdout=log, stderr=log
-            )
-        wait_for(self._accepts, 10, f"mosquitto on port {self.port}")
-
-    def _accepts(self) -> bool:
-        if self.proc is not None and self.proc.poll() is not None:
-            raise AssertionError(f"mosquitto exited: {self.log.read_text()[-2000:]}")
-        try:
-            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-            return True
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            self.proc.wait(timeout=10)
-        self.proc = None
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
+        require_mosquitto()
+        super().__init__(workdir, port, extra)
 
 
 class Connector:
