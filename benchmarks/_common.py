@@ -38,6 +38,24 @@ def parse_size_args(
     return parser.parse_args(argv)
 
 
+def rows_on_both_engines(doc: str, name: str, sensors: int, run) -> tuple[argparse.Namespace, list]:
+    """For a benchmark of ``--sensors`` sensors over ``--days`` days (and --pg-url/--no-pg):
+    the parsed options and the rows of ``run(url, sensors, days)`` on a SQLite file and, unless
+    --no-pg, on a scratch PostgreSQL schema, both named after ``name``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--sensors", type=int, default=sensors)
+    parser.add_argument("--days", type=float, default=7.0)
+    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    parser.add_argument("--no-pg", action="store_true")
+    args = parser.parse_args()
+    rows = []
+    with scratch(None if args.no_pg else args.pg_url) as (tmpdir, schemas):
+        rows += run(f"sqlite:///{tmpdir}/{name}.db", args.sensors, args.days)
+        if schemas is not None:
+            rows += run(schemas.create(name), args.sensors, args.days)
+    return args, rows
+
+
 def extremes_by_engine(results: list[dict]):
     """Per engine with two sizes or more: ``(engine, smallest, largest)`` of its result rows
     (each with ``engine`` and ``sensors``), for a growth-factor table."""

@@ -11,13 +11,12 @@ difference).
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import pandas as pd
 
-from _common import DEFAULT_PG_URL, print_table, progress, scratch
+from _common import print_table, progress, rows_on_both_engines
 from plantcast.core.types import Source
 from plantcast.detect.alignment import default_max_age
 from plantcast.services.assets import aligned_readings, create_asset
@@ -104,17 +103,7 @@ def run(url: str, sensors: int, days: float) -> list[list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sensors", type=int, default=10)
-    parser.add_argument("--days", type=float, default=7.0)
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
-    parser.add_argument("--no-pg", action="store_true")
-    args = parser.parse_args()
-    rows = []
-    with scratch(None if args.no_pg else args.pg_url) as (tmpdir, schemas):
-        rows += run(f"sqlite:///{tmpdir}/assets.db", args.sensors, args.days)
-        if schemas is not None:
-            rows += run(schemas.create("assets"), args.sensors, args.days)
+    _, rows = rows_on_both_engines(__doc__, "assets", 10, run)
     print_table(
         "aligned_readings over the whole span (best of 3; cells equal pandas merge_asof)",
         [

@@ -13,13 +13,12 @@ with a forecast fitted then (no stored one). Times are wall clock and CPU of thi
 
 from __future__ import annotations
 
-import argparse
 import time
 
 import numpy as np
 import pandas as pd
 
-from _common import DEFAULT_PG_URL, print_table, progress, scratch
+from _common import print_table, progress, rows_on_both_engines
 from plantcast.core.types import Source
 from plantcast.services import limits
 from plantcast.services.limit_alerts import after_detect, check_forecast, check_limits
@@ -102,17 +101,7 @@ def run(url: str, sensors: int, days: float) -> list[list[str]]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sensors", type=int, default=50)
-    parser.add_argument("--days", type=float, default=7.0)
-    parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
-    parser.add_argument("--no-pg", action="store_true")
-    args = parser.parse_args()
-    rows = []
-    with scratch(None if args.no_pg else args.pg_url) as (tmpdir, schemas):
-        rows += run(f"sqlite:///{tmpdir}/limits.db", args.sensors, args.days)
-        if schemas is not None:
-            rows += run(schemas.create("limits"), args.sensors, args.days)
+    args, rows = rows_on_both_engines(__doc__, "limits", 50, run)
     print_table(
         f"limit alarms over {args.sensors} sensors (hook: {args.sensors} sensors without limits)",
         ["engine", "pass", "readings", "alarms opened", "wall", "CPU"],
