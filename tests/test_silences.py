@@ -8,7 +8,7 @@ import json
 import pandas as pd
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from plantcast.cli.main import cli
 from plantcast.core.errors import InputError, NotFound, Refused
@@ -17,7 +17,9 @@ from plantcast.core.types import Source
 from plantcast.notify import add_destination
 from plantcast.services import audit, limits, notes, silences
 from plantcast.services.assets import create_asset
+from plantcast.services.detection_batch import detect_pass
 from plantcast.services.overlays import chart_overlays
+from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import alerts as alert_rows
 from plantcast.store import notifications as outbox
 
@@ -283,3 +285,46 @@ def test_an_assets_own_alert_is_silenced_by_a_silence_of_the_asset(store):
             conn, None, asset_id=pump.id, detector="t2", ts=START + 3 * HOUR, score=9.0, value=1.0
         )
     assert _queued(store, quiet) == 0 and _queued(store, loud) == 1
+
+
+def test_a_pass_over_several_sensors_silences_exactly_the_alerts_a_silence_covers(store):
+    """An incremental pass (each sensor one chunk, written in batches): every sensor's new
+    readings have two gaps, a dropout alert at the start of each; the silences are read once a
+    batch, not once an alert, and cover by scope, time, weekly window and early end."""
+    day = pd.Timedelta("1d")
+    s = generate_readings(SignalModel(seed=8), START, periods=26 * 24, interval=HOUR)
+    first, second = START + 21 * day, START + 23 * day  # a Saturday and a Monday, 00:00
+    for a in (first, second):
+        s = s[(s.index < a) | (s.index >= a + 6 * HOUR)]
+    names = ("a", "b", "c", "d")
+    ids = {name: _sensor(store, name) for name in names}
+    for sid in ids.values():
+        store.write_readings(sid, s[s.index < START + 20 * day])
+    detect_pass(store, names, detectors=("dropout",))  # the history: no gap, no alert
+    for sid in ids.values():
+        store.write_readings(sid, s[s.index >= START + 20 * day])
+    create_asset(store, "pump", ["c"])
+    silences.add_silence(store, sensor="a", reason="pm", author="ann", start=first, duration="1h")
+    silences.add_silence(
+        store, asset="pump", every="mon 00:00 1h", reason="weekly", author="ann", start=START
+    )
+    silences.add_silence(store, sensor="d", reason="early", author="ann", start=START, end=first)
+    ended = silences.add_silence(
+        store, everything=True, reason="stop", author="ann", start=second - day, duration="3d"
+    )
+    silences.end_silence(store, ended.id, author="bob", at=second - HOUR)
+    reads = []
+
+    def count(conn, cursor, statement, *args) -> None:
+        if "FROM silences" in statement:
+            reads.append(statement)
+
+    event.listen(store.engine, "before_cursor_execute", count)
+    try:
+        detect_pass(store, names, detectors=("dropout",), batch_size=2)
+    finally:
+        event.remove(store.engine, "before_cursor_execute", count)
+    found = {(a.sensor_id, a.ts): a.silenced for a in store.list_alerts()}
+    assert set(found) == {(sid, t) for sid in ids.values() for t in (first, second)}
+    assert {k for k, quiet in found.items() if quiet} == {(ids["a"], first), (ids["c"], second)}
+    assert len(reads) == 2  # one a batch of two sensors (four alerts), not one an alert

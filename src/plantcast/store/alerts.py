@@ -60,8 +60,17 @@ def _stored_detectors(fields: dict[str, Any]) -> None:
         fields["contributors"] = [{"sensor": k, "share": float(v)} for k, v in ranked.items()]
 
 
-def insert_alert(conn: Connection, /, sensor_id: int | None, **fields: Any) -> int:
-    """A new alert of a sensor, or (``sensor_id`` None, ``asset_id=`` given) of an asset."""
+def insert_alert(
+    conn: Connection,
+    /,
+    sensor_id: int | None,
+    *,
+    silencer: silences.Silencer | None = None,
+    **fields: Any,
+) -> int:
+    """A new alert of a sensor, or (``sensor_id`` None, ``asset_id=`` given) of an asset;
+    ``silencer``: the transaction's, to read the silences once for all its alerts (else they
+    are read for this one)."""
     values = {**fields, "sensor_id": sensor_id}
     if (sensor_id is None) == (values.get("asset_id") is None):
         raise ValueError("an alert names either its sensor or its asset")
@@ -72,7 +81,9 @@ def insert_alert(conn: Connection, /, sensor_id: int | None, **fields: Any) -> i
             values[key] = to_utc(values[key])
     if not values.get("details"):
         values.pop("details", None)
-    if silences.silencing(conn, sensor_id, values["ts"], values.get("asset_id")) is not None:
+    if silencer is None:
+        silencer = silences.Silencer(conn)
+    if silencer.covering(sensor_id, values["ts"], values.get("asset_id")) is not None:
         values["silenced"] = True  # stored all the same; the outbox skips it
     alert_id = int(conn.execute(alerts.insert().values(**values)).inserted_primary_key[0])  # type: ignore[index]  # never None after an INSERT
     outbox.enqueue(conn, alert_id, "opened", by="detector")

@@ -1,9 +1,10 @@
 """Silences (maintenance windows): their rows, and which one covers an alert as it is written.
 
-:func:`silencing` is asked by :mod:`plantcast.store.alerts` on the connection that inserts an
-alert: one query for the silences on at that time (weekly recurrences checked in Python), then,
-only if one is, the sensor's name and assets to match their scope (its own, its assets',
-everyone's).
+A :class:`Silencer` is asked by :mod:`plantcast.store.alerts` on the connection that inserts an
+alert; a transaction keeps one for all its alerts (a detection pass or batch writes many in
+one): one query for every silence at its first alert, each alert's start then checked in
+memory (weekly recurrences in Python), and, only if a silence of a sensor or an asset is on
+then, the sensor's name and assets to match their scope (its own, its assets', everyone's).
 """
 
 from __future__ import annotations
@@ -171,25 +172,53 @@ def _has_table(conn: Connection) -> bool:
     return True
 
 
-def silencing(
-    conn: Connection, sensor_id: int | None, ts: TimeLike, asset_id: int | None = None
-) -> Silence | None:
-    """The silence covering this sensor (or, ``sensor_id`` None, this asset) at ``ts`` (the
-    oldest, if several), else None. One query when no silence is on at ``ts`` (the usual
-    case); the sensor's name and assets are read only when one is."""
-    if not _has_table(conn):
-        return None
-    t = to_utc(ts)
-    live = list_silences(conn, start=t, end=t + pd.Timedelta("1us"))
-    live = [x for x in reversed(live) if x.covers(t)]  # oldest first
-    if not live:
-        return None
-    if any(x.scope != "all" for x in live):
-        if sensor_id is not None:
-            targets = targets_of_sensor(conn, sensor_id)
-        else:
-            name = conn.execute(select(assets.c.name).where(assets.c.id == asset_id)).scalar()
-            targets = {"asset": [] if name is None else [name]}
-    else:
-        targets = {}
-    return next((x for x in live if x.scope == "all" or x.target in targets.get(x.scope, ())), None)
+class Silencer:
+    """Which silence covers an alert's start, for the alerts of one transaction: every silence
+    is read once, at the first alert asked about (silences are few: people make them), and
+    each alert is checked in memory. A sensor's (or asset's) names are read only when a silence
+    of a sensor or an asset is on at the alert's start, once per sensor. A transaction calls
+    :meth:`forget` when silences or assets change in it."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self._silences: list[Silence] | None = None
+        self._targets: dict[tuple[int | None, int | None], dict[str, list[str]]] = {}
+
+    def forget(self) -> None:
+        """Read everything again at the next alert."""
+        self._silences = None
+        self._targets.clear()
+
+    def covering(
+        self, sensor_id: int | None, ts: TimeLike, asset_id: int | None = None
+    ) -> Silence | None:
+        """The silence covering this sensor (or, ``sensor_id`` None, this asset) at ``ts``
+        (the oldest, if several), else None."""
+        t = to_utc(ts)
+        live = [x for x in self._all() if x.covers(t)]  # oldest first
+        if not live:
+            return None
+        scoped = any(x.scope != "all" for x in live)
+        targets = self._targets_of(sensor_id, asset_id) if scoped else {}
+        return next(
+            (x for x in live if x.scope == "all" or x.target in targets.get(x.scope, ())), None
+        )
+
+    def _all(self) -> list[Silence]:
+        if self._silences is None and not _has_table(self.conn):
+            self._silences = []
+        if self._silences is None:
+            rows = self.conn.execute(select(silences).order_by(silences.c.id)).all()
+            self._silences = [_to_silence(r) for r in rows]
+        return self._silences
+
+    def _targets_of(self, sensor_id: int | None, asset_id: int | None) -> dict[str, list[str]]:
+        key = (sensor_id, None if sensor_id is not None else asset_id)
+        if key not in self._targets:
+            if sensor_id is not None:
+                self._targets[key] = targets_of_sensor(self.conn, sensor_id)
+            else:
+                query = select(assets.c.name).where(assets.c.id == asset_id)
+                name = self.conn.execute(query).scalar()
+                self._targets[key] = {"asset": [] if name is None else [name]}
+        return self._targets[key]

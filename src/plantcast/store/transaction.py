@@ -8,7 +8,7 @@ see a connection: the methods below are the store's own row functions, bound to 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from sqlalchemy import Connection
 
@@ -45,12 +45,35 @@ def _bound(fn: Callable[Concatenate[Connection, P], R]) -> Callable[Concatenate[
     return method
 
 
+def _changes_coverage(
+    fn: Callable[Concatenate[Connection, P], R],
+) -> Callable[Concatenate[Transaction, P], R]:
+    """:func:`_bound`, for a call that changes what silences cover (silences, assets): the
+    transaction's next alert reads them again."""
+    bound = _bound(fn)
+
+    def method(self: Transaction, /, *args: P.args, **kwargs: P.kwargs) -> R:
+        self.silencer.forget()
+        return bound(self, *args, **kwargs)
+
+    method.__name__ = method.__qualname__ = fn.__name__
+    method.__doc__ = fn.__doc__
+    return method
+
+
 class Transaction:
     """One open transaction (see the module docstring); made by :meth:`Store.transaction`."""
 
     def __init__(self, conn: Connection, dialect: str) -> None:
         self.conn = conn
         self.dialect = dialect
+        # which silence covers each alert this transaction inserts: the silences read once
+        self.silencer = _silences.Silencer(conn)
+
+    def insert_alert(self, /, sensor_id: int | None, **fields: Any) -> int:
+        """A new alert of a sensor, or (``sensor_id`` None, ``asset_id=`` given) of an asset;
+        the silences are read at the transaction's first alert, not at each."""
+        return _alerts.insert_alert(self.conn, sensor_id, silencer=self.silencer, **fields)
 
     # -- sensors ---------------------------------------------------------------------------
     get_sensor = _bound(_catalog.get_sensor)
@@ -67,9 +90,9 @@ class Transaction:
     list_assets = _bound(_assets.list_assets)
     assets_of_sensor = _bound(_assets.assets_of_sensor)
     insert_asset = _bound(_assets.insert_asset)
-    add_asset_sensors = _bound(_assets.add_members)
-    remove_asset_sensors = _bound(_assets.remove_members)
-    delete_asset = _bound(_assets.delete_asset)
+    add_asset_sensors = _changes_coverage(_assets.add_members)
+    remove_asset_sensors = _changes_coverage(_assets.remove_members)
+    delete_asset = _changes_coverage(_assets.delete_asset)
     set_asset_training = _bound(_assets.set_training)
     set_asset_step = _bound(_assets.set_step)
 
@@ -97,7 +120,6 @@ class Transaction:
     alert_comments = _bound(_alerts.list_comments)
     labelled_alerts = _bound(_alerts.labelled_alerts)
     sensor_names = _bound(_alerts.sensor_names)
-    insert_alert = _bound(_alerts.insert_alert)
     update_alert = _bound(_alerts.update_alert)
     alerts_reaching_many = _bound(_alerts.alerts_reaching_many)
     get_scored_until = _bound(_alerts.get_scored_until)
@@ -128,9 +150,9 @@ class Transaction:
     put_forecasts = _bound(_forecasts.put_forecasts)
 
     # -- silences, annotations and limits (plantcast.services.silences, notes, limits) -------
-    insert_silence = _bound(_silences.insert_silence)
+    insert_silence = _changes_coverage(_silences.insert_silence)
     get_silence = _bound(_silences.get_silence)
-    end_silence = _bound(_silences.end_silence)
+    end_silence = _changes_coverage(_silences.end_silence)
     list_silences = _bound(_silences.list_silences)
     silence_targets = _bound(_silences.targets_of_sensor)
     insert_annotation = _bound(_notes.insert_annotation)
