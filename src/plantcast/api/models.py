@@ -110,6 +110,9 @@ class ForecastOut(BaseModel):
     chosen: str = Field(description="What forecast: differs from model for auto")
     scores: dict[str, float] | None = Field(None, description="auto: backtest MASE of each")
     fitted_on: int
+    no_bands: str | None = Field(
+        None, description="Why the points have no 80/95 % bands (e.g. too little history)"
+    )
     forecast: list[ForecastPoint]
 
 

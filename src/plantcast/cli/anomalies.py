@@ -402,6 +402,8 @@ def _fmt(value) -> str:
 
     from plantcast.core.timeutil import format_duration
 
+    if value is None:
+        return "-"
     if isinstance(value, pd.Timedelta):
         return format_duration(value)
     if isinstance(value, float):
@@ -568,7 +570,9 @@ def alerts_show(ctx, alert_id, fmt) -> None:
         out.print(f"{key:>9}: {'-' if shown is None else shown}")
     agreed = ", ".join(f"{d['detector']} {d['score']:.1f}" for d in record["detectors"])
     out.print(f"{'detectors':>9}: {agreed}")
-    out.print(f"{'value':>9}: {record['value']:.4g} (expected {_fmt(record['expected'])})")
+    expected = record["expected"]
+    shown = "" if expected is None else f" (expected {_fmt(expected)})"
+    out.print(f"{'value':>9}: {record['value']:.4g}{shown}")
     for c in comments:
         out.print(f"  {c['at']:%Y-%m-%d %H:%M} {c['author']}: {c['text']}", markup=False)
     for h in history:

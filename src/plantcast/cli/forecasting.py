@@ -64,6 +64,11 @@ def forecast(ctx, database_url, opts: ForecastOptions, model, fmt):
     done = {n: r for n, r in results.items() if not isinstance(r, Exception)}
     if done:
         FORECAST_RENDERERS[fmt](done, model, single=len(names) == 1)
+    for name, result in done.items():
+        if result.no_bands:
+            from rich.markup import escape
+
+            console.print(f"[yellow]{name}: no 80/95 % bands:[/] {escape(result.no_bands)}")
     _report_failures(failed, "not forecast")
 
 

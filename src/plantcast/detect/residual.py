@@ -71,6 +71,8 @@ class ResidualDetector(Detector):
     def explain(self) -> dict[str, Any]:
         info = super().explain()
         info.pop("model", None)
+        if "step" in info:  # kept in nanoseconds for the lag matrix; shown as a duration
+            info["step"] = pd.Timedelta(int(info["step"]))
         return info
 
 

@@ -82,6 +82,7 @@ class ForecastResult:
     calibration: ConformalIntervals | None = None
     n_features: int | None = None  # inputs of a time-feature model (Fourier terms, trend)
     scores: dict[str, float] | None = None  # ``auto``: backtest MASE behind its choice
+    no_bands: str | None = None  # why the frame has no 80/95 % bands (too little history, …)
 
 
 @dataclass
@@ -114,6 +115,7 @@ class Forecasting:
         self.cache = cache or ForecastCache()
         self.recalibrate_every = recalibrate_every
         self._calibrations: dict = {}
+        self._too_short: dict = {}  # calibration key → why no band could be calibrated
         self._pending: set = set()
         self._lock = threading.Lock()
         self._pool = (
@@ -177,9 +179,24 @@ class Forecasting:
         pipeline = getattr(getattr(model, "model_", model), "pipeline_", None)
         n_features = getattr(pipeline, "n_features_in_", None)
         scores = getattr(model, "scores_", None)
-        return ForecastResult(
-            key, spec.model, chosen, frame, model.n_train_, intervals, n_features, scores
+        no_bands = (
+            None
+            if intervals is not None or not spec.intervals
+            else self._why_no_bands(key, spec, params)
         )
+        return ForecastResult(
+            key, spec.model, chosen, frame, model.n_train_, intervals, n_features, scores, no_bands
+        )
+
+    def _why_no_bands(self, key, spec, params) -> str:
+        """Why a forecast asked with bands has none: the calibrating backtest's refusal, or
+        (live page) a calibration still running in the background."""
+        with self._lock:
+            why = self._too_short.get((key, spec.model, freeze(params), spec.horizon))
+        if why is None:
+            return "their calibration is still running"
+        hint = "; a shorter horizon needs less" if "one horizon" in why else ""
+        return f"too little history to calibrate them ({why}){hint}"
 
     def _fitted_forecast(self, key, series, spec, params):
         """The model and its forecast from the latest reading (see the class docstring).
@@ -228,8 +245,10 @@ class Forecasting:
             result = backtest(series, model, spec.horizon, step, spec.windows, exclude=exclude)
             with self._lock:
                 self._calibrations[ckey] = _Calibration(result.intervals, series.index[-1], exclude)
-        except NotEnoughData:
-            pass  # too short to calibrate: forecasts go without bands rather than fail
+                self._too_short.pop(ckey, None)
+        except NotEnoughData as exc:  # too short to calibrate: no bands rather than a failure
+            with self._lock:
+                self._too_short[ckey] = str(exc)
 
 
 def event_exclusions(
@@ -343,8 +362,17 @@ def backtest_data(
     )
     results = {name: results[name] for name in models if name in results}  # asked order
     if not results:
+        short = any("one horizon" in why for why in failed.values())
+        hint = (
+            f" ({len(data.series):,} readings for a horizon of {spec.horizon} steps and "
+            f"{spec.windows} windows: a shorter horizon or fewer windows needs less)"
+            if short
+            else ""
+        )
         raise NotEnoughData(
-            "no model could be backtested: " + "; ".join(f"{k}: {v}" for k, v in failed.items())
+            "no model could be backtested: "
+            + "; ".join(f"{k}: {v}" for k, v in failed.items())
+            + hint
         )
     return results, failed
 

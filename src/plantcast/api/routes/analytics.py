@@ -125,6 +125,7 @@ def get_forecast(
         chosen=result.chosen,
         scores=scores,
         fitted_on=result.fitted_on,
+        no_bands=result.no_bands,
         forecast=points,  # type: ignore[arg-type]  # pydantic validates the dicts
     )
 

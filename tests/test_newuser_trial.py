@@ -1,0 +1,165 @@
+"""What a new user met on data of their own (imported CSVs, not the simulator's): short and fast
+sensors, gaps, the explanations and messages they read."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+from plantcast.cli.main import cli
+from plantcast.services.forecasting import ForecastSpec, forecast_sensor
+from plantcast.store import Store
+
+START = pd.Timestamp("2026-10-01", tz="UTC")
+
+
+def write_csv(path, index: pd.DatetimeIndex, values) -> str:
+    lines = ["ts,value", *(f"{t.isoformat()},{v}" for t, v in zip(index, values, strict=True))]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+def daily(index: pd.DatetimeIndex, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    phase = 2 * np.pi * (index - START).total_seconds().to_numpy() / 86_400
+    return np.round(50 + 10 * np.sin(phase) + rng.normal(0, 1, len(index)), 3)
+
+
+def run(*args: str):
+    result = CliRunner().invoke(cli, list(args))
+    assert result.exit_code in (0, 1), result.output
+    return result
+
+
+def imported(url: str, tmp_path, name: str, index: pd.DatetimeIndex) -> None:
+    path = write_csv(tmp_path / f"{name}.csv", index, daily(index))
+    result = run("import", path, "--sensor", name, "--database-url", url)
+    assert result.exit_code == 0, result.output
+
+
+def test_a_forecast_without_bands_says_why(sqlite_url, tmp_path):
+    """Ten readings: the 1-day horizon leaves no backtest origin to calibrate the bands. The
+    forecast still comes, and the user is told why its bands are missing and what helps."""
+    imported(sqlite_url, tmp_path, "short", pd.date_range(START, periods=10, freq="10min"))
+    result = run("forecast", "--sensor", "short", "--format", "csv", "--database-url", sqlite_url)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "ts,mean"
+    assert "short: no 80/95 % bands: too little history to calibrate them" in result.stderr
+    assert "shorter than one horizon (144 steps)" in result.stderr
+    assert "a shorter horizon needs less" in result.stderr
+    # the shorter horizon does give them, and then nothing is said
+    shorter = run(
+        "forecast",
+        "--sensor",
+        "short",
+        "--horizon",
+        "30min",
+        "--format",
+        "csv",
+        "--database-url",
+        sqlite_url,
+    )
+    assert shorter.stdout.splitlines()[0] == "ts,mean,lower_80,upper_80,lower_95,upper_95"
+    assert "no 80/95 % bands" not in shorter.stderr
+
+
+def test_bands_missing_for_the_season_name_the_season(sqlite_url, tmp_path):
+    """Two days at 10 min with a daily season: no origin has two days before it; the reason
+    says so (a shorter horizon would not help, so it is not suggested)."""
+    imported(sqlite_url, tmp_path, "twodays", pd.date_range(START, periods=288, freq="10min"))
+    result = run(
+        "forecast",
+        "--sensor",
+        "twodays",
+        "--horizon",
+        "2h",
+        "--format",
+        "csv",
+        "--database-url",
+        sqlite_url,
+    )
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "ts,mean"
+    assert "need 2 periods of 24h of history" in result.stderr
+    assert "shorter horizon" not in result.stderr
+
+
+def test_the_forecast_result_carries_the_reason(store, tmp_path):
+    index = pd.date_range(START, periods=20, freq="10min")
+    sensor = store.ensure_sensor("tiny", source="imported", interval=pd.Timedelta("10min"))
+    store.write_readings(sensor.id, pd.Series(daily(index), index=index))
+    result = forecast_sensor(store, "tiny", ForecastSpec(horizon=144, periods=()))
+    assert list(result.frame.columns) == ["mean"]
+    assert result.no_bands is not None and "too little history" in result.no_bands
+    full = forecast_sensor(store, "tiny", ForecastSpec(horizon=2, periods=(), windows=3))
+    assert "lower_80" in full.frame.columns and full.no_bands is None
+
+
+def test_a_backtest_too_long_for_the_history_says_what_to_shorten(sqlite_url, tmp_path):
+    """A 1 s sensor with 15 min of history: the default horizon (1,440 steps) is longer than it."""
+    imported(sqlite_url, tmp_path, "fast", pd.date_range(START, periods=900, freq="1s"))
+    result = run(
+        "backtest", "--sensor", "fast", "--models", "fourier_linear", "--database-url", sqlite_url
+    )
+    assert result.exit_code == 1
+    message = " ".join(result.output.split())
+    assert "900 readings for a horizon of 1440 steps and 10 windows" in message
+    assert "a shorter horizon or fewer windows needs less" in message
+    shorter = run(
+        "backtest",
+        "--sensor",
+        "fast",
+        "--models",
+        "fourier_linear",
+        "--horizon",
+        "1min",
+        "--windows",
+        "3",
+        "--format",
+        "json",
+        "--database-url",
+        sqlite_url,
+    )
+    assert shorter.exit_code == 0, shorter.output
+
+
+def test_a_dropout_alert_shows_without_an_expected_value(sqlite_url, tmp_path):
+    """Ten days at 5 min with a 7 h gap: the dropout alert has no expected value, and neither
+    `alerts show` nor `detect --explain` prints Python's None or raw nanoseconds."""
+    index = pd.date_range(START, periods=2880, freq="5min")
+    hours = (index - START).total_seconds() / 3600
+    imported(sqlite_url, tmp_path, "gappy", index[(hours < 100) | (hours > 107)])
+    assert run("detect", "--sensor", "gappy", "--database-url", sqlite_url).exit_code == 0
+    listed = json.loads(run("alerts", "--format", "json", "--database-url", sqlite_url).stdout)
+    dropout = next(a for a in listed["alerts"] if a["detector"] == "dropout")
+    assert dropout["expected"] is None
+    shown = run("alerts", "--database-url", sqlite_url, "show", str(dropout["id"]))
+    assert shown.exit_code == 0, shown.output
+    assert "None" not in shown.stdout
+    value_line = next(line for line in shown.stdout.splitlines() if "value:" in line)
+    assert "expected" not in value_line
+    explained = run("detect", "--explain", "--sensor", "gappy", "--database-url", sqlite_url)
+    assert explained.exit_code == 0, explained.output
+    text = " ".join(explained.stdout.split())
+    assert "step 5min" in text and "300000000000" not in text
+    assert " None" not in text
+
+
+@pytest.mark.parametrize("offset", ["+02:00", "-05:00"])
+def test_times_with_a_utc_offset_are_stored_in_utc(sqlite_url, tmp_path, offset):
+    """A file written in local time with its offset lands on the same UTC instants."""
+    index = pd.date_range(START, periods=6, freq="10min")
+    local = index.tz_convert(f"Etc/GMT{'-' if offset[0] == '+' else '+'}{int(offset[1:3])}")
+    path = tmp_path / "local.csv"
+    path.write_text("ts,value\n" + "".join(f"{t.isoformat()},{i}\n" for i, t in enumerate(local)))
+    assert offset in path.read_text()
+    assert (
+        run("import", str(path), "--sensor", "local", "--database-url", sqlite_url).exit_code == 0
+    )
+    with Store.open(sqlite_url) as store:
+        series = store.read_series(store.get_sensor("local").id, START, START + pd.Timedelta("1h"))
+    assert list(series.index) == list(index)
