@@ -13,6 +13,8 @@ import pytest
 
 from plantcast.store import Store
 
+pytest_plugins = ["dashboard_fixtures"]  # the page's AppTest fixtures
+
 PG_URL = os.environ.get("PLANTCAST_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 

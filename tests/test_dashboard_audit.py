@@ -4,55 +4,24 @@ filters it; a viewer gets no note form and anyone but an admin is told the log i
 
 from __future__ import annotations
 
-import contextlib
-
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-import plantcast.dashboard
-from plantcast.core.errors import PlantcastError
-from plantcast.dashboard import state
+from dashboard_fixtures import open_page
 from plantcast.ingest.backfill import backfill
 from plantcast.services import users
 from plantcast.services.notes import list_annotations
-from plantcast.store import Store
-
-
-@pytest.fixture(autouse=True)
-def fresh_resources():
-    st.cache_resource.clear()
-    yield
-    with contextlib.suppress(PlantcastError):
-        state.forecasting().wait()
-        state.model_board().shutdown()
-        state.store().close()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
-def page_db(sqlite_url, monkeypatch):
-    store = Store.open(sqlite_url)
-    store.init()
-    backfill(store, "reservoir_pressure", days=1, interval=pd.Timedelta("30min"))
-    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("PLANTCAST_USER", "ada")
-    yield store
-    store.close()
-
-
-def _page(screen: str) -> AppTest:
-    at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
-    at.run()
-    at.switch_page(f"screens/{screen}").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def page_db(page_store):
+    backfill(page_store, "reservoir_pressure", days=1, interval=pd.Timedelta("30min"))
+    return page_store
 
 
 def test_an_operator_adds_a_note_on_the_sensor_page(page_db):
     users.add_user(page_db, "ada", "operator", actor="setup")
-    at = _page("sensor.py")
+    at = open_page("sensor.py")
     at.text_input(key="note_text").input("seal replaced on pump 3")
     at.text_input(key="note_over").input("2h").run()
     at.button(key="note_add").click().run()
@@ -68,7 +37,7 @@ def test_an_operator_adds_a_note_on_the_sensor_page(page_db):
 
 def test_a_bad_span_is_refused_in_place_and_nothing_is_stored(page_db):
     users.add_user(page_db, "ada", "operator", actor="setup")
-    at = _page("sensor.py")
+    at = open_page("sensor.py")
     at.text_input(key="note_text").input("valve check")
     at.text_input(key="note_over").input("soon").run()
     at.button(key="note_add").click().run()
@@ -78,7 +47,7 @@ def test_a_bad_span_is_refused_in_place_and_nothing_is_stored(page_db):
 
 def test_a_viewer_has_no_note_form(page_db):
     users.add_user(page_db, "ada", "viewer", actor="setup")
-    at = _page("sensor.py")
+    at = open_page("sensor.py")
     assert not [t for t in at.text_input if t.key == "note_text"]
 
 
@@ -86,7 +55,7 @@ def test_an_admin_reads_and_filters_the_audit_log(page_db):
     users.add_user(page_db, "ada", "admin", actor="setup")
     users.add_user(page_db, "olga", "viewer", actor="ada")
     users.set_role(page_db, "olga", "operator", actor="ada")
-    at = _page("audit.py")
+    at = open_page("audit.py")
     assert at.session_state["audit_rows"] == [
         ("ada", "user.set_role", "user:olga"),
         ("ada", "user.add", "user:olga"),
@@ -98,6 +67,6 @@ def test_an_admin_reads_and_filters_the_audit_log(page_db):
 
 def test_the_audit_log_is_for_admins(page_db):
     users.add_user(page_db, "ada", "operator", actor="setup")
-    at = _page("audit.py")
+    at = open_page("audit.py")
     assert "this page is for admins" in " ".join(i.value for i in at.info)
     assert "audit_rows" not in at.session_state

@@ -5,18 +5,13 @@ disabled."""
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-import plantcast.dashboard
+from dashboard_fixtures import open_page
 from plantcast.core.errors import NotFound, PlantcastError
 from plantcast.core.types import AlertLabel, AlertStatus, Source
-from plantcast.dashboard import state
 from plantcast.services import alert_workflow, users
 from plantcast.services.inbox import inbox, parse_since
 from plantcast.store import Store
@@ -72,39 +67,21 @@ def test_filters(store):
 
 
 # -- the page -----------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def fresh_resources():
-    st.cache_resource.clear()
-    yield
-    with contextlib.suppress(PlantcastError):
-        state.store().close()
-    st.cache_resource.clear()
+@pytest.fixture
+def page_user() -> str:
+    return "olga"
 
 
 @pytest.fixture
-def page_db(sqlite_url, monkeypatch):
-    store = Store.open(sqlite_url)
-    store.init()
-    ids = _fill(store)
-    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("PLANTCAST_USER", "olga")
-    yield store, ids
-    store.close()
-
-
-def _inbox_page() -> AppTest:
-    at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
-    at.run()
-    at.switch_page("screens/inbox.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+def page_db(page_store):
+    return page_store, _fill(page_store)
 
 
 def test_bulk_acknowledge_label_assign_and_comment(page_db):
     store, ids = page_db
     users.add_user(store, "olga", "operator", actor="admin")
     users.add_user(store, "bob", "operator", actor="admin")
-    at = _inbox_page()
+    at = open_page("inbox.py")
     assert at.session_state["inbox"] == [ids["a"], ids["b"], ids["c"], ids["old"]]
     at.selectbox(key="inbox_sensor").select("pump_1").run()
     assert at.session_state["inbox"] == [ids["a"], ids["b"]]
@@ -151,7 +128,7 @@ def test_bulk_acknowledge_label_assign_and_comment(page_db):
 def test_a_viewer_cannot_change_anything(page_db):
     store, ids = page_db
     users.add_user(store, "olga", "viewer", actor="admin")
-    at = _inbox_page()
+    at = open_page("inbox.py")
     assert "olga (viewer)" in " ".join(c.value for c in at.caption)
     at.multiselect(key="inbox_ids").select(ids["a"]).run()
     for key in ("inbox_ack", "inbox_resolve", "inbox_assign", "inbox_label_go"):

@@ -4,20 +4,16 @@ Streamlit's AppTest (what it lists, searches and filters)."""
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
 from sqlalchemy import event
 from streamlit.testing.v1 import AppTest
 
 import plantcast.dashboard
-from plantcast.core.errors import PlantcastError
 from plantcast.core.types import AlertStatus, Source
-from plantcast.dashboard import state
 from plantcast.services.assets import create_asset
 from plantcast.services.overview import SPARK_BUCKETS, asset_overview, overview, status_of
 from plantcast.services.silences import add_silence
@@ -26,6 +22,7 @@ from plantcast.store import alerts as alert_rows
 
 STEP = pd.Timedelta("30min")
 NOW = pd.Timestamp("2026-03-01 12:00", tz="UTC")
+pytestmark = pytest.mark.usefixtures("fresh_resources")  # the page's caches (dashboard_fixtures)
 
 
 def _sensor(store: Store, name: str, *, last: pd.Timestamp | None, n: int = 96) -> int:
@@ -159,15 +156,6 @@ def test_one_refresh_is_three_statements_whatever_the_number_of_sensors(store):
 
 
 # -- the page -----------------------------------------------------------------------------
-@pytest.fixture(autouse=True)
-def fresh_resources():
-    st.cache_resource.clear()
-    yield
-    with contextlib.suppress(PlantcastError):
-        state.store().close()
-    st.cache_resource.clear()
-
-
 def _run(url: str, monkeypatch) -> AppTest:
     monkeypatch.setenv("PLANTCAST_DATABASE_URL", url)
     at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)

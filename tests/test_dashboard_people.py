@@ -4,50 +4,14 @@ told the page is for admins."""
 
 from __future__ import annotations
 
-import contextlib
-
-import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
-
-import plantcast.dashboard
-from plantcast.core.errors import PlantcastError
-from plantcast.dashboard import state
+from dashboard_fixtures import open_page
 from plantcast.services import apikeys, users
-from plantcast.store import Store
 
 
-@pytest.fixture(autouse=True)
-def fresh_resources():
-    st.cache_resource.clear()
-    yield
-    with contextlib.suppress(PlantcastError):
-        state.store().close()
-    st.cache_resource.clear()
-
-
-@pytest.fixture
-def page_db(sqlite_url, monkeypatch):
-    store = Store.open(sqlite_url)
-    store.init()
-    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("PLANTCAST_USER", "ada")
-    yield store
-    store.close()
-
-
-def _page() -> AppTest:
-    at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
-    at.run()
-    at.switch_page("screens/people.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
-
-
-def test_an_admin_manages_users_and_keys(page_db):
-    store = page_db
+def test_an_admin_manages_users_and_keys(page_store):
+    store = page_store
     users.add_user(store, "ada", "admin", actor="setup")
-    at = _page()
+    at = open_page("people.py")
     at.text_input(key="people_name").input("olga")
     at.selectbox(key="people_role").select("viewer").run()
     at.button(key="people_add").click().run()
@@ -76,8 +40,8 @@ def test_an_admin_manages_users_and_keys(page_db):
     assert actions == ["key.create", "key.revoke", "user.add", "user.disable", "user.set_role"]
 
 
-def test_anyone_else_is_told_it_is_for_admins(page_db):
-    users.add_user(page_db, "ada", "operator", actor="setup")
-    at = _page()
+def test_anyone_else_is_told_it_is_for_admins(page_store):
+    users.add_user(page_store, "ada", "operator", actor="setup")
+    at = open_page("people.py")
     assert "this page is for admins" in " ".join(i.value for i in at.info)
     assert not at.button

@@ -4,58 +4,35 @@ silenced meanwhile; a viewer's controls are disabled."""
 
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pandas as pd
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
 
-import plantcast.dashboard
-from plantcast.core.errors import PlantcastError
+from dashboard_fixtures import open_page
 from plantcast.core.types import Source
-from plantcast.dashboard import state
 from plantcast.services import users
 from plantcast.services.overview import overview
 from plantcast.services.silences import list_silences
-from plantcast.store import Store
-
-
-@pytest.fixture(autouse=True)
-def fresh_resources():
-    st.cache_resource.clear()
-    yield
-    with contextlib.suppress(PlantcastError):
-        state.store().close()
-    st.cache_resource.clear()
 
 
 @pytest.fixture
-def page_db(sqlite_url, monkeypatch):
-    store = Store.open(sqlite_url)
-    store.init()
+def page_user() -> str:
+    return "olga"
+
+
+@pytest.fixture
+def page_db(page_store):
+    store = page_store
     s = store.ensure_sensor("pump_1", source=Source.IMPORTED, interval=pd.Timedelta("1min"))
     idx = pd.date_range(end=pd.Timestamp.now(tz="UTC"), periods=5, freq="1min", name="ts")
     store.write_readings(s.id, pd.Series(np.arange(5.0), index=idx))
-    monkeypatch.setenv("PLANTCAST_DATABASE_URL", sqlite_url)
-    monkeypatch.setenv("PLANTCAST_USER", "olga")
-    yield store
-    store.close()
-
-
-def _page() -> AppTest:
-    at = AppTest.from_file(str(plantcast.dashboard.APP), default_timeout=60)
-    at.run()
-    at.switch_page("screens/silences.py").run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return store
 
 
 def test_an_operator_adds_and_ends_a_silence(page_db):
     store = page_db
     users.add_user(store, "olga", "operator", actor="admin")
-    at = _page()
+    at = open_page("silences.py")
     assert at.session_state["silences"] == []
     at.text_input(key="sil_reason").input("seal change").run()
     at.button(key="sil_add").click().run()
@@ -80,6 +57,6 @@ def test_an_operator_adds_and_ends_a_silence(page_db):
 
 def test_a_viewer_cannot_silence(page_db):
     users.add_user(page_db, "olga", "viewer", actor="admin")
-    at = _page()
+    at = open_page("silences.py")
     assert at.button(key="sil_add").disabled and at.text_input(key="sil_reason").disabled
     assert "silence.add needs operator" in " ".join(c.value for c in at.caption)
