@@ -38,22 +38,36 @@ def parse_size_args(
     return parser.parse_args(argv)
 
 
-def rows_on_both_engines(doc: str, name: str, sensors: int, run) -> tuple[argparse.Namespace, list]:
-    """For a benchmark of ``--sensors`` sensors over ``--days`` days (and --pg-url/--no-pg):
-    the parsed options and the rows of ``run(url, sensors, days)`` on a SQLite file and, unless
-    --no-pg, on a scratch PostgreSQL schema, both named after ``name``."""
+def pg_options(doc: str, extra) -> argparse.Namespace:
+    """A benchmark's options, ``extra(parser)``'s and --pg-url/--no-pg, parsed."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
-    parser.add_argument("--sensors", type=int, default=sensors)
-    parser.add_argument("--days", type=float, default=7.0)
+    extra(parser)
     parser.add_argument("--pg-url", default=DEFAULT_PG_URL)
     parser.add_argument("--no-pg", action="store_true")
-    args = parser.parse_args()
-    rows = []
+    return parser.parse_args()
+
+
+def on_both_engines(args: argparse.Namespace, name: str, run) -> list:
+    """``run(url)`` on a SQLite file and, unless --no-pg, on a scratch PostgreSQL schema, both
+    named after ``name``: what each returned, SQLite's first."""
     with scratch(None if args.no_pg else args.pg_url) as (tmpdir, schemas):
-        rows += run(f"sqlite:///{tmpdir}/{name}.db", args.sensors, args.days)
+        results = [run(f"sqlite:///{tmpdir}/{name}.db")]
         if schemas is not None:
-            rows += run(schemas.create(name), args.sensors, args.days)
-    return args, rows
+            results.append(run(schemas.create(name)))
+    return results
+
+
+def rows_on_both_engines(doc: str, name: str, sensors: int, run) -> tuple[argparse.Namespace, list]:
+    """For a benchmark of ``--sensors`` sensors over ``--days`` days: the parsed options and
+    the rows of ``run(url, sensors, days)`` on both engines (:func:`on_both_engines`)."""
+
+    def extra(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--sensors", type=int, default=sensors)
+        parser.add_argument("--days", type=float, default=7.0)
+
+    args = pg_options(doc, extra)
+    runs = on_both_engines(args, name, lambda url: run(url, args.sensors, args.days))
+    return args, [row for rows in runs for row in rows]
 
 
 def extremes_by_engine(results: list[dict]):

@@ -8,13 +8,12 @@ of this process before and after (``ru_maxrss``).
 
 from __future__ import annotations
 
-import argparse
 import resource
 import time
 
 import pandas as pd
 
-from _common import DEFAULT_PG_URL, print_table, progress, scratch
+from _common import on_both_engines, pg_options, print_table, progress
 from plantcast.core.types import Source
 from plantcast.services.detection import detect_sensor
 from plantcast.signals import SignalModel, generate_readings
@@ -60,18 +59,16 @@ def run(url: str, n: int) -> list:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--readings", type=int, default=1_000_000)
-    ap.add_argument("--pg-url", default=DEFAULT_PG_URL)
-    ap.add_argument("--no-pg", action="store_true")
-    args = ap.parse_args()
-    rows = []
-    with scratch(None if args.no_pg else args.pg_url) as (tmpdir, schemas):
-        progress(f"SQLite, {args.readings:,} readings")
-        rows.append(run(f"sqlite:///{tmpdir}/history.db", args.readings))
-        if schemas is not None:
-            progress(f"PostgreSQL, {args.readings:,} readings")
-            rows.append(run(schemas.create("history"), args.readings))
+    args = pg_options(
+        __doc__, lambda parser: parser.add_argument("--readings", type=int, default=1_000_000)
+    )
+
+    def one(url: str) -> list:
+        engine = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
+        progress(f"{engine}, {args.readings:,} readings")
+        return run(url, args.readings)
+
+    rows = on_both_engines(args, "history", one)
     print_table(
         f"One detect over {args.readings:,} readings of imported history (1-min steps)",
         ["engine", "scored", "chunks", "alerts", "seconds", "RSS before MB", "peak RSS MB"],
