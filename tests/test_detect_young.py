@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from plantcast.core.types import Source
+from plantcast.detect.alerts import drop_unlearnt
 from plantcast.services.detection import detect_sensor
 from plantcast.services.detection_batch import detect_pass
 from plantcast.services.detector_training import CLEAN_PAD, clean_pad
@@ -80,3 +81,42 @@ def test_a_fault_after_15_minutes_of_history_alerts_on_the_incremental_pass(stor
         assert len(found) == 1
         at = START + (HISTORY + 60) * SECOND
         assert at <= found[0].ts <= at + 5 * SECOND
+
+
+def _habit(fault: bool) -> pd.Series:
+    """A week at 5 min: a level with noise and, every evening at 20:00, one reading 50σ up
+    (the sensor's habit, as a job that runs nightly makes); with ``fault``, from day 5 08:20
+    on the level 30σ up."""
+    idx = pd.date_range(START, periods=7 * 288, freq="5min")
+    value = 10 + np.random.default_rng(3).normal(0, 0.1, len(idx))
+    value[240::288] += 5
+    if fault:
+        value[5 * 288 + 100 :] += 3
+    return pd.Series(value, index=idx)
+
+
+@pytest.mark.parametrize("fault", (False, True))
+def test_a_young_sensors_daily_habit_is_not_an_alert_but_a_fault_is(store, fault):
+    """The first week is scored by detectors fitted on it (in-sample): a detector that flags
+    its evening spike day after day flags more of its own window than its budget allows, has
+    not learnt the sensor, and raises none of them (it raised five); a shift still alerts."""
+    sid = store.ensure_sensor("habit", source=Source.IMPORTED, interval=pd.Timedelta("5min")).id
+    store.write_readings(sid, _habit(fault))
+    assert detect_sensor(store, "habit").scored == 7 * 288
+    found = _alerts(store, sid)
+    if not fault:
+        assert found == []
+    else:
+        assert len(found) == 1
+        at = START + (5 * 288 + 100) * pd.Timedelta("5min")
+        assert at <= found[0].ts <= at + pd.Timedelta("1h")
+
+
+def test_an_over_budget_detectors_episodes_are_dropped_the_others_kept():
+    eps = pd.DataFrame({"start": pd.date_range(START, periods=3, freq="1D")})
+    eps["end"] = eps["start"]
+    found = {"residual_z": eps, "level_shift": eps.iloc[:1], "stuck": eps}
+    kept = drop_unlearnt(found, {"residual_z": 1, "level_shift": 1})
+    assert kept["residual_z"].empty  # three where one was allowed
+    assert kept["level_shift"].equals(eps.iloc[:1])  # within its allowance
+    assert kept["stuck"].equals(eps)  # no allowance given: kept

@@ -123,6 +123,26 @@ def drop_uncorroborated(
     return out
 
 
+def drop_unlearnt(
+    found: Mapping[str, pd.DataFrame], allowed: Mapping[str, int]
+) -> dict[str, pd.DataFrame]:
+    """``found`` ({detector: episodes}) less the episodes of each detector that flags more of
+    them than ``allowed`` (its own count, by name; a detector not named keeps all of them).
+
+    For a fit made in-sample (a young sensor's first one, on the very readings it scores): its
+    thresholds were calibrated to flag at most ``allowed`` blocks of that window
+    (:func:`~plantcast.detect.calibration.allowed_exceedances`), and the episodes left out of
+    its training as anomalies are the ones it flags. A detector that still flags more than
+    that has not learnt the sensor yet (a daily burst, a spike it makes every day): those are
+    the sensor's habits as much as faults, so none of them alerts. One fault in a young
+    sensor's first readings still does."""
+    out = dict(found)
+    for name, eps in found.items():
+        if name in allowed and len(eps) > allowed[name]:
+            out[name] = eps.iloc[:0]
+    return out
+
+
 def merge_episodes(
     existing: list[dict[str, Any]],
     new_episodes: pd.DataFrame,

@@ -32,8 +32,9 @@ from plantcast.detect import (
     StuckDetector,
     merge_episodes,
 )
-from plantcast.detect.alerts import drop_uncorroborated
+from plantcast.detect.alerts import drop_uncorroborated, drop_unlearnt
 from plantcast.detect.base import DEFAULT_BUDGET, validate_series
+from plantcast.detect.calibration import allowed_exceedances
 from plantcast.detect.episodes import INCIDENT_COOLDOWN
 from plantcast.detect.residual import DETECT_HARMONICS
 from plantcast.services.detector_fits import (
@@ -385,6 +386,8 @@ def alert_changes(
     fitted = score.fit.detectors if score.fit is not None else {}
     thresholds = {n: d.threshold_ for n, d in fitted.items() if hasattr(d, "threshold_")}
     kept = drop_uncorroborated(score.found, thresholds, tolerance=INCIDENT_COOLDOWN)
+    if score.fit is not None and score.fit.in_sample:  # a young sensor: what it has not learnt
+        kept = drop_unlearnt(kept, in_sample_allowance(score.fit))
     found = [eps.assign(detector=name) for name, eps in kept.items() if len(eps)]
     episodes = pd.concat(found, ignore_index=True) if found else _NO_EPISODES
     return merge_episodes(
@@ -396,6 +399,14 @@ def alert_changes(
         close_unmatched_at=score.a,
         scored_detectors=tuple(score.found),
     )
+
+
+def in_sample_allowance(fit: Fit) -> dict[str, int]:
+    """The episodes each detector of an in-sample fit may flag in its own training window
+    (``calibration.allowed_exceedances`` of its budget over the window's days)."""
+    days = (fit.trained_until - fit.trained_from) / pd.Timedelta(days=1)
+    budgets = {n: getattr(d, "budget", None) for n, d in fit.detectors.items()}
+    return {n: allowed_exceedances(b, days) for n, b in budgets.items() if b is not None}
 
 
 def alert_record(alert: Alert) -> dict:
