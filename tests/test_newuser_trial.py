@@ -163,3 +163,60 @@ def test_times_with_a_utc_offset_are_stored_in_utc(sqlite_url, tmp_path, offset)
     with Store.open(sqlite_url) as store:
         series = store.read_series(store.get_sensor("local").id, START, START + pd.Timedelta("1h"))
     assert list(series.index) == list(index)
+
+
+def test_refresh_without_a_horizon_follows_each_sensors_interval(store, db_url):
+    """The default refresh (and serve's forecasts job) used a fixed 24h horizon: a weekly
+    sensor failed at every run ("horizon 24h is shorter than one reading interval (7d)").
+    Unset, it is a day of each sensor's readings, at least 24, as `forecast` does."""
+    from plantcast.serve.config import PlantConfig
+
+    weekly = store.ensure_sensor("weekly", source="imported", interval=pd.Timedelta("7d"))
+    index = pd.date_range("2024-10-06", periods=104, freq="7D", tz="UTC")
+    store.write_readings(weekly.id, pd.Series(1000 + 5.0 * np.arange(104), index=index))
+    fast = store.ensure_sensor("halfhourly", source="imported", interval=pd.Timedelta("30min"))
+    index = pd.date_range(START, periods=14 * 48, freq="30min")
+    store.write_readings(fast.id, pd.Series(daily(index), index=index))
+    result = run(
+        "forecast",
+        "refresh",
+        "--model",
+        "seasonal_naive",
+        "--format",
+        "json",
+        "--database-url",
+        db_url,
+    )
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["failed"] == {} and summary["refitted"] == 2
+    listed = json.loads(
+        run("forecast", "list", "--format", "json", "--database-url", db_url).stdout
+    )
+    steps = {row["sensor"]: row["horizon_steps"] for row in listed}
+    assert steps == {"weekly": 24, "halfhourly": 48}
+    assert PlantConfig().forecasting.horizon is None  # serve's job takes the same default
+    explicit = run(
+        "forecast",
+        "refresh",
+        "--horizon",
+        "24h",
+        "--max-age",
+        "0s",
+        "--model",
+        "seasonal_naive",
+        "--database-url",
+        db_url,
+    )
+    assert explicit.exit_code == 1  # asked for less than one reading: that sensor's failure
+    assert "horizon 24h is shorter than one reading interval (7d)" in explicit.output
+
+
+def test_the_cli_default_horizon_is_the_services_rule():
+    from plantcast.cli.forecast_options import MAX_DEFAULT_STEPS, MIN_DEFAULT_STEPS, default_steps
+    from plantcast.services.forecast_store import MAX_STEPS
+    from plantcast.services.forecast_store import MIN_DEFAULT_STEPS as SERVICE_MIN
+
+    assert (MIN_DEFAULT_STEPS, MAX_DEFAULT_STEPS) == (SERVICE_MIN, MAX_STEPS)
+    for interval, steps in [("1s", 1440), ("1min", 1440), ("30min", 48), ("2h", 24), ("7d", 24)]:
+        assert default_steps(pd.Timedelta(interval)) == steps

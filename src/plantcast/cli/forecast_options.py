@@ -72,9 +72,11 @@ def _periods(text: str | None) -> tuple[str, ...] | None:
 
 
 def default_steps(interval: pd.Timedelta) -> int:
-    """Steps of the default horizon: a day of readings, clamped to [24, 1,440] readings."""
-    day = 86_400 / interval.total_seconds()
-    return int(min(max(math.floor(day), MIN_DEFAULT_STEPS), MAX_DEFAULT_STEPS))
+    """Steps of the default horizon: a day of readings, clamped to [24, 1,440] readings (the
+    rule `forecast refresh` and serve's forecasts job follow too)."""
+    from plantcast.services.forecast_store import default_horizon_steps
+
+    return default_horizon_steps(interval)
 
 
 def horizon_steps(horizon: pd.Timedelta | None, interval: pd.Timedelta) -> int:

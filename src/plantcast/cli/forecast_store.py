@@ -31,7 +31,13 @@ STALE_AFTER = click.option(
 @database_option
 @click.option("--sensor", "sensors", multiple=True, help="Sensor name (repeatable; default all).")
 @click.option("--model", type=LazyChoice(available_models), default="auto", show_default=True)
-@click.option("--horizon", type=DURATION, default="24h", show_default=True, help="How far ahead.")
+@click.option(
+    "--horizon",
+    type=DURATION,
+    default=None,
+    help="How far ahead [default: a day of each sensor's readings, at least 24 and at most "
+    "1,440 of them (a weekly sensor: 24 weeks)].",
+)
 @click.option(
     "--max-age",
     type=DURATION,

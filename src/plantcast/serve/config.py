@@ -137,7 +137,10 @@ class Forecasting(Section):
     enabled: bool = True
     every: Duration = Field(default="1h", description="How often every sensor is refitted.")
     model: str = "auto"
-    horizon: Duration = "24h"
+    horizon: Duration | None = Field(
+        default=None,
+        description="How far ahead; unset: a day of each sensor's readings (24 to 1,440).",
+    )
     reselect_every: Duration = Field(
         default="7d", description="How often auto chooses each sensor's model again."
     )

@@ -46,7 +46,7 @@ dask = false                          # true: score on a local Dask cluster (one
 enabled = true
 every = "1h"
 model = "auto"
-horizon = "24h"
+# horizon = "24h"                     # default: a day of each sensor's readings (24 to 1,440)
 reselect_every = "7d"                 # auto chooses each sensor's model again this often
 dask = false
 

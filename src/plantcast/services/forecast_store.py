@@ -43,6 +43,9 @@ from plantcast.store.forecasts import ForecastPlan, StoredForecast
 DEFAULT_RESELECT_EVERY = pd.Timedelta("1d")
 DEFAULT_STALE_AFTER = pd.Timedelta("2h")  # an hourly refresh plus its own run time, with room
 MAX_STEPS = 1_440  # a stored forecast's length at most, whatever the horizon and interval
+# No horizon given: a day of the sensor's readings, at least MIN_DEFAULT_STEPS (a weekly
+# sensor's "day" is not a fraction of a reading but 24 weeks), as `plantcast forecast` does.
+MIN_DEFAULT_STEPS = 24
 
 Progress = Callable[[int, int, str], None]
 # ``dask``: a distributed.Client, a scheduler address ("tcp://host:8786"), a number of local
@@ -81,6 +84,13 @@ def _duration(value: pd.Timedelta | timedelta | str, name: str) -> pd.Timedelta:
     if isinstance(value, timedelta) and not isinstance(value, pd.Timedelta):
         value = pd.Timedelta(value)
     return parse_duration(value, field=name)
+
+
+def default_horizon_steps(interval: pd.Timedelta) -> int:
+    """The default horizon in readings of ``interval``: a day of them, within
+    [``MIN_DEFAULT_STEPS``, ``MAX_STEPS``] (30 min: 48; 1 s: 1,440; weekly: 24)."""
+    day = pd.Timedelta("1d") / interval if interval > pd.Timedelta(0) else MAX_STEPS
+    return int(min(max(math.floor(day), MIN_DEFAULT_STEPS), MAX_STEPS))
 
 
 def horizon_in_steps(horizon: pd.Timedelta, interval: pd.Timedelta) -> int:
@@ -153,7 +163,7 @@ def refresh_forecasts(
     store: Store,
     sensors: Iterable[str] | None = None,
     *,
-    horizon: pd.Timedelta | timedelta | str,
+    horizon: pd.Timedelta | timedelta | str | None = None,
     model: str = "auto",
     max_age: pd.Timedelta | timedelta | str,
     dask: DaskTarget = None,
@@ -168,9 +178,10 @@ def refresh_forecasts(
     (a database outage is not a sensor's failure: it raises).
 
     ``horizon`` and ``max_age`` are durations ("24h" or a Timedelta); the horizon becomes steps
-    of each sensor's interval. ``dask``: None or False refits in this process; a
-    ``distributed.Client``, a scheduler address, a number of local worker processes, or True
-    (``PLANTCAST_DASK_SCHEDULER``, else a local cluster) fans the refits out on Dask.
+    of each sensor's interval (None: :func:`default_horizon_steps` of each sensor's).
+    ``dask``: None or False refits in this process; a ``distributed.Client``, a scheduler
+    address, a number of local worker processes, or True (``PLANTCAST_DASK_SCHEDULER``, else a
+    local cluster) fans the refits out on Dask.
     ``now`` (tests) fixes the clock: ages are measured from it and forecasts are stamped with
     it; without it each forecast is stamped when it is written. ``on_progress(done, total,
     sensor)`` follows the refits of the due sensors.
@@ -193,7 +204,7 @@ def refresh_forecasts(
     job.summary.on_dask = dask is not None and dask is not False
     job.plan(
         sensors,
-        _duration(horizon, "horizon"),
+        None if horizon is None else _duration(horizon, "horizon"),
         _duration(max_age, "max_age"),
     )
     if job.summary.on_dask and job.due:
@@ -228,7 +239,7 @@ class _Refresh:
         self.kept: dict[str, Choice | None] = {}
 
     def plan(
-        self, sensors: Iterable[str] | None, span: pd.Timedelta, max_age: pd.Timedelta
+        self, sensors: Iterable[str] | None, span: pd.Timedelta | None, max_age: pd.Timedelta
     ) -> None:
         known = {s.name: s for s in self.store.list_sensors()}
         names = list(known) if sensors is None else list(dict.fromkeys(sensors))
@@ -241,7 +252,11 @@ class _Refresh:
             self.plans = tx.forecast_plans(s.id for s in chosen)
         for s in chosen:
             try:
-                self.steps[s.name] = horizon_in_steps(span, s.interval)
+                self.steps[s.name] = (
+                    default_horizon_steps(s.interval)
+                    if span is None
+                    else horizon_in_steps(span, s.interval)
+                )
             except PlantcastError as exc:
                 self.summary.failed[s.name] = str(exc)
                 continue
