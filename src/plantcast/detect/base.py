@@ -175,6 +175,13 @@ class Detector(ABC):
             min_duration=self.policy.shortest(),
         )
 
+    def context_points(self) -> int | None:
+        """How many readings before a reading its score depends on, once fitted: scoring a
+        series from that many readings before ``t`` on gives ``t`` the score the whole
+        history would, to rounding (a caller may read no further back). None: no bound is
+        known, read the whole context."""
+        return None
+
     def explain(self) -> dict[str, Any]:
         """What the fit learned that decides alerts (thresholds and their floors)."""
         return {k.removesuffix("_"): v for k, v in vars(self).items() if k.endswith("_")}

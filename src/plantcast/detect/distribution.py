@@ -123,6 +123,10 @@ class ScaleChangeDetector(_WindowedDetector):
         self.tail_ = series.iloc[-m:]
         self.threshold_ = self._threshold(self._score(series), series.index, m)
 
+    def context_points(self) -> int | None:
+        """A window of steps, each from the reading before."""
+        return int(self.window_) + 1
+
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         full, skip = with_context(self.tail_, series)
         score = self._score(full)[skip:]
@@ -179,6 +183,10 @@ class ProfileChangeDetector(_WindowedDetector):
         score = np.nan_to_num(rms / self.typical_)
         self.tail_ = series.iloc[-(self.cycles_ + 2) * p :]
         self.threshold_ = self._threshold(score, series.index, valid)
+
+    def context_points(self) -> int | None:
+        """The norm's past cycles, and the last cycle's mean and RMS over the one before."""
+        return (int(self.cycles_) + 2) * int(self.window_)
 
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         tail = self.tail_

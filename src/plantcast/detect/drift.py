@@ -102,6 +102,11 @@ class DriftDetector(Detector):
         floor = max(self.threshold, self.tail_factor * float(np.quantile(score[span:], 0.99)))
         self.threshold_ = self._calibrate(pd.Series(score, index=series.index), floor)
 
+    def context_points(self) -> int | None:
+        """Eight spans: the EWMA, restarted at the series' start from where training left it,
+        has forgotten that start to within (1 − α)^(8·span) ≈ e^-16 of its weight."""
+        return 8 * int(self.span_)
+
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         # scoring that carries on from the training window starts where the training ended
         start = self.last_ if series.index[0] > self.end_ else 0.0

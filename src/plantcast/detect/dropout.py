@@ -84,6 +84,10 @@ class DropoutDetector(Detector):
             return parse_duration(self.interval, field="interval")
         return getattr(self, "interval_", None) or median_interval(index)
 
+    def context_points(self) -> int | None:
+        """The reading before: a gap is scored on the reading that ends it."""
+        return 1
+
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         idx = series.index
         step = self._step(idx)

@@ -91,10 +91,15 @@ def shifted(x: np.ndarray) -> np.ndarray:
 
 
 def trailing_time_median(
-    x: np.ndarray, index: pd.DatetimeIndex, window: pd.Timedelta, fill: float
+    x: np.ndarray,
+    index: pd.DatetimeIndex,
+    window: pd.Timedelta,
+    fill: float,
+    most: int | None = None,
 ) -> np.ndarray:
-    """Median of the values in the ``window`` of time before each reading (excluding it)."""
-    med = time_median_before(x, index, window)
+    """Median of the values in the ``window`` of time before each reading (excluding it); with
+    ``most``, of at most the last ``most`` of them."""
+    med = time_median_before(x, index, window, most)
     return np.where(np.isnan(med), fill, med)
 
 
@@ -221,6 +226,12 @@ class ResidualZDetector(ResidualDetector):
         scale = np.maximum(rms, self.min_scale_ratio * self.scale_)
         z: np.ndarray = (resid - med) / scale
         return z
+
+    def context_points(self) -> int | None:
+        """The trailing median's window, the deviations' median over the window before each,
+        and their mean over the window before that (3 windows), and the AR lags."""
+        coef = getattr(self, "ar_", None)
+        return 3 * int(self.window) + (0 if coef is None else len(coef) - 1) + 1
 
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         expected = self._expected(series.index)

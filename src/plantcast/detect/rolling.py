@@ -82,18 +82,34 @@ def ewm_mean(x: np.ndarray, alpha: float) -> np.ndarray:
     return result
 
 
-def time_median_before(x: np.ndarray, index: pd.DatetimeIndex, window: pd.Timedelta) -> np.ndarray:
+def time_median_before(
+    x: np.ndarray, index: pd.DatetimeIndex, window: pd.Timedelta, most: int | None = None
+) -> np.ndarray:
     """``pd.Series(x, index).rolling(window, closed="left", min_periods=1).median()``: the
-    median of the readings in the ``window`` of time before each (NaN where none)."""
+    median of the readings in the ``window`` of time before each (NaN where none); with
+    ``most``, of at most the last ``most`` of them."""
     values = _prepared(x)
     if calculate_variable_window_bounds is None or roll_median_c is None or len(values) == 0:
-        roll = pd.Series(x, index=index, dtype=np.float64).rolling(
-            window, closed="left", min_periods=1
-        )
-        out: np.ndarray = roll.median().to_numpy()
-        return out
+        return _time_median_public(values, index, window, most)
     size = pd.Timedelta(window).as_unit(index.unit)._value  # in the index's own unit
     start, end = calculate_variable_window_bounds(len(values), size, 1, False, "left", index.asi8)
+    if most is not None:
+        start = np.maximum(start, end - int(most))
     with np.errstate(all="ignore"):
         result: np.ndarray = roll_median_c(values, start, end, 1)
     return result
+
+
+def _time_median_public(
+    values: np.ndarray, index: pd.DatetimeIndex, window: pd.Timedelta, most: int | None
+) -> np.ndarray:
+    roll = pd.Series(values, index=index, dtype=np.float64).rolling(
+        window, closed="left", min_periods=1
+    )
+    out: np.ndarray = roll.median().to_numpy()
+    if most is None or len(values) == 0:
+        return out
+    # where the time window holds more than ``most`` readings, the median of the last ``most``
+    count = roll.count().to_numpy()
+    capped = rolling_median(np.r_[np.nan, values[:-1]], int(most), 1)
+    return np.where(count > most, capped, out)

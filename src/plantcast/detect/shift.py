@@ -22,7 +22,10 @@ from plantcast.detect.rolling import rolling_median
 class LevelShiftDetector(ResidualDetector):
     """Scores ``|fast − slow|``: the median of the last ``fast`` standardised residuals against
     their median over the ``baseline`` of time before those, in units of that difference's own
-    spread on the training window.
+    spread on the training window. The baseline holds at most ``baseline_points`` readings
+    (336: at 5-min steps or slower a whole day; a 1 s sensor's last 5.6 minutes), so the
+    history a score needs is bounded in readings (:meth:`context_points`) and a fast sensor's
+    pass reads minutes, not days.
 
     A step lifts the fast median within about ``fast / 2`` readings. Readings inside an episode
     are kept out of the baseline for its first ``accept_after``, so a shift that comes back is
@@ -47,6 +50,7 @@ class LevelShiftDetector(ResidualDetector):
         *,
         fast: int = 4,
         baseline: str | pd.Timedelta = "1d",
+        baseline_points: int = 336,
         accept_after: str | pd.Timedelta = "1d",
         threshold: float = 5.0,
         window: int = 336,
@@ -57,6 +61,7 @@ class LevelShiftDetector(ResidualDetector):
         super().__init__(forecaster, forecaster_params, train_window)
         self.fast = fast
         self.baseline = baseline
+        self.baseline_points = baseline_points
         self.accept_after = accept_after
         self.window = window
         self.adaptive = adaptive
@@ -76,7 +81,7 @@ class LevelShiftDetector(ResidualDetector):
         fast = rolling_median(u, n, 1)
         base = parse_duration(self.baseline, field="baseline")
         quiet = u if held_out is None else np.where(held_out, np.nan, u)
-        before = trailing_time_median(quiet, series.index, base, 0.0)
+        before = trailing_time_median(quiet, series.index, base, 0.0, self.baseline_points)
         # the baseline ends where the fast window begins
         slow = np.r_[np.zeros(min(n - 1, len(u))), before[: len(u) - n + 1]] if n > 1 else before
         diff: np.ndarray = fast - slow
@@ -114,6 +119,10 @@ class LevelShiftDetector(ResidualDetector):
         self.diff_scale_ = max(spread, 1e-9)
         score = np.abs(diff) / self._spread(diff)
         self.threshold_ = self._calibrate(pd.Series(score, index=series.index), self.threshold)
+
+    def context_points(self) -> int | None:
+        """The spread's window of differences, each of a fast median and the baseline before."""
+        return int(self.window) + int(self.baseline_points) + max(int(self.fast), 1)
 
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         expected = self._expected(series.index)

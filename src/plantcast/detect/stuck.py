@@ -93,6 +93,11 @@ class StuckDetector(Detector):
             run = np.where(at_rest, 0, run)
         return run
 
+    def context_points(self) -> int | None:
+        """A flat run long enough to flag (its score, the run's length, is capped there)."""
+        min_run = self.min_run if self.min_run is not None else self.min_run_
+        return int(min_run) + 1
+
     def _score_parts(self, series: pd.Series) -> dict[str, Any]:
         min_run = self.min_run if self.min_run is not None else self.min_run_
         values = series.to_numpy()

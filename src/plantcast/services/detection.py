@@ -12,6 +12,7 @@ chunk and says why; the resume point advances all the same, so a sensor never st
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -67,6 +68,9 @@ TRAIN = pd.Timedelta("28d")  # history before a chunk that the detectors are fit
 # sensor trains on its last 11 h (not 2.4M readings), a weekly one on its last 100 readings.
 TRAIN_READINGS = (100, 40_320)  # at least, at most (28 days of 1-min readings)
 CONTEXT_READINGS = (336, 10_080)  # at least the residual scorers' window; at most 7 d at 1 min
+# A fast sensor with no ongoing alert is scored from what its detectors' scores depend on
+# (``Detector.context_points``), with this margin for missed readings, when that is shorter.
+CONTEXT_MARGIN = 1.5
 CHUNK_READINGS = 20_000  # readings scored per chunk at most: memory stays flat in history
 CHUNK_SPAN = pd.Timedelta("7d")  # time scored per chunk at most: detectors refit weekly
 DEFAULT_RESOLVE_AFTER = "2h"
@@ -206,10 +210,20 @@ def chunk_ranges(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Tim
     return out
 
 
-def reuse_span(sensor: Sensor) -> pd.Timedelta:
-    """How far before a chunk its series is read when a stored fit scores it: the context
-    (and two intervals, so the reading before the context is usually in the same read)."""
-    return context_span(sensor) + 2 * sensor.interval
+def scoring_context(plan: SensorPlan, fit: Fit | None) -> pd.Timedelta:
+    """How far before a chunk its detectors read: the context (``context_span``), or, when no
+    alert of the sensor is ongoing and ``fit`` scores, only what its detectors' scores depend
+    on (``Detector.context_points``, times ``CONTEXT_MARGIN`` for missed readings) when that
+    is shorter: a 1 s sensor's pass then reads minutes, not hours. An ongoing alert needs the
+    whole context, to see its episode go on or end."""
+    full = context_span(plan.sensor)
+    if plan.ongoing or fit is None or not fit.detectors:
+        return full
+    points = [d.context_points() for d in fit.detectors.values()]
+    if any(p is None for p in points):
+        return full
+    need = math.ceil(max(p for p in points if p is not None) * CONTEXT_MARGIN)
+    return min(full, plan.sensor.interval * need)
 
 
 def fit_key(plan: SensorPlan, options: DetectOptions) -> FitKey:
@@ -218,10 +232,11 @@ def fit_key(plan: SensorPlan, options: DetectOptions) -> FitKey:
 
 
 def read_span(plan: SensorPlan, fit: Fit | None, a, options: DetectOptions) -> pd.Timedelta:
-    """How far before chunk ``a`` to read: its context alone when ``fit`` is fresh for it,
-    else its training history too."""
+    """How far before chunk ``a`` to read: its context alone when ``fit`` is fresh for it
+    (``scoring_context``, and two intervals, so the reading before it is usually in the same
+    read), else its training history too."""
     if not options.refit and is_fresh(fit, fit_key(plan, options), a):
-        return reuse_span(plan.sensor)
+        return scoring_context(plan, fit) + 2 * plan.sensor.interval
     return history_span(plan.sensor)
 
 
@@ -230,28 +245,33 @@ def read_chunk(store: Store, plan: SensorPlan, fit: Fit | None, a, b, options) -
     it; the training history too when it will be refitted (also when its new readings turn
     out to have drifted from a fresh fit: then they are read again, further back)."""
     span = read_span(plan, fit, a, options)
-    series = chunk_series(store, plan.sensor, a, b, span)
-    if span < history_span(plan.sensor) and not reusable(fit, fit_key(plan, options), series, a):
+    short = span < history_span(plan.sensor)
+    context = scoring_context(plan, fit) if short else None
+    series = chunk_series(store, plan.sensor, a, b, span, context)
+    if short and not reusable(fit, fit_key(plan, options), series, a):
         series = chunk_series(store, plan.sensor, a, b)
     return series
 
 
-def chunk_series(store: Store, sensor: Sensor, a, b, span=None) -> pd.Series:
+def chunk_series(store: Store, sensor: Sensor, a, b, span=None, context=None) -> pd.Series:
     """The chunk's readings with the history before it (training and context, or ``span``);
-    after a gap longer than that, with the last reading before the gap, so the gap is seen."""
+    after a gap longer than that, with the last reading before the gap, so the gap is seen
+    (a gap reaching into ``context``, default ``context_span``)."""
     start = a - (history_span(sensor) if span is None else span)
     series = store.read_series(sensor.id, start, b + pd.Timedelta("1us"))
-    if needs_reading_before(sensor, series, a):
+    if needs_reading_before(sensor, series, a, context):
         before = store.read_tail(sensor.id, 1, end=start)
         if len(before):
             series = pd.concat([before, series])
     return series
 
 
-def needs_reading_before(sensor: Sensor, series: pd.Series, a) -> bool:
+def needs_reading_before(sensor: Sensor, series: pd.Series, a, context=None) -> bool:
     """Whether a chunk's series read from ``a − history_span`` misses the reading before a
-    gap that reaches into its context (then that reading is added, so the gap is seen)."""
-    return series.empty or series.index[0] >= a - context_span(sensor)
+    gap that reaches into its context (``context``, default ``context_span``; then that
+    reading is added, so the gap is seen)."""
+    back = context_span(sensor) if context is None else context
+    return series.empty or series.index[0] >= a - back
 
 
 def window_of(series: pd.Series, sensor: Sensor, a, b) -> pd.Series:
@@ -277,6 +297,7 @@ class SensorPlan:
     fit: Fit | None = None  # the stored fit, the first chunk's to reuse if it may
     # floors set by false-alarm labels: thresholds and deviations (services.feedback)
     feedback: Feedback = field(default_factory=Feedback)
+    ongoing: bool = True  # an alert of the sensor is ongoing (then its whole context is read)
 
 
 @dataclass(frozen=True)
@@ -314,7 +335,9 @@ def plan_sensor(
     with store.transaction(readonly=True) as tx:
         fit = from_stored(tx.get_fit(sensor.id))
     feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
-    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks, fit, feedback)
+    with store.transaction(readonly=True) as tx:
+        ongoing = sensor.id in tx.ongoing_alert_sensors([sensor.id])
+    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks, fit, feedback, ongoing)
 
 
 def score_chunk(
@@ -343,14 +366,17 @@ def score_chunk(
         skipped = {}  # a reused fit has every detector (``is_fresh``)
     scoring = with_feedback(fit, plan.feedback.thresholds)  # false alarms; fit is stored as is
     fitted = scoring.detectors if scoring is not None else {}
-    context = context_span(plan.sensor)
+    context = scoring_context(plan, scoring)
     # from the reading before the context, so a gap reaching into it is seen whole
     window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
     clean = validate_series(window)  # once for all the detectors
+    # Episodes still open at the last run's end are seen whole, so their alerts close; read
+    # short (no alert ongoing), only those reaching the new readings: the earlier ones were
+    # the last run's to see, with a longer history.
+    since = a - resolve_after if context >= context_span(plan.sensor) else a
     for name, det in fitted.items():
         episodes = plan.feedback.keep(name, det.episodes_of(clean))
-        # episodes still open at the last run's end are seen whole, so their alerts close
-        found[name] = episodes if episodes.empty else episodes[episodes["end"] >= a - resolve_after]
+        found[name] = episodes if episodes.empty else episodes[episodes["end"] >= since]
     scored = len(series) - first_new if found else 0
     return ChunkScore(a, b, found, skipped, scored, fit, refitted and fit is not None)
 

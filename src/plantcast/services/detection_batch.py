@@ -41,6 +41,7 @@ from plantcast.services.detection import (
     read_chunk,
     read_span,
     score_chunk,
+    scoring_context,
     write_scores,
 )
 from plantcast.services.detector_fits import from_stored, reusable, to_stored
@@ -76,6 +77,7 @@ def plan_sensors(
         unmarked = [i for i in ids if any((i, d) not in marks for d in detectors)]
         first = tx.edge_readings([(i, None) for i in unmarked], last=False)
         stored = tx.fits_many(ids)
+        ongoing = tx.ongoing_alert_sensors(ids)
     feedback = feedback_for(store, ids)  # false-alarm labels raise floors (services.feedback)
     plans: dict[str, SensorPlan | Exception] = {}
     for name in names:
@@ -100,7 +102,9 @@ def plan_sensors(
         chunks = tuple(chunk_ranges(sensor, start, last[0]))
         fit = from_stored(stored.get(sensor.id))
         said = feedback.get(sensor.id, Feedback())
-        plans[name] = SensorPlan(sensor, chosen, detectors, start, last[0], chunks, fit, said)
+        plans[name] = SensorPlan(
+            sensor, chosen, detectors, start, last[0], chunks, fit, said, sensor.id in ongoing
+        )
     return plans
 
 
@@ -144,7 +148,10 @@ def _read_group(
             back = a - spans[p.sensor.id]
             s = s.iloc[s.index.searchsorted(back) : s.index.searchsorted(b + US)]
             out[p.sensor.id] = s
-            if needs_reading_before(p.sensor, s, a):  # as chunk_series: the reading before
+            # as chunk_series: the reading before a gap reaching into what is scored
+            short = spans[p.sensor.id] < history_span(p.sensor)
+            context = scoring_context(p, p.fit) if short else None
+            if needs_reading_before(p.sensor, s, a, context):
                 need_before.append((p.sensor.id, back))
         before = tx.edge_readings(need_before, last=True)
     for sid, (ts, value) in before.items():

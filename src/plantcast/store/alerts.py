@@ -360,6 +360,20 @@ def alerts_reaching_many(
     return out
 
 
+def ongoing_alert_sensors(conn: Connection, sensor_ids: Iterable[int]) -> set[int]:
+    """Which of these sensors have an alert still ongoing (no end yet)."""
+    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    out: set[int] = set()
+    for lo in range(0, len(ids), 500):
+        q = (
+            select(alerts.c.sensor_id)
+            .where(alerts.c.sensor_id.in_(ids[lo : lo + 500]), alerts.c.ends_at.is_(None))
+            .distinct()
+        )
+        out.update(int(r.sensor_id) for r in conn.execute(q))
+    return out
+
+
 def alerts_of_assets(
     conn: Connection, asset_ids: Iterable[int], start: TimeLike
 ) -> dict[int, list[Alert]]:

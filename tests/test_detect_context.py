@@ -1,0 +1,130 @@
+"""A fast sensor's pass reads what its detectors' scores depend on, and finds the same.
+
+Each detector says how many readings before a reading its score depends on
+(``Detector.context_points``); a sensor with no ongoing alert is scored from that far back
+(``services.detection.scoring_context``), not from its whole context: a 1 s sensor's pass reads
+minutes, not hours. Checked here: each detector's claim (its score of the last readings, from
+that far back, equals its score of the whole series), and that an incremental pass of a 1 s
+sensor read short finds on its new readings what the whole context finds, catches a planted
+fault, and reads the whole context again while an alert is ongoing — on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from plantcast.core.types import Sensor, Source
+from plantcast.detect.base import validate_series
+from plantcast.services.detection import (
+    CONTEXT_MARGIN,
+    DETECTORS,
+    DetectOptions,
+    context_span,
+    detect_sensor,
+    make_detectors,
+    plan_sensor,
+    read_chunk,
+    score_chunk,
+    scoring_context,
+)
+from plantcast.signals import SignalModel, generate_readings
+
+START = pd.Timestamp("2026-01-01", tz="UTC")
+TAIL = 40  # the last readings whose scores are compared
+
+
+def _signal(step: str, n: int, seed: int = 3) -> pd.Series:
+    return generate_readings(SignalModel(seed=seed), START, periods=n, interval=pd.Timedelta(step))
+
+
+@pytest.mark.parametrize(("step", "periods"), [("30min", ("24h",)), ("1s", ()), ("1min", ("24h",))])
+@pytest.mark.parametrize("name", DETECTORS)
+def test_a_detectors_score_needs_no_more_than_its_context_points(name, step, periods):
+    """Scored from ``context_points`` readings before the last ``TAIL`` on, each detector
+    gives them the scores (to rounding) and flags the whole series (several times longer)
+    gives them."""
+    series = _signal(step, 8_000)
+    v = series.to_numpy().copy()
+    v[-25] += 30.0  # a spike among the compared readings: scores there are not all quiet
+    series = pd.Series(v, index=series.index)
+    sensor = Sensor(1, "s", "", "", Source.IMPORTED, pd.Timedelta(step), START)
+    det = make_detectors(sensor, periods, (name,))[name].fit(series.iloc[:4_000])
+    points = det.context_points()
+    assert points is not None and 0 < points < 8_000 - TAIL - 500  # a real bound, shorter
+    whole = det.detect(series)
+    part = det.detect(series.iloc[-(TAIL + points) :])
+    a, b = whole["score"].to_numpy()[-TAIL:], part["score"].to_numpy()[-TAIL:]
+    # to rounding (a rolling mean's running sum depends on where it starts); an EWMA
+    # forgets its start to within (1 - alpha)^(8 span)
+    tol = 1e-5 if name == "drift" else 1e-12
+    np.testing.assert_allclose(b, a, rtol=tol, atol=tol)
+    np.testing.assert_array_equal(part["flag"].to_numpy()[-TAIL:], whole["flag"].to_numpy()[-TAIL:])
+
+
+def _fast_sensor(store, *, hours: float = 3.0) -> tuple[int, pd.Series]:
+    """A 1 s sensor with ``hours`` of history, all scored (its fit stored), and no alert."""
+    series = _signal("1s", int(hours * 3600) + 120, seed=5)
+    sid = store.ensure_sensor("fast", source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
+    store.update_sensor_params(sid, {"periods": []})
+    store.write_readings(sid, series.iloc[:-120])
+    detect_sensor(store, "fast", since=series.index[-1800])
+    return sid, series
+
+
+def test_a_quiet_fast_sensor_is_read_short_and_finds_what_the_whole_context_finds(store):
+    sid, series = _fast_sensor(store)
+    assert not store.list_alerts(sensor_id=sid)  # quiet: nothing ongoing
+    new = series.iloc[-120:].copy()
+    new.iloc[60] += 25.0  # a spike among the new readings
+    store.write_readings(sid, new)
+    plan = plan_sensor(store, "fast")
+    assert not plan.ongoing and plan.fit is not None and len(plan.chunks) == 1
+    (a, b), options = plan.chunks[0], DetectOptions()
+    short = scoring_context(plan, plan.fit)
+    points = max(d.context_points() or 0 for d in plan.fit.detectors.values())
+    assert short == pd.Timedelta("1s") * math.ceil(points * CONTEXT_MARGIN)
+    assert short < 0.75 * context_span(plan.sensor)  # shorter than the whole 2.8 h context
+    read = read_chunk(store, plan, plan.fit, a, b, options)
+    whole = dataclasses.replace(plan, ongoing=True)  # as a pass with an ongoing alert reads
+    read_whole = read_chunk(store, whole, whole.fit, a, b, options)
+    assert len(read) < 0.75 * len(read_whole)
+    quick = score_chunk(plan, read, a, b, options, plan.fit)
+    full = score_chunk(whole, read_whole, a, b, options, whole.fit)
+    assert quick is not None and full is not None and not quick.refitted
+    assert quick.scored == full.scored == 120
+    for name in full.found:
+        got = quick.found[name]
+        want = full.found[name]
+        want = want[want["end"] >= a]  # the new readings' episodes
+        assert list(got["start"]) == list(want["start"]), name
+        assert list(got["end"]) == list(want["end"]), name
+        np.testing.assert_allclose(got["peak_score"], want["peak_score"], rtol=1e-6)
+    assert len(quick.found["residual_z"])  # the spike: not vacuous
+    result = detect_sensor(store, "fast")
+    assert result.scored == 120 and result.opened == 1
+    (alert,) = store.list_alerts(sensor_id=sid)
+    assert alert.ts == new.index[60]
+
+
+def test_an_ongoing_alert_reads_the_whole_context_until_it_ends(store):
+    sid, series = _fast_sensor(store)
+    new = series.iloc[-120:].copy()
+    new.iloc[100:] += 40.0  # a step still on at the end: its alert is ongoing
+    store.write_readings(sid, new)
+    detect_sensor(store, "fast")
+    (alert,) = store.list_alerts(sensor_id=sid)
+    assert alert.ends_at is None
+    later = pd.Series(
+        new.iloc[-1] + np.random.default_rng(0).normal(0, 0.1, 30),
+        index=pd.date_range(new.index[-1] + pd.Timedelta("1s"), periods=30, freq="1s"),
+    )
+    store.write_readings(sid, later)
+    plan = plan_sensor(store, "fast")
+    assert plan.ongoing
+    assert scoring_context(plan, plan.fit) == context_span(plan.sensor)
+    validate_series(later)  # the readings are well formed (a sanity check of the fixture)
