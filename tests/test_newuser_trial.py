@@ -220,3 +220,94 @@ def test_the_cli_default_horizon_is_the_services_rule():
     assert (MIN_DEFAULT_STEPS, MAX_DEFAULT_STEPS) == (SERVICE_MIN, MAX_STEPS)
     for interval, steps in [("1s", 1440), ("1min", 1440), ("30min", 48), ("2h", 24), ("7d", 24)]:
         assert default_steps(pd.Timedelta(interval)) == steps
+
+
+def test_local_times_the_clocks_repeat_or_skip_are_named_as_such(sqlite_url, tmp_path):
+    """Europe/Berlin: 02:00-03:00 on 2026-10-25 happens twice, on 2026-03-29 never. A time
+    that is perfectly ISO 8601 must not be called unreadable."""
+    back = tmp_path / "autumn.csv"
+    back.write_text(
+        "ts,value\n2026-10-25 01:45:00,1\n2026-10-25 02:15:00,2\n2026-10-25 02:15:00,3\n"
+        "2026-10-25T02:45:00+01:00,4\n2026-10-25 03:15:00,5\n"
+    )
+    result = run(
+        "import",
+        str(back),
+        "--sensor",
+        "autumn",
+        "--tz",
+        "Europe/Berlin",
+        "--database-url",
+        sqlite_url,
+    )
+    assert result.exit_code == 1
+    text = " ".join(result.output.split())
+    assert "line 3, field 'ts': '2026-10-25 02:15:00' happens twice" in text
+    assert "in Europe/Berlin: give such times their UTC offset" in text
+    assert "line 5" not in text  # the one with its offset is fine
+    assert "cannot read" not in text
+    spring = tmp_path / "spring.csv"
+    spring.write_text("ts,value\n2026-03-29 01:30:00,1\n2026-03-29 02:30:00,2\n")
+    skipped = run(
+        "import",
+        str(spring),
+        "--sensor",
+        "spring",
+        "--tz",
+        "Europe/Berlin",
+        "--skip-invalid",
+        "--database-url",
+        sqlite_url,
+    )
+    assert skipped.exit_code == 0, skipped.output
+    assert "'2026-03-29 02:30:00' never happens" in " ".join(skipped.output.split())
+
+
+def test_epoch_seconds_with_ts_format_s(sqlite_url, tmp_path):
+    index = pd.date_range(START, periods=5, freq="1min")
+    path = tmp_path / "epoch.csv"
+    path.write_text(
+        "ts,value\n" + "".join(f"{int(t.timestamp())},{i}\n" for i, t in enumerate(index))
+    )
+    plain = run("import", str(path), "--sensor", "epoch", "--database-url", sqlite_url)
+    assert "cannot read '" in plain.output and "--ts-format" in plain.output
+    result = run(
+        "import", str(path), "--sensor", "epoch", "--ts-format", "%s", "--database-url", sqlite_url
+    )
+    assert result.exit_code == 0, result.output
+    with Store.open(sqlite_url) as store:
+        series = store.read_series(store.get_sensor("epoch").id, START, START + pd.Timedelta("1h"))
+    assert list(series.index) == list(index) and list(series) == [0, 1, 2, 3, 4]
+    wide = run(
+        "import",
+        str(path),
+        "--wide",
+        "--prefix",
+        "w.",
+        "--ts-format",
+        "%s",
+        "--database-url",
+        sqlite_url,
+    )
+    assert wide.exit_code == 0, wide.output
+
+
+def test_a_format_that_is_not_one_is_the_options_error(sqlite_url, tmp_path):
+    """`--ts-format '%Q'` crashed with pandas' traceback; it is the option's error now."""
+    path = tmp_path / "f.csv"
+    path.write_text("ts,value\n01.10.2026 00:00,1\n01.10.2026 00:01,2\n")
+    result = run(
+        "import",
+        str(path),
+        "--sensor",
+        "f",
+        "--ts-format",
+        "%d.%m.%Y %Q",
+        "--tz",
+        "UTC",
+        "--database-url",
+        sqlite_url,
+    )
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)
+    assert "field '--ts-format': '%d.%m.%Y %Q' is not a time format" in result.output

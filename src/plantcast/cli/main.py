@@ -188,7 +188,8 @@ def _open_when_reachable(database_url, sensors, stopping: threading.Event):
 @click.option(
     "--ts-format",
     default=None,
-    help="strftime format of the times, e.g. '%d.%m.%Y %H:%M' [default: ISO 8601].",
+    help="strftime format of the times, e.g. '%d.%m.%Y %H:%M', or '%s' for seconds since "
+    "1970 (UTC) [default: ISO 8601].",
 )
 @click.option("--unit", default="", help="Unit of the values, for a new sensor.")
 @click.option(

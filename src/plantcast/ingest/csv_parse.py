@@ -329,16 +329,61 @@ def _fast_values(spec: CsvSpec, raw) -> np.ndarray:
     return values
 
 
+EPOCH_SECONDS = "%s"  # --ts-format for times written as seconds since 1970-01-01 UTC
+
+
+def _to_datetime(text: np.ndarray, fmt: str, *, utc: bool):
+    """``text`` read in ``fmt`` (NaT where it does not fit); a format that is not one is the
+    option's error, not the rows'."""
+    if fmt == EPOCH_SECONDS:
+        seconds = pd.to_numeric(pd.Series(text), errors="coerce")
+        # beyond pandas' range (about 1677-2262): NaT, then named as outside the supported years
+        seconds = seconds.where(seconds.abs() < 9.2e9)
+        return pd.to_datetime(seconds, unit="s", utc=True).to_numpy()
+    try:
+        return pd.to_datetime(text, format=fmt, utc=utc, errors="coerce")
+    except ValueError as exc:
+        raise InputError(
+            f"{fmt!r} is not a time format ({exc}); write it as strftime does, e.g. "
+            f"'%d.%m.%Y %H:%M', or {EPOCH_SECONDS!r} for seconds since 1970",
+            field="--ts-format",
+        ) from None
+
+
+def _clock_changes(tz: str, local: pd.Series, zoned: pd.Series, rows, text) -> dict[int, str]:
+    """{row index: why} for the local times read but not placed in ``tz``: those its clocks
+    skipped (spring forward) or showed twice (fall back), which no offset-free time can name."""
+    lost = np.flatnonzero(local.notna().to_numpy() & zoned.isna().to_numpy())
+    if not len(lost):
+        return {}
+    twice = local.iloc[lost].dt.tz_localize(tz, ambiguous=True, nonexistent="NaT").notna()
+    out = {}
+    for k, repeated in zip(lost.tolist(), twice.to_numpy().tolist(), strict=True):
+        what = (
+            "happens twice (the clocks went back)"
+            if repeated
+            else "never happens (the clocks went forward)"
+        )
+        out[int(rows[k])] = (
+            f"{text[rows[k]]!r} {what} in {tz}: give such times their UTC offset "
+            "(e.g. +01:00) or write them in UTC"
+        )
+    return out
+
+
 def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.ndarray, dict]:
     """Epoch µs (0 where bad) and {row index: why} for the bad rows."""
-    has_zone = np.fromiter((_HAS_ZONE.search(v) is not None for v in text), bool, len(text))
     fmt = spec.ts_format or "ISO8601"
+    if fmt == EPOCH_SECONDS:  # `date +%s`: seconds since 1970 in UTC, no zone to give
+        has_zone = np.ones(len(text), dtype=bool)
+    else:
+        has_zone = np.fromiter((_HAS_ZONE.search(v) is not None for v in text), bool, len(text))
     out = pd.Series(pd.NaT, index=range(len(text)), dtype="datetime64[ns, UTC]")
     if has_zone.any():
-        out[has_zone] = pd.to_datetime(text[has_zone], format=fmt, utc=True, errors="coerce")
+        out[has_zone] = _to_datetime(text[has_zone], fmt, utc=True)
     naive = ~has_zone & (text != "")
     if naive.any():
-        local = pd.Series(pd.to_datetime(text[naive], format=fmt, errors="coerce"))
+        local = pd.Series(_to_datetime(text[naive], fmt, utc=False))
         parsed = local.notna().to_numpy()
         if spec.tz is None and parsed.any():
             i = int(np.flatnonzero(naive)[np.flatnonzero(parsed)[0]])
@@ -350,11 +395,13 @@ def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.nd
             )
         if spec.tz is not None:
             try:
-                local = local.dt.tz_localize(spec.tz, ambiguous="NaT", nonexistent="NaT")
+                zoned = local.dt.tz_localize(spec.tz, ambiguous="NaT", nonexistent="NaT")
             except Exception:
                 raise InputError(f"unknown time zone {spec.tz!r}", field="--tz") from None
-            converted = local.dt.tz_convert("UTC")
-            converted.index = np.flatnonzero(naive)
+            rows = np.flatnonzero(naive)
+            clock_changes = _clock_changes(spec.tz, local, zoned, rows, text)
+            converted = zoned.dt.tz_convert("UTC")
+            converted.index = rows
             out.loc[converted.index] = converted
     missing = out.isna().to_numpy()
     why = {
@@ -368,6 +415,8 @@ def _parse_ts(spec: CsvSpec, text: np.ndarray, lines: np.ndarray) -> tuple[np.nd
         )
         for i in np.flatnonzero(missing)
     }
+    if spec.tz is not None and naive.any():
+        why.update(clock_changes)
     us = pd.DatetimeIndex(out.fillna(pd.Timestamp(0, tz="UTC"))).as_unit("us").asi8
     years = f"outside the supported years ({FIRST_YEAR}-{LAST_YEAR})"
     for k in np.flatnonzero(~missing & ((us < FIRST_US) | (us >= END_US))).tolist():
