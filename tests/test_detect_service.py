@@ -279,3 +279,15 @@ def test_an_anomaly_back_at_the_same_hour_next_day_is_the_same_incident(store):
     alerts = sorted(store.list_alerts(sensor_id=sensor.id), key=lambda a: a.ts)
     late = [(a.ts, a.ends_at) for a in alerts if a.ts >= START + pd.Timedelta("21d")]
     assert late == [(s.index[at[0]], s.index[at[1]]), (s.index[at[2]], s.index[at[2]])]
+
+
+def test_follow_waits_only_what_is_left_of_its_pace():
+    """``detect --follow --every 5s`` starts a pass every 5 s: after a 1 s pass it waits
+    about 4 s, after a pass longer than 5 s not at all (each second waited is lag)."""
+    import time
+
+    from plantcast.cli.anomalies import _rest
+
+    every = pd.Timedelta("5s")
+    assert 3.5 < _rest(every, time.monotonic() - 1.0) <= 4.0
+    assert _rest(every, time.monotonic() - 7.0) == 0.0

@@ -111,7 +111,13 @@ def normalize(database_url, sensor) -> None:
 )
 @click.option("--follow", is_flag=True, help="Keep detecting as new readings arrive.")
 @dask_options("Score")
-@click.option("--every", type=DURATION, default="5s", show_default=True, help="Pace of --follow.")
+@click.option(
+    "--every",
+    type=DURATION,
+    default="5s",
+    show_default=True,
+    help="Pace of --follow: a pass starts every so often (at once after a longer pass).",
+)
 def detect(
     database_url,
     sensors,
@@ -200,6 +206,7 @@ def detect(
             failed = False
             try:
                 while True:
+                    began = time.monotonic()
                     if names:
                         failed |= _detect_here(
                             store, names, (_periods(periods), dets), since, options, follow
@@ -210,11 +217,18 @@ def detect(
                     options = replace(options, refit=False)  # and so does --refit
                     if not follow:
                         break
-                    time.sleep(every.total_seconds())
+                    time.sleep(_rest(every, began))
             except KeyboardInterrupt:  # Ctrl-C (or the demo stopping): a clean stop
                 pass
     if failed:
         sys.exit(1)
+
+
+def _rest(every, began: float) -> float:
+    """Seconds to wait before the next pass of ``--follow``: what is left of ``every`` since
+    the last one began (none after a pass longer than that: a plant's readings keep coming,
+    and each second waited is a second more of detection lag)."""
+    return max(0.0, every.total_seconds() - (time.monotonic() - began))
 
 
 def _assets_to_detect(store, asset_names, none: bool) -> list[str]:
@@ -287,6 +301,7 @@ def _detect_on_dask(store, names, what, since, options, follow, every, scheduler
     failed = False
     with connect(scheduler, workers) as client:
         while True:
+            began = time.monotonic()
             with progress_bar("detect (dask)") as bar:
                 results = detect_many(
                     store,
@@ -307,7 +322,7 @@ def _detect_on_dask(store, names, what, since, options, follow, every, scheduler
             if not follow:
                 return failed
             try:
-                time.sleep(every.total_seconds())
+                time.sleep(_rest(every, began))
             except KeyboardInterrupt:
                 return failed
 
