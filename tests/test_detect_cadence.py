@@ -12,6 +12,7 @@ from plantcast.detect.base import DEFAULT_BUDGET
 from plantcast.detect.calibration import routine_run_threshold
 from plantcast.services.detection import detect_sensor, explain_sensor
 from plantcast.services.detection_batch import detect_pass
+from plantcast.services.detector_fits import from_stored
 from plantcast.signals import SignalModel, generate_readings
 
 START = pd.Timestamp("2025-03-01", tz="UTC")
@@ -150,3 +151,15 @@ def test_a_sensor_quiet_every_night_still_alerts_for_a_real_outage(store):
     assert [a.ts for a in alerts] == [
         series[series.index < START + pd.Timedelta("20d")].index[-1] + pd.Timedelta("30min")
     ]
+
+
+def test_a_weekly_sensors_run_lists_as_skipped_only_detectors_that_never_scored(store):
+    """Two years of weekly readings: the first chunks are too short to fit on, the later
+    ones fit; the run scores them and does not report as skipped a detector that scored."""
+    sid = store.ensure_sensor("weekly", source=Source.IMPORTED, interval=pd.Timedelta("7D")).id
+    store.write_readings(sid, _noise(START, 104, "7D", seed=4))
+    result = detect_sensor(store, "weekly")
+    with store.transaction(readonly=True) as tx:
+        fitted = set(from_stored(tx.get_fit(sid)).detectors)
+    assert result.scored > 0 and fitted  # some detectors scored the later chunks
+    assert not fitted & set(result.skipped)

@@ -453,13 +453,17 @@ _NO_EPISODES = pd.DataFrame(
 
 
 class Tally:
-    """A run's totals over the chunks written, in chunk order."""
+    """A run's totals over the chunks written, in chunk order. A detector is reported
+    skipped only when it scored none of them (a weekly sensor's first chunks may be too short
+    to fit on while its later ones are not: it was not skipped for the run)."""
 
     def __init__(self) -> None:
         self.scored = self.opened = self.updated = 0
         self.skipped: dict[str, str] = {}
+        self.ran: set[str] = set()  # detectors that scored a chunk
 
     def result(self, plan: SensorPlan) -> DetectResult:
+        skipped = {n: why for n, why in self.skipped.items() if n not in self.ran}
         return DetectResult(
             plan.sensor.name,
             self.scored,
@@ -467,7 +471,7 @@ class Tally:
             self.updated,
             plan.start,
             plan.last,
-            self.skipped,
+            skipped,
         )
 
 
@@ -479,6 +483,7 @@ def write_chunk(
     n_new, n_changed = _write_alerts(store, plan.sensor, plan.detectors, score, resolve_after)
     tally.opened, tally.updated = tally.opened + n_new, tally.updated + n_changed
     tally.scored += score.scored
+    tally.ran.update(score.found)
     for name, why in score.skipped.items():
         tally.skipped.setdefault(name, why)
 
