@@ -311,3 +311,37 @@ def test_a_format_that_is_not_one_is_the_options_error(sqlite_url, tmp_path):
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)
     assert "field '--ts-format': '%d.%m.%Y %Q' is not a time format" in result.output
+
+
+def test_the_apis_default_horizon_follows_the_interval(store):
+    """GET …/forecast and …/backtest with no horizon answered 422 for a weekly sensor (1d is
+    less than a reading) and a 1 s one (86,400 steps): they follow the interval as the CLI."""
+    import warnings
+
+    from plantcast.api import create_app
+    from plantcast.services.apikeys import create_key
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    weekly = store.ensure_sensor("weekly", source="imported", interval=pd.Timedelta("7d"))
+    index = pd.date_range("2024-10-06", periods=104, freq="7D", tz="UTC")
+    store.write_readings(weekly.id, pd.Series(1000 + 5.0 * np.arange(104), index=index))
+    fast = store.ensure_sensor("fast", source="imported", interval=pd.Timedelta("1s"))
+    index = pd.date_range(START, periods=3600, freq="1s")
+    store.write_readings(fast.id, pd.Series(daily(index), index=index))
+    client = TestClient(create_app(store=store))
+    h = {"X-API-Key": create_key(store, "nu-read", "read")[1]}
+    week = client.get("/v1/sensors/weekly/forecast?model=seasonal_naive", headers=h)
+    assert week.status_code == 200, week.text
+    assert len(week.json()["forecast"]) == 24
+    second = client.get("/v1/sensors/fast/forecast?model=seasonal_naive", headers=h)
+    assert second.status_code == 200, second.text
+    assert len(second.json()["forecast"]) == 1440
+    bt = client.get("/v1/sensors/weekly/backtest?models=seasonal_naive&windows=2", headers=h)
+    assert bt.status_code == 200, bt.text
+    assert bt.json()["horizon_steps"] == 24
+    short = client.get("/v1/sensors/weekly/forecast?horizon=1d", headers=h)
+    assert short.status_code == 422
+    assert short.json()["detail"] == "horizon 1d is shorter than one reading interval (7d)"

@@ -17,13 +17,19 @@ from plantcast.api.models import BacktestOut, ForecastOut, StoredForecastOut
 from plantcast.api.problems import COMMON, NOT_FOUND, ApiProblem
 from plantcast.api.routes.common import NO_NUL, SensorName, invalid, store_of
 from plantcast.core.errors import PlantcastError
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import format_duration, parse_duration
 
 router = APIRouter(tags=["forecasts"])
 log = logging.getLogger(__name__)
 Horizon = Annotated[
-    str,
-    Query(min_length=1, max_length=20, pattern=NO_NUL, description="How far ahead: 6h, 1d, 7d…"),
+    str | None,
+    Query(
+        min_length=1,
+        max_length=20,
+        pattern=NO_NUL,
+        description="How far ahead: 6h, 1d, 7d… (default: a day of the sensor's readings, at "
+        "least 24 and at most 1,440 of them)",
+    ),
 ]
 Periods = Annotated[
     str | None,
@@ -34,14 +40,22 @@ Periods = Annotated[
 
 
 def _spec(store, name, horizon, periods, **kw):
+    from plantcast.services.forecast_store import default_horizon_steps
     from plantcast.services.forecasting import ForecastSpec
     from plantcast.services.seasons import sensor_periods_now
 
     sensor = store.get_sensor(name)
-    span = parse_duration(horizon, field="horizon")
-    steps = math.floor(span / sensor.interval) if sensor.interval > pd.Timedelta(0) else 0
+    if horizon is None:  # as the CLI: a weekly sensor's is 24 weeks, a 1 s sensor's 24 min
+        steps = default_horizon_steps(sensor.interval)
+    else:
+        span = parse_duration(horizon, field="horizon")
+        steps = math.floor(span / sensor.interval) if sensor.interval > pd.Timedelta(0) else 0
     if steps < 1:
-        raise invalid(f"horizon {horizon} is shorter than one reading interval", "horizon")
+        raise invalid(
+            f"horizon {horizon} is shorter than one reading interval "
+            f"({format_duration(sensor.interval)})",
+            "horizon",
+        )
     if steps > limits.MAX_FORECAST_STEPS:
         raise invalid(
             f"horizon {horizon} is {steps:,} steps: more than the limit of "
@@ -98,7 +112,7 @@ def get_forecast(
             min_length=1, max_length=50, pattern=NO_NUL, description="A registered model, or auto"
         ),
     ] = "fourier_linear",
-    horizon: Horizon = "1d",
+    horizon: Horizon = None,
     periods: Periods = None,
 ) -> ForecastOut:
     """A model's forecast with 80 % and 95 % conformal bands; ``auto`` says what it chose."""
@@ -188,7 +202,7 @@ def get_backtest(
         str,
         Query(min_length=1, max_length=200, pattern=NO_NUL, description="Comma-separated models"),
     ] = "fourier_linear,seasonal_naive",
-    horizon: Horizon = "1d",
+    horizon: Horizon = None,
     windows: Annotated[int, Query(ge=2, le=20)] = 5,
     periods: Periods = None,
 ) -> BacktestOut:
