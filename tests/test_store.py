@@ -170,3 +170,20 @@ def test_a_transaction_commits_whole_or_not_at_all(store):
         last = tx.edge_readings([(a.id, None), (b.id, None)], last=True)
     assert sorted(found) == ["tx_a", "tx_b"]
     assert {sid: float(v) for sid, (_, v) in last.items()} == {a.id: 3.0, b.id: 6.0}
+
+
+def test_edge_readings_seek_the_reading_each_side_of_each_sensors_bound(store):
+    """The last reading before each sensor's bound and the first at or after it (no bound:
+    the sensor's last or first reading); a sensor with none there is left out."""
+    a, b, c = (_sensor(store, f"edge_{k}") for k in "abc")
+    idx = pd.date_range("2026-01-01", periods=48, freq="h", tz="UTC", name="ts")
+    store.write_readings(a.id, pd.Series(np.arange(48.0), idx))
+    store.write_readings(b.id, pd.Series(100.0 + np.arange(48.0), idx + pd.Timedelta("30min")))
+    mid = idx[10]
+    with store.transaction(readonly=True) as tx:
+        before = tx.edge_readings([(a.id, mid), (b.id, mid), (c.id, None)], last=True)
+        after = tx.edge_readings([(a.id, mid), (b.id, None), (c.id, mid)], last=False)
+        latest = tx.edge_readings([(a.id, None), (b.id, idx[0])], last=True)
+    assert before == {a.id: (idx[9], 9.0), b.id: (idx[9] + pd.Timedelta("30min"), 109.0)}
+    assert after == {a.id: (mid, 10.0), b.id: (idx[0] + pd.Timedelta("30min"), 100.0)}
+    assert latest == {a.id: (idx[-1], 47.0)}  # b has nothing before its first reading
