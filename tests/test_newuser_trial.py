@@ -345,3 +345,26 @@ def test_the_apis_default_horizon_follows_the_interval(store):
     short = client.get("/v1/sensors/weekly/forecast?horizon=1d", headers=h)
     assert short.status_code == 422
     assert short.json()["detail"] == "horizon 1d is shorter than one reading interval (7d)"
+
+
+def test_a_wide_import_of_many_tags_is_summed_up(sqlite_url, tmp_path):
+    """1,000 tags printed 2,000 lines; beyond 20 sensors the rest are one line and the seasons
+    are counted."""
+    index = pd.date_range(START, periods=12, freq="15min")
+    names = [f"T{k:02d}" for k in range(25)]
+    lines = ["ts," + ",".join(names)]
+    lines += [
+        f"{t.isoformat()}," + ",".join(f"{k + i}" for k in range(25)) for i, t in enumerate(index)
+    ]
+    path = tmp_path / "many.csv"
+    path.write_text("\n".join(lines) + "\n")
+    result = run("import", str(path), "--wide", "--prefix", "m.", "--database-url", sqlite_url)
+    assert result.exit_code == 0, result.output
+    shown = result.stdout.splitlines()
+    assert sum(": imported 12 readings" in line for line in shown) == 20
+    assert "… and 5 more sensor(s): 60 readings from" in result.stdout
+    assert "seasons: none found on 25 sensor(s)" in result.stdout
+    assert "25 sensor(s) from columns separated by ','" in result.stdout
+    assert len(shown) == 23
+    with Store.open(sqlite_url) as store:
+        assert len(store.list_sensors()) == 25

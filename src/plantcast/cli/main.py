@@ -277,13 +277,26 @@ def _check_import_options(sensor, wide, prefix, asset, delimiter) -> str | None:
     return delimiter
 
 
+LISTED_SENSORS = 20  # a wide import of more sensors is summed up, not listed line by line
+
+
 def _report_import(imported, found, wide) -> None:
-    for r in imported:
+    many = len(imported) > LISTED_SENSORS
+    for r in imported[:LISTED_SENSORS] if many else imported:
         skipped = r.duplicates_dropped
         note = f" ({skipped:,} exact duplicate rows skipped)" if skipped else ""
         out.print(
             f"{r.sensor}: imported {r.rows:,} readings from {r.start} to {r.end} "
             f"in {r.seconds:.2f} s{note}"
+        )
+    if many:
+        rest = imported[LISTED_SENSORS:]
+        rows = sum(r.rows for r in rest)
+        out.print(
+            f"… and {len(rest):,} more sensor(s): {rows:,} readings from "
+            f"{min(r.start for r in rest)} to {max(r.end for r in rest)} "
+            "(`plantcast sensors` lists them all)",
+            markup=False,
         )
     if wide is not None:
         _wide_notes(wide)
@@ -294,9 +307,23 @@ def _report_import(imported, found, wide) -> None:
         out.print(f"skipped {first.invalid_rows:,} invalid row(s){more}:", markup=False)
         for p in first.skipped:
             out.print(f"  {p}", markup=False, highlight=False)
+    if many:
+        _seasons_summary(found)
+        return
     for name, periods in found.items():
         labels = ", ".join(s.label for s in periods) or "none found (models fit without a season)"
         out.print(f"seasons{f' of {name}' if wide else ''}: {labels}")
+
+
+def _seasons_summary(found) -> None:
+    """The seasons of many sensors, counted by what was found (`plantcast seasons` shows one)."""
+    counts: dict[str, int] = {}
+    for periods in found.values():
+        label = ", ".join(s.label for s in periods) or "none found"
+        counts[label] = counts.get(label, 0) + 1
+    ranked = sorted(counts.items(), key=lambda c: -c[1])
+    shown = "; ".join(f"{label} on {n:,} sensor(s)" for label, n in ranked)
+    out.print(f"seasons: {shown}", markup=False)
 
 
 def _wide_notes(result) -> None:
