@@ -368,3 +368,12 @@ def test_a_wide_import_of_many_tags_is_summed_up(sqlite_url, tmp_path):
     assert len(shown) == 23
     with Store.open(sqlite_url) as store:
         assert len(store.list_sensors()) == 25
+
+
+def test_no_empty_line_on_stderr_off_a_terminal(sqlite_url, tmp_path):
+    """The progress bar (transient) left a bare newline on stderr in pipes and logs."""
+    path = write_csv(tmp_path / "a.csv", pd.date_range(START, periods=3, freq="10min"), [1, 2, 3])
+    result = run("import", path, "--sensor", "a", "--database-url", sqlite_url)
+    assert result.exit_code == 0, result.output
+    assert result.stderr == ""
+    assert result.stdout.startswith("a: imported 3 readings")

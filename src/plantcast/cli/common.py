@@ -176,14 +176,16 @@ def progress_bar(description: str, *, enabled: bool = True):
         TimeRemainingColumn,
     )
 
+    target = console.get()
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
-        console=console.get(),
+        console=target,
         transient=True,
-        disable=not enabled,
+        # off a terminal (a pipe, a log file) a transient bar leaves only an empty line behind
+        disable=not enabled or not target.is_terminal,
     )
     with progress:
         task = progress.add_task(description, total=None)
