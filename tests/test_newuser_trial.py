@@ -377,3 +377,34 @@ def test_no_empty_line_on_stderr_off_a_terminal(sqlite_url, tmp_path):
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert result.stdout.startswith("a: imported 3 readings")
+
+
+def test_a_posted_csv_is_told_the_apis_parameters_not_the_clis(store, tmp_path):
+    """POST …/readings with a CSV body said "choose with --ts-col" and "pass --tz": options of
+    the command line, which an API caller has not got; it names the query parameters."""
+    import warnings
+
+    from plantcast.api import create_app
+    from plantcast.services.apikeys import create_key
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from fastapi.testclient import TestClient
+
+    client = TestClient(create_app(store=store))
+    key = {"X-API-Key": create_key(store, "nu-write", "write")[1]}
+    h = {**key, "Content-Type": "text/csv"}
+    made = client.post("/v1/sensors", json={"name": "occ", "interval": "5min"}, headers=key)
+    assert made.status_code == 201, made.text
+    body = b"timestamp,value\n2015-09-01 11:05:00,1.78\n2015-09-01 11:10:00,3.89\n"
+    url = "/v1/sensors/occ/readings"
+    first = client.post(url, content=body, headers=h)
+    assert first.status_code == 422
+    assert first.json()["detail"] == (
+        "no column 'ts' (columns: timestamp, value; choose with the ts_col parameter)"
+    )
+    second = client.post(f"{url}?ts_col=timestamp", content=body, headers=h)
+    assert second.status_code == 422
+    assert second.json()["detail"].endswith("has no time zone; add one or pass the tz parameter")
+    done = client.post(f"{url}?ts_col=timestamp&tz=UTC", content=body, headers=h)
+    assert done.status_code == 201, done.text and done.json()["rows"] == 2

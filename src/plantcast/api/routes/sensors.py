@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -269,7 +270,8 @@ def _import(
             if from_json and line is not None and line >= 2:
                 field = f"readings.{line - 2}.{'ts' if field == 'ts' else 'value'}"
                 line = None
-            raise invalid(exc.reason, field or "body", **({"line": line} if line else {})) from None
+            reason = _in_api_terms(exc.reason)
+            raise invalid(reason, field or "body", **({"line": line} if line else {})) from None
     return ImportOut(
         sensor=result.sensor,
         rows=result.rows,
@@ -277,6 +279,15 @@ def _import(
         start=result.start,
         end=result.end,
     )
+
+
+_CSV_OPTIONS = re.compile(r"--(ts-col|value-col|tz)\b")
+
+
+def _in_api_terms(reason: str) -> str:
+    """The import's message with the CLI's options named as this route's query parameters
+    (`--ts-col` → the `ts_col` parameter)."""
+    return _CSV_OPTIONS.sub(lambda m: f"the {m.group(1).replace('-', '_')} parameter", reason)
 
 
 @router.post(
