@@ -291,3 +291,45 @@ def test_follow_waits_only_what_is_left_of_its_pace():
     every = pd.Timedelta("5s")
     assert 3.5 < _rest(every, time.monotonic() - 1.0) <= 4.0
     assert _rest(every, time.monotonic() - 7.0) == 0.0
+
+
+def test_follow_watches_a_sensor_created_after_it_started(store, db_url):
+    """``detect --follow`` without --sensor asks for the sensors at each pass: a tag a
+    connector creates after detection started is scored too (it was never watched)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    def noise(n: int, seed: int) -> pd.Series:
+        idx = pd.date_range("2026-01-01", periods=n, freq="1min", tz="UTC", name="ts")
+        return pd.Series(10.0 + np.random.default_rng(seed).normal(0, 1, n), index=idx)
+
+    def scored(sensor_id: int, within: float = 90.0) -> bool:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            with store.transaction(readonly=True) as tx:
+                if tx.scored_until_many([sensor_id]):
+                    return True
+            time.sleep(0.5)
+        return False
+
+    first = store.ensure_sensor("first", source=Source.IMPORTED, interval=pd.Timedelta("1min"))
+    store.write_readings(first.id, noise(300, 1))
+    env = {**os.environ, "PLANTCAST_DATABASE_URL": db_url}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "plantcast", "detect", "--follow", "--every", "1s"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert scored(first.id), "the first sensor was never scored"
+        later = store.ensure_sensor("later", source=Source.IMPORTED, interval=pd.Timedelta("1min"))
+        store.write_readings(later.id, noise(300, 2))
+        assert scored(later.id), "a sensor created after detect started was never scored"
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert "Traceback" not in err

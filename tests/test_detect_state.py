@@ -177,3 +177,24 @@ def test_migrate_creates_the_fit_table_on_an_older_database(store):
     assert "detector_fits" in migrate(store).created
     _sensor(store, "after")  # the pass stores its fit there
     assert _stored(store, store.get_sensor("after").id) is not None
+
+
+def test_a_fit_missing_a_detector_is_refitted_as_the_history_grows_not_every_pass(store):
+    """A 1 s sensor with 110 readings: ``drift`` cannot fit yet (it needs 128). Its fit is
+    reused while the history since its training is under a quarter of its training span,
+    then refitted (and ``drift`` fits): two fits over eight passes, not one a pass."""
+    idx = pd.date_range(START, periods=150, freq="1s", name="ts")
+    values = pd.Series(10.0 + np.random.default_rng(3).normal(0, 1, len(idx)), index=idx)
+    sid = store.ensure_sensor("young", source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
+    store.update_sensor_params(sid, {"periods": []})
+    store.write_readings(sid, values.iloc[:110])
+    detect_sensor(store, "young")
+    made, skipped = [], []
+    for k in range(8):
+        store.write_readings(sid, values.iloc[110 + 5 * k : 115 + 5 * k])
+        result = detect_sensor(store, "young")
+        assert result.scored == 5
+        made.append(_stored(store, sid).fitted_at)
+        skipped.append("drift" in result.skipped)
+    assert skipped[0] and not skipped[-1]  # drift skipped at first, fitted once it could
+    assert len(set(made)) == 2  # the fit missing drift reused, then one refit

@@ -6,6 +6,7 @@ import json
 import sys
 import time
 from dataclasses import replace
+from functools import partial
 from typing import Any
 
 import click
@@ -173,11 +174,8 @@ def detect(
     if no_assets and asset_names:
         raise click.UsageError("--asset and --no-assets contradict each other")
     with open_store(database_url) as store:
-        only_assets = bool(asset_names) and not sensors
-        names = [] if only_assets else list(sensors) or [s.name for s in store.list_sensors()]
-        assets = _assets_to_detect(
-            store, asset_names, no_assets or (bool(sensors) and not asset_names)
-        )
+        watched = partial(_watched, store, sensors, asset_names, no_assets)
+        names, assets = watched()
         if explain:
             for name in names:
                 info = explain_sensor(
@@ -193,8 +191,8 @@ def detect(
         if use_dask or scheduler or workers:
             failed = _detect_on_dask(
                 store,
-                names,
-                (_periods(periods), dets, assets),
+                watched,
+                (_periods(periods), dets),
                 since,
                 options,
                 follow,
@@ -207,6 +205,7 @@ def detect(
             try:
                 while True:
                     began = time.monotonic()
+                    names, assets = watched()
                     if names:
                         failed |= _detect_here(
                             store, names, (_periods(periods), dets), since, options, follow
@@ -222,6 +221,16 @@ def detect(
                 pass
     if failed:
         sys.exit(1)
+
+
+def _watched(store, sensors, asset_names, no_assets) -> tuple[list[str], list[str]]:
+    """The sensors and assets a pass scores: those named, else every one there is now (with
+    --follow, asked again each pass: a tag a connector creates after detect started, or an
+    asset defined later, is watched from the next pass on)."""
+    only_assets = bool(asset_names) and not sensors
+    names = [] if only_assets else list(sensors) or [s.name for s in store.list_sensors()]
+    assets = _assets_to_detect(store, asset_names, no_assets or (bool(sensors) and not asset_names))
+    return names, assets
 
 
 def _rest(every, began: float) -> float:
@@ -291,17 +300,19 @@ def _report_asset(name, r, follow) -> bool:
     return True
 
 
-def _detect_on_dask(store, names, what, since, options, follow, every, scheduler, workers):
+def _detect_on_dask(store, watched, what, since, options, follow, every, scheduler, workers):
     """The passes of ``detect`` with the scoring on one Dask cluster for all of them; True
     when a sensor failed. Dask is imported here only: ``plantcast --help`` stays quick.
-    ``what``: the periods, the detectors and the assets (scored here, after the sensors)."""
+    ``watched()``: the sensors and the assets (scored here, after the sensors) of a pass;
+    ``what``: the periods and the detectors."""
     from plantcast.scale import connect, detect_many
 
-    periods, detectors, assets = what
+    periods, detectors = what
     failed = False
     with connect(scheduler, workers) as client:
         while True:
             began = time.monotonic()
+            names, assets = watched()
             with progress_bar("detect (dask)") as bar:
                 results = detect_many(
                     store,

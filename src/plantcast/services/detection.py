@@ -363,7 +363,7 @@ def score_chunk(
     if refitted:
         fit, skipped = fit_chunk(plan, series, a, b, options, key)
     else:
-        skipped = {}  # a reused fit has every detector (``is_fresh``)
+        skipped = dict(fit.skipped) if fit is not None else {}  # those it could not make
     scoring = with_feedback(fit, plan.feedback.thresholds)  # false alarms; fit is stored as is
     fitted = scoring.detectors if scoring is not None else {}
     context = scoring_context(plan, scoring)

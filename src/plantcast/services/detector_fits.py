@@ -7,8 +7,12 @@ is stored (``detector_fits``, written with the alerts it produced) and later chu
 against it while it is still *fresh* and the data has not *drifted*:
 
 - fresh: fitted for the same detectors, seasons, alert budget and training span; fitted on
-  history before its chunk (not in-sample, as a young sensor's first fit is), with every
-  detector fitted; and its training window ends at most ``REFIT_EVERY`` before the chunk.
+  history before its chunk (not in-sample, as a young sensor's first fit is); and its
+  training window ends at most ``REFIT_EVERY`` before the chunk. A fit some detectors could
+  not make (too little history yet: a young sensor's) is refitted once the history since its
+  training reaches ``GROWTH`` of its training span — as the history grows, so a skipped
+  detector is tried again when it may fit, not at every pass (a 1 s sensor followed every few
+  seconds refitted all of its detectors at each pass until it had half an hour of history).
   ``REFIT_EVERY`` is a week, the chunk span of a first pass, so a long history is still
   refitted chunk by chunk exactly as before, and a sensor scored every minute is refitted
   weekly, as a weekly job would.
@@ -38,6 +42,7 @@ from plantcast.store.fits import StoredFit
 VERSION = 1  # of the pickled state; raise it when Fit or a detector's state changes shape
 REFIT_EVERY = pd.Timedelta("7d")  # = detection.CHUNK_SPAN: a first pass refits as before
 DRIFT_Z = 4.0  # new readings' level or spread this many training σ away: refit
+GROWTH = 0.25  # a fit with skipped detectors: refitted when the history has grown by this share
 SCALE_FLOOR = 1e-6  # of the level, so a flat training window does not make every change drift
 
 
@@ -65,6 +70,10 @@ class Fit:
     level: float  # median of the training values
     scale: float  # 1.4826·MAD of the training values
     fitted_at: pd.Timestamp | None = field(default=None, compare=False)  # set when stored
+
+    def span(self) -> pd.Timedelta:
+        """The time its training window covers."""
+        return pd.Timedelta(self.trained_until - self.trained_from)
 
     def describe(self) -> str:
         """One line for ``detect --explain``: when it was made and on what window."""
@@ -113,9 +122,9 @@ def is_fresh(fit: Fit | None, key: FitKey, a: pd.Timestamp) -> bool:
         fit is not None
         and fit.key == key
         and not fit.in_sample
-        and not fit.skipped
-        and set(fit.detectors) == set(key.detectors)
+        and set(fit.detectors) | set(fit.skipped) == set(key.detectors)
         and a - REFIT_EVERY <= fit.trained_until < a
+        and (not fit.skipped or a - fit.trained_until < GROWTH * fit.span())
     )
 
 
