@@ -408,3 +408,23 @@ def test_a_posted_csv_is_told_the_apis_parameters_not_the_clis(store, tmp_path):
     assert second.json()["detail"].endswith("has no time zone; add one or pass the tz parameter")
     done = client.post(f"{url}?ts_col=timestamp&tz=UTC", content=body, headers=h)
     assert done.status_code == 201, done.text and done.json()["rows"] == 2
+
+
+def test_an_imports_seasons_are_stored_in_one_go_as_one_by_one(store):
+    """A wide import of many tags stored each sensor's seasons in a transaction of its own;
+    ``refresh_seasons_of`` stores them in one, with the same params as one at a time."""
+    from plantcast.services.seasons import refresh_seasons, refresh_seasons_of
+
+    index = pd.date_range(START, periods=5 * 96, freq="15min")
+    made = []
+    for k in range(3):
+        sensor = store.ensure_sensor(f"s{k}", source="imported", interval=pd.Timedelta("15min"))
+        values = daily(index, seed=k) if k < 2 else np.full(len(index), 7.0)
+        store.write_readings(sensor.id, pd.Series(values, index=index))
+        made.append(sensor)
+    together = refresh_seasons_of(store, made)
+    params = {s.name: store.sensor_params(s.id) for s in made}
+    assert [p.label for p in together["s0"]] == ["24h"] and together["s2"] == ()
+    for s in made:
+        assert refresh_seasons(store, s) == together[s.name]
+        assert store.sensor_params(s.id) == params[s.name]

@@ -211,7 +211,7 @@ def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, 
     per numeric column, named by its header."""
     from plantcast.services.audit import cli_actor
     from plantcast.services.context import open_store
-    from plantcast.services.seasons import refresh_seasons
+    from plantcast.services.seasons import refresh_seasons_of
 
     delimiter = _check_import_options(sensor, wide, prefix, asset, options.pop("delimiter"))
     with open_store(database_url, init=True) as store, progress_bar(f"import {file}") as bar:
@@ -253,7 +253,8 @@ def import_(database_url, file, sensor, wide, prefix, asset, ts_col, value_col, 
                     store, spec, sensor, actor=cli_actor(), on_progress=on_progress, **options
                 )
             ]
-        found = {r.sensor: refresh_seasons(store, store.get_sensor(r.sensor)) for r in imported}
+        known = {s.name: s for s in store.list_sensors()}
+        found = refresh_seasons_of(store, [known[r.sensor] for r in imported])
     _report_import(imported, found, result if wide else None)
     if wide and made is not None:
         out.print(f"asset {made.name}: {', '.join(made.sensor_names)}", markup=False)

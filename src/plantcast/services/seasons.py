@@ -49,6 +49,21 @@ class SeasonReport:
 
 def refresh_seasons(store: Store, sensor: Sensor) -> tuple[Season, ...]:
     """Detect the sensor's seasons from its latest readings and store them with it."""
+    found, changes = _detected(store, sensor)
+    store.update_sensor_params(sensor.id, changes)
+    return found
+
+
+def refresh_seasons_of(store: Store, sensors: list[Sensor]) -> dict[str, tuple[Season, ...]]:
+    """``refresh_seasons`` of many sensors (an import's), stored in one transaction."""
+    detected = {s.name: _detected(store, s) for s in sensors}
+    ids = {s.name: s.id for s in sensors}
+    store.update_many_sensor_params({ids[n]: changes for n, (_, changes) in detected.items()})
+    return {name: found for name, (found, _) in detected.items()}
+
+
+def _detected(store: Store, sensor: Sensor) -> tuple[tuple[Season, ...], dict]:
+    """The seasons in the sensor's latest readings, and the params that record them."""
     series = store.read_tail(sensor.id, MAX_POINTS)  # bounded by count
     if series.empty:
         raise NotEnoughData(f"sensor {sensor.name!r} has no readings yet")
@@ -62,8 +77,7 @@ def refresh_seasons(store: Store, sensor: Sensor) -> tuple[Season, ...]:
         # An empty list means "looked, found none": detection and forecasting model the
         # sensor without a season.
         changes["periods"] = list(format_periods(found))
-    store.update_sensor_params(sensor.id, changes)
-    return found
+    return found, changes
 
 
 def needs_refresh(params: dict, last: pd.Timestamp | None) -> bool:

@@ -167,6 +167,13 @@ class Store:
         with self.write() as conn:
             return _catalog.update_params(conn, sensor_id, changes)
 
+    def update_many_sensor_params(self, changes: dict[int, dict[str, Any]]) -> None:
+        """``update_sensor_params`` of many sensors in one transaction (one commit, not one a
+        sensor: a wide import of 1,000 tags)."""
+        with self.write() as conn:
+            for sensor_id, change in changes.items():
+                _catalog.update_params(conn, sensor_id, change)
+
     def params_and_last_ts(self, sensor_id: int) -> tuple[dict[str, Any], pd.Timestamp | None]:
         with self.read() as conn:
             return _catalog.params_and_last_ts(conn, sensor_id)
