@@ -333,3 +333,22 @@ def test_follow_watches_a_sensor_created_after_it_started(store, db_url):
         proc.terminate()
         _, err = proc.communicate(timeout=30)
     assert "Traceback" not in err
+
+
+def test_cli_detect_sums_up_a_detector_skipped_on_many_sensors(store, db_url):
+    """Eight sensors too young for any detector: one line per detector with how many and an
+    example, not a line per sensor and detector; with few sensors, each is named."""
+    step = pd.Timedelta("30min")
+    s = generate_readings(SignalModel(seed=7), START, periods=5, interval=step)
+    for k in range(8):
+        sid = store.ensure_sensor(f"young_{k}", source=Source.IMPORTED, interval=step).id
+        store.write_readings(sid, s)
+    result = CliRunner().invoke(cli, ["detect", "--database-url", db_url])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "residual_z skipped on 8 sensors (e.g. young_0: ResidualZDetector needs" in text
+    assert "young_3: residual_z skipped" not in text
+    sid = store.ensure_sensor("alone", source=Source.IMPORTED, interval=step).id
+    store.write_readings(sid, s)
+    few = CliRunner().invoke(cli, ["detect", "--database-url", db_url, "--sensor", "alone"])
+    assert "alone: residual_z skipped" in " ".join(few.output.split())

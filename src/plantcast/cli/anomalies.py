@@ -175,6 +175,7 @@ def detect(
         raise click.UsageError("--asset and --no-assets contradict each other")
     with open_store(database_url) as store:
         watched = partial(_watched, store, sensors, asset_names, no_assets)
+        skips = _Skips()
         names, assets = watched()
         if explain:
             for name in names:
@@ -192,7 +193,7 @@ def detect(
             failed = _detect_on_dask(
                 store,
                 watched,
-                (_periods(periods), dets),
+                (_periods(periods), dets, skips),
                 since,
                 options,
                 follow,
@@ -208,7 +209,7 @@ def detect(
                     names, assets = watched()
                     if names:
                         failed |= _detect_here(
-                            store, names, (_periods(periods), dets), since, options, follow
+                            store, names, (_periods(periods), dets, skips), since, options, follow
                         )
                     if assets:
                         failed |= _detect_assets_here(store, assets, since, options, follow)
@@ -307,7 +308,7 @@ def _detect_on_dask(store, watched, what, since, options, follow, every, schedul
     ``what``: the periods and the detectors."""
     from plantcast.scale import connect, detect_many
 
-    periods, detectors = what
+    periods, detectors, skips = what
     failed = False
     with connect(scheduler, workers) as client:
         while True:
@@ -326,6 +327,7 @@ def _detect_on_dask(store, watched, what, since, options, follow, every, schedul
                 )
             for name, r in results.items():
                 failed |= not _report(name, r, follow)
+            skips.report(results, follow)
             if assets:
                 failed |= _detect_assets_here(store, assets, since, options, follow, client)
             since = None
@@ -342,11 +344,11 @@ def _detect_here(store, names, what, since, options, follow) -> bool:
     """One pass in this process, each sensor reported on one line; True when one failed.
     One sensor is followed chunk by chunk (a long first pass shows its progress); many are
     scored in bulk batches (``detection_batch``: a few statements per batch, not per sensor).
-    ``what``: the periods and the detectors."""
+    ``what``: the periods, the detectors and the report of those skipped."""
     from plantcast.services.detection import detect_sensor
     from plantcast.services.detection_batch import detect_pass
 
-    periods, detectors = what
+    periods, detectors, skips = what
     if len(names) == 1:
         try:
             with progress_bar(f"detect {names[0]}") as bar:
@@ -377,7 +379,42 @@ def _detect_here(store, names, what, since, options, follow) -> bool:
     failed = False
     for name, r in results.items():
         failed |= not _report(name, r, follow)
+    skips.report(results, follow)
     return failed
+
+
+class _Skips:
+    """Detectors that could not score, said once a pass for all the sensors: each sensor's
+    reason while at most ``LISTED`` sensors share a detector's, else one line for the
+    detector with how many and one sensor's reason (1,000 young tags: a line, not 1,000).
+    With --follow, said again only when it changed (a followed young sensor would repeat
+    it at every pass)."""
+
+    LISTED = 5
+
+    def __init__(self) -> None:
+        self.last: dict[str, int] | None = None
+
+    def report(self, results: dict[str, Any], follow: bool) -> None:
+        by_detector: dict[str, list[tuple[str, str]]] = {}
+        for name, r in results.items():
+            if isinstance(r, Exception) or (follow and not r.scored):
+                continue
+            for detector, why in r.skipped.items():
+                by_detector.setdefault(detector, []).append((name, why))
+        counts = {d: len(v) for d, v in by_detector.items()}
+        if follow and counts == self.last:
+            return
+        self.last = counts
+        for detector, items in by_detector.items():
+            if len(items) <= self.LISTED:
+                for name, why in items:
+                    console.print(f"[yellow]{name}: {detector} skipped:[/] {why}")
+            else:
+                name, why = items[0]
+                console.print(
+                    f"[yellow]{detector} skipped on {len(items):,} sensors[/] (e.g. {name}: {why})"
+                )
 
 
 def _report(name, r, follow) -> bool:
@@ -398,9 +435,6 @@ def _report(name, r, follow) -> bool:
             f"{r.sensor}: scored {r.scored:,} readings{span}, {r.opened} new alert(s), "
             f"{r.updated} updated"
         )
-    for detector, why in r.skipped.items():
-        if not follow or r.scored:
-            console.print(f"[yellow]{r.sensor}: {detector} skipped:[/] {why}")
     return True
 
 
