@@ -428,3 +428,12 @@ def test_an_imports_seasons_are_stored_in_one_go_as_one_by_one(store):
     for s in made:
         assert refresh_seasons(store, s) == together[s.name]
         assert store.sensor_params(s.id) == params[s.name]
+
+
+def test_status_json_note_is_plain_text(sqlite_url):
+    result = run("status", "--format", "json", "--database-url", sqlite_url)
+    assert result.exit_code == 0, result.output
+    serve = json.loads(result.stdout)["serve"]
+    assert serve == {"state": "never", "note": "no serve has run on this database"}
+    table = run("status", "--database-url", sqlite_url)
+    assert table.stdout.startswith("serve: never (no serve has run on this database)")

@@ -106,7 +106,7 @@ def _print_status(report: dict) -> None:
     from plantcast.cli.output import print_table
 
     serve = report["serve"]
-    out.print(f"serve: {serve['state']}{serve['note']}", markup=False)
+    out.print(f"serve: {serve['state']} ({serve['note']})", markup=False)
     columns = ["component", "state", "pid", "restarts", "up", "last error"]
     rows = [
         {

@@ -34,20 +34,20 @@ def serve_state(components: list[Any], now: pd.Timestamp) -> dict[str, str]:
     """``state``: running, degraded (a component is not running), stopped, gone (serve wrote
     nothing for STALE_AFTER while its components were running) or never (no serve yet)."""
     if not components:
-        return {"state": "never", "note": " (no serve has run on this database)"}
+        return {"state": "never", "note": "no serve has run on this database"}
     seen = max(c.updated_at for c in components)
     ago = now - seen
     if all(c.state == "stopped" for c in components):
-        return {"state": "stopped", "note": f" (at {seen:%Y-%m-%d %H:%M:%S} UTC)"}
+        return {"state": "stopped", "note": f"at {seen:%Y-%m-%d %H:%M:%S} UTC"}
     if ago > STALE_AFTER:
         return {
             "state": "gone",
-            "note": f" (not heard from for {int(ago.total_seconds())} s: killed or its host down)",
+            "note": f"not heard from for {int(ago.total_seconds())} s: killed or its host down",
         }
     down = [c.name for c in components if c.state != "running"]
     if down:
-        return {"state": "degraded", "note": f" (not running: {', '.join(down)})"}
-    return {"state": "running", "note": f" ({len(components)} components)"}
+        return {"state": "degraded", "note": f"not running: {', '.join(down)}"}
+    return {"state": "running", "note": f"{len(components)} components"}
 
 
 def _component(c: Any, now: pd.Timestamp) -> dict[str, Any]:
