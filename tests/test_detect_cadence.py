@@ -163,3 +163,6 @@ def test_a_weekly_sensors_run_lists_as_skipped_only_detectors_that_never_scored(
         fitted = set(from_stored(tx.get_fit(sid)).detectors)
     assert result.scored > 0 and fitted  # some detectors scored the later chunks
     assert not fitted & set(result.skipped)
+    # a detector still skipped says why with the latest chunk's count, not the first's
+    for why in result.skipped.values():
+        assert "got 2 " not in why and not why.endswith("got 2"), why

@@ -484,8 +484,7 @@ def write_chunk(
     tally.opened, tally.updated = tally.opened + n_new, tally.updated + n_changed
     tally.scored += score.scored
     tally.ran.update(score.found)
-    for name, why in score.skipped.items():
-        tally.skipped.setdefault(name, why)
+    tally.skipped.update(score.skipped)  # the latest chunk's reason: how far it got
 
 
 def write_scores(
