@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -246,36 +247,26 @@ def test_an_anomaly_in_the_training_window_does_not_blind_the_next_chunk():
     assert s.index[17 * 48 + 7] in set(found["start"])
 
 
-def test_episodes_within_a_day_of_an_alert_are_one_incident(store):
-    """Two spikes 6 h apart are one incident (one alert, ending at the second); a third two days
-    later is another."""
+@pytest.mark.parametrize(
+    "second",
+    [
+        pytest.param(12, id="6h-later"),  # two spikes 6 h apart
+        pytest.param(40, id="same-hour-next-day"),  # the same phase of the cycle, 20 h later
+    ],
+)
+def test_episodes_within_a_day_of_an_alert_are_one_incident(store, second):
+    """Two showings of a fault within a day (6 h apart, or at the same phase of a daily cycle
+    on two days running, normal between) are one incident: one alert ending at the second;
+    a third three days after the first is another."""
     step = pd.Timedelta("30min")
     model = SignalModel(seed=12, noise=0.5, noise_kind="gaussian")
     s = generate_readings(model, START, periods=28 * 48, interval=step)
-    at = [21 * 48 + 10, 21 * 48 + 22, 23 * 48 + 10]
+    at = [21 * 48 + 10, 21 * 48 + 10 + second, 24 * 48 + 10]
     for i in at:
         s.iloc[i] += 20 * model.noise_std
     sensor = store.ensure_sensor("spiky", source=Source.IMPORTED, interval=step)
     store.write_readings(sensor.id, s)
     detect_sensor(store, "spiky", detectors=("residual_z",))
-    alerts = sorted(store.list_alerts(sensor_id=sensor.id), key=lambda a: a.ts)
-    late = [(a.ts, a.ends_at) for a in alerts if a.ts >= START + pd.Timedelta("21d")]
-    assert late == [(s.index[at[0]], s.index[at[1]]), (s.index[at[2]], s.index[at[2]])]
-
-
-def test_an_anomaly_back_at_the_same_hour_next_day_is_the_same_incident(store):
-    """A fault that shows at the same phase of a daily cycle on two days running (20 h apart,
-    normal between) is one incident, one alert ending at its second showing; three days later
-    it is another."""
-    step = pd.Timedelta("30min")
-    model = SignalModel(seed=12, noise=0.5, noise_kind="gaussian")
-    s = generate_readings(model, START, periods=28 * 48, interval=step)
-    at = [21 * 48 + 10, 21 * 48 + 50, 24 * 48 + 10]
-    for i in at:
-        s.iloc[i] += 20 * model.noise_std
-    sensor = store.ensure_sensor("daily", source=Source.IMPORTED, interval=step)
-    store.write_readings(sensor.id, s)
-    detect_sensor(store, "daily", detectors=("residual_z",))
     alerts = sorted(store.list_alerts(sensor_id=sensor.id), key=lambda a: a.ts)
     late = [(a.ts, a.ends_at) for a in alerts if a.ts >= START + pd.Timedelta("21d")]
     assert late == [(s.index[at[0]], s.index[at[1]]), (s.index[at[2]], s.index[at[2]])]
