@@ -198,3 +198,42 @@ def test_a_fit_missing_a_detector_is_refitted_as_the_history_grows_not_every_pas
         skipped.append("drift" in result.skipped)
     assert skipped[0] and not skipped[-1]  # drift skipped at first, fitted once it could
     assert len(set(made)) == 2  # the fit missing drift reused, then one refit
+
+
+def test_a_pass_refits_so_many_growing_sensors_the_most_overdue_first(store):
+    """30 young 1 s sensors created together, all due a growth refit at once: a pass refits
+    ``GROWTH_REFITS_LEAST`` (20) of them and scores the rest with their fits; the next pass
+    refits the other 10. Every sensor's new readings are scored at each pass."""
+    from plantcast.services.detection_batch import GROWTH_REFITS_LEAST
+
+    idx = pd.date_range(START, periods=200, freq="1s", name="ts")
+    names = [f"tag{k:02d}" for k in range(30)]
+    ids = []
+    for k, name in enumerate(names):
+        sid = store.ensure_sensor(name, source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
+        store.update_sensor_params(sid, {"periods": []})
+        values = 10.0 + np.random.default_rng(k).normal(0, 1, len(idx))
+        store.write_readings(sid, pd.Series(values, index=idx).iloc[:110])
+        ids.append((sid, pd.Series(values, index=idx)))
+    detect_pass(store, names)
+
+    def made() -> list:
+        return [_stored(store, sid).fitted_at for sid, _ in ids]
+
+    def grow(lo: int, hi: int) -> dict:
+        for sid, values in ids:
+            store.write_readings(sid, values.iloc[lo:hi])
+        return detect_pass(store, names)
+
+    grow(110, 115)  # the first fits were in-sample: refitted, drift still missing (110 < 128)
+    grow(115, 150)  # scored with those fits: not yet a quarter of their 110 s past them
+    before = made()
+    first = grow(150, 155)  # now 41 s past a 109 s training: every fit is due
+    after_first = made()
+    assert all(r.scored == 5 for r in first.values())
+    refitted = sum(a != b for a, b in zip(before, after_first, strict=True))
+    assert refitted == GROWTH_REFITS_LEAST
+    second = grow(155, 160)
+    assert all(r.scored == 5 for r in second.values())
+    rest = sum(a != b for a, b in zip(after_first, made(), strict=True))
+    assert rest == len(names) - GROWTH_REFITS_LEAST

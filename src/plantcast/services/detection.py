@@ -235,7 +235,7 @@ def read_span(plan: SensorPlan, fit: Fit | None, a, options: DetectOptions) -> p
     """How far before chunk ``a`` to read: its context alone when ``fit`` is fresh for it
     (``scoring_context``, and two intervals, so the reading before it is usually in the same
     read), else its training history too."""
-    if not options.refit and is_fresh(fit, fit_key(plan, options), a):
+    if not options.refit and is_fresh(fit, fit_key(plan, options), a, patient=plan.patient):
         return scoring_context(plan, fit) + 2 * plan.sensor.interval
     return history_span(plan.sensor)
 
@@ -248,7 +248,7 @@ def read_chunk(store: Store, plan: SensorPlan, fit: Fit | None, a, b, options) -
     short = span < history_span(plan.sensor)
     context = scoring_context(plan, fit) if short else None
     series = chunk_series(store, plan.sensor, a, b, span, context)
-    if short and not reusable(fit, fit_key(plan, options), series, a):
+    if short and not reusable(fit, fit_key(plan, options), series, a, patient=plan.patient):
         series = chunk_series(store, plan.sensor, a, b)
     return series
 
@@ -298,6 +298,7 @@ class SensorPlan:
     # floors set by false-alarm labels: thresholds and deviations (services.feedback)
     feedback: Feedback = field(default_factory=Feedback)
     ongoing: bool = True  # an alert of the sensor is ongoing (then its whole context is read)
+    patient: bool = False  # its stored fit's growth refit is left to a later pass
 
 
 @dataclass(frozen=True)
@@ -359,7 +360,7 @@ def score_chunk(
     resolve_after = parse_duration(options.resolve_after, field="resolve_after")
     found: dict[str, pd.DataFrame] = {}
     key = fit_key(plan, options)
-    refitted = options.refit or not reusable(fit, key, series, a)
+    refitted = options.refit or not reusable(fit, key, series, a, patient=plan.patient)
     if refitted:
         fit, skipped = fit_chunk(plan, series, a, b, options, key)
     else:

@@ -18,6 +18,7 @@ as ``detect_sensor`` does, so its memory stays bounded.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from itertools import groupby
 
 import pandas as pd
@@ -44,7 +45,7 @@ from plantcast.services.detection import (
     scoring_context,
     write_scores,
 )
-from plantcast.services.detector_fits import from_stored, reusable, to_stored
+from plantcast.services.detector_fits import from_stored, growth_due, reusable, to_stored
 from plantcast.services.feedback import Feedback, feedback_for
 from plantcast.services.limit_alerts import after_detect
 from plantcast.services.seasons import current_periods
@@ -56,6 +57,8 @@ Scored = tuple[SensorPlan, list[ChunkScore | None]]
 BatchScores = list[tuple[str, list[ChunkScore | None] | Exception]]
 Progress = Callable[[int, int, str], None]
 US = pd.Timedelta("1us")
+# growth refits a pass makes at most: this share of the sensors it plans, at least LEAST
+GROWTH_REFITS, GROWTH_REFITS_LEAST = 0.1, 20
 
 
 def plan_sensors(
@@ -105,6 +108,28 @@ def plan_sensors(
         plans[name] = SensorPlan(
             sensor, chosen, detectors, start, last[0], chunks, fit, said, sensor.id in ongoing
         )
+    return _pace_growth(plans)
+
+
+def _pace_growth(plans: dict[str, SensorPlan | Exception]) -> dict[str, SensorPlan | Exception]:
+    """Of the sensors whose stored fit waits for a growth refit (a young sensor's, missing a
+    detector: ``detector_fits.growth_due``), the pass refits at most ``GROWTH_REFITS`` of
+    the sensors it plans, the most overdue first; the others keep scoring with their fit and
+    are refitted by a later pass. Tags a connector created together grow together: refitting
+    them all in one pass made that pass, and the detection lag, many times longer."""
+    due = []
+    for name, plan in plans.items():
+        if isinstance(plan, Exception) or plan.fit is None or len(plan.chunks) != 1:
+            continue
+        a = plan.chunks[0][0]
+        if growth_due(plan.fit, a):
+            overdue = (a - plan.fit.trained_until) / max(plan.fit.span(), US)
+            due.append((overdue, name))
+    allowed = max(GROWTH_REFITS_LEAST, int(GROWTH_REFITS * len(plans)))
+    for _, name in sorted(due, reverse=True)[allowed:]:
+        plan = plans[name]
+        assert isinstance(plan, SensorPlan)
+        plans[name] = replace(plan, patient=True)
     return plans
 
 
@@ -160,7 +185,9 @@ def _read_group(
     for p in plans:  # read short for a fresh fit, but the new readings drifted: refit
         a, b = p.chunks[0]
         short = spans[p.sensor.id] < history_span(p.sensor)
-        if short and not reusable(p.fit, fit_key(p, options), out[p.sensor.id], a):
+        if short and not reusable(
+            p.fit, fit_key(p, options), out[p.sensor.id], a, patient=p.patient
+        ):
             out[p.sensor.id] = chunk_series(store, p.sensor, a, b)
     return out
 

@@ -114,17 +114,24 @@ def make_fit(
     )
 
 
-def is_fresh(fit: Fit | None, key: FitKey, a: pd.Timestamp) -> bool:
+def growth_due(fit: Fit, a: pd.Timestamp) -> bool:
+    """Whether a fit missing a detector has seen its history grow enough to be tried again
+    (``GROWTH``) for a chunk starting at ``a``."""
+    return bool(fit.skipped) and a - fit.trained_until >= GROWTH * fit.span()
+
+
+def is_fresh(fit: Fit | None, key: FitKey, a: pd.Timestamp, *, patient: bool = False) -> bool:
     """Whether ``fit`` may score a chunk starting at ``a`` (module docstring), drift aside.
     Decided before reading: a fresh fit needs only the chunk's context read, not its
-    training span."""
+    training span. ``patient``: its growth refit is left to a later pass (a pass refits
+    only so many for growth: ``detection_batch.GROWTH_REFITS``)."""
     return (
         fit is not None
         and fit.key == key
         and not fit.in_sample
         and set(fit.detectors) | set(fit.skipped) == set(key.detectors)
         and a - REFIT_EVERY <= fit.trained_until < a
-        and (not fit.skipped or a - fit.trained_until < GROWTH * fit.span())
+        and (patient or not growth_due(fit, a))
     )
 
 
@@ -139,11 +146,13 @@ def has_drifted(fit: Fit, new: pd.Series) -> bool:
     return abs(level - fit.level) > DRIFT_Z * scale or spread > DRIFT_Z * scale
 
 
-def reusable(fit: Fit | None, key: FitKey, series: pd.Series, a: pd.Timestamp) -> bool:
+def reusable(
+    fit: Fit | None, key: FitKey, series: pd.Series, a: pd.Timestamp, *, patient: bool = False
+) -> bool:
     """Whether ``fit`` scores the chunk of ``series`` from ``a`` on: fresh and not drifted."""
     return (
         fit is not None
-        and is_fresh(fit, key, a)
+        and is_fresh(fit, key, a, patient=patient)
         and not has_drifted(fit, series.iloc[series.index.searchsorted(a) :])
     )
 
