@@ -74,3 +74,15 @@ def read_only_note(who: Person, action: str) -> None:
         st.caption(
             f"{who.name} is a {who.role or 'disabled user'}: {action} needs {needed} or above."
         )
+
+
+def admin_page(action: str) -> Person | None:
+    """The person on an admins' page (users, keys, the audit log): None, with why said on
+    the page, when nobody is there yet or their role may not ``action``."""
+    who = state.load(person)
+    if who is None:
+        return None
+    if not who.can(action):
+        st.info(f"{who.name} is a {who.role or 'disabled user'}: this page is for admins.")
+        return None
+    return who

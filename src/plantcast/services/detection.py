@@ -335,9 +335,8 @@ def plan_sensor(
     chunks = tuple(chunk_ranges(sensor, start, latest[0]))
     with store.transaction(readonly=True) as tx:
         fit = from_stored(tx.get_fit(sensor.id))
-    feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
-    with store.transaction(readonly=True) as tx:
         ongoing = sensor.id in tx.ongoing_alert_sensors([sensor.id])
+    feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
     return SensorPlan(sensor, periods, detectors, start, latest[0], chunks, fit, feedback, ongoing)
 
 

@@ -10,7 +10,7 @@ import streamlit as st
 
 from plantcast.core.errors import PlantcastError
 from plantcast.dashboard import state
-from plantcast.dashboard.identity import person
+from plantcast.dashboard.identity import admin_page
 from plantcast.services import audit
 
 LIMIT = 500
@@ -22,11 +22,7 @@ def _json(fields: dict | None) -> str:
 
 def render() -> None:
     st.title("Audit log")
-    who = state.load(person)
-    if who is None:
-        return
-    if not who.can("audit.read"):
-        st.info(f"{who.name} is a {who.role or 'disabled user'}: this page is for admins.")
+    if admin_page("audit.read") is None:
         return
     c = st.columns(3)
     actor = c[0].text_input("Actor", key="audit_actor").strip() or None

@@ -9,7 +9,7 @@ import streamlit as st
 
 from plantcast.core.errors import PlantcastError
 from plantcast.dashboard import state
-from plantcast.dashboard.identity import Person, person
+from plantcast.dashboard.identity import Person, admin_page
 from plantcast.services import apikeys, users
 
 
@@ -92,11 +92,8 @@ def _keys(who: Person) -> None:
 
 def render() -> None:
     st.title("Users and keys")
-    who = state.load(person)
+    who = admin_page("user.add")
     if who is None:
-        return
-    if not who.can("user.add"):
-        st.info(f"{who.name} is a {who.role or 'disabled user'}: this page is for admins.")
         return
     if message := st.session_state.pop("people_message", None):
         st.success(message)
