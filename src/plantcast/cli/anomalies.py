@@ -202,14 +202,16 @@ def detect(
                 workers,
             )
         else:
-            failed = False
+            from plantcast.services.detection_batch import PassMemory
+
+            failed, memory = False, PassMemory() if follow else None
             try:
                 while True:
                     began = time.monotonic()
                     names, assets = watched()
                     if names:
                         failed |= _detect_here(
-                            store, names, (_periods(periods), dets, skips), since, options, follow
+                            store, names, (_periods(periods), dets, skips), since, options, memory
                         )
                     if assets:
                         failed |= _detect_assets_here(store, assets, since, options, follow)
@@ -340,11 +342,12 @@ def _detect_on_dask(store, watched, what, since, options, follow, every, schedul
                 return failed
 
 
-def _detect_here(store, names, what, since, options, follow) -> bool:
+def _detect_here(store, names, what, since, options, memory) -> bool:
     """One pass in this process, each sensor reported on one line; True when one failed.
     One sensor is followed chunk by chunk (a long first pass shows its progress); many are
     scored in bulk batches (``detection_batch``: a few statements per batch, not per sensor).
-    ``what``: the periods, the detectors and the report of those skipped."""
+    ``what``: the periods, the detectors and the report of those skipped; ``memory``: what
+    --follow keeps between passes (``detection_batch.PassMemory``), None for one pass."""
     from plantcast.services.detection import detect_sensor
     from plantcast.services.detection_batch import detect_pass
 
@@ -375,8 +378,9 @@ def _detect_here(store, names, what, since, options, follow) -> bool:
                 since=since,
                 options=options,
                 on_progress=bar,
+                memory=memory,
             )
-    failed = False
+    failed, follow = False, memory is not None
     for name, r in results.items():
         failed |= not _report(name, r, follow)
     skips.report(results, follow)

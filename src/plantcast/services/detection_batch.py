@@ -10,6 +10,10 @@ unchanged, wherever it runs (this process or a Dask worker). The sensors' stored
 loaded with their plans (one statement), decide how far back each is read (``read_span``),
 travel with the plans to the scoring and, when refitted, are written with the alerts.
 
+``detect --follow`` keeps a :class:`PassMemory` from one pass to the next: the fits it loaded
+(a pass asks the store only when each was stored and unpickles those stored since) and each
+sensor's scoring context as last read (a pass reads only the readings after it).
+
 Only sensors whose pass is a single chunk (the steady state: a few new readings) take the bulk
 path; a sensor with a long unscored history (its first pass) is read and written chunk by chunk
 as ``detect_sensor`` does, so its memory stays bounded.
@@ -17,8 +21,10 @@ as ``detect_sensor`` does, so its memory stays bounded.
 
 from __future__ import annotations
 
+import time
+import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 
 import pandas as pd
@@ -45,7 +51,7 @@ from plantcast.services.detection import (
     scoring_context,
     write_scores,
 )
-from plantcast.services.detector_fits import from_stored, growth_due, reusable, to_stored
+from plantcast.services.detector_fits import Fit, from_stored, growth_due, reusable, to_stored
 from plantcast.services.feedback import Feedback, feedback_for
 from plantcast.services.limit_alerts import after_detect
 from plantcast.services.seasons import current_periods
@@ -61,6 +67,73 @@ US = pd.Timedelta("1us")
 GROWTH_REFITS, GROWTH_REFITS_LEAST = 0.1, 20
 
 
+@dataclass
+class _Context:
+    """A sensor's readings as a pass read them: every stored reading from ``since`` until
+    ``until`` (exclusive) at the time, kept to be read whole again after ``expires``."""
+
+    series: pd.Series
+    since: pd.Timestamp
+    until: pd.Timestamp
+    expires: float  # time.monotonic()
+
+
+@dataclass
+class PassMemory:
+    """What one process following a plant (``detect --follow``) keeps between its passes, so
+    a steady pass reads and loads only what changed since the last:
+
+    - ``fits``: each sensor's fit as loaded, with when it was stored. A pass asks the store
+      for the ``fitted_at`` stamps only and loads (unpickles) just the fits stored since.
+    - ``contexts``: each sensor's scoring context as last read. A pass reads only the
+      readings after it and drops those older than the context it needs now; a sensor whose
+      context must reach further back is read whole. A reading stored late, behind readings
+      already read, is missing from a kept context (it is not scored either way: the resume
+      point is past it), so a context is read whole again every ``reread`` (each sensor at
+      its own phase of it, so the re-reads spread over the passes rather than come together).
+
+    Reading a 1 s sensor's context (up to a few thousand readings) for its few new ones was
+    most of a steady pass over a plant's sensors, on the client and on the database server.
+    A memory belongs to one store and one process; a pass without one reads everything.
+    """
+
+    reread: float = 600.0  # seconds
+    fits: dict[int, tuple[pd.Timestamp, Fit | None]] = field(default_factory=dict)
+    contexts: dict[int, _Context] = field(default_factory=dict)
+
+    def kept(self, sensor_id: int, back: pd.Timestamp) -> _Context | None:
+        """The sensor's kept context if it still reaches back to ``back`` and is not due a
+        whole read again."""
+        ctx = self.contexts.get(sensor_id)
+        if ctx is None or ctx.since > back or time.monotonic() >= ctx.expires:
+            return None
+        return ctx
+
+    def keep(self, sensor_id: int, series: pd.Series, since: pd.Timestamp, until) -> None:
+        old = self.contexts.get(sensor_id)
+        if old is not None and old.expires > time.monotonic():
+            expires = old.expires
+        else:  # a whole read: the next one at this sensor's own phase of ``reread``
+            phase = zlib.crc32(str(sensor_id).encode()) % 1000 / 1000
+            expires = time.monotonic() + self.reread * (0.5 + phase)
+        self.contexts[sensor_id] = _Context(series, since, until, expires)
+
+    def forget(self, sensor_ids: Iterable[int]) -> None:
+        for sid in sensor_ids:
+            self.contexts.pop(sid, None)
+
+    def loaded_fits(self, tx: Transaction, ids: list[int]) -> dict[int, Fit | None]:
+        """Each sensor's stored fit, loaded from the store only where it changed."""
+        stamps = tx.fit_stamps_many(ids)
+        stale = [i for i in stamps if self.fits.get(i, (None, None))[0] != stamps[i]]
+        for sid, row in tx.fits_many(stale).items():
+            self.fits[sid] = (row.fitted_at, from_stored(row))
+        for sid in ids:
+            if sid not in stamps:  # none stored (yet, or dropped: derived data)
+                self.fits.pop(sid, None)
+        return {i: self.fits[i][1] for i in ids if i in self.fits}
+
+
 def plan_sensors(
     store: Store,
     names: Iterable[str],
@@ -68,9 +141,11 @@ def plan_sensors(
     periods: tuple[str, ...] | None = None,
     detectors: tuple[str, ...] = DETECTORS,
     since=None,
+    memory: PassMemory | None = None,
 ) -> dict[str, SensorPlan | Exception]:
     """``plan_sensor`` for many sensors in a few statements; an unknown sensor maps to the
-    error ``plan_sensor`` would raise."""
+    error ``plan_sensor`` would raise. With a ``memory``, only the fits stored since its
+    last pass are loaded."""
     names = list(dict.fromkeys(names))
     with store.transaction(readonly=True) as tx:
         found = tx.sensors_by_name(names)
@@ -79,7 +154,10 @@ def plan_sensors(
         marks = tx.scored_until_many(ids) if since is None else {}
         unmarked = [i for i in ids if any((i, d) not in marks for d in detectors)]
         first = tx.edge_readings([(i, None) for i in unmarked], last=False)
-        stored = tx.fits_many(ids)
+        if memory is None:
+            fits = {sid: from_stored(row) for sid, row in tx.fits_many(ids).items()}
+        else:
+            fits = memory.loaded_fits(tx, ids)
         ongoing = tx.ongoing_alert_sensors(ids)
     feedback = feedback_for(store, ids)  # false-alarm labels raise floors (services.feedback)
     plans: dict[str, SensorPlan | Exception] = {}
@@ -103,7 +181,7 @@ def plan_sensors(
             plans[name] = SensorPlan(sensor, chosen, detectors, None, None)
             continue
         chunks = tuple(chunk_ranges(sensor, start, last[0]))
-        fit = from_stored(stored.get(sensor.id))
+        fit = fits.get(sensor.id)
         said = feedback.get(sensor.id, Feedback())
         plans[name] = SensorPlan(
             sensor, chosen, detectors, start, last[0], chunks, fit, said, sensor.id in ongoing
@@ -134,17 +212,23 @@ def _pace_growth(plans: dict[str, SensorPlan | Exception]) -> dict[str, SensorPl
 
 
 def read_batch(
-    store: Store, plans: list[SensorPlan], options: DetectOptions | None = None
+    store: Store,
+    plans: list[SensorPlan],
+    options: DetectOptions | None = None,
+    memory: PassMemory | None = None,
 ) -> list[Work]:
     """Each plan's chunks with their series (as ``read_chunk`` reads them: the context alone
     before a chunk its stored fit will score). Single-chunk plans whose chunks start on the
-    same day share one range query. Of a longer plan (a first pass), the first chunk is read
-    for its stored fit and the others with their training history (each may be refitted)."""
+    same day share one range query (with a ``memory``: two, one reading only what came after
+    the contexts it kept). Of a longer plan (a first pass), the first chunk is read for its
+    stored fit and the others with their training history (each may be refitted)."""
     options = options or DetectOptions()
     single = sorted((p for p in plans if len(p.chunks) == 1), key=lambda p: p.chunks[0][0])
     series: dict[int, pd.Series] = {}
     for _, group in groupby(single, key=lambda p: p.chunks[0][0].floor("1D")):
-        series.update(_read_group(store, list(group), options))
+        series.update(_read_group(store, list(group), options, memory))
+    if memory is not None:
+        memory.forget(p.sensor.id for p in plans if len(p.chunks) != 1)
     out: list[Work] = []
     for plan in plans:
         if len(plan.chunks) == 1:
@@ -159,20 +243,35 @@ def read_batch(
 
 
 def _read_group(
-    store: Store, plans: list[SensorPlan], options: DetectOptions
+    store: Store, plans: list[SensorPlan], options: DetectOptions, memory: PassMemory | None
 ) -> dict[int, pd.Series]:
     spans = {p.sensor.id: read_span(p, p.fit, p.chunks[0][0], options) for p in plans}
-    lo = min(p.chunks[0][0] - spans[p.sensor.id] for p in plans)
+    backs = {p.sensor.id: p.chunks[0][0] - spans[p.sensor.id] for p in plans}
+    kept = {}
+    if memory is not None:
+        kept = {sid: c for sid, back in backs.items() if (c := memory.kept(sid, back))}
+    whole = [p for p in plans if p.sensor.id not in kept]
     hi = max(p.chunks[0][1] for p in plans) + US
     with store.transaction(readonly=True) as tx:
-        whole = tx.read_series_many([p.sensor.id for p in plans], lo, hi)
+        read: dict[int, pd.Series] = {}
+        if whole:
+            lo = min(backs[p.sensor.id] for p in whole)
+            read.update(tx.read_series_many([p.sensor.id for p in whole], lo, hi))
+        if kept:
+            lo = min(c.until for c in kept.values())
+            read.update(tx.read_series_many(list(kept), lo, hi))
         out, need_before = {}, []
         for p in plans:
             a, b = p.chunks[0]
-            s = whole[p.sensor.id]
-            back = a - spans[p.sensor.id]
+            sid, back = p.sensor.id, backs[p.sensor.id]
+            s = read[sid]
+            if sid in kept:  # the kept context, then what came after it
+                s = s.iloc[s.index.searchsorted(kept[sid].until) :]
+                s = pd.concat([kept[sid].series, s]) if len(kept[sid].series) else s
             s = s.iloc[s.index.searchsorted(back) : s.index.searchsorted(b + US)]
-            out[p.sensor.id] = s
+            out[sid] = s
+            if memory is not None:
+                memory.keep(sid, s, back, b + US)
             # as chunk_series: the reading before a gap reaching into what is scored
             short = spans[p.sensor.id] < history_span(p.sensor)
             context = scoring_context(p, p.fit) if short else None
@@ -322,16 +421,20 @@ def detect_pass(
     options: DetectOptions | None = None,
     batch_size: int = 200,
     on_progress: Progress | None = None,
+    memory: PassMemory | None = None,
 ) -> dict[str, DetectResult | Exception]:
     """One pass over many sensors in this process, ``batch_size`` sensors per bulk read and
-    write: per sensor, its result or why it was not scored (the others go on)."""
+    write: per sensor, its result or why it was not scored (the others go on). ``memory``:
+    what the last pass of a following process kept (:class:`PassMemory`)."""
     options = options or DetectOptions()
-    plans = plan_sensors(store, names, periods=periods, detectors=detectors, since=since)
+    plans = plan_sensors(
+        store, names, periods=periods, detectors=detectors, since=since, memory=memory
+    )
     run = PassResults(store, plans, options, on_progress)
     for lo in range(0, len(run.todo), batch_size):
         part = run.todo[lo : lo + batch_size]
         try:
-            work = read_batch(store, part, options)
+            work = read_batch(store, part, options, memory)
         except Exception as exc:
             run.fail(part, exc)
             continue

@@ -68,6 +68,19 @@ def fits_many(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, StoredFi
     return out
 
 
+def fit_stamps_many(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
+    """When each of these sensors' fits was stored (``fitted_at``), without the state: a
+    caller that keeps fits in memory loads only those stored since."""
+    ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    out: dict[int, pd.Timestamp] = {}
+    cols = (detector_fits.c.sensor_id, detector_fits.c.fitted_at)
+    for lo in range(0, len(ids), BATCH):
+        q = select(*cols).where(detector_fits.c.sensor_id.in_(ids[lo : lo + BATCH]))
+        for sid, at in conn.execute(q):
+            out[int(sid)] = at
+    return out
+
+
 def put_fits(conn: Connection, fits: Iterable[StoredFit]) -> None:
     """Insert or replace these sensors' fits: one upsert statement run for all the rows."""
     rows = [

@@ -137,6 +137,7 @@ class Transaction:
     # -- fitted detector state (derived: a pass refits what is missing) ---------------------
     get_fit = _bound(_fits.get_fit)
     fits_many = _bound(_fits.fits_many)
+    fit_stamps_many = _bound(_fits.fit_stamps_many)
     put_fit = _bound(_fits.put_fit)
     put_fits = _bound(_fits.put_fits)
     asset_fits_many = _bound(_fits.asset_fits_many)
