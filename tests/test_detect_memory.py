@@ -14,7 +14,7 @@ from plantcast.store.transaction import Transaction
 
 STEP = pd.Timedelta("1s")
 START = pd.Timestamp("2026-01-01", tz="UTC")
-HISTORY = 1_200  # readings before following
+HISTORY = 1_500  # readings before following: enough for every detector (no growth refit)
 NEW = 20  # readings between passes
 PASSES = 6
 FAULT = (3, 8)  # the pass whose readings start a +20σ step, and its first faulty reading

@@ -181,8 +181,9 @@ def test_migrate_creates_the_fit_table_on_an_older_database(store):
 
 def test_a_fit_missing_a_detector_is_refitted_as_the_history_grows_not_every_pass(store):
     """A 1 s sensor with 110 readings: ``drift`` cannot fit yet (it needs 128). Its fit is
-    reused while the history since its training is under a quarter of its training span,
-    then refitted (and ``drift`` fits): two fits over eight passes, not one a pass."""
+    reused until the history before a pass's new readings holds the 128 readings drift asked
+    for, then refitted at that pass (and ``drift`` fits): two fits over eight passes, not one
+    a pass, and drift from the first pass it can fit (a quarter's growth waited two more)."""
     idx = pd.date_range(START, periods=150, freq="1s", name="ts")
     values = pd.Series(10.0 + np.random.default_rng(3).normal(0, 1, len(idx)), index=idx)
     sid = store.ensure_sensor("young", source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
@@ -196,7 +197,8 @@ def test_a_fit_missing_a_detector_is_refitted_as_the_history_grows_not_every_pas
         assert result.scored == 5
         made.append(_stored(store, sid).fitted_at)
         skipped.append("drift" in result.skipped)
-    assert skipped[0] and not skipped[-1]  # drift skipped at first, fitted once it could
+    # passes 0-3 score from readings 110-125 (fewer than 128 before them); pass 4 from 130
+    assert skipped == [True] * 4 + [False] * 4
     assert len(set(made)) == 2  # the fit missing drift reused, then one refit
 
 
@@ -226,9 +228,9 @@ def test_a_pass_refits_so_many_growing_sensors_the_most_overdue_first(store):
         return detect_pass(store, names)
 
     grow(110, 115)  # the first fits were in-sample: refitted, drift still missing (110 < 128)
-    grow(115, 150)  # scored with those fits: not yet a quarter of their 110 s past them
+    grow(115, 150)  # scored with those fits: 115 readings before the new ones, under 128
     before = made()
-    first = grow(150, 155)  # now 41 s past a 109 s training: every fit is due
+    first = grow(150, 155)  # now 150 readings before the new ones: every fit is due
     after_first = made()
     assert all(r.scored == 5 for r in first.values())
     refitted = sum(a != b for a, b in zip(before, after_first, strict=True))

@@ -32,7 +32,12 @@ class NotFound(PlantcastError):
 
 
 class NotEnoughData(PlantcastError):
-    """A computation needs more history than the series has."""
+    """A computation needs more history than the series has; ``needed``: how many readings
+    it asked for, where it knows (a caller may wait until there are that many)."""
+
+    def __init__(self, message: str, *, needed: int | None = None) -> None:
+        super().__init__(message)
+        self.needed = needed
 
 
 class Refused(PlantcastError):

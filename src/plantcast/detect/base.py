@@ -132,7 +132,8 @@ class Detector(ABC):
         if len(s) < self.min_train_points:
             raise NotEnoughData(
                 f"{type(self).__name__} needs at least {self.min_train_points} training readings,"
-                f" got {len(s)}"
+                f" got {len(s)}",
+                needed=self.min_train_points,
             )
         forget_fit(self)
         self._fit_core(s)

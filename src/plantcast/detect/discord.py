@@ -116,7 +116,8 @@ class DiscordDetector(Detector):
         if len(s) < 4 * m:
             raise NotEnoughData(
                 f"{type(self).__name__} needs at least {4 * m} training readings"
-                f" (4 windows of {m}), got {len(s)}"
+                f" (4 windows of {m}), got {len(s)}",
+                needed=4 * m,
             )
         self.window_, self.window_source_ = m, source
         self.history_ = s.to_numpy().copy()

@@ -60,7 +60,8 @@ class _WindowedDetector(Detector):
         if len(series) < windows * m:
             raise NotEnoughData(
                 f"{type(self).__name__} needs at least {windows * m} training readings"
-                f" ({windows} windows of {m}), got {len(series)}"
+                f" ({windows} windows of {m}), got {len(series)}",
+                needed=windows * m,
             )
         self.window_, self.window_source_ = m, source
         return m

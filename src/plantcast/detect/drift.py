@@ -84,7 +84,8 @@ class DriftDetector(Detector):
         if len(series) < 4 * span:
             raise NotEnoughData(
                 f"{type(self).__name__} needs at least {4 * span} training readings"
-                f" (4 spans of {span}), got {len(series)}"
+                f" (4 spans of {span}), got {len(series)}",
+                needed=4 * span,
             )
         self.span_, self.span_source_ = span, source
         self.profile_ = SeasonalProfile(self.periods).fit(series)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from plantcast.core.errors import InputError, PlantcastError
+from plantcast.core.errors import InputError, NotEnoughData, PlantcastError
 from plantcast.core.timeutil import format_duration, parse_duration, to_utc
 from plantcast.core.types import Alert, Sensor
 from plantcast.detect import (
@@ -388,6 +388,7 @@ def fit_chunk(
     again without the anomalies found there: the fit (None when no detector can fit yet)
     and why each detector left out could not fit."""
     skipped: dict[str, str] = {}
+    needs: dict[str, int] = {}  # readings a skipped detector asked for, where it said
     usable = usable_periods(plan.periods, series.index[-1] - series.index[0])
     early = series[series.index <= min(b, a + train_span(plan.sensor))]
     fitted, used = {}, {}
@@ -397,8 +398,10 @@ def fit_chunk(
             fitted[name] = det
         except PlantcastError as exc:
             skipped[name] = str(exc)
+            if isinstance(exc, NotEnoughData) and exc.needed is not None:
+                needs[name] = exc.needed
     refit_without_anomalies(fitted, used)
-    return make_fit(key, fitted, skipped, used, a), skipped
+    return make_fit(key, fitted, skipped, used, a, needs), skipped
 
 
 def alert_changes(

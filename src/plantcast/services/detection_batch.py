@@ -64,7 +64,7 @@ BatchScores = list[tuple[str, list[ChunkScore | None] | Exception]]
 Progress = Callable[[int, int, str], None]
 US = pd.Timedelta("1us")
 # growth refits a pass makes at most: this share of the sensors it plans, at least LEAST
-GROWTH_REFITS, GROWTH_REFITS_LEAST = 0.1, 20
+GROWTH_REFITS, GROWTH_REFITS_LEAST = 0.02, 20
 
 
 @dataclass

@@ -9,10 +9,13 @@ against it while it is still *fresh* and the data has not *drifted*:
 - fresh: fitted for the same detectors, seasons, alert budget and training span; fitted on
   history before its chunk (not in-sample, as a young sensor's first fit is); and its
   training window ends at most ``REFIT_EVERY`` before the chunk. A fit some detectors could
-  not make (too little history yet: a young sensor's) is refitted once the history since its
-  training reaches ``GROWTH`` of its training span — as the history grows, so a skipped
-  detector is tried again when it may fit, not at every pass (a 1 s sensor followed every few
+  not make (too little history yet: a young sensor's) is refitted when the history may hold
+  what a skipped detector asked for (its readings grown in proportion to the time since its
+  training: ``Fit.needs``), and at least each time the history has doubled (``GROWTH``: the
+  fitted detectors learn from more), never at every pass (a 1 s sensor followed every few
   seconds refitted all of its detectors at each pass until it had half an hour of history).
+  A skipped detector that did not say how many readings it needs is tried again once the
+  history has grown by ``GROWTH_UNSAID`` of the training span.
   ``REFIT_EVERY`` is a week, the chunk span of a first pass, so a long history is still
   refitted chunk by chunk exactly as before, and a sensor scored every minute is refitted
   weekly, as a weekly job would.
@@ -39,10 +42,11 @@ from plantcast.detect import Detector
 from plantcast.detect.base import robust_location_scale
 from plantcast.store.fits import StoredFit
 
-VERSION = 1  # of the pickled state; raise it when Fit or a detector's state changes shape
+VERSION = 2  # of the pickled state; raise it when Fit or a detector's state changes shape
 REFIT_EVERY = pd.Timedelta("7d")  # = detection.CHUNK_SPAN: a first pass refits as before
 DRIFT_Z = 4.0  # new readings' level or spread this many training σ away: refit
-GROWTH = 0.25  # a fit with skipped detectors: refitted when the history has grown by this share
+GROWTH = 1.0  # a fit with skipped detectors: refitted when the history has grown by this share
+GROWTH_UNSAID = 0.25  # ... or by this share, for a skipped detector that gave no need
 SCALE_FLOOR = 1e-6  # of the level, so a flat training window does not make every change drift
 
 
@@ -70,6 +74,7 @@ class Fit:
     level: float  # median of the training values
     scale: float  # 1.4826·MAD of the training values
     fitted_at: pd.Timestamp | None = field(default=None, compare=False)  # set when stored
+    needs: dict[str, int] = field(default_factory=dict)  # readings a skipped one asked for
 
     def span(self) -> pd.Timedelta:
         """The time its training window covers."""
@@ -92,9 +97,11 @@ def make_fit(
     skipped: dict[str, str],
     used: dict[str, pd.Series],
     a: pd.Timestamp,
+    needs: dict[str, int] | None = None,
 ) -> Fit | None:
     """The fit of a chunk starting at ``a`` from its fitted detectors and the readings each
-    was fitted on (``used``); None when no detector could fit."""
+    was fitted on (``used``); None when no detector could fit. ``needs``: the readings each
+    skipped detector asked for, where it said."""
     windows = [used[n] for n in detectors if len(used.get(n, ()))]
     if not windows:
         return None
@@ -111,13 +118,28 @@ def make_fit(
         in_sample=bool(until >= a),
         level=level,
         scale=scale,
+        needs={n: int(k) for n, k in (needs or {}).items() if n in skipped},
     )
 
 
 def growth_due(fit: Fit, a: pd.Timestamp) -> bool:
     """Whether a fit missing a detector has seen its history grow enough to be tried again
-    (``GROWTH``) for a chunk starting at ``a``."""
-    return bool(fit.skipped) and a - fit.trained_until >= GROWTH * fit.span()
+    for a chunk starting at ``a`` (module docstring): grown by ``GROWTH`` of its training
+    span, by ``GROWTH_UNSAID`` when a skipped detector gave no need, or far enough that its
+    readings (as many more as the time since its training holds, at its training's pace)
+    reach what a skipped detector asked for."""
+    if not fit.skipped:
+        return False
+    span = fit.span()
+    grown = a - fit.trained_until
+    if grown >= GROWTH * span:
+        return True
+    if set(fit.skipped) - set(fit.needs):
+        return grown >= GROWTH_UNSAID * span
+    if span <= pd.Timedelta(0):
+        return False
+    readings = fit.readings * (1.0 + grown / span)
+    return readings >= min(fit.needs.values())
 
 
 def is_fresh(fit: Fit | None, key: FitKey, a: pd.Timestamp, *, patient: bool = False) -> bool:
