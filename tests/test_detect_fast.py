@@ -18,7 +18,12 @@ import pytest
 from plantcast.core.types import Sensor, Source
 from plantcast.detect.base import validate_series
 from plantcast.detect.episodes import find_episodes
-from plantcast.detect.rolling import ewm_mean, rolling_mean, rolling_median, time_median_before
+from plantcast.detect.rolling import (
+    ewm_mean,
+    rolling_mean,
+    rolling_median,
+    time_median_before,
+)
 from plantcast.forecast.regression import RegressionForecaster, _linear_predict
 from plantcast.services.detection import (
     DETECTOR_CLASSES,
@@ -156,6 +161,25 @@ def test_the_rolling_medians_means_and_ewma_are_pandas_bit_for_bit():
         span = pd.Timedelta(("6h", "1d", "90s")[case % 3])
         timed = pd.Series(x, index=idx).rolling(span, closed="left", min_periods=1).median()
         assert np.array_equal(time_median_before(x, idx, span), timed, equal_nan=True)
+        most = int(rng.integers(1, 120))  # at most the last ``most`` of the window's readings
+        capped = _median_of_last(x, idx, span, most)
+        assert np.array_equal(time_median_before(x, idx, span, most), capped, equal_nan=True)
+
+
+def _median_of_last(x: np.ndarray, idx: pd.DatetimeIndex, span, most: int) -> np.ndarray:
+    """By definition: the median of the finite values among the last ``most`` readings in the
+    ``span`` of time before each reading (NaN where there is none)."""
+    values = np.where(np.isinf(x), np.nan, np.asarray(x, dtype=float))
+    ts = idx.asi8
+    width = pd.Timedelta(span).as_unit(idx.unit)._value
+    out = np.full(len(values), np.nan)
+    for i in range(len(values)):
+        lo = max(int(np.searchsorted(ts, ts[i] - width, side="left")), i - most)
+        window = values[lo:i]
+        window = window[np.isfinite(window)]
+        if len(window):
+            out[i] = np.median(window)
+    return out
 
 
 def test_many_sensors_are_read_as_each_alone(store):

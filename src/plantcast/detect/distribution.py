@@ -161,14 +161,18 @@ class ProfileChangeDetector(_WindowedDetector):
         for j in range(1, k + 1):
             past[j - 1, j * p :] = values[: n - j * p] if n > j * p else []
         # The median of the past cycles there are (NaN before the first): reading t has
-        # min(k, t // p) of them, the first rows of ``past``, so each stretch of equal count
-        # is one plain median (np.nanmedian's masked arrays cost several times more).
-        norm = np.full(n, np.nan)
-        for c in range(1, k + 1):
-            lo, hi = c * p, ((c + 1) * p if c < k else n)
-            if lo >= n:
-                break
-            norm[lo:hi] = np.median(past[:c, lo:hi], axis=0)
+        # c = min(k, t // p) of them, the first rows of ``past``. Sorted down each column
+        # (NaN last), the median is the middle one of the first c, or the mean of the middle
+        # two: the float np.median gives (np.nanmedian's masked arrays cost several times
+        # more, and a median per count ``k`` calls). ``values`` holds no NaN
+        # (``validate_series`` drops them), so the NaN sorted last are the missing cycles.
+        count = np.minimum(k, np.arange(n) // p)
+        ordered = np.sort(past, axis=0)
+        cols = np.arange(n)
+        upper = ordered[np.maximum(count // 2, 0).clip(max=k - 1), cols]
+        lower = ordered[np.maximum((count - 1) // 2, 0), cols]
+        norm = np.where(count % 2 == 1, upper, (lower + upper) / 2)
+        norm[count == 0] = np.nan
         e = values - norm
         shape = e - rolling_mean(e, p, p)
         rms: np.ndarray = np.sqrt(rolling_mean(shape**2, p, p))
