@@ -100,7 +100,8 @@ def time_median_before(
         # every window is the last k readings before (fewer at the start): a count window,
         # as on a regularly sampled sensor, and bottleneck's double heap is many times faster
         before = rolling_median(values, k, 1)
-        return np.r_[np.nan, before[:-1]]
+        shifted: np.ndarray = np.concatenate([[np.nan], before[:-1]])
+        return shifted
     with np.errstate(all="ignore"):
         result: np.ndarray = roll_median_c(values, start, end, 1)
     return result
