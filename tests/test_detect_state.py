@@ -239,3 +239,37 @@ def test_a_pass_refits_so_many_growing_sensors_the_most_overdue_first(store):
     assert all(r.scored == 5 for r in second.values())
     rest = sum(a != b for a, b in zip(after_first, made(), strict=True))
     assert rest == len(names) - GROWTH_REFITS_LEAST
+
+
+def test_a_pass_refits_so_many_first_in_sample_fits_and_scores_the_rest_with_them(store):
+    """30 new 1 s tags first scored together (each fit in-sample, on its own first readings):
+    the next pass refits ``GROWTH_REFITS_LEAST`` (20) of them on their history and scores the
+    other 10 with their first fits (their new readings were not in them); the pass after
+    refits those 10. (A plant's 1,000 new tags had a second pass refitting all 1,000.)"""
+    from plantcast.services.detection_batch import GROWTH_REFITS_LEAST
+
+    idx = pd.date_range(START, periods=400, freq="1s", name="ts")
+    names = [f"new{k:02d}" for k in range(30)]
+    ids = []
+    for k, name in enumerate(names):
+        sid = store.ensure_sensor(name, source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
+        store.update_sensor_params(sid, {"periods": []})
+        values = pd.Series(10.0 + np.random.default_rng(k).normal(0, 1, len(idx)), index=idx)
+        store.write_readings(sid, values.iloc[:300])
+        ids.append((sid, values))
+
+    def grow(lo: int, hi: int) -> tuple[dict, list]:
+        for sid, values in ids:
+            store.write_readings(sid, values.iloc[lo:hi])
+        results = detect_pass(store, names)
+        return results, [from_stored(_stored(store, sid)) for sid, _ in ids]
+
+    detect_pass(store, names)
+    first = [from_stored(_stored(store, sid)) for sid, _ in ids]
+    assert all(f.in_sample for f in first)
+    results, second = grow(300, 305)
+    assert all(r.scored == 5 for r in results.values())
+    assert sum(not f.in_sample for f in second) == GROWTH_REFITS_LEAST
+    results, third = grow(305, 310)
+    assert all(r.scored == 5 for r in results.values())
+    assert not any(f.in_sample for f in third)

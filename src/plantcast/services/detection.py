@@ -415,7 +415,9 @@ def alert_changes(
     fitted = score.fit.detectors if score.fit is not None else {}
     thresholds = {n: d.threshold_ for n, d in fitted.items() if hasattr(d, "threshold_")}
     kept = drop_uncorroborated(score.found, thresholds, tolerance=INCIDENT_COOLDOWN)
-    if score.fit is not None and score.fit.in_sample:  # a young sensor: what it has not learnt
+    learning = score.fit is not None and score.fit.in_sample and score.fit.trained_until >= score.a
+    if learning:  # a young sensor's readings scored by the fit made on them: not learnt yet
+        assert score.fit is not None
         kept = drop_unlearnt(kept, in_sample_allowance(score.fit))
     found = [eps.assign(detector=name) for name, eps in kept.items() if len(eps)]
     episodes = pd.concat(found, ignore_index=True) if found else _NO_EPISODES

@@ -145,16 +145,23 @@ def growth_due(fit: Fit, a: pd.Timestamp) -> bool:
 def is_fresh(fit: Fit | None, key: FitKey, a: pd.Timestamp, *, patient: bool = False) -> bool:
     """Whether ``fit`` may score a chunk starting at ``a`` (module docstring), drift aside.
     Decided before reading: a fresh fit needs only the chunk's context read, not its
-    training span. ``patient``: its growth refit is left to a later pass (a pass refits
-    only so many for growth: ``detection_batch.GROWTH_REFITS``)."""
+    training span. ``patient``: its refit for growth, or of a first in-sample fit, is left
+    to a later pass (a pass makes only so many: ``detection_batch.GROWTH_REFITS``); the fit
+    scores the new readings meanwhile, which it was not trained on."""
     return (
         fit is not None
         and fit.key == key
-        and not fit.in_sample
         and set(fit.detectors) | set(fit.skipped) == set(key.detectors)
         and a - REFIT_EVERY <= fit.trained_until < a
-        and (patient or not growth_due(fit, a))
+        and (patient or not refit_due(fit, a))
     )
+
+
+def refit_due(fit: Fit, a: pd.Timestamp) -> bool:
+    """Whether a fit is due a refit a pass may put off (``patient``): a young sensor's first
+    fit, made on the very readings it scored (in-sample), or one missing a detector whose
+    history has grown enough (``growth_due``)."""
+    return fit.in_sample or growth_due(fit, a)
 
 
 def has_drifted(fit: Fit, new: pd.Series) -> bool:
