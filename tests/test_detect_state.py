@@ -108,6 +108,29 @@ def test_drifted_readings_are_scored_by_a_refit(store):
     assert later.trained_until > first.trained_until
 
 
+def test_a_drifted_fit_is_refitted_again_only_once_the_history_has_grown(store):
+    """After a refit for drift, more drifted readings a pass later are scored with it: a
+    refit then would learn from nearly the same history. Once the history since the fit has
+    grown by ``DRIFT_SPACING`` of its training span (a week: 21 h), it is refitted again."""
+    from plantcast.services.detector_fits import DRIFT_SPACING
+
+    sid = _sensor(store, "drifting")
+    _append(store, sid, seed=1, n=10, shift=200.0)
+    detect_sensor(store, "drifting")
+    refit = _stored(store, sid)  # the refit for drift, trained on the week before them
+    _append(store, sid, seed=1, n=10, shift=200.0)  # 5 h more, still drifted
+    assert detect_sensor(store, "drifting").scored == 10
+    assert _stored(store, sid).fitted_at == refit.fitted_at  # scored with it, not refitted
+    span = from_stored(refit).span()
+    more = int(DRIFT_SPACING * span / STEP)  # readings that grow the history enough
+    _append(store, sid, seed=1, n=more, shift=200.0)
+    detect_sensor(store, "drifting")  # these were not history yet: scored with the fit
+    assert _stored(store, sid).fitted_at == refit.fitted_at
+    _append(store, sid, seed=1, n=10, shift=200.0)
+    detect_sensor(store, "drifting")  # now they are, and the fit is refitted
+    assert _stored(store, sid).fitted_at > refit.fitted_at
+
+
 def test_a_state_that_cannot_be_loaded_is_refitted_not_an_error(store):
     bad, old = _sensor(store, "bad", seed=2), _sensor(store, "old", seed=3)
     with store.transaction() as tx:
