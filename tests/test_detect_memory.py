@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from plantcast.core.types import Source
+from plantcast.services.detection import DetectOptions
 from plantcast.services.detection_batch import PassMemory, detect_pass
 from plantcast.store.transaction import Transaction
 
@@ -124,23 +125,22 @@ def test_a_followed_pass_loads_only_the_fits_stored_since(store, monkeypatch):
     memory = PassMemory()
     names = [name for name, _, _ in plant]
 
-    def follow(k: int, shift: float = 0.0, only: list[str] | None = None) -> list[list[int]]:
-        """Pass ``k``: its new readings (shifted), then the pass; the fits it asked for."""
+    def follow(k: int, only: list[str] | None = None, refit: bool = False) -> list[list[int]]:
+        """Pass ``k``: its new readings, then the pass; the fits it asked for."""
         for name, sid, values in plant:
             if only is None or name in only:
-                part = values.iloc[HISTORY + NEW * k : HISTORY + NEW * (k + 1)]
-                store.write_readings(sid, part + shift)
+                store.write_readings(sid, values.iloc[HISTORY + NEW * k : HISTORY + NEW * (k + 1)])
         asked.clear()
-        detect_pass(store, only or names, memory=memory)
+        detect_pass(store, only or names, memory=memory, options=DetectOptions(refit=refit))
         return list(asked)
 
     detect_pass(store, names, memory=memory)  # a first, in-sample fit
     follow(0)  # refitted on the history before the new readings
     assert follow(1) == [sorted(sid for _, sid, _ in plant)]  # those fits, loaded once
     assert follow(2) == [[]]  # every fit already in memory, none stored since
-    # a fit stored since (a refit, here of drifted readings) is loaded again, its sensor's only
+    # a fit stored since (here by a pass with --refit) is loaded again, its sensor's only
     name, sid, _ = plant[0]
-    follow(3, shift=500.0, only=[name])
+    follow(3, only=[name], refit=True)
     with store.transaction(readonly=True) as tx:
         stamp = tx.fit_stamps_many([sid])[sid]
     assert stamp != memory.fits[sid][0]
