@@ -225,21 +225,28 @@ def test_a_fit_missing_a_detector_is_refitted_as_the_history_grows_not_every_pas
     assert len(set(made)) == 2  # the fit missing drift reused, then one refit
 
 
+def _young_tags(store, prefix: str, *, total: int, first: int, n: int = 30):
+    """``n`` new 1 s tags created together, without a season, each with its ``first``
+    readings stored: their names, and per tag its id and all ``total`` readings to come."""
+    idx = pd.date_range(START, periods=total, freq="1s", name="ts")
+    names = [f"{prefix}{k:02d}" for k in range(n)]
+    ids = []
+    for k, name in enumerate(names):
+        sid = store.ensure_sensor(name, source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
+        store.update_sensor_params(sid, {"periods": []})
+        values = pd.Series(10.0 + np.random.default_rng(k).normal(0, 1, len(idx)), index=idx)
+        store.write_readings(sid, values.iloc[:first])
+        ids.append((sid, values))
+    return names, ids
+
+
 def test_a_pass_refits_so_many_growing_sensors_the_most_overdue_first(store):
     """30 young 1 s sensors created together, all due a growth refit at once: a pass refits
     ``GROWTH_REFITS_LEAST`` (20) of them and scores the rest with their fits; the next pass
     refits the other 10. Every sensor's new readings are scored at each pass."""
     from plantcast.services.detection_batch import GROWTH_REFITS_LEAST
 
-    idx = pd.date_range(START, periods=200, freq="1s", name="ts")
-    names = [f"tag{k:02d}" for k in range(30)]
-    ids = []
-    for k, name in enumerate(names):
-        sid = store.ensure_sensor(name, source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
-        store.update_sensor_params(sid, {"periods": []})
-        values = 10.0 + np.random.default_rng(k).normal(0, 1, len(idx))
-        store.write_readings(sid, pd.Series(values, index=idx).iloc[:110])
-        ids.append((sid, pd.Series(values, index=idx)))
+    names, ids = _young_tags(store, "tag", total=200, first=110)
     detect_pass(store, names)
 
     def made() -> list:
@@ -271,15 +278,7 @@ def test_a_pass_refits_so_many_first_in_sample_fits_and_scores_the_rest_with_the
     refits those 10. (A plant's 1,000 new tags had a second pass refitting all 1,000.)"""
     from plantcast.services.detection_batch import GROWTH_REFITS_LEAST
 
-    idx = pd.date_range(START, periods=400, freq="1s", name="ts")
-    names = [f"new{k:02d}" for k in range(30)]
-    ids = []
-    for k, name in enumerate(names):
-        sid = store.ensure_sensor(name, source=Source.IMPORTED, interval=pd.Timedelta("1s")).id
-        store.update_sensor_params(sid, {"periods": []})
-        values = pd.Series(10.0 + np.random.default_rng(k).normal(0, 1, len(idx)), index=idx)
-        store.write_readings(sid, values.iloc[:300])
-        ids.append((sid, values))
+    names, ids = _young_tags(store, "new", total=400, first=300)
 
     def grow(lo: int, hi: int) -> tuple[dict, list]:
         for sid, values in ids:
