@@ -298,7 +298,7 @@ class SensorPlan:
     # floors set by false-alarm labels: thresholds and deviations (services.feedback)
     feedback: Feedback = field(default_factory=Feedback)
     ongoing: bool = True  # an alert of the sensor is ongoing (then its whole context is read)
-    patient: bool = False  # its stored fit's growth refit is left to a later pass
+    patient: bool = False  # its stored fit's young refit (in-sample, growth) left to a later pass
 
 
 @dataclass(frozen=True)
@@ -412,13 +412,13 @@ def alert_changes(
     agree on it; a lone reading no other detector corroborates alerts only well past its
     threshold (``alerts.drop_uncorroborated``). The one merge every writer, and the
     evaluation, applies."""
-    fitted = score.fit.detectors if score.fit is not None else {}
+    fit = score.fit
+    fitted = fit.detectors if fit is not None else {}
     thresholds = {n: d.threshold_ for n, d in fitted.items() if hasattr(d, "threshold_")}
     kept = drop_uncorroborated(score.found, thresholds, tolerance=INCIDENT_COOLDOWN)
-    learning = score.fit is not None and score.fit.in_sample and score.fit.trained_until >= score.a
-    if learning:  # a young sensor's readings scored by the fit made on them: not learnt yet
-        assert score.fit is not None
-        kept = drop_unlearnt(kept, in_sample_allowance(score.fit))
+    if fit is not None and fit.in_sample and fit.trained_until >= score.a:
+        # a young sensor's readings scored by the fit made on them: what it has not learnt
+        kept = drop_unlearnt(kept, in_sample_allowance(fit))
     found = [eps.assign(detector=name) for name, eps in kept.items() if len(eps)]
     episodes = pd.concat(found, ignore_index=True) if found else _NO_EPISODES
     return merge_episodes(

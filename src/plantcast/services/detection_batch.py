@@ -63,7 +63,8 @@ Scored = tuple[SensorPlan, list[ChunkScore | None]]
 BatchScores = list[tuple[str, list[ChunkScore | None] | Exception]]
 Progress = Callable[[int, int, str], None]
 US = pd.Timedelta("1us")
-# growth refits a pass makes at most: this share of the sensors it plans, at least LEAST
+# young sensors' refits (in-sample, growth) a pass makes at most: this share of the sensors
+# it plans, at least LEAST
 GROWTH_REFITS, GROWTH_REFITS_LEAST = 0.02, 20
 
 
@@ -186,10 +187,12 @@ def plan_sensors(
         plans[name] = SensorPlan(
             sensor, chosen, detectors, start, last[0], chunks, fit, said, sensor.id in ongoing
         )
-    return _pace_growth(plans)
+    return _pace_young_refits(plans)
 
 
-def _pace_growth(plans: dict[str, SensorPlan | Exception]) -> dict[str, SensorPlan | Exception]:
+def _pace_young_refits(
+    plans: dict[str, SensorPlan | Exception],
+) -> dict[str, SensorPlan | Exception]:
     """Of the sensors whose stored fit waits for a young sensor's refit (its first fit, made
     in-sample, or one missing a detector as its history grows: ``detector_fits.refit_due``),
     the pass refits at most ``GROWTH_REFITS`` of the sensors it plans, the in-sample ones
