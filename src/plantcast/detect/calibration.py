@@ -23,26 +23,37 @@ MIN_BLOCKS = 8  # block maxima needed for a tail fit
 
 def block_maxima(score: pd.Series, block: pd.Timedelta) -> np.ndarray:
     """The largest finite score in each ``block`` of time (empty blocks left out): the blocks
-    of ``score.resample(block, origin="start")``, each from the first finite reading on.
+    of ``score.resample(block, origin="start")``, each from the first finite reading on."""
+    return _Blocks(score).maxima(block)
+
+
+class _Blocks:
+    """A score's finite values and their times, cut into blocks of any length.
 
     A calibration asks for a dozen block sizes and a young sensor's fit for several
     calibrations: through ``resample`` this was most of the time a fit took, so a sorted index
-    (every detector's score) takes ``np.maximum.reduceat`` over the blocks instead."""
-    values = score.to_numpy(dtype=np.float64)
-    finite = np.isfinite(values)
-    if not finite.any():
-        return np.empty(0)
-    index = score.index
-    if not (isinstance(index, pd.DatetimeIndex) and index.is_monotonic_increasing):
-        s = score[finite]
-        maxima: np.ndarray = (
-            s.resample(block, origin="start").max().dropna().to_numpy(dtype=np.float64)
-        )
-        return maxima
-    ns = index.as_unit("ns").asi8[finite]
-    k = (ns - ns[0]) // block.value
-    starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
-    return np.maximum.reduceat(values[finite], starts)
+    (every detector's score) is read once and cut with ``np.maximum.reduceat``."""
+
+    def __init__(self, score: pd.Series) -> None:
+        values = score.to_numpy(dtype=np.float64)
+        finite = np.isfinite(values)
+        index = score.index
+        self.score = score[finite]
+        self.values = values[finite]
+        self.ns: np.ndarray | None = None  # None: unsorted, resampled instead
+        if isinstance(index, pd.DatetimeIndex) and index.is_monotonic_increasing:
+            self.ns = index.as_unit("ns").asi8[finite]
+
+    def maxima(self, block: pd.Timedelta) -> np.ndarray:
+        if not len(self.values):
+            return np.empty(0)
+        if self.ns is None:
+            resampled = self.score.resample(block, origin="start").max().dropna()
+            maxima: np.ndarray = resampled.to_numpy(dtype=np.float64)
+            return maxima
+        k = (self.ns - self.ns[0]) // block.value
+        starts = np.flatnonzero(np.r_[True, k[1:] != k[:-1]])
+        return np.maximum.reduceat(self.values, starts)
 
 
 def allowed_exceedances(budget: float, days: float) -> int:
@@ -123,11 +134,12 @@ def budget_threshold(
     unit of independence); a training window of fewer than ``MIN_BLOCKS`` blocks is cut into
     shorter ones. Too little training even then keeps the floor.
     """
-    maxima = block_maxima(score, block)
+    blocks = _Blocks(score)
+    maxima = blocks.maxima(block)
     days = (score.index[-1] - score.index[0]) / pd.Timedelta(days=1) if len(score) > 1 else 0.0
     while 0 < len(maxima) < MIN_BLOCKS and block > pd.Timedelta("1min"):
         block = block / 2  # a young sensor: shorter blocks, so its tail still speaks
-        maxima = block_maxima(score, block)
+        maxima = blocks.maxima(block)
     if len(maxima) < MIN_BLOCKS or days <= 0 or budget <= 0:
         return float(floor)
     target = budget * SAFETY
