@@ -295,3 +295,18 @@ def test_a_pass_refits_so_many_first_in_sample_fits_and_scores_the_rest_with_the
     results, third = grow(305, 310)
     assert all(r.scored == 5 for r in results.values())
     assert not any(f.in_sample for f in third)
+
+
+def test_scored_until_marks_are_upserted_in_one_statement(store):
+    """The marks of a pass: new pairs inserted, known ones moved (also back), others kept."""
+    a = store.ensure_sensor("marks_a", source=Source.IMPORTED, interval=STEP).id
+    b = store.ensure_sensor("marks_b", source=Source.IMPORTED, interval=STEP).id
+    t0, t1 = START + STEP * 3, START + STEP * 9 + pd.Timedelta("1us")
+    with store.transaction() as tx:
+        tx.set_scored_until(a, "stuck", t1)
+        tx.set_scored_until(b, "drift", t0)
+    with store.transaction() as tx:
+        tx.set_scored_until_many({(a, "stuck"): t0, (a, "drift"): t1, (b, "stuck"): t1})
+    with store.transaction(readonly=True) as tx:
+        marks = tx.scored_until_many([a, b])
+    assert marks == {(a, "stuck"): t0, (a, "drift"): t1, (b, "stuck"): t1, (b, "drift"): t0}

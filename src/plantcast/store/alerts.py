@@ -6,10 +6,25 @@ from collections.abc import Iterable
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Row, Select, Text, and_, bindparam, cast, func, inspect, select
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Row,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    cast,
+    func,
+    inspect,
+    select,
+    text,
+    type_coerce,
+)
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plantcast.core.errors import InputError, NotFound, StoreError
-from plantcast.core.timeutil import TimeLike, to_utc
+from plantcast.core.timeutil import TimeLike, from_epoch_us, to_epoch_us, to_utc
 from plantcast.core.types import Alert, AlertComment, AlertLabel, AlertStatus
 from plantcast.store import notifications as outbox
 from plantcast.store import silences
@@ -306,38 +321,69 @@ def set_scored_until(conn: Connection, sensor_id: int, detector: str, ts: pd.Tim
 def scored_until_many(
     conn: Connection, sensor_ids: Iterable[int]
 ) -> dict[tuple[int, str], pd.Timestamp]:
-    """Every resume point of these sensors: ``{(sensor_id, detector): scored_until}``."""
+    """Every resume point of these sensors: ``{(sensor_id, detector): scored_until}``. The
+    times are read as epoch microseconds and made Timestamps all at once (a pass reads a
+    mark per detector of every sensor: a conversion per row cost more than the query)."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
-    out: dict[tuple[int, str], pd.Timestamp] = {}
+    pg = conn.dialect.name == "postgresql"
+    col = detector_state.c.scored_until
+    # PostgreSQL's extract gives an exact numeric; SQLite stores the microseconds themselves
+    us_sql = (
+        cast(func.extract("epoch", col) * 1_000_000, BigInteger)
+        if pg
+        else type_coerce(col, BigInteger)
+    )
+    keys: list[tuple[int, str]] = []
+    us: list[int] = []
     for lo in range(0, len(ids), 500):
-        q = select(detector_state).where(detector_state.c.sensor_id.in_(ids[lo : lo + 500]))
-        for r in conn.execute(q):
-            out[(r.sensor_id, r.detector)] = r.scored_until
-    return out
+        q = select(detector_state.c.sensor_id, detector_state.c.detector, us_sql).where(
+            detector_state.c.sensor_id.in_(ids[lo : lo + 500])
+        )
+        for sid, det, at in conn.execute(q):
+            keys.append((sid, det))
+            us.append(at)
+    # the unit the column's own type gives each engine: a datetime's on PostgreSQL
+    times = from_epoch_us(us).as_unit("us") if pg else from_epoch_us(us)
+    return dict(zip(keys, times, strict=True))
 
 
 def set_scored_until_many(conn: Connection, marks: dict[tuple[int, str], pd.Timestamp]) -> None:
-    """``set_scored_until`` for many (sensor, detector) pairs: one UPDATE and one INSERT
-    statement (each executed for many rows) instead of two round trips a pair."""
+    """``set_scored_until`` for many (sensor, detector) pairs in one upsert statement: on
+    PostgreSQL the pairs go as three arrays (``unnest``), one round trip for a whole pass; on
+    SQLite the upsert is run for each row, in-process."""
     if not marks:
         return
-    have = set(scored_until_many(conn, {sid for sid, _ in marks}))
-    rows = [{"s": sid, "d": det, "until": to_utc(ts)} for (sid, det), ts in sorted(marks.items())]
-    old = [r for r in rows if (r["s"], r["d"]) in have]
-    new = [r for r in rows if (r["s"], r["d"]) not in have]
-    if old:
-        where = and_(
-            detector_state.c.sensor_id == bindparam("s"),
-            detector_state.c.detector == bindparam("d"),
-        )
+    keys = sorted(marks)
+    times = pd.to_datetime([marks[k] for k in keys], utc=True)  # as to_utc each, at once
+    if conn.dialect.name == "postgresql":
         conn.execute(
-            detector_state.update().where(where).values(scored_until=bindparam("until")), old
+            _UPSERT_MARKS_PG,
+            {
+                "s": [int(sid) for sid, _ in keys],
+                "d": [det for _, det in keys],
+                "t": to_epoch_us(times).tolist(),  # numbers cross quicker than datetimes
+            },
         )
-    if new:
-        conn.execute(
-            detector_state.insert(),
-            [{"sensor_id": r["s"], "detector": r["d"], "scored_until": r["until"]} for r in new],
-        )
+        return
+    stmt = sqlite_insert(detector_state)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["sensor_id", "detector"],
+            set_={"scored_until": stmt.excluded.scored_until},
+        ),
+        [
+            {"sensor_id": sid, "detector": det, "scored_until": ts}
+            for (sid, det), ts in zip(keys, times, strict=True)
+        ],
+    )
+
+
+_UPSERT_MARKS_PG = text(
+    "INSERT INTO detector_state (sensor_id, detector, scored_until)"
+    " SELECT s, d, timestamptz 'epoch' + t * interval '1 microsecond'"
+    " FROM unnest(CAST(:s AS integer[]), CAST(:d AS varchar[]), CAST(:t AS bigint[])) AS m(s, d, t)"
+    " ON CONFLICT (sensor_id, detector) DO UPDATE SET scored_until = excluded.scored_until"
+)
 
 
 def alerts_reaching_many(
