@@ -195,3 +195,13 @@ def test_streamer_reads_events_of_all_lanes_in_one_query(store, monkeypatch):
 )
 def test_sub_second_ticks_print_as_such(text, shown):
     assert format_duration(pd.Timedelta(text)) == shown
+
+
+@given(st.lists(st.integers(-(2**62) // 1_000, 2**62 // 1_000), max_size=20))
+def test_epoch_microseconds_become_the_utc_index_pandas_makes(us):
+    from plantcast.core.timeutil import from_epoch_us
+
+    got = from_epoch_us(us)
+    want = pd.DatetimeIndex(pd.to_datetime(np.array(us, dtype=np.int64), unit="us", utc=True))
+    assert got.dtype == pd.DatetimeTZDtype("ns", "UTC")
+    assert got.equals(want.as_unit("ns"))

@@ -73,6 +73,8 @@ def to_epoch_us(index: pd.DatetimeIndex | pd.Series) -> npt.NDArray[np.int64]:
 
 
 _NS_RANGE_US = np.iinfo(np.int64).max // 1_000  # beyond: out of a nanosecond index's range
+# the wall times as given are UTC: built with the zone, not localised after (half the cost)
+_UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
 
 
 def from_epoch_us(values: npt.ArrayLike) -> pd.DatetimeIndex:
@@ -81,7 +83,7 @@ def from_epoch_us(values: npt.ArrayLike) -> pd.DatetimeIndex:
     us = np.asarray(values, dtype=np.int64).reshape(-1)
     if len(us) and (int(us.max()) > _NS_RANGE_US or int(us.min()) < -_NS_RANGE_US):
         return pd.DatetimeIndex(pd.to_datetime(us, unit="us", utc=True))  # says what is out
-    return pd.DatetimeIndex((us * 1_000).view("datetime64[ns]")).tz_localize("UTC")
+    return pd.DatetimeIndex((us * 1_000).view("datetime64[ns]"), dtype=_UTC_NS)
 
 
 def floor_to(ts: pd.Timestamp, step: pd.Timedelta) -> pd.Timestamp:
