@@ -249,3 +249,50 @@ def test_a_lone_reading_nothing_corroborates_alerts_only_well_past_its_threshold
     far = drop_uncorroborated(found, {"residual_z": 5.0}, tolerance="0s")
     assert list(far["residual_z"]["start"]) == [IDX[6], IDX[15]]
     assert drop_uncorroborated(found, {}) == found
+
+
+def _hysteresis_reference(score: np.ndarray, enter: float, exit: float) -> np.ndarray:
+    """The switch as first written: NaN as -inf for every reading, then the runs."""
+    s = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf)
+    exit = min(exit, enter)
+    above, n = s >= exit, len(s)
+    entered = above & (s >= enter)
+    if n == 0 or not entered.any():
+        return np.zeros(n, dtype=bool)
+    starts = np.flatnonzero(np.r_[True, above[1:] != above[:-1]])
+    run = np.cumsum(np.r_[True, above[1:] != above[:-1]]) - 1
+    pos = np.arange(n)
+    run_first = np.minimum.reduceat(np.where(entered, pos, n), starts)[run]
+    return above & (pos >= run_first)
+
+
+def test_hysteresis_answers_a_quiet_score_early_with_the_same_flags():
+    """The early answer when nothing enters (most calls) changes no flag: NaN, ±inf and
+    thresholds at the edges of the floats included, entering and not."""
+    from plantcast.detect.episodes import hysteresis
+
+    rng = np.random.default_rng(7)
+    big = np.finfo(np.float64).max
+    specials = [np.nan, np.inf, -np.inf, big, -big, 0.0]
+    levels = [3.0, 0.5, -1.0, 0.0, big, -big, np.inf, -np.inf, np.nan]
+    entered = 0
+    for _ in range(300):
+        n = int(rng.integers(0, 40))
+        score = rng.normal(0, 1.5, n)
+        hit = rng.random(n) < 0.15
+        score[hit] = rng.choice(specials, hit.sum())
+        enter = float(rng.choice(levels))
+        exit = float(rng.choice([*levels, enter * 0.5]))
+        want = _hysteresis_reference(score, enter, exit)
+        np.testing.assert_array_equal(hysteresis(score, enter, exit), want)
+        entered += bool(want.any())
+    assert 30 < entered < 270  # both the early answer and the runs were compared
+    edges = [  # where a NaN or -inf stand-in itself enters
+        ([np.nan, np.nan], -np.inf, -np.inf),
+        ([-np.inf, 1.0], -big, -big),
+        ([np.nan, -np.inf], -big, -np.inf),
+    ]
+    for score, enter, exit in edges:
+        want = _hysteresis_reference(np.array(score), enter, exit)
+        assert want.any()
+        np.testing.assert_array_equal(hysteresis(np.array(score), enter, exit), want)

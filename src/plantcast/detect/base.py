@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 from abc import ABC
+from collections.abc import Callable
 from typing import Any, ClassVar, Self, TypeVar
 
 import numpy as np
@@ -69,12 +70,14 @@ def score_frame(
     series: pd.Series,
     score: npt.ArrayLike,
     flag: npt.ArrayLike,
-    expected: npt.ArrayLike | None = None,
+    expected: npt.ArrayLike | Callable[[], npt.ArrayLike] | None = None,
     **extra: Any,
 ) -> pd.DataFrame:
-    """The common output: one row per reading with value, score, flag, expected (+ extras; an
-    extra given as a function is called for its column: built only when a frame is)."""
+    """The common output: one row per reading with value, score, flag, expected (+ extras;
+    ``expected`` or an extra given as a function is called for its column: built only when a
+    frame is)."""
     extra = {k: v() if callable(v) else v for k, v in extra.items()}
+    expected = expected() if callable(expected) else expected
     n = len(series)
     exp = np.full(n, np.nan) if expected is None else np.asarray(expected, dtype=np.float64)
     frame = pd.DataFrame(

@@ -51,18 +51,26 @@ class EpisodePolicy:
         return parse_duration(self.min_duration, field="min_duration")
 
 
+_LOWEST = -np.finfo(np.float64).max  # what nan_to_num makes of -inf
+
+
 def hysteresis(score: np.ndarray, enter: float, exit: float) -> np.ndarray:
     """Flags of a two-threshold switch: on at ``score >= enter``, off once ``score < exit``.
 
     Vectorised: a run of readings at or above ``exit`` is flagged from its first reading at
     or above ``enter`` to its end. NaN scores count as below both thresholds.
     """
-    s = np.nan_to_num(np.asarray(score, dtype=np.float64), nan=-np.inf)
-    exit = min(exit, enter)
-    above = s >= exit
-    n = len(s)
+    raw = np.asarray(score, dtype=np.float64)
+    n = len(raw)
     if n == 0:
         return np.zeros(0, dtype=bool)
+    if _LOWEST < enter < np.inf and not (raw >= enter).any():
+        # nothing enters (most calls), told before any copy: below a finite ``enter`` a NaN
+        # is as its -inf stand-in, and ±inf as the largest floats they stand in for
+        return np.zeros(n, dtype=bool)
+    s = np.nan_to_num(raw, nan=-np.inf)
+    exit = min(exit, enter)
+    above = s >= exit
     entered = above & (s >= enter)
     if not entered.any():
         return np.zeros(n, dtype=bool)

@@ -102,5 +102,5 @@ class StuckDetector(Detector):
         min_run = self.min_run if self.min_run is not None else self.min_run_
         values = series.to_numpy()
         run = self._runs(values)
-        _, first = flat_runs(values, self.tol)
-        return {"score": run, "flag": run >= min_run, "since": lambda: series.index[first]}
+        since = lambda: series.index[flat_runs(values, self.tol)[1]]  # noqa: E731 - a frame's
+        return {"score": run, "flag": run >= min_run, "since": since}
