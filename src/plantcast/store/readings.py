@@ -368,7 +368,8 @@ def read_series_many(
                 index = from_epoch_us(piece_us).rename("ts")
                 out[int(piece_ids[0])] = pd.Series(piece_values, index=index, name="value")
         for i in part:
-            out.setdefault(i, _series([]))
+            if i not in out:  # an empty series made only for a sensor without readings
+                out[i] = _series([])
     return out
 
 
@@ -404,7 +405,8 @@ def _read_many_pg(
     except psycopg.Error as exc:
         raise StoreError(f"the database refused a read of readings: {_first_line(exc)}") from exc
     for i in ids:
-        out.setdefault(i, _series([]))
+        if i not in out:  # an empty series made only for a sensor without readings
+            out[i] = _series([])
     return out
 
 
