@@ -1,7 +1,7 @@
 """Soak `plantcast serve` on PostgreSQL: a simulated PLC over a local broker, faults injected.
 
 Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30] [--tags 1000] [--forecast-every 1h]
-[--forecast-model auto] [--no-faults] [--pg-url URL]``.
+[--forecast-model auto] [--no-faults] [--restart-postgres CMD] [--pg-url URL]``.
 
 One run, on this machine: a Mosquitto of its own on a free port (persistence on, no queue
 limits); a fresh PostgreSQL schema (dropped at the end); a webhook receiver counting what
@@ -9,8 +9,10 @@ limits); a fresh PostgreSQL schema (dropped at the end); a webhook receiver coun
 refits, notifications, the API and the page; and a publisher process playing a PLC: ``--tags``
 tags at 1 s, QoS 1, each message JSON ``{"ts": <the tick>, "value": …}``, counting every
 message the broker acknowledged (tag and tick). Faults, spread over the run: each component
-SIGKILLed once, every PostgreSQL session of the soak terminated (the server itself is shared
-on this machine, so it is not restarted), and the broker stopped and started again. At the end
+SIGKILLed once, every PostgreSQL session of the soak terminated (the server may be shared, so
+by default it is not restarted; ``--restart-postgres CMD`` restarts it instead with CMD, e.g.
+``"pg_ctlcluster --skip-systemctl-redirect 15 main restart"``), and the broker stopped and
+started again. At the end
 the publisher stops, the store is given time to drain, and serve gets SIGTERM.
 
 Printed: readings acknowledged by the broker vs stored (and which acknowledged ones are
@@ -26,6 +28,7 @@ import argparse
 import json
 import math
 import os
+import shlex
 import signal
 import statistics
 import subprocess
@@ -224,6 +227,16 @@ class Soak:
             ).fetchone()[0]
         self.note(f"PostgreSQL: {n} session(s) of the soak terminated")
 
+    def restart_server(self, command: str) -> None:
+        t0 = time.monotonic()
+        done = subprocess.run(shlex.split(command), capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(
+                f"--restart-postgres {command!r} failed ({done.returncode}): "
+                f"{(done.stderr or done.stdout).strip()}"
+            )
+        self.note(f"PostgreSQL server restarted ({command}, {time.monotonic() - t0:.1f} s)")
+
 
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
@@ -332,6 +345,8 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
             kind, name = faults.pop(0)
             if kind == "kill":
                 soak.kill(url, name)
+            elif kind == "sessions" and args.restart_postgres:
+                soak.restart_server(args.restart_postgres)
             elif kind == "sessions":
                 soak.kill_sessions(args.pg_url)
             else:
@@ -495,6 +510,11 @@ def _args(argv):
     p.add_argument("--forecast-every", default="1h")
     p.add_argument("--forecast-model", default="auto")
     p.add_argument("--no-faults", action="store_true")
+    p.add_argument(
+        "--restart-postgres",
+        metavar="CMD",
+        help="restart the server with this command instead of terminating the soak's sessions",
+    )
     p.add_argument("--pg-url", default=DEFAULT_PG_URL)
     p.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
     return p.parse_args(argv)
