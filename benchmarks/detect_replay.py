@@ -244,7 +244,8 @@ def labelled_main(args: argparse.Namespace, step: pd.Timedelta) -> None:
             base_rows.append(event_row(name, base, days))
             # the readings' own gaps as events too, as real_labels counts water_flow's: an
             # outage is what the dropout detector is for, and the failure labels omit it
-            with_gaps = pd.concat([labels, gap_windows(series)], ignore_index=True)
+            gaps = gap_windows(series)
+            with_gaps = pd.concat([labels, gaps], ignore_index=True) if len(gaps) else labels
             cg = event_counts(alerts, with_gaps.sort_values("starts_at"), interval)
             add(gap_total, cg)
             gap_rows.append(event_row(name, cg, days))
