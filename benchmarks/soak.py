@@ -1,7 +1,8 @@
 """Soak `plantcast serve` on PostgreSQL: a simulated PLC over a local broker, faults injected.
 
 Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30] [--tags 1000] [--forecast-every 1h]
-[--forecast-model auto] [--no-faults] [--restart-postgres CMD] [--pg-url URL]``.
+[--forecast-model auto] [--detect-every 2s] [--no-faults] [--restart-postgres CMD]
+[--pg-url URL]``.
 
 One run, on this machine: a Mosquitto of its own on a free port (persistence on, no queue
 limits); a fresh PostgreSQL schema (dropped at the end); a webhook receiver counting what
@@ -174,7 +175,7 @@ topics = ["{PREFIX}/#"]
 template = "{PREFIX}/{{sensor}}"
 interval = "1s"
 [detection]
-every = "5s"
+every = "{args.detect_every}"
 [forecasting]
 every = "{args.forecast_every}"
 model = "{args.forecast_model}"
@@ -509,6 +510,12 @@ def _args(argv):
     p.add_argument("--tags", type=int, default=1000)
     p.add_argument("--forecast-every", default="1h")
     p.add_argument("--forecast-model", default="auto")
+    p.add_argument(
+        "--detect-every",
+        default="2s",
+        help="detection's pace (a pass starts at most this often; the lag is about this plus a"
+        " pass)",
+    )
     p.add_argument("--no-faults", action="store_true")
     p.add_argument(
         "--restart-postgres",

@@ -36,7 +36,7 @@ unknown_sensors = "create"            # or "refuse": unmapped topics go to dead 
 
 [detection]                           # `plantcast detect --follow`
 enabled = true
-every = "5s"                          # pace of a pass
+every = "5s"                          # pace of a pass: the lag is about this plus a pass
 # sensors = ["pump1_pressure"]        # default: every sensor
 dask = false                          # true: score on a local Dask cluster (one worker a CPU)
 # workers = 2
