@@ -102,5 +102,8 @@ class StuckDetector(Detector):
         min_run = self.min_run if self.min_run is not None else self.min_run_
         values = series.to_numpy()
         run = self._runs(values)
-        since = lambda: series.index[flat_runs(values, self.tol)[1]]  # noqa: E731 - a frame's
+
+        def since() -> pd.Index:  # a frame's column only: built when something is flagged
+            return series.index[flat_runs(values, self.tol)[1]]
+
         return {"score": run, "flag": run >= min_run, "since": since}
