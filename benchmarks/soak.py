@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30] [--tags 1000] [--forecast-every 1h]
 [--forecast-model auto] [--detect-every 2s] [--no-faults] [--restart-postgres CMD]
-[--pg-url URL]``.
+[--pg-url URL] [--plot lag.html]``.
 
 One run, on this machine: a Mosquitto of its own on a free port (persistence on, no queue
 limits); a fresh PostgreSQL schema (dropped at the end); a webhook receiver counting what
@@ -196,7 +196,10 @@ class Soak:
         self.args = args
         self.lags: list[float] = []
         self.lag_p95: list[float] = []
+        self.lag_at: list[float] = []  # seconds since the soak began, per sample
         self.faults: list[str] = []
+        self.fault_at: list[float] = []
+        self.t0 = time.monotonic()
 
     def sample(self, url: str) -> None:
         from plantcast.services.context import open_store
@@ -206,9 +209,11 @@ class Soak:
         if lags.detection_lag_s is not None:
             self.lags.append(lags.detection_lag_s)
             self.lag_p95.append(lags.detection_lag_p95_s)
+            self.lag_at.append(time.monotonic() - self.t0)
 
     def note(self, what: str) -> None:
         self.faults.append(f"{time.strftime('%H:%M:%S', time.gmtime())} {what}")
+        self.fault_at.append(time.monotonic() - self.t0)
         progress(self.faults[-1])
 
     def kill(self, url: str, name: str) -> None:
@@ -423,6 +428,9 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
         left=1,
     )
     print("\nfaults injected:", *soak.faults, sep="\n  ")
+    if args.plot:
+        _plot_lag(soak, args.plot)
+        print(f"detection lag over time: {args.plot}")
     print(
         "jobs:",
         *(
@@ -431,6 +439,35 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
         ),
         sep="\n  ",
     )
+
+
+def _plot_lag(soak: Soak, path: str) -> None:
+    """The detection lag samples over the run, each fault a dashed line: where the lag grew."""
+    import plotly.graph_objects as go
+
+    minutes = [t / 60 for t in soak.lag_at]
+    fig = go.Figure()
+    fig.add_scatter(x=minutes, y=soak.lags, mode="lines+markers", name="most-behind sensor")
+    fig.add_scatter(x=minutes, y=soak.lag_p95, mode="lines", name="per-sensor p95")
+    for at, what in zip(soak.fault_at, soak.faults, strict=True):
+        fig.add_vline(x=at / 60, line_dash="dash", line_color="grey")
+        fig.add_annotation(
+            x=at / 60,
+            y=1,
+            yref="paper",
+            text=what.split(" ", 1)[1][:24],
+            textangle=-90,
+            showarrow=False,
+            xanchor="right",
+            yanchor="top",
+        )
+    fig.add_hline(y=10, line_color="red", annotation_text="goal: p95 <= 10 s")
+    fig.update_layout(
+        title=f"soak: detection lag, {soak.args.tags} tags at 1 s",
+        xaxis_title="minutes since the soak began",
+        yaxis_title="detection lag, s",
+    )
+    fig.write_html(path, include_plotlyjs=True)
 
 
 def _mb(v: float | None) -> str:
@@ -523,6 +560,9 @@ def _args(argv):
         help="restart the server with this command instead of terminating the soak's sessions",
     )
     p.add_argument("--pg-url", default=DEFAULT_PG_URL)
+    p.add_argument(
+        "--plot", metavar="HTML", help="write the detection lag over the run, faults marked"
+    )
     p.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
