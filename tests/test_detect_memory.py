@@ -146,3 +146,25 @@ def test_a_followed_pass_loads_only_the_fits_stored_since(store, monkeypatch):
     assert stamp != memory.fits[sid][0]
     assert follow(4) == [[sid]]
     assert memory.fits[sid][0] == stamp
+
+
+@pytest.mark.parametrize("follow", [False, True])
+def test_each_batch_scores_the_readings_stored_before_it_was_planned(store, follow):
+    """A pass plans each batch just before reading it: readings stored while an earlier batch
+    was scored are scored by this pass (a plan made at the pass's start stopped short of them,
+    and the detection lag of the last batch was one whole pass longer)."""
+    plant = _plant(store, "tag", fault=False)
+    names = [name for name, _, _ in plant]
+    memory = PassMemory() if follow else None
+    detect_pass(store, names, memory=memory)
+    _, sid, values = plant[-1]
+    for _, s, v in plant:  # what every sensor has when the pass begins
+        store.write_readings(s, v.iloc[HISTORY : HISTORY + NEW])
+
+    def late(done: int, total: int, name: str) -> None:
+        if done == 1:  # the first batch is written: the last sensor's tag gets more
+            store.write_readings(sid, values.iloc[HISTORY + NEW : HISTORY + 2 * NEW])
+
+    results = detect_pass(store, names, batch_size=1, on_progress=late, memory=memory)
+    assert [results[n].scored for n in names] == [NEW, NEW, 2 * NEW]
+    assert results[names[-1]].scored_until == values.index[HISTORY + 2 * NEW - 1]

@@ -143,10 +143,12 @@ def plan_sensors(
     detectors: tuple[str, ...] = DETECTORS,
     since=None,
     memory: PassMemory | None = None,
+    refits: int | None = None,
 ) -> dict[str, SensorPlan | Exception]:
     """``plan_sensor`` for many sensors in a few statements; an unknown sensor maps to the
     error ``plan_sensor`` would raise. With a ``memory``, only the fits stored since its
-    last pass are loaded."""
+    last pass are loaded. ``refits``: the young sensors' refits these plans may make
+    (``growth_refits`` of the sensors planned, by default)."""
     names = list(dict.fromkeys(names))
     with store.transaction(readonly=True) as tx:
         found = tx.sensors_by_name(names)
@@ -187,17 +189,22 @@ def plan_sensors(
         plans[name] = SensorPlan(
             sensor, chosen, detectors, start, last[0], chunks, fit, said, sensor.id in ongoing
         )
-    return _pace_young_refits(plans)
+    return _pace_young_refits(plans, growth_refits(len(plans)) if refits is None else refits)
+
+
+def growth_refits(planned: int) -> int:
+    """The young sensors' refits a pass over ``planned`` sensors makes at most."""
+    return max(GROWTH_REFITS_LEAST, int(GROWTH_REFITS * planned))
 
 
 def _pace_young_refits(
-    plans: dict[str, SensorPlan | Exception],
+    plans: dict[str, SensorPlan | Exception], allowed: int
 ) -> dict[str, SensorPlan | Exception]:
     """Of the sensors whose stored fit waits for a young sensor's refit (its first fit, made
     in-sample, or one missing a detector as its history grows: ``detector_fits.refit_due``),
-    the pass refits at most ``GROWTH_REFITS`` of the sensors it plans, the in-sample ones
-    first, then the most overdue; the others keep scoring with their fit and are refitted by
-    a later pass. Tags a connector created together are young together: refitting them all
+    the pass refits at most ``allowed`` (``growth_refits``), the in-sample ones first, then
+    the most overdue; the others keep scoring with their fit and are refitted by a later
+    pass. Tags a connector created together are young together: refitting them all
     in one pass made that pass, and the detection lag, many times longer (1,000 new 1 s tags'
     second pass refitted every one of them, for minutes)."""
     due = []
@@ -208,7 +215,6 @@ def _pace_young_refits(
         if refit_due(plan.fit, a):
             overdue = (a - plan.fit.trained_until) / max(plan.fit.span(), US)
             due.append((plan.fit.in_sample, overdue, name))
-    allowed = max(GROWTH_REFITS_LEAST, int(GROWTH_REFITS * len(plans)))
     for *_, name in sorted(due, reverse=True)[allowed:]:
         plan = plans[name]
         assert isinstance(plan, SensorPlan)
@@ -375,24 +381,36 @@ class PassResults:
     """A pass's results as they come, in the order sensors were asked for, with progress.
 
     ``todo`` holds the plans with something to score; the others are already settled (unknown
-    sensors with why, sensors with nothing new with an empty result)."""
+    sensors with why, sensors with nothing new with an empty result). A pass that plans its
+    sensors batch by batch ``add``s each batch's plans as it makes them (``total``: how many
+    sensors the whole pass asks for, for the progress)."""
 
-    def __init__(self, store: Store, plans: dict, options: DetectOptions, on_progress=None):
-        self.store, self.plans, self.options, self.on_progress = store, plans, options, on_progress
+    def __init__(
+        self, store: Store, plans: dict, options: DetectOptions, on_progress=None, total=None
+    ):
+        self.store, self.options, self.on_progress = store, options, on_progress
+        self.total = len(plans) if total is None else total
+        self.plans: dict[str, SensorPlan | Exception] = {}
         self.results: dict[str, DetectResult | Exception] = {}
-        self.todo: list[SensorPlan] = []
+        self.todo: list[SensorPlan] = self.add(plans)
+
+    def add(self, plans: dict) -> list[SensorPlan]:
+        """Take in more plans; those with something to score."""
+        self.plans.update(plans)
+        todo = []
         for name, plan in plans.items():
             if isinstance(plan, Exception):
                 self.done(name, plan)
             elif not plan.chunks:
                 self.done(name, DetectResult(plan.sensor.name, 0, 0, 0, None, None))
             else:
-                self.todo.append(plan)
+                todo.append(plan)
+        return todo
 
     def done(self, name: str, result: DetectResult | Exception) -> None:
         self.results[name] = result
         if self.on_progress:
-            self.on_progress(len(self.results), len(self.plans), name)
+            self.on_progress(len(self.results), self.total, name)
 
     def save(self, batch: list[SensorPlan], scored: BatchScores) -> None:
         """Write a scored batch (``score_batch``'s output); failures are that sensor's result."""
@@ -428,20 +446,36 @@ def detect_pass(
     on_progress: Progress | None = None,
     memory: PassMemory | None = None,
 ) -> dict[str, DetectResult | Exception]:
-    """One pass over many sensors in this process, ``batch_size`` sensors per bulk read and
-    write: per sensor, its result or why it was not scored (the others go on). ``memory``:
-    what the last pass of a following process kept (:class:`PassMemory`)."""
+    """One pass over many sensors in this process, ``batch_size`` sensors per bulk plan, read
+    and write: per sensor, its result or why it was not scored (the others go on). ``memory``:
+    what the last pass of a following process kept (:class:`PassMemory`).
+
+    Each batch is planned just before it is read, so it scores up to the readings stored by
+    then, not those stored when the pass began: a sensor's detection lag, measured just before
+    its next pass writes it, is then about the time between passes plus one batch, not plus
+    the whole pass."""
     options = options or DetectOptions()
-    plans = plan_sensors(
-        store, names, periods=periods, detectors=detectors, since=since, memory=memory
-    )
-    run = PassResults(store, plans, options, on_progress)
-    for lo in range(0, len(run.todo), batch_size):
-        part = run.todo[lo : lo + batch_size]
-        try:
-            work = read_batch(store, part, options, memory)
-        except Exception as exc:
-            run.fail(part, exc)
+    names = list(dict.fromkeys(names))
+    run = PassResults(store, {}, options, on_progress, total=len(names))
+    refits = growth_refits(len(names))  # the pass's, shared out between its batches
+    for lo in range(0, len(names), batch_size):
+        part = names[lo : lo + batch_size]
+        plans = plan_sensors(
+            store,
+            part,
+            periods=periods,
+            detectors=detectors,
+            since=since,
+            memory=memory,
+            refits=-(-refits * len(part) // len(names)),  # (rounded up)
+        )
+        todo = run.add(plans)
+        if not todo:
             continue
-        run.save(part, score_batch(work, options))
+        try:
+            work = read_batch(store, todo, options, memory)
+        except Exception as exc:
+            run.fail(todo, exc)
+            continue
+        run.save(todo, score_batch(work, options))
     return run.ordered()
