@@ -21,13 +21,13 @@ from sqlalchemy import (
     text,
     type_coerce,
 )
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plantcast.core.errors import InputError, NotFound, StoreError
 from plantcast.core.timeutil import TimeLike, from_epoch_us, to_epoch_us, to_utc
 from plantcast.core.types import Alert, AlertComment, AlertLabel, AlertStatus
 from plantcast.store import notifications as outbox
 from plantcast.store import silences
+from plantcast.store.engine import upsert
 from plantcast.store.schema import (
     alert_comments,
     alerts,
@@ -365,17 +365,11 @@ def set_scored_until_many(conn: Connection, marks: dict[tuple[int, str], pd.Time
             },
         )
         return
-    stmt = sqlite_insert(detector_state)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=["sensor_id", "detector"],
-            set_={"scored_until": stmt.excluded.scored_until},
-        ),
-        [
-            {"sensor_id": sid, "detector": det, "scored_until": ts}
-            for (sid, det), ts in zip(keys, times, strict=True)
-        ],
-    )
+    rows = [
+        {"sensor_id": sid, "detector": det, "scored_until": ts}
+        for (sid, det), ts in zip(keys, times, strict=True)
+    ]
+    upsert(conn, detector_state, rows, ("sensor_id", "detector"))
 
 
 _UPSERT_MARKS_PG = text(

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import Connection, Engine, Table, create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import make_url
 
 from plantcast.core.errors import InputError
@@ -38,6 +40,20 @@ def redact(url: str) -> str:
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def upsert(
+    conn: Connection, table: Table, rows: list[dict[str, Any]], keys: tuple[str, ...]
+) -> None:
+    """Insert ``rows`` into ``table`` in one statement, each replacing the row that has the
+    same ``keys`` (a unique index): the dialect's ``INSERT … ON CONFLICT DO UPDATE``. Every
+    row names the same columns."""
+    if not rows:
+        return
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = insert(table)
+    replace = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
+    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=replace), rows)
 
 
 def make_engine(url: str) -> Engine:

@@ -13,10 +13,9 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Row, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plantcast.core.timeutil import to_utc
+from plantcast.store.engine import upsert
 from plantcast.store.schema import asset_fits, detector_fits
 
 BATCH = 500  # sensor ids per IN (...) list
@@ -95,12 +94,7 @@ def put_fits(conn: Connection, fits: Iterable[StoredFit]) -> None:
         }
         for f in {f.sensor_id: f for f in fits}.values()  # the last of a sensor wins
     ]
-    if not rows:
-        return
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(detector_fits)
-    replace = {c: stmt.excluded[c] for c in rows[0] if c != "sensor_id"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["sensor_id"], set_=replace), rows)
+    upsert(conn, detector_fits, rows, ("sensor_id",))
 
 
 def put_fit(conn: Connection, fit: StoredFit) -> None:
@@ -160,13 +154,7 @@ def put_asset_fits(conn: Connection, fits: Iterable[StoredAssetFit]) -> None:
         }
         for f in {(f.asset_id, f.detector): f for f in fits}.values()
     ]
-    if not rows:
-        return
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(asset_fits)
-    keys = ("asset_id", "detector")
-    replace = {c: stmt.excluded[c] for c in rows[0] if c not in keys}
-    conn.execute(stmt.on_conflict_do_update(index_elements=list(keys), set_=replace), rows)
+    upsert(conn, asset_fits, rows, ("asset_id", "detector"))
 
 
 def forget_asset_fits(conn: Connection, asset_id: int) -> None:

@@ -13,10 +13,9 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, Row, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plantcast.core.timeutil import to_utc
+from plantcast.store.engine import upsert
 from plantcast.store.schema import forecasts, sensors
 
 BATCH = 500  # sensor ids per IN (...) list
@@ -120,8 +119,5 @@ def put_forecasts(conn: Connection, rows: Iterable[dict[str, Any]]) -> int:
         for key in ("made_at", "trained_until", "chosen_at"):
             if r.get(key) is not None:
                 r[key] = to_utc(r[key])
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(forecasts)
-    replace = {c: stmt.excluded[c] for c in rows[0] if c != "sensor_id"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["sensor_id"], set_=replace), rows)
+    upsert(conn, forecasts, rows, ("sensor_id",))
     return len(rows)

@@ -10,11 +10,10 @@ from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, delete, func, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from plantcast.core.timeutil import to_utc, utcnow
 from plantcast.store import readings as _readings
+from plantcast.store.engine import upsert
 from plantcast.store.schema import (
     alerts,
     dead_letters,
@@ -71,15 +70,6 @@ class Lags:
     readings_last_minute: int  # stored with a time in the minute before ``at``
 
 
-def _upsert(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    if not rows:
-        return
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = insert(table)
-    replace = {c: stmt.excluded[c] for c in rows[0] if c != "name"}
-    conn.execute(stmt.on_conflict_do_update(index_elements=["name"], set_=replace), rows)
-
-
 def put_components(
     conn: Connection, states: Iterable[ComponentState], *, only: bool = False
 ) -> None:
@@ -101,7 +91,7 @@ def put_components(
     if only:
         names = [r["name"] for r in rows]
         conn.execute(delete(serve_components).where(serve_components.c.name.not_in(names)))
-    _upsert(conn, serve_components, rows)
+    upsert(conn, serve_components, rows, ("name",))
 
 
 def list_components(conn: Connection) -> list[ComponentState]:
@@ -113,7 +103,7 @@ def put_job(conn: Connection, job: JobState) -> None:
     row = {k: getattr(job, k) for k in JobState.__dataclass_fields__}
     for key in ("last_started_at", "last_finished_at", "next_run_at"):
         row[key] = None if row[key] is None else to_utc(row[key])
-    _upsert(conn, serve_jobs, [row])
+    upsert(conn, serve_jobs, [row], ("name",))
 
 
 def get_job(conn: Connection, name: str) -> JobState | None:
