@@ -150,3 +150,25 @@ def scratch(pg_url: str | None) -> Iterator[tuple[str, ScratchSchemas | None]]:
         finally:
             if schemas is not None:
                 schemas.drop()
+
+
+def write_sensors(store, ids: list[int], us, values) -> None:
+    """Readings at the times ``us`` (epoch µs, int64) for every sensor of ``ids``, sensor
+    ``sid``'s values being ``values(sid)`` (as many): one bulk write per 500 sensors, each
+    500's values made only when written."""
+    import numpy as np
+
+    from plantcast.store.readings import write_batch
+
+    us = np.asarray(us, np.int64)
+    for k in range(0, len(ids), 500):
+        part = ids[k : k + 500]
+        with store.write() as conn:
+            write_batch(
+                conn,
+                {
+                    "sensor_id": np.repeat(np.array(part, np.int64), len(us)),
+                    "ts": np.tile(us, len(part)),
+                    "value": np.concatenate([values(sid) for sid in part]),
+                },
+            )

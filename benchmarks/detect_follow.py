@@ -34,13 +34,19 @@ import time
 import numpy as np
 import pandas as pd
 
-from _common import DEFAULT_PG_URL, pg_version, print_table, progress, scratch
+from _common import (
+    DEFAULT_PG_URL,
+    pg_version,
+    print_table,
+    progress,
+    scratch,
+    write_sensors,
+)
 from plantcast.core.types import Source
 from plantcast.services.detection import DETECTORS
 from plantcast.services.detection_batch import PassMemory, detect_pass
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import Store
-from plantcast.store.readings import write_batch
 
 STEP = pd.Timedelta("1s")
 START = pd.Timestamp("2026-01-01", tz="UTC")
@@ -73,17 +79,7 @@ class Plant:
         if hi > self.total:
             raise RuntimeError(f"the plant has only {self.total:,} readings a sensor")
         us = (pd.date_range(START, periods=self.total, freq=STEP).asi8 // 1_000)[lo:hi]
-        for k in range(0, len(self.ids), 500):
-            part = self.ids[k : k + 500]
-            with self.store.write() as conn:
-                write_batch(
-                    conn,
-                    {
-                        "sensor_id": np.repeat(np.array(part, np.int64), len(us)),
-                        "ts": np.tile(us.astype(np.int64), len(part)),
-                        "value": np.concatenate([self.values[s][lo:hi] for s in part]),
-                    },
-                )
+        write_sensors(self.store, self.ids, us, lambda sid: self.values[sid][lo:hi])
         self.written = hi
 
 

@@ -26,16 +26,21 @@ import subprocess
 import sys
 import time
 
-import numpy as np
 import pandas as pd
 
-from _common import DEFAULT_PG_URL, pg_version, print_table, progress, scratch
+from _common import (
+    DEFAULT_PG_URL,
+    pg_version,
+    print_table,
+    progress,
+    scratch,
+    write_sensors,
+)
 from plantcast.core.types import Source
 from plantcast.services.detection import DETECTORS, DetectOptions, detect_sensor
 from plantcast.services.detection_batch import detect_pass
 from plantcast.signals import SignalModel, generate_readings
 from plantcast.store import Store
-from plantcast.store.readings import write_batch
 
 STEP = pd.Timedelta("30min")
 HISTORY = 7 * 48  # a week of readings
@@ -68,24 +73,14 @@ def _names(n: int) -> list[str]:
 def _write(store: Store, ids: list[int], lo: int, hi: int) -> None:
     """Readings lo..hi-1 of every sensor's signal, one bulk write per 500 sensors."""
     index = pd.date_range(START, periods=HISTORY + NEW, freq=STEP)[lo:hi]
-    us = (index.asi8 // 1_000).astype(np.int64)
-    for k in range(0, len(ids), 500):
-        part = ids[k : k + 500]
-        values = [
-            generate_readings(
-                SignalModel(seed=i), START, periods=HISTORY + NEW, interval=STEP
-            ).to_numpy()[lo:hi]
-            for i in part
-        ]
-        with store.write() as conn:
-            write_batch(
-                conn,
-                {
-                    "sensor_id": np.repeat(np.array(part, np.int64), len(us)),
-                    "ts": np.tile(us, len(part)),
-                    "value": np.concatenate(values),
-                },
-            )
+    write_sensors(
+        store,
+        ids,
+        index.asi8 // 1_000,
+        lambda sid: generate_readings(
+            SignalModel(seed=sid), START, periods=HISTORY + NEW, interval=STEP
+        ).to_numpy()[lo:hi],
+    )
 
 
 def setup_case(url: str, n: int) -> dict:
