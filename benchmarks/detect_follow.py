@@ -11,8 +11,9 @@ at each pass (as before the memory). Both modes run in this one process, one aft
 on the same sensors; the first pass of ``memory`` reads everything (its memory is empty) and is
 shown apart. Printed: per mode the median and the slowest of the steady passes, wall and CPU
 (this process's: the database server's is not counted), and how many readings were scored.
-The detection lag a follower keeps is about two passes long (a pass, and the one after it
-began): under 5 s a pass for the ≤ 10 s lag goal of a 1,000-tag plant at 1 s.
+The detection lag a follower keeps is about a pass and a batch long (each batch of 200 is
+planned as the pass reaches it, and scores what was stored by then), plus any rest before the
+next pass: under 5 s a pass keeps the ≤ 10 s lag goal of a 1,000-tag plant at 1 s.
 
 ``--young MINUTES``: instead, a plant whose tags are all new (as when a connector first
 subscribes): SENSORS sensors with HISTORY readings each and nothing scored, followed with a
