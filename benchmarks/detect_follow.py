@@ -23,11 +23,16 @@ finds what a real 1 s plant would have stored meanwhile. Printed: the passes' wa
 (median, p95, slowest), the share of their time spent refitting (``detection.fit_chunk``,
 timed around the call), and the lag at the end of each pass (the plant's newest reading
 minus the least-scored sensor's mark, in seconds of the plant's clock) as p50/p95/max.
+``--memory-report EVERY`` (with ``--young``): also, every EVERY minutes of the plant's clock
+and at the end, this process's RSS and what the memory holds: the contexts kept (sensors,
+readings in all, the longest) and the fits (sensors, pickled size), with how many sensors have
+an alert ongoing (their contexts are the longest: ``detection.CONTEXT_READINGS``).
 """
 
 from __future__ import annotations
 
 import argparse
+import pickle
 import statistics
 import sys
 import time
@@ -149,8 +154,47 @@ class _Timed:
             self.calls += 1
 
 
-def run_young(url: str, n: int, history: int, minutes: float) -> list[list]:
-    """A young plant followed for ``minutes`` of its own clock (module docstring)."""
+def rss_mb() -> float:
+    """This process's resident set (Linux; NaN elsewhere), in MB."""
+    try:
+        with open("/proc/self/status") as f:
+            kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
+    except (OSError, StopIteration):
+        return float("nan")
+    return kb / 1024
+
+
+def memory_row(store: Store, ids: list[int], memory: PassMemory, minutes: float, passes: int):
+    """A ``--memory-report`` row: the process's RSS and what ``memory`` holds."""
+    sizes = [len(c.series) for c in memory.contexts.values()]
+    pickled = sum(len(pickle.dumps(f)) for _, f in memory.fits.values() if f is not None)
+    with store.transaction(readonly=True) as tx:
+        ongoing = len(tx.ongoing_alert_sensors(ids))
+    return [
+        f"{minutes:.1f}",
+        passes,
+        f"{rss_mb():.0f}",
+        f"{len(sizes):,} / {sum(sizes):,} / {max(sizes, default=0):,}",
+        f"{len(memory.fits):,} / {pickled / 2**20:.1f}",
+        ongoing,
+    ]
+
+
+MEMORY_HEADERS = [
+    "plant min",
+    "passes",
+    "RSS MB",
+    "contexts: sensors / readings / longest",
+    "fits: sensors / MB pickled",
+    "alerts ongoing",
+]
+
+
+def run_young(
+    url: str, n: int, history: int, minutes: float, report: float | None = None
+) -> tuple[list[list], list[list]]:
+    """A young plant followed for ``minutes`` of its own clock (module docstring); with
+    ``report`` (minutes), also the memory rows (``memory_row``) every ``report`` minutes."""
     from plantcast.services import detection
 
     names = _names(n)
@@ -166,6 +210,7 @@ def run_young(url: str, n: int, history: int, minutes: float) -> list[list]:
             plant.write(history)
             memory = PassMemory()
             walls, fits, lags = [], [], []
+            memory_rows, next_report = [], 0.0
             while plant.written - history < minutes * 60:
                 fit0 = timed.seconds
                 t = _pass(store, names, memory)
@@ -181,6 +226,11 @@ def run_young(url: str, n: int, history: int, minutes: float) -> list[list]:
                     f" plant at {(plant.written - history) / 60:.1f} min, lag {lags[-1]:.0f} s"
                 )
                 plant.write(min(max(1, round(t["seconds"])), total - plant.written))
+                at = (plant.written - history) / 60
+                if report and (at >= next_report or at >= minutes):
+                    memory_rows.append(memory_row(store, plant.ids, memory, at, len(walls)))
+                    progress("memory: " + ", ".join(map(str, memory_rows[-1])))
+                    next_report = at + report
     finally:
         detection.fit_chunk = timed.fn  # type: ignore[assignment]
     q = np.percentile
@@ -192,7 +242,7 @@ def run_young(url: str, n: int, history: int, minutes: float) -> list[list]:
             f"{q(lags, 50):.0f} / {q(lags, 95):.0f} / {max(lags):.0f}",
         ]
     )
-    return rows
+    return rows, memory_rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -205,6 +255,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--young", type=float, metavar="MINUTES", help="follow a new plant for MINUTES instead"
     )
+    ap.add_argument(
+        "--memory-report",
+        type=float,
+        metavar="EVERY",
+        help="with --young: RSS and the pass memory's sizes every EVERY minutes of the plant",
+    )
     args = ap.parse_args(argv)
     if pg_version(args.pg_url) is None:
         print(f"no PostgreSQL server at {args.pg_url}: nothing to measure", file=sys.stderr)
@@ -213,7 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         with scratch(args.pg_url) as (_, schemas):
             assert schemas is not None
             url = schemas.create("young")
-            rows = run_young(url, args.sensors, args.history, args.young)
+            rows, memory_rows = run_young(
+                url, args.sensors, args.history, args.young, args.memory_report
+            )
         print_table(
             f"Detect --follow on PostgreSQL — {args.sensors:,} new sensors at 1 s with"
             f" {args.history:,} readings each, followed for {args.young:g} minutes of the"
@@ -222,6 +280,13 @@ def main(argv: list[str] | None = None) -> int:
             rows,
             left=1,
         )
+        if memory_rows:
+            print_table(
+                "\nThis process's RSS and the pass memory over the plant's clock:",
+                MEMORY_HEADERS,
+                memory_rows,
+                left=1,
+            )
         return 0
     with scratch(args.pg_url) as (_, schemas):
         assert schemas is not None
