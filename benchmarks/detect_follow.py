@@ -296,8 +296,8 @@ def main(argv: list[str] | None = None) -> int:
         f" {args.history:,} readings each, {args.new} new readings a sensor before each pass:\n"
         "   seconds a pass, wall (CPU of this process), with the pass memory (kept fits and"
         " contexts) and without.\n"
-        f"   A follower's lag is about two passes: under {LAG_GOAL / 2:.0f} s a pass for the"
-        f" ≤ {LAG_GOAL:.0f} s goal.",
+        "   A follower's lag is about a pass and a batch (each batch is planned as the pass"
+        f" reaches it): under {LAG_GOAL / 2:.0f} s a pass keeps the ≤ {LAG_GOAL:.0f} s goal.",
         ["mode", "first pass", "steady median", "steady slowest", "readings scored"],
         rows,
         left=1,
