@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30] [--tags 1000] [--forecast-every 1h]
 [--forecast-model auto] [--detect-every 2s] [--no-faults] [--restart-postgres CMD]
-[--pg-url URL] [--plot lag.html]``.
+[--history 2h] [--pg-url URL] [--plot lag.html]``.
 
 One run, on this machine: a Mosquitto of its own on a free port (persistence on, no queue
 limits); a fresh PostgreSQL schema (dropped at the end); a webhook receiver counting what
@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import shlex
 import signal
@@ -43,6 +42,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import psycopg
 from psycopg import sql
 
@@ -54,6 +55,39 @@ APP_NAME = "plantcast-soak"  # the sessions the PostgreSQL fault terminates: our
 
 
 # -- the PLC --------------------------------------------------------------------------------
+def plc_value(tag, tick):
+    """Tag ``tag``'s value at second ``tick`` (numbers, or numpy arrays of them): an hourly
+    sine at the tag's own phase and offset."""
+    return 50 + 10 * np.sin(2 * np.pi * (tick % 3600) / 3600 + tag) + (tag % 7) * 0.1
+
+
+def backfill(url: str, tags: int, seconds: int) -> int:
+    """The tags' last ``seconds`` of readings before now, as the PLC would have published
+    them (made as the MQTT connector makes its sensors): a plant with a history. How many."""
+    from _common import write_sensors
+    from plantcast.core.types import Source
+    from plantcast.services.context import open_store
+
+    end = int(time.time())
+    ticks = np.arange(end - seconds, end, dtype=np.int64)
+    with open_store(url) as store:
+        ids = [
+            store.ensure_sensor(f"tag{t:04d}", source=Source.MQTT, interval=pd.Timedelta("1s")).id
+            for t in range(tags)
+        ]
+        tag_of = {sid: t for t, sid in enumerate(ids)}
+        for lo in range(0, tags, 100):
+            part = ids[lo : lo + 100]
+            write_sensors(
+                store,
+                part,
+                ticks * 1_000_000,
+                lambda sid: np.round(plc_value(tag_of[sid], ticks), 4),
+            )
+            progress(f"history: {min(lo + 100, tags)} of {tags} tags")
+    return tags * seconds
+
+
 def plc(port: int, tags: int, out_path: str) -> None:
     """Child process: publish every tag once a second until SIGTERM; write the acknowledged
     (tag, tick) pairs to ``out_path`` as JSON {tag: [tick, ...]}."""
@@ -91,7 +125,7 @@ def plc(port: int, tags: int, out_path: str) -> None:
         if wait > 0 and stop.wait(wait):
             break
         for t in range(tags):
-            value = 50 + 10 * math.sin(2 * math.pi * (tick % 3600) / 3600 + t) + (t % 7) * 0.1
+            value = plc_value(t, tick)
             body = json.dumps({"ts": tick * 1_000_000, "value": round(value, 4)})
             pending.append((t, tick, client.publish(f"{PREFIX}/tag{t:04d}", body, qos=1)))
         sweep()
@@ -292,6 +326,11 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     _plantcast("notify", "add", "soak", "--webhook", receiver.url, url=url)
     key = _plantcast("apikey", "create", "--name", "soak", "--scopes", "read", url=url)
     token = [line for line in key.splitlines() if line.strip()][-1].strip()
+    history = 0
+    if args.history:
+        seconds = int(pd.Timedelta(args.history).total_seconds())
+        history = backfill(url, args.tags, seconds)
+        progress(f"history: {history:,} readings ({args.history} a tag) before serve starts")
     api, page, metrics = free_port(), free_port(), free_port()
     config = os.path.join(tmp, "plant.toml")
     with open(config, "w") as f:
@@ -327,6 +366,9 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     )
     started.append(publisher)
     time.sleep(min(60, args.minutes * 6))  # a tenth of the run: past start-up
+    if history:  # and past detection's first fits of every tag's history
+        wait_for(lambda: _scored_tags(url) >= args.tags, 1800, "every tag scored once", every=5)
+        progress("detection has scored every tag once: the soak's clock starts")
     rss_start = {n: _rss_mb(c.pid) for n, c in _components(url).items()}
     total = args.minutes * 60
     t0 = time.monotonic()
@@ -403,7 +445,10 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
         ["figure", "value"],
         [
             ["readings acknowledged by the broker", f"{sent:,}"],
-            ["readings stored", f"{last:,}"],
+            [
+                "readings stored",
+                f"{last - history:,}" + (f" (+ {history:,} of history)" if history else ""),
+            ],
             ["acknowledged but not stored", f"{missing:,}"],
             ["detection lag p50 / p95 / max (samples of the most-behind sensor)", _pcts(soak.lags)],
             [
@@ -483,6 +528,12 @@ def _pcts(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} / {q[18]:.1f} / {max(values):.1f} s ({len(values)})"
 
 
+def _scored_tags(url: str) -> int:
+    plain = url.replace(f"&application_name={APP_NAME}", "")
+    with psycopg.connect(plain) as conn:
+        return conn.execute("SELECT count(DISTINCT sensor_id) FROM detector_state").fetchone()[0]
+
+
 def _missing(url: str, acked: dict[int, set[int]]) -> int:
     plain = url.replace(f"&application_name={APP_NAME}", "")
     missing: dict[int, int] = {}  # tick -> tags missing it
@@ -554,6 +605,13 @@ def _args(argv):
         " pass)",
     )
     p.add_argument("--no-faults", action="store_true")
+    p.add_argument(
+        "--history",
+        metavar="DURATION",
+        help="give each tag this much history before serve starts (e.g. 2h): a plant that has"
+        " been running, whose detection contexts and fits are grown; the soak's clock starts"
+        " once detection has scored every tag",
+    )
     p.add_argument(
         "--restart-postgres",
         metavar="CMD",
