@@ -172,3 +172,16 @@ def write_sensors(store, ids: list[int], us, values) -> None:
                     "value": np.concatenate([values(sid) for sid in part]),
                 },
             )
+
+
+def rss_mb(pid: int | str = "self") -> float | None:
+    """A process's resident set (VmRSS) in MB, this one's by default; None where there is no
+    such process (or no /proc)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None

@@ -45,6 +45,7 @@ from _common import (
     pg_version,
     print_table,
     progress,
+    rss_mb,
     scratch,
     write_sensors,
 )
@@ -154,16 +155,6 @@ class _Timed:
             self.calls += 1
 
 
-def rss_mb() -> float:
-    """This process's resident set (Linux; NaN elsewhere), in MB."""
-    try:
-        with open("/proc/self/status") as f:
-            kb = next(int(line.split()[1]) for line in f if line.startswith("VmRSS:"))
-    except (OSError, StopIteration):
-        return float("nan")
-    return kb / 1024
-
-
 def memory_row(store: Store, ids: list[int], memory: PassMemory, minutes: float, passes: int):
     """A ``--memory-report`` row: the process's RSS and what ``memory`` holds."""
     sizes = [len(c.series) for c in memory.contexts.values()]
@@ -173,7 +164,7 @@ def memory_row(store: Store, ids: list[int], memory: PassMemory, minutes: float,
     return [
         f"{minutes:.1f}",
         passes,
-        f"{rss_mb():.0f}",
+        f"{rss_mb() or float('nan'):.0f}",
         f"{len(sizes):,} / {sum(sizes):,} / {max(sizes, default=0):,}",
         f"{len(memory.fits):,} / {pickled / 2**20:.1f}",
         ongoing,

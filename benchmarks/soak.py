@@ -47,7 +47,7 @@ import pandas as pd
 import psycopg
 from psycopg import sql
 
-from _common import DEFAULT_PG_URL, print_table, progress
+from _common import DEFAULT_PG_URL, print_table, progress, rss_mb
 from plantcast.testing.mosquitto import MISSING, MOSQUITTO, Mosquitto, free_port, wait_for
 
 PREFIX = "soak"
@@ -177,19 +177,6 @@ def _components(url: str) -> dict:
 
     with open_store(url) as store:
         return {c.name: c for c in store.list_components()}
-
-
-def _rss_mb(pid: int | None) -> float | None:
-    if not pid:
-        return None
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        return None
-    return None
 
 
 def _get(url: str, key: str | None = None, timeout: float = 120) -> tuple[int, bytes]:
@@ -369,7 +356,7 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     if history:  # and past detection's first fits of every tag's history
         wait_for(lambda: _scored_tags(url) >= args.tags, 1800, "every tag scored once", every=5)
         progress("detection has scored every tag once: the soak's clock starts")
-    rss_start = {n: _rss_mb(c.pid) for n, c in _components(url).items()}
+    rss_start = {n: (rss_mb(c.pid) if c.pid else None) for n, c in _components(url).items()}
     total = args.minutes * 60
     t0 = time.monotonic()
     faults = (
@@ -408,7 +395,7 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
         except Exception as exc:  # a sample during the database fault
             progress(f"sample failed: {exc}")
         time.sleep(5)
-    rss_end = {n: _rss_mb(c.pid) for n, c in _components(url).items()}
+    rss_end = {n: (rss_mb(c.pid) if c.pid else None) for n, c in _components(url).items()}
     progress("stopping the PLC")
     publisher.send_signal(signal.SIGTERM)
     publisher.wait(120)
@@ -417,7 +404,7 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     sent = sum(len(v) for v in acked.values())
 
     def stored_count() -> int:
-        with psycopg.connect(url.replace(f"&application_name={APP_NAME}", "")) as conn:
+        with psycopg.connect(_plain(url)) as conn:
             return conn.execute("SELECT count(*) FROM readings").fetchone()[0]
 
     last, still = -1, 0
@@ -528,14 +515,18 @@ def _pcts(values: list[float]) -> str:
     return f"{statistics.median(values):.1f} / {q[18]:.1f} / {max(values):.1f} s ({len(values)})"
 
 
+def _plain(url: str) -> str:
+    """The soak's URL without its application name (a session the fault does not end)."""
+    return url.replace(f"&application_name={APP_NAME}", "")
+
+
 def _scored_tags(url: str) -> int:
-    plain = url.replace(f"&application_name={APP_NAME}", "")
-    with psycopg.connect(plain) as conn:
+    with psycopg.connect(_plain(url)) as conn:
         return conn.execute("SELECT count(DISTINCT sensor_id) FROM detector_state").fetchone()[0]
 
 
 def _missing(url: str, acked: dict[int, set[int]]) -> int:
-    plain = url.replace(f"&application_name={APP_NAME}", "")
+    plain = _plain(url)
     missing: dict[int, int] = {}  # tick -> tags missing it
     with psycopg.connect(plain) as conn:
         for t, ticks in acked.items():
@@ -581,8 +572,7 @@ def _api_latency(port: int, key: str, sensor: str, args) -> tuple[str, str]:
 
 
 def _oldest_forecast(url: str) -> str:
-    plain = url.replace(f"&application_name={APP_NAME}", "")
-    with psycopg.connect(plain) as conn:
+    with psycopg.connect(_plain(url)) as conn:
         row = conn.execute(
             "SELECT count(*), extract(epoch from now() - min(made_at)) FROM forecasts"
         ).fetchone()
