@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import warnings
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
@@ -46,6 +47,7 @@ def test_refresh_stores_each_sensor_forecast_with_bands_and_scores(history):
         "seconds": summary.as_dict()["seconds"],
         "on_dask": False,
         "oldest_age_s": 0.0,
+        "stopped": 0,
     }
     view = stored_forecast(history, "pump_flow", now=NOW)
     frame = view.frame()
@@ -332,6 +334,81 @@ def test_the_horizon_is_capped_in_steps():
 
     assert horizon_in_steps(pd.Timedelta("3h"), STEP) == 6
     assert horizon_in_steps(pd.Timedelta("24h"), pd.Timedelta("1s")) == MAX_STEPS == 1_440
+
+
+def test_a_fast_sensor_is_forecast_on_a_coarser_step():
+    from plantcast.services.forecast_store import forecast_grid
+
+    second = pd.Timedelta("1s")
+    assert forecast_grid(second, 600, 60) == (60, pd.Timedelta("10s"))
+    assert forecast_grid(second, 1_440, 60) == (60, pd.Timedelta("24s"))
+    assert forecast_grid(second, 601, 60) == (55, pd.Timedelta("11s"))  # whole readings a step
+    assert forecast_grid(STEP, 6, 60) == (6, None)  # few enough: the readings as stored
+    assert forecast_grid(STEP, 60, 60) == (60, None)
+
+
+def test_coarse_steps_are_means_ending_at_the_last_reading():
+    from plantcast.forecast.preprocess import coarsen
+
+    index = pd.date_range("2026-03-01", periods=7, freq="1s", tz="UTC")
+    series = pd.Series([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0], index=index)
+    coarse = coarsen(series.drop(index[3]), pd.Timedelta("2s"))  # a gap: 4.0 is missing
+    assert coarse.index[-1] == index[-1]
+    assert coarse.to_dict() == {index[0]: 1.0, index[2]: 2.5, index[4]: 5.0, index[6]: 6.5}
+    assert coarse.index.tz is not None
+
+
+def test_a_one_second_sensors_stored_forecast_has_coarse_steps(store):
+    sensor = store.ensure_sensor("fast_flow", source=Source.IMPORTED, interval=pd.Timedelta("1s"))
+    index = pd.date_range(end=END, periods=3_600, freq="1s", tz="UTC", name="ts")  # an hour
+    cycle = 50 + 5 * np.sin(np.arange(3_600) * 2 * np.pi / 300)  # a 5 min cycle
+    store.write_readings(sensor.id, pd.Series(cycle, index=index))
+    summary = refresh_forecasts(
+        store, model="fourier_linear", horizon="10min", max_age="1h", windows=3, now=NOW
+    )
+    assert summary.refitted == ["fast_flow"]
+    view = stored_forecast(store, "fast_flow", now=NOW)
+    frame = view.frame()
+    assert len(frame) == 60 and view.row.horizon == 60
+    assert frame.index[0] == END + pd.Timedelta("10s")
+    assert (frame.index.to_series().diff().dropna() == pd.Timedelta("10s")).all()
+    assert view.row.fitted_on == 360  # the hour's 10 s means, not its 3,600 readings
+    truth = 50 + 5 * np.sin(2 * np.pi * (frame.index - index[0]).total_seconds() / 300)
+    means = truth.to_numpy()  # a 10 s mean lags its end point by 5 s: at most 0.53 off
+    assert np.abs(frame["mean"].to_numpy() - means).max() < 1.0
+    again = refresh_forecasts(
+        store, model="fourier_linear", horizon="10min", max_age="1h", windows=3, now=NOW
+    )
+    assert again.not_due == 1  # the same grid: its stored horizon matches
+    finer = refresh_forecasts(
+        store,
+        model="fourier_linear",
+        horizon="10min",
+        max_age="1h",
+        windows=3,
+        now=NOW,
+        points=120,
+    )
+    assert finer.refitted == ["fast_flow"]
+    assert len(stored_forecast(store, "fast_flow", now=NOW).frame()) == 120  # 5 s steps
+
+
+def test_a_stop_ends_the_refresh_between_sensors_keeping_what_it_made(history):
+    import threading
+
+    stop = threading.Event()
+    summary = refresh_forecasts(
+        history,
+        model="seasonal_naive",
+        now=NOW,
+        stop=stop,
+        on_progress=lambda done, total, name: stop.set(),  # asked to stop after the first
+        **FAST,
+    )
+    assert len(summary.refitted) == 1 and summary.stopped == 1
+    assert [v.row.sensor for v in list_stored(history, now=NOW)] == summary.refitted
+    rest = refresh_forecasts(history, model="seasonal_naive", now=NOW, **FAST)
+    assert rest.not_due == 1 and len(rest.refitted) == 1 and rest.stopped == 0
 
 
 def test_a_database_made_before_the_table_says_what_to_run(history, db_url):

@@ -226,3 +226,46 @@ def test_jobs_run_once_record_their_outcome(db_url, tmp_path):
     assert "vacuum: the jobs are partitions, retention, seasons, forecasts, reports" in (
         unknown.output
     )
+
+
+def test_jobs_run_at_lower_priority_and_a_sigterm_stops_a_refit_between_sensors(db_url, tmp_path):
+    """Twenty sensors' `auto` refits take far longer than serve's 10 s stop limit: SIGTERM
+    ends the running refresh after the sensor it is on, keeping what it stored."""
+    import pandas as pd
+
+    from plantcast.ingest.backfill import backfill
+    from plantcast.services.forecast_store import list_stored
+
+    names = [f"tag{i:02d}" for i in range(20)]
+    with open_store(db_url, init=True) as store:
+        for name in names:
+            backfill(store, name, days=20, interval=pd.Timedelta("30min"))
+    path = tmp_path / "plant.toml"
+    path.write_text(
+        f'[database]\nurl = "{db_url}"\n[forecasting]\nmodel = "auto"\n'
+        f'[jobs]\nnice = 7\nreports_dir = "{tmp_path / "reports"}"\n'
+    )
+    jobs = subprocess.Popen(
+        [sys.executable, "-m", "plantcast", "jobs", "--config", str(path)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        with open_store(db_url) as store:
+            _wait("a first stored forecast", lambda: list_stored(store))
+            nice = int(Path(f"/proc/{jobs.pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+            assert nice == 7
+            jobs.send_signal(signal.SIGTERM)
+            asked = time.monotonic()
+            jobs.wait(timeout=30)
+            assert time.monotonic() - asked < 10, "the refit ran on past the stop limit"
+            assert jobs.returncode == 0, jobs.stderr.read() if jobs.stderr else ""
+            made = len(list_stored(store))
+            assert 0 < made < len(names)
+            state = store.get_job("forecasts")
+            assert state is not None and state.last_outcome == "ok"
+            assert f"{len(names) - made} left for the next run (stopping)" in state.last_detail
+    finally:
+        if jobs.poll() is None:
+            jobs.kill()

@@ -39,6 +39,14 @@ STALE_AFTER = click.option(
     "1,440 of them (a weekly sensor: 24 weeks)].",
 )
 @click.option(
+    "--points",
+    type=click.IntRange(min=1),
+    default=None,
+    help="A stored forecast's steps at most [default: 60]: a sensor whose horizon holds more of "
+    "its readings is forecast on their means over a coarser step (1 s readings, 10 min ahead: "
+    "10 s steps).",
+)
+@click.option(
     "--max-age",
     type=DURATION,
     default="1h",
@@ -79,6 +87,7 @@ def refresh_cmd(
     sensors,
     model,
     horizon,
+    points,
     max_age,
     reselect_every,
     reselect_refits,
@@ -107,6 +116,7 @@ def refresh_cmd(
             reselect_every=reselect_every,
             reselect_refits=reselect_refits,
             windows=windows,
+            **({} if points is None else {"points": points}),
         )
     if fmt == "json":
         click.echo(json.dumps(summary.as_dict(), indent=2))

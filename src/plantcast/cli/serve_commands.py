@@ -179,6 +179,7 @@ def _age(seconds: float | None) -> str:
 def jobs(config_file: Path, run_now: tuple[str, ...]) -> None:
     """Run the scheduled jobs (retention, seasons, partitions ahead, forecast refits) until
     SIGTERM; `serve` runs this as its `jobs` component. Each run's outcome is in `status`."""
+    import os
     import signal
     import threading
 
@@ -204,6 +205,8 @@ def jobs(config_file: Path, run_now: tuple[str, ...]) -> None:
         stop = threading.Event()
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
+        if plant.jobs.nice:
+            os.nice(plant.jobs.nice)  # refits yield the CPU to ingest and detection
         run_scheduler(store, plant, stop)
 
 

@@ -71,6 +71,16 @@ def require_history(
         )
 
 
+def coarsen(series: pd.Series, step: pd.Timedelta) -> pd.Series:
+    """The mean of each ``step`` of ``series``, labelled by the step's end and aligned so the
+    last step ends at the last reading (a forecast then starts one ``step`` after it); steps
+    with no reading are left out, as gaps."""
+    if series.empty:
+        return series
+    coarse = series.resample(step, closed="right", label="right", origin="end").mean()
+    return coarse.dropna()
+
+
 def regularize(
     series: pd.Series, interval: pd.Timedelta, max_gap: int = 4, season_steps: int = 0
 ) -> pd.Series:

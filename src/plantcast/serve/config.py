@@ -144,6 +144,12 @@ class Forecasting(Section):
     reselect_every: Duration = Field(
         default="7d", description="How often auto chooses each sensor's model again."
     )
+    points: int = Field(
+        default=60,
+        ge=1,
+        description="A stored forecast's steps at most: a faster sensor is forecast on the "
+        "means of a coarser step (1 s readings, 10 min ahead: 10 s steps).",
+    )
     dask: bool = False
     workers: int | None = Field(default=None, ge=1)
     scheduler: str | None = Field(default=None, pattern=r"^tcp://")
@@ -181,6 +187,13 @@ class Jobs(Section):
         default="1d", description="The backtest report of the stored forecasts' scores."
     )
     reports_dir: str = "reports"
+    nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="The jobs process's CPU niceness: refits yield the CPU to ingest and "
+        "detection, which people wait on (0: same priority).",
+    )
 
 
 class Serve(Section):

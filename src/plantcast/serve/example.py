@@ -48,6 +48,7 @@ every = "1h"
 model = "auto"
 # horizon = "24h"                     # default: a day of each sensor's readings (24 to 1,440)
 reselect_every = "7d"                 # auto chooses each sensor's model again this often
+points = 60                           # steps a forecast at most: faster sensors on coarser steps
 dask = false
 
 [notifications]                       # `plantcast notify run`: webhooks and e-mail
@@ -76,6 +77,7 @@ seasons_every = "7d"                  # seasons detected again from each sensor'
 partitions_every = "1d"               # PostgreSQL: next months' partitions made ahead
 reports_every = "1d"                  # a CSV of the stored forecasts' backtest scores …
 reports_dir = "reports"               # … written here (backtests-YYYYMMDD.csv)
+nice = 10                             # CPU niceness of the jobs: refits yield to detection
 
 [serve]
 metrics_host = "127.0.0.1"

@@ -30,7 +30,9 @@ from plantcast.store.health import JobState
 
 log = logging.getLogger(__name__)
 
-JobFn = Callable[[Store, PlantConfig], str]
+# A job is given the store, the config, and the shutdown event: a long job (the forecast
+# refits) checks it between its steps, so `serve` stops within its limit.
+JobFn = Callable[[Store, PlantConfig, threading.Event], str]
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,7 @@ class Job:
     run: JobFn
 
 
-def retention_job(store: Store, config: PlantConfig) -> str:
+def retention_job(store: Store, config: PlantConfig, _stop: threading.Event) -> str:
     from plantcast.store.maintenance import retention
 
     keep = config.retention.keep
@@ -51,7 +53,7 @@ def retention_job(store: Store, config: PlantConfig) -> str:
     return f"removed {result.rows:,} readings older than {keep}{dropped}"
 
 
-def seasons_job(store: Store, config: PlantConfig) -> str:
+def seasons_job(store: Store, config: PlantConfig, _stop: threading.Event) -> str:
     from plantcast.services.seasons import maybe_refresh_seasons
 
     sensors = store.list_sensors()
@@ -59,7 +61,7 @@ def seasons_job(store: Store, config: PlantConfig) -> str:
     return f"seasons detected again for {refreshed} of {len(sensors)} sensor(s)"
 
 
-def partitions_job(store: Store, config: PlantConfig) -> str:
+def partitions_job(store: Store, config: PlantConfig, _stop: threading.Event) -> str:
     done = store.init()
     made = [d for d in done if "partition" in d or d.startswith("readings_p")]
     if store.dialect != "postgresql":
@@ -67,7 +69,7 @@ def partitions_job(store: Store, config: PlantConfig) -> str:
     return f"partitions made ahead: {', '.join(made) or 'none needed'}"
 
 
-def forecasts_job(store: Store, config: PlantConfig) -> str:
+def forecasts_job(store: Store, config: PlantConfig, stop: threading.Event) -> str:
     from plantcast.services.forecast_store import refresh_forecasts
 
     f = config.forecasting
@@ -80,8 +82,12 @@ def forecasts_job(store: Store, config: PlantConfig) -> str:
         max_age=max_age,
         dask=f.scheduler or f.workers or (True if f.dask else None),
         reselect_every=f.reselect_every,
+        points=f.points,
+        stop=stop,
     )
     failed = f", {len(summary.failed)} failed" if summary.failed else ""
+    if summary.stopped:
+        failed += f", {summary.stopped} left for the next run (stopping)"
     oldest = summary.oldest_age
     return (
         f"{len(summary.refitted)} of {summary.sensors} sensor(s) refitted "
@@ -99,7 +105,7 @@ def _limit_warnings(store: Store) -> str:
     return f"; {len(warned)} forecast(s) reaching a limit" if warned else ""
 
 
-def reports_job(store: Store, config: PlantConfig) -> str:
+def reports_job(store: Store, config: PlantConfig, _stop: threading.Event) -> str:
     """A CSV of every stored forecast's backtest scores (the refits' own backtests): the model
     chosen, when, and its MASE, sMAPE and interval coverage, one row a sensor."""
     import csv
@@ -134,14 +140,16 @@ def plan(config: PlantConfig) -> list[Job]:
     return jobs
 
 
-def run_job(store: Store, config: PlantConfig, job: Job) -> JobState:
+def run_job(
+    store: Store, config: PlantConfig, job: Job, stop: threading.Event | None = None
+) -> JobState:
     """Run ``job`` once and record its outcome (the record survives a database outage only
     if the database answers by the end of the run: otherwise the outcome is logged)."""
     started = utcnow()
     t0 = time.perf_counter()
     before = _previous(store, job.name)
     try:
-        detail, outcome = job.run(store, config), "ok"
+        detail, outcome = job.run(store, config, stop or threading.Event()), "ok"
         log.info("job %s: %s", job.name, detail, extra={"job": job.name})
     except Exception as exc:  # a job's failure is recorded, and the next run tries again
         detail, outcome = f"{type(exc).__name__}: {exc}", "failed"
@@ -173,7 +181,7 @@ def _previous(store: Store, name: str) -> JobState:
 
 def run_scheduler(store: Store, config: PlantConfig, stop: threading.Event) -> None:
     """Run the plan's jobs on APScheduler until ``stop`` is set; a job running then finishes
-    first."""
+    first (the forecast refits stop after the sensor they are on)."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
@@ -189,7 +197,7 @@ def run_scheduler(store: Store, config: PlantConfig, stop: threading.Event) -> N
         scheduler.add_job(
             run_job,
             trigger,
-            args=(store, config, job),
+            args=(store, config, job, stop),
             id=job.name,
             name=job.name,
             next_run_time=now + pd.Timedelta(seconds=2 * i).to_pytimedelta(),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ MAX_STEPS = 1_440  # a stored forecast's length at most, whatever the horizon an
 # No horizon given: a day of the sensor's readings, at least MIN_DEFAULT_STEPS (a weekly
 # sensor's "day" is not a fraction of a reading but 24 weeks), as `plantcast forecast` does.
 MIN_DEFAULT_STEPS = 24
+# A stored forecast's steps at most by default: a sensor whose horizon holds more of its
+# readings is forecast on their means over a coarser step (a 1 s sensor's 10 min: 10 s steps),
+# so a refit costs about the same whatever the sensor's rate, and trains on more time.
+DEFAULT_POINTS = 60
 
 Progress = Callable[[int, int, str], None]
 # ``dask``: a distributed.Client, a scheduler address ("tcp://host:8786"), a number of local
@@ -65,6 +70,7 @@ class RefreshSummary:
     seconds: float = 0.0
     on_dask: bool = False
     oldest_age: pd.Timedelta | None = None  # after the refresh, over every stored forecast
+    stopped: int = 0  # due sensors left for the next run: the refresh was asked to stop
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -76,6 +82,7 @@ class RefreshSummary:
             "seconds": round(self.seconds, 3),
             "on_dask": self.on_dask,
             "oldest_age_s": None if self.oldest_age is None else self.oldest_age.total_seconds(),
+            "stopped": self.stopped,
         }
 
 
@@ -104,6 +111,20 @@ def horizon_in_steps(horizon: pd.Timedelta, interval: pd.Timedelta) -> int:
             field="horizon",
         )
     return min(steps, MAX_STEPS)
+
+
+def forecast_grid(
+    interval: pd.Timedelta, steps: int, points: int
+) -> tuple[int, pd.Timedelta | None]:
+    """``steps`` readings of ``interval`` ahead as at most ``points`` steps: the steps and
+    the coarser step they are of (None: the sensor's own readings, ``steps`` ≤ ``points``).
+    The coarse step is a whole number of readings, so the horizon is kept or a little longer."""
+    if points < 1:
+        raise InputError(f"points must be at least 1, got {points}", field="points")
+    per = math.ceil(steps / points)
+    if per <= 1:
+        return steps, None
+    return math.ceil(steps / per), interval * per
 
 
 def kept_choice(
@@ -172,6 +193,8 @@ def refresh_forecasts(
     reselect_every: pd.Timedelta | timedelta | str = DEFAULT_RESELECT_EVERY,
     reselect_refits: int | None = None,
     windows: int = 10,
+    points: int = DEFAULT_POINTS,
+    stop: threading.Event | None = None,
 ) -> RefreshSummary:
     """Refit the stored forecast of every sensor (or of ``sensors``) that is due (see the
     module docstring); one sensor's failure is recorded in the summary and the rest go on
@@ -184,7 +207,9 @@ def refresh_forecasts(
     local cluster) fans the refits out on Dask.
     ``now`` (tests) fixes the clock: ages are measured from it and forecasts are stamped with
     it; without it each forecast is stamped when it is written. ``on_progress(done, total,
-    sensor)`` follows the refits of the due sensors.
+    sensor)`` follows the refits of the due sensors. ``points``: a stored forecast's steps
+    at most (:func:`forecast_grid`). ``stop`` (a shutdown) ends the refresh between two
+    sensors, every forecast made so far stored; the rest wait for the next run (``stopped``).
     """
     from plantcast.forecast import available_models
 
@@ -200,6 +225,8 @@ def refresh_forecasts(
         None if now is None else to_utc(now),
         _duration(reselect_every, "reselect_every"),
         reselect_refits,
+        points,
+        stop,
     )
     job.summary.on_dask = dask is not None and dask is not False
     job.plan(
@@ -227,13 +254,17 @@ class _Refresh:
         clock: pd.Timestamp | None,
         reselect_every: pd.Timedelta,
         reselect_refits: int | None,
+        points: int = DEFAULT_POINTS,
+        stop: threading.Event | None = None,
     ) -> None:
         self.store, self.model, self.windows, self.clock = store, model, windows, clock
+        self.points, self.stop = points, stop
         self.at = clock or pd.Timestamp.now(tz="UTC")
         self.reselect_every, self.reselect_refits = reselect_every, reselect_refits
         self.summary = RefreshSummary()
         self.due: dict[str, Sensor] = {}
         self.steps: dict[str, int] = {}
+        self.grid: dict[str, pd.Timedelta | None] = {}  # each sensor's coarse step, if any
         self.plans: dict[int, ForecastPlan] = {}
         self.specs: dict[str, ForecastSpec] = {}
         self.kept: dict[str, Choice | None] = {}
@@ -252,10 +283,13 @@ class _Refresh:
             self.plans = tx.forecast_plans(s.id for s in chosen)
         for s in chosen:
             try:
-                self.steps[s.name] = (
+                steps = (
                     default_horizon_steps(s.interval)
                     if span is None
                     else horizon_in_steps(span, s.interval)
+                )
+                self.steps[s.name], self.grid[s.name] = forecast_grid(
+                    s.interval, steps, self.points
                 )
             except PlantcastError as exc:
                 self.summary.failed[s.name] = str(exc)
@@ -274,6 +308,7 @@ class _Refresh:
                 horizon=self.steps[name],
                 periods=sensor_periods_now(self.store, sensor),
                 windows=self.windows,
+                step=self.grid.get(name),
             )
             plan = self.plans.get(sensor.id)
             self.kept[name] = kept_choice(
@@ -298,6 +333,9 @@ class _Refresh:
     def serially(self, on_progress: Progress | None) -> None:
         todo = list(self.due)
         for i, name in enumerate(todo):
+            if self.stop is not None and self.stop.is_set():
+                self.summary.stopped = len(todo) - i
+                return
             result: Refit | BaseException
             try:
                 spec = self.spec_of(name)

@@ -8,6 +8,7 @@ so a live page refreshing every few seconds never pays for a backtest on its hot
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,6 +29,7 @@ from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS
 from plantcast.forecast.cache import freeze
 from plantcast.forecast.conformal import ConformalIntervals
 from plantcast.forecast.features import infer_interval
+from plantcast.forecast.preprocess import coarsen
 from plantcast.forecast.wrappers import forecast_after
 from plantcast.services.seasons import maybe_refresh_seasons
 from plantcast.store import Store
@@ -51,6 +53,10 @@ class ForecastSpec:
     max_train_points: int | None = None  # None: each model's own bound (2016; ets, theta 1008)
     intervals: bool = True
     windows: int = 10  # backtest origins used to calibrate intervals
+    # Fit the mean of each ``step`` of readings, not the readings (a fast sensor's forecast
+    # over a long horizon: a coarser grid, so training covers more time and costs less);
+    # ``horizon`` and the training window then count steps. None: the readings as stored.
+    step: pd.Timedelta | None = None
 
     def model_params(self, name: str | None = None) -> dict:
         name = name or self.model
@@ -66,10 +72,17 @@ class ForecastSpec:
         accepted = get_model(name)._param_names()
         return {k: v for k, v in wanted.items() if k in accepted}
 
-    def history_points(self) -> int:
-        """How many latest readings to read: the training window plus the backtest's span."""
+    def history_points(self, interval: pd.Timedelta | None = None) -> int:
+        """How many latest readings to read: the training window plus the backtest's span
+        (in steps; given the sensor's ``interval``, in readings of it)."""
         train = self.max_train_points or DEFAULT_MAX_TRAIN_POINTS
-        return train + self.horizon * (self.windows + 1)
+        return (train + self.horizon * (self.windows + 1)) * self.readings_per_step(interval)
+
+    def readings_per_step(self, interval: pd.Timedelta | None) -> int:
+        """How many of a sensor's readings one ``step`` averages (1 without a step)."""
+        if self.step is None or interval is None or interval <= pd.Timedelta(0):
+            return 1
+        return max(1, math.ceil(self.step / interval))
 
 
 @dataclass
@@ -279,9 +292,11 @@ def read_sensor_data(store: Store, sensor_name: str, spec: ForecastSpec) -> Sens
     """The sensor's latest readings (bounded by count) and its event exclusions."""
     sensor = store.get_sensor(sensor_name)
     maybe_refresh_seasons(store, sensor)  # cheap unless the sensor gained much new history
-    series = store.read_tail(sensor.id, spec.history_points())  # bounded by count
+    series = store.read_tail(sensor.id, spec.history_points(sensor.interval))  # bounded
     if series.empty:
         raise NotEnoughData(f"sensor {sensor_name!r} has no readings yet")
+    if spec.step is not None and spec.readings_per_step(sensor.interval) > 1:
+        series = coarsen(series, spec.step)
     exclude = tuple(event_exclusions(store, sensor.id, series, spec.horizon))
     return SensorData(sensor.name, series, exclude)
 
