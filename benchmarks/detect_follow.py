@@ -160,7 +160,7 @@ def memory_row(store: Store, ids: list[int], memory: PassMemory, minutes: float,
     sizes = [len(c.series) for c in memory.contexts.values()]
     pickled = sum(len(pickle.dumps(f)) for _, f in memory.fits.values() if f is not None)
     with store.transaction(readonly=True) as tx:
-        ongoing = len(tx.ongoing_alert_sensors(ids))
+        ongoing = len(tx.ongoing_alert_starts(ids))
     return [
         f"{minutes:.1f}",
         passes,

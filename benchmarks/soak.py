@@ -61,9 +61,10 @@ def plc_value(tag, tick):
     return 50 + 10 * np.sin(2 * np.pi * (tick % 3600) / 3600 + tag) + (tag % 7) * 0.1
 
 
-def backfill(url: str, tags: int, seconds: int) -> int:
+def backfill(url: str, tags: int, seconds: int) -> tuple[int, int]:
     """The tags' last ``seconds`` of readings before now, as the PLC would have published
-    them (made as the MQTT connector makes its sensors): a plant with a history. How many."""
+    them (made as the MQTT connector makes its sensors): a plant with a history. How many,
+    and the first tick after them (where the PLC takes over, so the history has no gap)."""
     from _common import write_sensors
     from plantcast.core.types import Source
     from plantcast.services.context import open_store
@@ -85,12 +86,14 @@ def backfill(url: str, tags: int, seconds: int) -> int:
                 lambda sid: np.round(plc_value(tag_of[sid], ticks), 4),
             )
             progress(f"history: {min(lo + 100, tags)} of {tags} tags")
-    return tags * seconds
+    return tags * seconds, end
 
 
-def plc(port: int, tags: int, out_path: str) -> None:
+def plc(port: int, tags: int, out_path: str, first: int = 0) -> None:
     """Child process: publish every tag once a second until SIGTERM; write the acknowledged
-    (tag, tick) pairs to ``out_path`` as JSON {tag: [tick, ...]}."""
+    (tag, tick) pairs to ``out_path`` as JSON {tag: [tick, ...]}. From tick ``first`` when
+    given (the end of the history): the ticks since are published at once, as a PLC's buffer
+    would forward them, then one a second."""
     import paho.mqtt.client as paho
     from paho.mqtt.enums import CallbackAPIVersion
 
@@ -119,7 +122,7 @@ def plc(port: int, tags: int, out_path: str) -> None:
     client.reconnect_delay_set(0.2, 2)
     client.connect("127.0.0.1", port)
     client.loop_start()
-    tick = int(time.time()) + 1
+    tick = first or int(time.time()) + 1
     while not stop.is_set():
         wait = tick - time.time()
         if wait > 0 and stop.wait(wait):
@@ -220,6 +223,8 @@ class Soak:
         self.lag_at: list[float] = []  # seconds since the soak began, per sample
         self.faults: list[str] = []
         self.fault_at: list[float] = []
+        # once a minute: each component's RSS (MB), alerts ongoing, forecasts stored
+        self.minutes: list[tuple[float, dict[str, float], int, int]] = []
         self.t0 = time.monotonic()
 
     def sample(self, url: str) -> None:
@@ -232,10 +237,39 @@ class Soak:
             self.lag_p95.append(lags.detection_lag_p95_s)
             self.lag_at.append(time.monotonic() - self.t0)
 
+    def sample_minute(self, url: str) -> None:
+        """Each component's RSS, and what explains detect's and jobs' memory: the alerts still
+        ongoing (their sensors' contexts are read whole, up to 10,080 readings of a 1 s tag)
+        and the forecasts stored so far."""
+        rss = {n: rss_mb(c.pid) for n, c in _components(url).items() if c.pid}
+        with psycopg.connect(_plain(url)) as conn:
+            ongoing = conn.execute(
+                "SELECT count(DISTINCT sensor_id) FROM alerts WHERE ends_at IS NULL"
+            ).fetchone()[0]
+            stored = conn.execute("SELECT count(*) FROM forecasts").fetchone()[0]
+        at = (time.monotonic() - self.t0) / 60
+        self.minutes.append((at, {n: v for n, v in rss.items() if v is not None}, ongoing, stored))
+
     def note(self, what: str) -> None:
         self.faults.append(f"{time.strftime('%H:%M:%S', time.gmtime())} {what}")
         self.fault_at.append(time.monotonic() - self.t0)
         progress(self.faults[-1])
+
+    def inject(self, kind: str, name: str | None, url: str, broker, started: list) -> None:
+        """One fault: a component SIGKILLed, PostgreSQL restarted (or the soak's sessions
+        ended), or the broker stopped and started again."""
+        if kind == "kill" and name is not None:
+            self.kill(url, name)
+        elif kind == "sessions" and self.args.restart_postgres:
+            self.restart_server(self.args.restart_postgres)
+        elif kind == "sessions":
+            self.kill_sessions(self.args.pg_url)
+        else:
+            broker.stop(timeout=30)
+            time.sleep(3)
+            broker.start()
+            started.append(broker.proc)
+            self.note("broker stopped (SIGTERM) and started again after 3 s")
 
     def kill(self, url: str, name: str) -> None:
         c = _components(url).get(name)
@@ -268,8 +302,8 @@ class Soak:
 def main(argv: list[str] | None = None) -> None:
     args = _args(argv)
     if args.publish:
-        port, tags, out = args.publish
-        plc(int(port), int(tags), out)
+        port, tags, out, first = args.publish
+        plc(int(port), int(tags), out, int(first))
         return
     if MOSQUITTO is None:
         raise SystemExit(MISSING)
@@ -313,10 +347,10 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     _plantcast("notify", "add", "soak", "--webhook", receiver.url, url=url)
     key = _plantcast("apikey", "create", "--name", "soak", "--scopes", "read", url=url)
     token = [line for line in key.splitlines() if line.strip()][-1].strip()
-    history = 0
+    history, first = 0, 0
     if args.history:
         seconds = int(pd.Timedelta(args.history).total_seconds())
-        history = backfill(url, args.tags, seconds)
+        history, first = backfill(url, args.tags, seconds)
         progress(f"history: {history:,} readings ({args.history} a tag) before serve starts")
     api, page, metrics = free_port(), free_port(), free_port()
     config = os.path.join(tmp, "plant.toml")
@@ -346,11 +380,13 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     wait_for(
         lambda: b"subscribed to" in serve_log.read_bytes(), 120, "the connector's subscription", 1
     )
-    progress("serve is up; the PLC starts publishing")
-    acked_path = os.path.join(tmp, "acked.json")
-    publisher = subprocess.Popen(
-        [sys.executable, __file__, "--publish", str(broker_port), str(args.tags), acked_path]
+    progress(
+        "serve is up; the PLC starts publishing"
+        + (", first the ticks since the history ended" if first else "")
     )
+    acked_path = os.path.join(tmp, "acked.json")
+    publish = [str(broker_port), str(args.tags), acked_path, str(first)]
+    publisher = subprocess.Popen([sys.executable, __file__, "--publish", *publish])
     started.append(publisher)
     time.sleep(min(60, args.minutes * 6))  # a tenth of the run: past start-up
     if history:  # and past detection's first fits of every tag's history
@@ -374,22 +410,17 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
         ]
     )
     at = [0.15 + 0.6 * i / max(len(faults) - 1, 1) for i in range(len(faults))]
+    next_minute = 0.0
     while (elapsed := time.monotonic() - t0) < total:
+        if elapsed >= next_minute:
+            next_minute += 60
+            try:
+                soak.sample_minute(url)
+            except Exception as exc:  # a sample during the database fault
+                progress(f"minute sample failed: {exc}")
         if faults and elapsed >= at[0] * total:
             at.pop(0)
-            kind, name = faults.pop(0)
-            if kind == "kill":
-                soak.kill(url, name)
-            elif kind == "sessions" and args.restart_postgres:
-                soak.restart_server(args.restart_postgres)
-            elif kind == "sessions":
-                soak.kill_sessions(args.pg_url)
-            else:
-                broker.stop(timeout=30)
-                time.sleep(3)
-                broker.start()
-                started.append(broker.proc)
-                soak.note("broker stopped (SIGTERM) and started again after 3 s")
+            soak.inject(*faults.pop(0), url, broker, started)
         try:
             soak.sample(url)
         except Exception as exc:  # a sample during the database fault
@@ -459,6 +490,7 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
         ],
         left=1,
     )
+    _print_minutes(soak)
     print("\nfaults injected:", *soak.faults, sep="\n  ")
     if args.plot:
         _plot_lag(soak, args.plot)
@@ -499,7 +531,36 @@ def _plot_lag(soak: Soak, path: str) -> None:
         xaxis_title="minutes since the soak began",
         yaxis_title="detection lag, s",
     )
-    fig.write_html(path, include_plotlyjs=True)
+    memory = go.Figure()
+    at = [m[0] for m in soak.minutes]
+    for name in sorted({n for m in soak.minutes for n in m[1]}):
+        memory.add_scatter(x=at, y=[m[1].get(name) for m in soak.minutes], name=f"{name} RSS")
+    memory.add_scatter(
+        x=at, y=[m[2] for m in soak.minutes], name="sensors with an alert ongoing", yaxis="y2"
+    )
+    memory.update_layout(
+        title="RSS of each component, and the sensors whose contexts an ongoing alert widens",
+        xaxis_title="minutes since the soak began",
+        yaxis={"title": "RSS, MB"},
+        yaxis2={"title": "sensors", "overlaying": "y", "side": "right"},
+    )
+    with open(path, "w") as f:
+        f.write(fig.to_html(include_plotlyjs=True, full_html=True))
+        f.write(memory.to_html(include_plotlyjs=False, full_html=False))
+
+
+def _print_minutes(soak: Soak) -> None:
+    """detect's and jobs' RSS each few minutes, beside the alerts ongoing and forecasts stored."""
+    every = max(1, len(soak.minutes) // 12)
+    print_table(
+        "over the run",
+        ["minute", "detect RSS MB", "jobs RSS MB", "sensors with an alert ongoing", "forecasts"],
+        [
+            [f"{at:.0f}", _mb(rss.get("detect")), _mb(rss.get("jobs")), f"{ongoing:,}", f"{n:,}"]
+            for at, rss, ongoing, n in soak.minutes[::every] + soak.minutes[-1:]
+        ],
+        left=1,
+    )
 
 
 def _mb(v: float | None) -> str:
@@ -611,7 +672,7 @@ def _args(argv):
     p.add_argument(
         "--plot", metavar="HTML", help="write the detection lag over the run, faults marked"
     )
-    p.add_argument("--publish", nargs=3, help=argparse.SUPPRESS)
+    p.add_argument("--publish", nargs=4, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 

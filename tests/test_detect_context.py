@@ -6,7 +6,8 @@ Each detector says how many readings before a reading its score depends on
 minutes, not hours. Checked here: each detector's claim (its score of the last readings, from
 that far back, equals its score of the whole series), and that an incremental pass of a 1 s
 sensor read short finds on its new readings what the whole context finds, catches a planted
-fault, and reads the whole context again while an alert is ongoing — on SQLite and PostgreSQL.
+fault, and, while an alert is ongoing, reads from the short context before the alert's start
+and finds what the whole context finds — on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ import pandas as pd
 import pytest
 
 from plantcast.core.types import Sensor, Source
-from plantcast.detect.base import validate_series
 from plantcast.services.detection import (
     CONTEXT_MARGIN,
     DETECTORS,
     DetectOptions,
+    alert_changes,
+    alert_record,
     context_span,
     detect_sensor,
     make_detectors,
@@ -111,20 +113,43 @@ def test_a_quiet_fast_sensor_is_read_short_and_finds_what_the_whole_context_find
     assert alert.ts == new.index[60]
 
 
-def test_an_ongoing_alert_reads_the_whole_context_until_it_ends(store):
+def test_an_ongoing_alert_is_scored_from_its_start_and_finds_what_the_whole_context_finds(store):
+    """While an alert is ongoing its episode is scored whole: from the short context before
+    the alert's start, not the sensor's whole context (a plant-wide dropout would otherwise
+    make every tag's pass read hours), with the alerts the whole context gives."""
     sid, series = _fast_sensor(store)
-    new = series.iloc[-120:].copy()
-    new.iloc[100:] += 40.0  # a step still on at the end: its alert is ongoing
+    new = series.iloc[-120:-40].drop(series.index[-100:-70])  # the sensor silent for 30 s
     store.write_readings(sid, new)
     detect_sensor(store, "fast")
     (alert,) = store.list_alerts(sensor_id=sid)
-    assert alert.ends_at is None
-    later = pd.Series(
-        new.iloc[-1] + np.random.default_rng(0).normal(0, 0.1, 30),
-        index=pd.date_range(new.index[-1] + pd.Timedelta("1s"), periods=30, freq="1s"),
-    )
+    assert alert.detector == "dropout" and alert.ends_at is None  # ongoing: just now
+    later = series.iloc[-40:]
     store.write_readings(sid, later)
     plan = plan_sensor(store, "fast")
-    assert plan.ongoing
-    assert scoring_context(plan, plan.fit) == context_span(plan.sensor)
-    validate_series(later)  # the readings are well formed (a sanity check of the fixture)
+    assert plan.ongoing and plan.ongoing_since == alert.ts
+    short = scoring_context(dataclasses.replace(plan, ongoing=False), plan.fit)
+    context = scoring_context(plan, plan.fit)
+    assert context == short + (later.index[-1] - alert.ts) < context_span(plan.sensor)
+    whole = dataclasses.replace(plan, ongoing_since=None)  # its start unknown: all of it
+    assert scoring_context(whole, whole.fit) == context_span(plan.sensor)
+    (a, b), options = plan.chunks[0], DetectOptions()
+    read = read_chunk(store, plan, plan.fit, a, b, options)
+    read_whole = read_chunk(store, whole, whole.fit, a, b, options)
+    assert read.index[0] <= alert.ts - short and len(read) < 0.75 * len(read_whole)
+    got = score_chunk(plan, read, a, b, options, plan.fit)
+    want = score_chunk(whole, read_whole, a, b, options, whole.fit)
+    assert got is not None and want is not None and got.scored == want.scored == 40
+    for name in want.found:
+        mine, theirs = got.found[name], want.found[name]
+        theirs = theirs[theirs["end"] >= read.index[0] + short]  # what both windows score
+        assert list(mine["start"]) == list(theirs["start"]), name
+        assert list(mine["end"]) == list(theirs["end"]), name
+    existing = [alert_record(x) for x in store.list_alerts(sensor_id=sid)]
+    resolve = pd.Timedelta(options.resolve_after)
+    assert alert_changes(existing, got, resolve) == alert_changes(existing, want, resolve)
+    # the alert closes once the signal has been normal for resolve_after (here the pass's
+    # own readings are longer than that: at the start of what it scored)
+    detect_sensor(store, "fast", options=DetectOptions(resolve_after="20s"))
+    (closed,) = store.list_alerts(sensor_id=sid)
+    assert closed.id == alert.id and closed.ends_at is not None
+    assert alert.ts <= closed.ends_at <= later.index[0]

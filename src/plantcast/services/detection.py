@@ -68,8 +68,9 @@ TRAIN = pd.Timedelta("28d")  # history before a chunk that the detectors are fit
 # sensor trains on its last 11 h (not 2.4M readings), a weekly one on its last 100 readings.
 TRAIN_READINGS = (100, 40_320)  # at least, at most (28 days of 1-min readings)
 CONTEXT_READINGS = (336, 10_080)  # at least the residual scorers' window; at most 7 d at 1 min
-# A fast sensor with no ongoing alert is scored from what its detectors' scores depend on
-# (``Detector.context_points``), with this margin for missed readings, when that is shorter.
+# A fast sensor is scored from what its detectors' scores depend on (``Detector.context_points``,
+# before its oldest ongoing alert's start while one is), with this margin for missed readings,
+# when that is shorter than its context.
 CONTEXT_MARGIN = 1.5
 CHUNK_READINGS = 20_000  # readings scored per chunk at most: memory stays flat in history
 CHUNK_SPAN = pd.Timedelta("7d")  # time scored per chunk at most: detectors refit weekly
@@ -211,19 +212,25 @@ def chunk_ranges(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Tim
 
 
 def scoring_context(plan: SensorPlan, fit: Fit | None) -> pd.Timedelta:
-    """How far before a chunk its detectors read: the context (``context_span``), or, when no
-    alert of the sensor is ongoing and ``fit`` scores, only what its detectors' scores depend
-    on (``Detector.context_points``, times ``CONTEXT_MARGIN`` for missed readings) when that
-    is shorter: a 1 s sensor's pass then reads minutes, not hours. An ongoing alert needs the
-    whole context, to see its episode go on or end."""
+    """How far before a chunk its detectors read: the context (``context_span``), or, when
+    ``fit`` scores, only what its detectors' scores depend on (``Detector.context_points``,
+    times ``CONTEXT_MARGIN`` for missed readings) when that is shorter: a 1 s sensor's pass
+    then reads minutes, not hours. An ongoing alert's episode is scored whole, to see it go on
+    or end: the context then reaches that far before the oldest ongoing alert's start (the
+    scores from there on are the whole context's), at most the whole context."""
     full = context_span(plan.sensor)
-    if plan.ongoing or fit is None or not fit.detectors:
+    if fit is None or not fit.detectors:
         return full
     points = [d.context_points() for d in fit.detectors.values()]
     if any(p is None for p in points):
         return full
     need = math.ceil(max(p for p in points if p is not None) * CONTEXT_MARGIN)
-    return min(full, plan.sensor.interval * need)
+    short = min(full, plan.sensor.interval * need)
+    if not plan.ongoing:
+        return short
+    if plan.ongoing_since is None or plan.last is None:
+        return full
+    return min(full, short + max(plan.last - plan.ongoing_since, pd.Timedelta(0)))
 
 
 def fit_key(plan: SensorPlan, options: DetectOptions) -> FitKey:
@@ -297,7 +304,9 @@ class SensorPlan:
     fit: Fit | None = None  # the stored fit, the first chunk's to reuse if it may
     # floors set by false-alarm labels: thresholds and deviations (services.feedback)
     feedback: Feedback = field(default_factory=Feedback)
-    ongoing: bool = True  # an alert of the sensor is ongoing (then its whole context is read)
+    ongoing: bool = True  # an alert of the sensor is ongoing (its episode is scored whole)
+    # the oldest ongoing alert's start (None while ongoing: unknown, the whole context is read)
+    ongoing_since: pd.Timestamp | None = None
     patient: bool = False  # its stored fit's young refit (in-sample, growth) left to a later pass
 
 
@@ -335,9 +344,20 @@ def plan_sensor(
     chunks = tuple(chunk_ranges(sensor, start, latest[0]))
     with store.transaction(readonly=True) as tx:
         fit = from_stored(tx.get_fit(sensor.id))
-        ongoing = sensor.id in tx.ongoing_alert_sensors([sensor.id])
+        ongoing = tx.ongoing_alert_starts([sensor.id])
     feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
-    return SensorPlan(sensor, periods, detectors, start, latest[0], chunks, fit, feedback, ongoing)
+    return SensorPlan(
+        sensor,
+        periods,
+        detectors,
+        start,
+        latest[0],
+        chunks,
+        fit,
+        feedback,
+        sensor.id in ongoing,
+        ongoing_since=ongoing.get(sensor.id),
+    )
 
 
 def score_chunk(
@@ -370,10 +390,11 @@ def score_chunk(
     # from the reading before the context, so a gap reaching into it is seen whole
     window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
     clean = validate_series(window)  # once for all the detectors
-    # Episodes still open at the last run's end are seen whole, so their alerts close; read
-    # short (no alert ongoing), only those reaching the new readings: the earlier ones were
-    # the last run's to see, with a longer history.
-    since = a - resolve_after if context >= context_span(plan.sensor) else a
+    # Episodes still open at the last run's end are seen whole, so their alerts close (the
+    # context reaches back past an ongoing alert's start); read short (no alert ongoing),
+    # only those reaching the new readings: the earlier ones were the last run's to see,
+    # with a longer history.
+    since = a - resolve_after if plan.ongoing or context >= context_span(plan.sensor) else a
     for name, det in fitted.items():
         episodes = plan.feedback.keep(name, det.episodes_of(clean))
         found[name] = episodes if episodes.empty else episodes[episodes["end"] >= since]

@@ -161,7 +161,7 @@ def plan_sensors(
             fits = {sid: from_stored(row) for sid, row in tx.fits_many(ids).items()}
         else:
             fits = memory.loaded_fits(tx, ids)
-        ongoing = tx.ongoing_alert_sensors(ids)
+        ongoing = tx.ongoing_alert_starts(ids)
     feedback = feedback_for(store, ids)  # false-alarm labels raise floors (services.feedback)
     plans: dict[str, SensorPlan | Exception] = {}
     for name in names:
@@ -187,7 +187,16 @@ def plan_sensors(
         fit = fits.get(sensor.id)
         said = feedback.get(sensor.id, Feedback())
         plans[name] = SensorPlan(
-            sensor, chosen, detectors, start, last[0], chunks, fit, said, sensor.id in ongoing
+            sensor,
+            chosen,
+            detectors,
+            start,
+            last[0],
+            chunks,
+            fit,
+            said,
+            sensor.id in ongoing,
+            ongoing_since=ongoing.get(sensor.id),
         )
     return _pace_young_refits(plans, growth_refits(len(plans)) if refits is None else refits)
 

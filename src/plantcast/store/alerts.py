@@ -400,17 +400,18 @@ def alerts_reaching_many(
     return out
 
 
-def ongoing_alert_sensors(conn: Connection, sensor_ids: Iterable[int]) -> set[int]:
-    """Which of these sensors have an alert still ongoing (no end yet)."""
+def ongoing_alert_starts(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
+    """Of these sensors, those with an alert still ongoing (no end yet), each with the start
+    of its oldest ongoing alert."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
-    out: set[int] = set()
+    out: dict[int, pd.Timestamp] = {}
     for lo in range(0, len(ids), 500):
         q = (
-            select(alerts.c.sensor_id)
+            select(alerts.c.sensor_id, func.min(alerts.c.ts).label("since"))
             .where(alerts.c.sensor_id.in_(ids[lo : lo + 500]), alerts.c.ends_at.is_(None))
-            .distinct()
+            .group_by(alerts.c.sensor_id)
         )
-        out.update(int(r.sensor_id) for r in conn.execute(q))
+        out.update((int(r.sensor_id), to_utc(r.since)) for r in conn.execute(q))
     return out
 
 
