@@ -557,10 +557,16 @@ def _print_minutes(soak: Soak) -> None:
         ["minute", "detect RSS MB", "jobs RSS MB", "sensors with an alert ongoing", "forecasts"],
         [
             [f"{at:.0f}", _mb(rss.get("detect")), _mb(rss.get("jobs")), f"{ongoing:,}", f"{n:,}"]
-            for at, rss, ongoing, n in soak.minutes[::every] + soak.minutes[-1:]
+            for at, rss, ongoing, n in _every_and_last(soak.minutes, every)
         ],
         left=1,
     )
+
+
+def _every_and_last(items: list, every: int) -> list:
+    """Every ``every``-th item, and the last one once."""
+    picked = items[::every]
+    return picked + items[-1:] if items and (len(items) - 1) % every else picked
 
 
 def _mb(v: float | None) -> str:

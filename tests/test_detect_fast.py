@@ -24,7 +24,7 @@ from plantcast.detect.rolling import (
     rolling_median,
     time_median_before,
 )
-from plantcast.forecast.regression import RegressionForecaster, _linear_predict
+from plantcast.forecast.regression import RegressionForecaster, linear_predict
 from plantcast.services.detection import (
     DETECTOR_CLASSES,
     DetectOptions,
@@ -87,7 +87,7 @@ def test_the_linear_forecasters_expected_values_are_scikit_learns_bit_for_bit():
         model = RegressionForecaster(periods=periods, trend=trend).fit(y)
         ahead = pd.date_range(idx[-1], periods=40, freq="17min")
         x = model._features(idx[::3].append(ahead))
-        quick = _linear_predict(model.pipeline_, x)
+        quick = linear_predict(model.pipeline_, x)
         assert quick is not None
         assert np.array_equal(quick, model.pipeline_.predict(x))
 

@@ -10,7 +10,7 @@ import pytest
 
 from plantcast.core.errors import Refused
 from plantcast.forecast import get_model, mae
-from plantcast.forecast.lags import LagForecaster, lag_features, lag_set
+from plantcast.forecast.lags import LagForecaster, lag_features, lag_set, one_step
 from plantcast.forecast.wrappers import EnsembleForecaster, forecast_after
 from plantcast.services.forecasting import FitPending, Forecasting, ForecastSpec
 from plantcast.signals import SignalModel, generate_readings
@@ -206,3 +206,18 @@ def test_models_panel_board_reports_autos_choice(sqlite_url):
     finally:
         board.shutdown()
         store.close()
+
+
+@pytest.mark.parametrize("regressor", ["linear", "lightgbm", "hgb"])
+def test_the_recursions_one_step_prediction_is_the_regressors_own(regressor):
+    """``one_step`` skips scikit-learn's checks, not its arithmetic: every row of a fitted lag
+    model's design predicts as ``model.predict`` does, bit for bit."""
+    rng = np.random.default_rng(4)
+    idx = pd.date_range("2026-01-01", periods=600, freq="10s", tz="UTC")
+    y = pd.Series(50 + np.sin(np.arange(600) / 9) + rng.normal(0, 0.1, 600), index=idx)
+    model = LagForecaster(regressor, periods=("5min",), lags=4).fit(y)
+    x, _ = model._design(y.to_numpy(), idx)
+    predict = one_step(model.model_)
+    rows = x[:: max(1, len(x) // 50)]
+    got = np.array([predict(row[None, :]) for row in rows])
+    assert np.array_equal(got, model.model_.predict(rows))

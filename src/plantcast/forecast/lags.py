@@ -13,6 +13,7 @@ starts from where the sensor is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,7 @@ from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS
 from plantcast.forecast.features import Periods, as_periods, fourier_terms
 from plantcast.forecast.preprocess import regularize
-from plantcast.forecast.regression import build_regressor
+from plantcast.forecast.regression import linear_predict, build_regressor
 from plantcast.forecast.statistical import _RegularStepForecaster, season_steps
 
 
@@ -53,6 +54,22 @@ def _ridge(random_state: int, **kw: Any) -> BaseEstimator:
 
 
 LAG_REGRESSORS = {"hgb": _hgb, "lightgbm": _lightgbm, "linear": _ridge}
+
+
+def one_step(model: Any) -> Callable[[np.ndarray], float]:
+    """The fitted regressor's prediction for one row, as ``model.predict`` gives it, without
+    scikit-learn's input checks where the arithmetic is plain (a standardising linear
+    pipeline: ``regression.linear_predict``) or LightGBM's booster does it: the recursion
+    asks once a step, and the checks cost more than the prediction."""
+    booster = getattr(model, "booster_", None) if type(model).__name__ == "LGBMRegressor" else None
+    if booster is not None:
+        return lambda x: float(booster.predict(x)[0])
+
+    def predict(x: np.ndarray) -> float:
+        out = linear_predict(model, x) if hasattr(model, "steps") else None
+        return float((model.predict(x) if out is None else out)[0])
+
+    return predict
 
 
 def lag_set(k: int, seasons: list[int]) -> list[int]:
@@ -182,6 +199,7 @@ class LagForecaster(_RegularStepForecaster):
         future = pd.date_range(last + self.interval_, periods=horizon, freq=self.interval_)
         time = fourier_terms(future, self.periods_, int(self.harmonics))
         lag_idx = np.asarray(self.lags_)
+        predict = one_step(self.model_)
         for j in range(horizon):
             t = n0 + j
             row = list(buf[t - lag_idx])
@@ -189,7 +207,7 @@ class LagForecaster(_RegularStepForecaster):
             ref = buf[t - self.ref_lags_ : t].mean() if self.ref_lags_ else 0.0
             lagged = np.asarray(row) - ref
             x = np.concatenate([lagged, time[j]])[None, :]
-            buf[t] = float(self.model_.predict(x)[0]) + ref
+            buf[t] = predict(x) + ref
             y[t] = buf[t] + (y[t - d] if d else 0.0)
         return y[n0:]
 

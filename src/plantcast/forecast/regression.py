@@ -10,7 +10,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator
 from sklearn.base import clone as sk_clone
 from sklearn.ensemble import RandomForestRegressor
-from sklearn.linear_model import LinearRegression
+from sklearn.linear_model import LinearRegression, Ridge
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import SVR
@@ -139,7 +139,7 @@ class RegressionForecaster(Forecaster):
         self._check_fitted()
         idx = index if isinstance(index, pd.DatetimeIndex) else pd.DatetimeIndex(index)
         x = self._features(idx)
-        z = _linear_predict(self.pipeline_, x)
+        z = linear_predict(self.pipeline_, x)
         if z is None:
             z = self.pipeline_.predict(x)
         return np.asarray(z, dtype=np.float64) * self.y_scale_ + self.y_mean_
@@ -172,7 +172,7 @@ class RegressionForecaster(Forecaster):
         return pd.DataFrame({"mean": mean}, index=index)
 
 
-def _linear_predict(pipeline: Any, x: np.ndarray) -> np.ndarray | None:
+def linear_predict(pipeline: Any, x: np.ndarray) -> np.ndarray | None:
     """``pipeline.predict(x)`` of a standardising linear pipeline, the same arithmetic without
     scikit-learn's input checks (they cost more than the product on a detect's few hundred
     rows; our own features need none); None for any other pipeline."""
@@ -180,7 +180,7 @@ def _linear_predict(pipeline: Any, x: np.ndarray) -> np.ndarray | None:
     if len(steps) != 2 or type(steps[0]) is not StandardScaler:
         return None
     scaler, linear = steps
-    if type(linear) is not LinearRegression or linear.coef_.ndim != 1:
+    if type(linear) not in (LinearRegression, Ridge) or linear.coef_.ndim != 1:
         return None
     if not (scaler.with_mean and scaler.with_std) or scaler.scale_ is None:
         return None
@@ -188,7 +188,7 @@ def _linear_predict(pipeline: Any, x: np.ndarray) -> np.ndarray | None:
         return None
     scaled = x - scaler.mean_  # as StandardScaler.transform: centre, then scale
     scaled /= scaler.scale_
-    out: np.ndarray = scaled @ linear.coef_ + linear.intercept_  # as LinearRegression
+    out: np.ndarray = scaled @ linear.coef_ + linear.intercept_  # as LinearRegression, Ridge
     return out
 
 
