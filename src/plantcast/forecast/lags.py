@@ -29,7 +29,7 @@ from plantcast.core.timeutil import DurationLike
 from plantcast.forecast.base import DEFAULT_MAX_TRAIN_POINTS
 from plantcast.forecast.features import Periods, as_periods, fourier_terms
 from plantcast.forecast.preprocess import regularize
-from plantcast.forecast.regression import linear_predict, build_regressor
+from plantcast.forecast.regression import build_regressor, linear_predict
 from plantcast.forecast.statistical import _RegularStepForecaster, season_steps
 
 
