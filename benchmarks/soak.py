@@ -2,7 +2,7 @@
 
 Run: ``.venv/bin/python benchmarks/soak.py [--minutes 30] [--tags 1000] [--forecast-every 1h]
 [--forecast-model auto] [--detect-every 2s] [--no-faults] [--restart-postgres CMD]
-[--history 2h] [--pg-url URL] [--plot lag.html]``.
+[--history 2h [--gap SECONDS]] [--pg-url URL] [--plot lag.html]``.
 
 One run, on this machine: a Mosquitto of its own on a free port (persistence on, no queue
 limits); a fresh PostgreSQL schema (dropped at the end); a webhook receiver counting what
@@ -351,6 +351,7 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     if args.history:
         seconds = int(pd.Timedelta(args.history).total_seconds())
         history, first = backfill(url, args.tags, seconds)
+        first += args.gap
         progress(f"history: {history:,} readings ({args.history} a tag) before serve starts")
     api, page, metrics = free_port(), free_port(), free_port()
     config = os.path.join(tmp, "plant.toml")
@@ -382,7 +383,7 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     )
     progress(
         "serve is up; the PLC starts publishing"
-        + (", first the ticks since the history ended" if first else "")
+        + (f", first the ticks since the history ended (after a gap of {args.gap} s)" if first else "")
     )
     acked_path = os.path.join(tmp, "acked.json")
     publish = [str(broker_port), str(args.tags), acked_path, str(first)]
@@ -668,6 +669,14 @@ def _args(argv):
         help="give each tag this much history before serve starts (e.g. 2h): a plant that has"
         " been running, whose detection contexts and fits are grown; the soak's clock starts"
         " once detection has scored every tag",
+    )
+    p.add_argument(
+        "--gap",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="with --history: the PLC takes over this many seconds after the history ends, a"
+        " plant-wide dropout (every tag's alert ongoing for resolve_after, 2 h)",
     )
     p.add_argument(
         "--restart-postgres",
