@@ -381,10 +381,8 @@ def scenario(args, url: str, tmp: str, started: list) -> None:  # read top to bo
     wait_for(
         lambda: b"subscribed to" in serve_log.read_bytes(), 120, "the connector's subscription", 1
     )
-    progress(
-        "serve is up; the PLC starts publishing"
-        + (f", first the ticks since the history ended (after a gap of {args.gap} s)" if first else "")
-    )
+    since = f", first the ticks since the history ended (after a gap of {args.gap} s)"
+    progress("serve is up; the PLC starts publishing" + (since if first else ""))
     acked_path = os.path.join(tmp, "acked.json")
     publish = [str(broker_port), str(args.tags), acked_path, str(first)]
     publisher = subprocess.Popen([sys.executable, __file__, "--publish", *publish])
