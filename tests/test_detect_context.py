@@ -133,6 +133,8 @@ def test_an_ongoing_alert_is_scored_from_its_start_and_finds_what_the_whole_cont
     whole = dataclasses.replace(plan, ongoing_since=None)  # its start unknown: all of it
     assert scoring_context(whole, whole.fit) == context_span(plan.sensor)
     (a, b), options = plan.chunks[0], DetectOptions()
+    for at in (a, a + pd.Timedelta("7s"), b):  # wherever a pass's chunk starts, the same back
+        assert at - scoring_context(plan, plan.fit, at) == alert.ts - short
     read = read_chunk(store, plan, plan.fit, a, b, options)
     read_whole = read_chunk(store, whole, whole.fit, a, b, options)
     assert read.index[0] <= alert.ts - short and len(read) < 0.75 * len(read_whole)

@@ -211,13 +211,15 @@ def chunk_ranges(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Tim
     return out
 
 
-def scoring_context(plan: SensorPlan, fit: Fit | None) -> pd.Timedelta:
+def scoring_context(plan: SensorPlan, fit: Fit | None, a=None) -> pd.Timedelta:
     """How far before a chunk its detectors read: the context (``context_span``), or, when
     ``fit`` scores, only what its detectors' scores depend on (``Detector.context_points``,
     times ``CONTEXT_MARGIN`` for missed readings) when that is shorter: a 1 s sensor's pass
     then reads minutes, not hours. An ongoing alert's episode is scored whole, to see it go on
-    or end: the context then reaches that far before the oldest ongoing alert's start (the
-    scores from there on are the whole context's), at most the whole context."""
+    or end: the context of chunk ``a`` (default: the newest reading) then reaches that far
+    before the oldest ongoing alert's start (the scores from there on are the whole
+    context's), at most the whole context. Measured from ``a``, where it starts stays put from
+    pass to pass, so a kept context (``detection_batch.PassMemory``) still reaches it."""
     full = context_span(plan.sensor)
     if fit is None or not fit.detectors:
         return full
@@ -228,9 +230,10 @@ def scoring_context(plan: SensorPlan, fit: Fit | None) -> pd.Timedelta:
     short = min(full, plan.sensor.interval * need)
     if not plan.ongoing:
         return short
-    if plan.ongoing_since is None or plan.last is None:
+    at = plan.last if a is None else to_utc(a)
+    if plan.ongoing_since is None or at is None:
         return full
-    return min(full, short + max(plan.last - plan.ongoing_since, pd.Timedelta(0)))
+    return min(full, short + max(at - plan.ongoing_since, pd.Timedelta(0)))
 
 
 def fit_key(plan: SensorPlan, options: DetectOptions) -> FitKey:
@@ -243,7 +246,7 @@ def read_span(plan: SensorPlan, fit: Fit | None, a, options: DetectOptions) -> p
     (``scoring_context``, and two intervals, so the reading before it is usually in the same
     read), else its training history too."""
     if not options.refit and is_fresh(fit, fit_key(plan, options), a, patient=plan.patient):
-        return scoring_context(plan, fit) + 2 * plan.sensor.interval
+        return scoring_context(plan, fit, a) + 2 * plan.sensor.interval
     return history_span(plan.sensor)
 
 
@@ -253,7 +256,7 @@ def read_chunk(store: Store, plan: SensorPlan, fit: Fit | None, a, b, options) -
     out to have drifted from a fresh fit: then they are read again, further back)."""
     span = read_span(plan, fit, a, options)
     short = span < history_span(plan.sensor)
-    context = scoring_context(plan, fit) if short else None
+    context = scoring_context(plan, fit, a) if short else None
     series = chunk_series(store, plan.sensor, a, b, span, context)
     if short and not reusable(fit, fit_key(plan, options), series, a, patient=plan.patient):
         series = chunk_series(store, plan.sensor, a, b)
@@ -386,7 +389,7 @@ def score_chunk(
         skipped = dict(fit.skipped) if fit is not None else {}  # those it could not make
     scoring = with_feedback(fit, plan.feedback.thresholds)  # false alarms; fit is stored as is
     fitted = scoring.detectors if scoring is not None else {}
-    context = scoring_context(plan, scoring)
+    context = scoring_context(plan, scoring, a)
     # from the reading before the context, so a gap reaching into it is seen whole
     window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
     clean = validate_series(window)  # once for all the detectors

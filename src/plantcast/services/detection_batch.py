@@ -294,7 +294,7 @@ def _read_group(
                 memory.keep(sid, s, back, b + US)
             # as chunk_series: the reading before a gap reaching into what is scored
             short = spans[p.sensor.id] < history_span(p.sensor)
-            context = scoring_context(p, p.fit) if short else None
+            context = scoring_context(p, p.fit, a) if short else None
             if needs_reading_before(p.sensor, s, a, context):
                 need_before.append((p.sensor.id, back))
         before = tx.edge_readings(need_before, last=True)
