@@ -7,6 +7,9 @@ stored for another model or horizon, is refitted too), in this process or fanned
 ``auto`` chooses its model less often than it refits: a choice is kept until it is
 ``reselect_every`` old (default a day; or, when given, has served ``reselect_refits`` refits);
 in between a refit fits only the chosen model (or blend), about a tenth of the cost of choosing.
+A stored forecast has at most ``points`` steps: a sensor whose horizon holds more of its
+readings is forecast on their means over a coarser step (``forecast_grid``), so a 1 s sensor's
+refit costs what a slow one's does. A ``stop`` event ends a refresh between two sensors.
 
 ``stored_forecast`` reads one row (no fit, no readings) and says how old it is and whether it
 is stale (older than ``stale_after``): what the API, the page and the CLI show.
