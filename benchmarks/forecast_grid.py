@@ -56,7 +56,7 @@ def one_way(train: pd.Series, held: pd.Series, spec: ForecastSpec, step: pd.Time
     kept_s = time.perf_counter() - t0
     frame = chosen.frame
     if spec.step is None:  # the 1 s forecast, averaged onto the coarse step as the truth is
-        frame = frame.resample(step, closed="right", label="right", origin=train.index[-1]).mean()
+        frame = frame.apply(lambda column: coarsen(column, step))
     truth = coarsen(pd.concat([train.iloc[-1:], held]), step).iloc[1:]
     both = frame.join(truth.rename("truth"), how="inner")
     inside = None
