@@ -1,7 +1,7 @@
 """Following a plant: the steady passes of ``detect --follow``, with and without its memory.
 
 Run: ``.venv/bin/python benchmarks/detect_follow.py [--sensors 1000] [--history 3600]
-[--new 5] [--passes 6] [--pg-url URL]``.
+[--new 5] [--passes 6] [--pg-url URL] [--young MINUTES | --dropout AGE ...]``.
 On a scratch PostgreSQL schema, SENSORS sensors at 1 s get HISTORY readings each and a
 warm-up pass (fits stored). Then, per mode, PASSES passes as ``detect --follow`` makes them,
 NEW new readings per sensor written before each: ``memory`` keeps a
@@ -23,6 +23,12 @@ finds what a real 1 s plant would have stored meanwhile. Printed: the passes' wa
 (median, p95, slowest), the share of their time spent refitting (``detection.fit_chunk``,
 timed around the call), and the lag at the end of each pass (the plant's newest reading
 minus the least-scored sensor's mark, in seconds of the plant's clock) as p50/p95/max.
+``--dropout AGE [AGE ...]``: instead, a plant-wide dropout. After HISTORY readings and a
+warm-up, PASSES steady passes (NEW readings a sensor before each), then every sensor falls
+silent for ``--gap`` seconds (a pass opens a dropout alert on each, ongoing for
+``resolve_after``, 2 h), and at each AGE (seconds since the gap) PASSES passes again. Printed
+side by side: the steady passes and those with every alert ongoing, wall median and slowest,
+and the ratio of the medians.
 ``--memory-report EVERY`` (with ``--young``): also, every EVERY minutes of the plant's clock
 and at the end, this process's RSS and what the memory holds: the contexts kept (sensors,
 readings in all, the longest) and the fits (sensors, pickled size), with how many sensors have
@@ -160,7 +166,7 @@ def memory_row(store: Store, ids: list[int], memory: PassMemory, minutes: float,
     sizes = [len(c.series) for c in memory.contexts.values()]
     pickled = sum(len(pickle.dumps(f)) for _, f in memory.fits.values() if f is not None)
     with store.transaction(readonly=True) as tx:
-        ongoing = len(tx.ongoing_alert_starts(ids))
+        ongoing = len(tx.ongoing_alerts(ids))
     return [
         f"{minutes:.1f}",
         passes,
@@ -236,6 +242,60 @@ def run_young(
     return rows, memory_rows
 
 
+def run_dropout(
+    url: str, n: int, history: int, new: int, passes: int, gap: int, ages: list[int]
+) -> list[list]:
+    """Steady passes, then passes with every sensor's dropout alert ongoing at each of
+    ``ages`` seconds after a ``gap`` (module docstring): one row each."""
+    names, ages = _names(n), sorted(ages)
+    total = history + gap + max(ages) + new * passes * (len(ages) + 2) + 2 * new
+    rows: list[list] = []
+    with Store.open(url) as store:
+        store.init()
+        progress(f"{n:,} sensors at 1 s, {history:,} readings each")
+        plant = Plant(store, n, total)
+        plant.write(history)
+        with store.transaction() as tx:  # resume near the end: only the last readings are new
+            until = START + STEP * (history - new - 1)
+            tx.set_scored_until_many({(sid, d): until for sid in plant.ids for d in DETECTORS})
+        progress("warm-up pass (fits stored)")
+        _pass(store, names, None)
+        memory = PassMemory()
+        plant.write(new)
+        _pass(store, names, memory)  # the memory's first pass reads everything
+
+        def timed(label: str) -> list[float]:
+            walls = []
+            for i in range(passes):
+                plant.write(new)
+                walls.append(_pass(store, names, memory)["seconds"])
+                progress(f"{label} pass {i + 1}: {walls[-1]:.2f} s")
+            return walls
+
+        steady = timed("steady")
+        rows.append(["steady (no alert ongoing)", 0, *_pass_figures(steady, steady)])
+        plant.written += gap  # every sensor silent
+        silent_until = plant.written
+        plant.write(new)
+        _pass(store, names, memory)
+        for age in ages:
+            behind = silent_until + age - plant.written
+            if behind > 0:
+                plant.write(behind)
+                _pass(store, names, memory)  # catch up (untimed)
+            walls = timed(f"dropout {age} s old")
+            with store.transaction(readonly=True) as tx:
+                ongoing = len(tx.ongoing_alerts(plant.ids))
+            label = f"all in a dropout, {age} s after it"
+            rows.append([label, ongoing, *_pass_figures(walls, steady)])
+    return rows
+
+
+def _pass_figures(walls: list[float], steady: list[float]) -> list[str]:
+    mid = statistics.median(walls)
+    return [f"{mid:.2f}", f"{max(walls):.2f}", f"{mid / statistics.median(steady):.2f}x"]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sensors", type=int, default=1_000)
@@ -252,10 +312,40 @@ def main(argv: list[str] | None = None) -> int:
         metavar="EVERY",
         help="with --young: RSS and the pass memory's sizes every EVERY minutes of the plant",
     )
+    ap.add_argument(
+        "--dropout",
+        type=int,
+        nargs="+",
+        metavar="AGE",
+        help="passes with every sensor in a dropout, AGE seconds after it, beside steady ones",
+    )
+    ap.add_argument("--gap", type=int, default=30, help="with --dropout: seconds silent")
     args = ap.parse_args(argv)
     if pg_version(args.pg_url) is None:
         print(f"no PostgreSQL server at {args.pg_url}: nothing to measure", file=sys.stderr)
         return 1
+    if args.dropout:
+        with scratch(args.pg_url) as (_, schemas):
+            assert schemas is not None
+            rows = run_dropout(
+                schemas.create("dropout"),
+                args.sensors,
+                args.history,
+                args.new,
+                args.passes,
+                args.gap,
+                args.dropout,
+            )
+        print_table(
+            f"Detect --follow on PostgreSQL — {args.sensors:,} sensors at 1 s after"
+            f" {args.history:,} readings each, {args.new} new readings a sensor before each"
+            f" pass, steady and after all fell silent for {args.gap} s (each a dropout alert"
+            " ongoing):\n   seconds a pass (wall), with the pass memory",
+            ["passes", "alerts ongoing", "median s", "slowest s", "median / steady"],
+            rows,
+            left=1,
+        )
+        return 0
     if args.young is not None:
         with scratch(args.pg_url) as (_, schemas):
             assert schemas is not None

@@ -127,10 +127,12 @@ def test_an_ongoing_alert_is_scored_from_its_start_and_finds_what_the_whole_cont
     store.write_readings(sid, later)
     plan = plan_sensor(store, "fast")
     assert plan.ongoing and plan.ongoing_since == alert.ts
+    assert plan.ongoing_detectors == {"dropout"}  # it alone scores the alert's episode whole
     short = scoring_context(dataclasses.replace(plan, ongoing=False), plan.fit)
     context = scoring_context(plan, plan.fit)
     assert context == short + (later.index[-1] - alert.ts) < context_span(plan.sensor)
-    whole = dataclasses.replace(plan, ongoing_since=None)  # its start unknown: all of it
+    # its start and detectors unknown: every detector scores all of it
+    whole = dataclasses.replace(plan, ongoing_since=None, ongoing_detectors=None)
     assert scoring_context(whole, whole.fit) == context_span(plan.sensor)
     (a, b), options = plan.chunks[0], DetectOptions()
     for at in (a, a + pd.Timedelta("7s"), b):  # wherever a pass's chunk starts, the same back

@@ -42,6 +42,67 @@ def test_max_gap_bridges_short_quiet_stretches_and_empty_is_typed():
     assert empty.empty and str(empty["start"].dtype) == "datetime64[ns, UTC]"
 
 
+def _grouped_one_by_one(scores, max_gap, merge_gap, min_duration):
+    """find_episodes' oracle: the flagged rows walked one by one."""
+    rows, groups = list(scores.itertuples()), []
+    flagged = [i for i, r in enumerate(rows) if r.flag]
+    for i in flagged:
+        if groups:
+            j = groups[-1][-1]
+            near = i - j <= max_gap + 1 or rows[i].Index - rows[j].Index <= merge_gap
+            if near:
+                groups[-1].append(i)
+                continue
+        groups.append([i])
+    out = []
+    for g in groups:
+        peak = max(
+            g, key=lambda i: (rows[i].score if rows[i].score == rows[i].score else -np.inf, -i)
+        )
+        start = min(rows[i].since for i in g) if "since" in scores else rows[g[0]].Index
+        seen = min(rows[i].detected_at for i in g) if "detected_at" in scores else rows[g[0]].Index
+        ends, last = rows[g[-1]].Index, scores.index[-1]
+        if ends - start < min_duration and ends < last:
+            continue
+        r = rows[peak]
+        out.append((start, ends, seen, len(g), r.Index, r.score, r.value, r.expected))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_episodes_are_those_of_the_flagged_rows_walked_one_by_one(seed):
+    """The grouping (numpy, on the flagged readings alone) against a plain loop: bridged by
+    ``max_gap`` readings or ``merge_gap`` in time, short ones dropped unless still running,
+    the peak the first highest score with NaN passed over, ``since``/``detected_at`` the
+    earliest of the episode — on random flags, scores with NaN and ties, irregular times."""
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(30, 300))
+    idx = pd.DatetimeIndex(
+        pd.Timestamp("2024-01-01", tz="UTC")
+        + pd.to_timedelta(np.cumsum(rng.integers(1, 90, n)), "s")
+    ).as_unit("us")
+    flags = rng.random(n) < rng.choice([0.05, 0.3, 0.7])
+    scores = rng.integers(0, 5, n).astype(float)  # ties
+    scores[rng.random(n) < 0.1] = np.nan
+    series = pd.Series(rng.normal(size=n), index=idx)
+    extra = {}
+    if seed % 2:
+        back = pd.to_timedelta(rng.integers(0, 600, n), "s")
+        extra = {"since": idx - back, "detected_at": idx - back / 2}
+    frame = score_frame(series, scores, flags, rng.normal(size=n), **extra)
+    max_gap, merge_gap = int(rng.integers(0, 3)), pd.Timedelta(int(rng.integers(0, 200)), "s")
+    min_duration = pd.Timedelta(int(rng.integers(0, 400)), "s")
+    got = find_episodes(frame, max_gap=max_gap, merge_gap=merge_gap, min_duration=min_duration)
+    want = _grouped_one_by_one(frame, max_gap, merge_gap, min_duration)
+    assert len(want) == len(got) and (
+        len(want) > 0 or not flags.any() or min_duration > pd.Timedelta(0)
+    )
+    for row, expected in zip(got.itertuples(index=False), want, strict=True):
+        assert tuple(row)[:5] == expected[:5]
+        np.testing.assert_array_equal(tuple(row)[5:], expected[5:])
+    assert str(got["start"].dt.tz) == "UTC" == str(got["detected_at"].dt.tz)
+
+
 def _labels(*spans):
     rows = [(k, IDX[a], IDX[b], 1.0, 5.0) for k, a, b in spans]
     cols = ["kind", "starts_at", "ends_at", "magnitude", "magnitude_sigma"]

@@ -98,6 +98,15 @@ class Alert:
 
 
 @dataclass(frozen=True)
+class Ongoing:
+    """A sensor's alerts still ongoing, as a detect pass plans around them: the oldest one's
+    start and every detector that agreed on any of them."""
+
+    since: pd.Timestamp
+    detectors: frozenset[str]
+
+
+@dataclass(frozen=True)
 class AlertComment:
     id: int
     alert_id: int

@@ -9,14 +9,36 @@ scores of different detectors are on different scales, so none is ranked against
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
-from typing import Any, TypeAlias
+from collections.abc import Collection, Mapping, Sequence
+from typing import Any, NamedTuple, TypeAlias
 
 import pandas as pd
 
 from plantcast.core.timeutil import TimeLike, parse_duration, to_utc
 
 Tolerance: TypeAlias = str | pd.Timedelta | Mapping[str, str | pd.Timedelta]
+
+
+class Episode(NamedTuple):
+    """One episode as :func:`merge_episodes` reads it (a row of ``find_episodes``' frame)."""
+
+    start: pd.Timestamp
+    end: pd.Timestamp
+    peak_score: float
+    value: float
+    expected: float
+    detector: str | None
+
+
+def episode_records(episodes: pd.DataFrame, detector: str | None = None) -> list[Episode]:
+    """The rows of an episodes frame as :class:`Episode` records (their ``detector`` column,
+    else ``detector``): taken column by column, not row by row, as a detect pass merges a
+    sensor's episodes into its alerts at every pass."""
+    if episodes.empty:
+        return []
+    names = episodes["detector"].tolist() if "detector" in episodes else [detector] * len(episodes)
+    columns = [episodes[c].tolist() for c in ("start", "end", "peak_score", "value", "expected")]
+    return [Episode(*row) for row in zip(*columns, names, strict=True)]
 
 
 def agreeing(alert: Mapping[str, Any]) -> dict[str, float]:
@@ -145,7 +167,7 @@ def drop_unlearnt(
 
 def merge_episodes(
     existing: list[dict[str, Any]],
-    new_episodes: pd.DataFrame,
+    new_episodes: pd.DataFrame | Sequence[Episode],
     *,
     detector: str | None = None,
     gap_tolerance: Tolerance = "0s",
@@ -159,7 +181,8 @@ def merge_episodes(
     ``existing``: the sensor's alerts that may overlap the scored window, as dicts with ``id``,
     ``detector``, ``ts`` (start), ``ends_at`` (None while ongoing), ``score`` and ``detectors``
     (``{detector: peak score}``; absent: the one that raised it). ``new_episodes`` comes from
-    :func:`find_episodes` (with a ``detector`` column, or pass ``detector=``). An episode
+    :func:`find_episodes` (with a ``detector`` column, or pass ``detector=``), or as its
+    :func:`episode_records`. An episode
     within ``gap_tolerance`` (the cooldown; one duration, or one per detector) of an alert
     joins it, whichever detector raised either; others become new alerts. An episode that
     ended less than ``resolve_after`` before ``scored_until`` (the last scored reading) is
@@ -178,8 +201,11 @@ def merge_episodes(
     running = [dict(a) for a in stored]  # alerts as the episodes so far have changed them
     inserts: list[dict[str, Any]] = []
     seen: dict[int, list[tuple[Any, str, bool]]] = {}
-    for ep in new_episodes.sort_values("start").itertuples(index=False):
-        name = getattr(ep, "detector", None) or detector
+    records = (
+        episode_records(new_episodes) if isinstance(new_episodes, pd.DataFrame) else new_episodes
+    )
+    for ep in sorted(records, key=lambda e: e.start):
+        name = ep.detector or detector
         if name is None:
             raise ValueError("episodes need a detector column or detector=")
         ongoing = until is not None and ep.end >= until - settle

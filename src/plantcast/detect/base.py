@@ -14,7 +14,7 @@ import pandas as pd
 from plantcast.core.errors import InputError, NotEnoughData, Refused
 from plantcast.core.timeutil import parse_duration
 from plantcast.detect.calibration import budget_threshold
-from plantcast.detect.episodes import EpisodePolicy, find_episodes, hysteresis, no_episodes
+from plantcast.detect.episodes import EpisodePolicy, episodes_of_parts, find_episodes, hysteresis
 
 Frame = TypeVar("Frame", pd.Series, pd.DataFrame)
 SCORE_COLUMNS = ["value", "score", "flag", "expected"]
@@ -159,24 +159,26 @@ class Detector(ABC):
     def episodes_of(self, series: pd.Series) -> pd.DataFrame:
         """:meth:`episodes` of a series :func:`validate_series` returned: a caller that scores
         one series with several detectors validates it once. A detector that scores through
-        :meth:`_score_parts` builds no frame when it flags nothing (most calls, on a steady
-        plant): the episodes are the same, found without it."""
+        :meth:`_score_parts` builds no frame (``episodes.episodes_of_parts``): the episodes are
+        the same, found from its flagged readings alone."""
         if self.requires_fit and not self.is_fitted:
             raise NotFitted(f"{type(self).__name__} is not fitted: call .fit(series) first")
-        if series.empty:
-            frame = score_frame(series, [], [])
-        elif type(self)._detect_core is Detector._detect_core:
-            parts = self._score_parts(series)
-            if not np.asarray(parts["flag"]).any():
-                return no_episodes()
-            frame = score_frame(series, **parts)
-        else:
-            frame = self._detect_core(series)
-        return find_episodes(
-            frame,
-            max_gap=self.episode_gap,
-            merge_gap=self.policy.gap(),
-            min_duration=self.policy.shortest(),
+        gap, merge_gap, shortest = self.episode_gap, self.policy.gap(), self.policy.shortest()
+        if series.empty or type(self)._detect_core is not Detector._detect_core:
+            frame = score_frame(series, [], []) if series.empty else self._detect_core(series)
+            return find_episodes(frame, max_gap=gap, merge_gap=merge_gap, min_duration=shortest)
+        parts = self._score_parts(series)  # no frame: only the flagged readings are looked at
+        return episodes_of_parts(
+            series.index,
+            series.to_numpy(),
+            parts["score"],
+            parts["flag"],
+            parts.get("expected"),
+            since=parts.get("since"),
+            detected_at=parts.get("detected_at"),
+            max_gap=gap,
+            merge_gap=merge_gap,
+            min_duration=shortest,
         )
 
     def context_points(self) -> int | None:

@@ -9,9 +9,12 @@ settings for both, and for the alert layer above it (cooldown, self-resolution).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TypeAlias
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from plantcast.core.timeutil import parse_duration
@@ -96,6 +99,10 @@ EPISODE_COLUMNS = [
 ]
 
 
+# a column of episodes_of_parts: its values, or a function that makes them when asked
+Lazy: TypeAlias = npt.ArrayLike | pd.Index | pd.Series | Callable[[], object] | None
+
+
 def find_episodes(
     scores: pd.DataFrame,
     *,
@@ -112,49 +119,116 @@ def find_episodes(
     ``end`` the last flagged reading, ``detected_at`` the first flagged reading (or the earliest
     ``detected_at``); the peak is the highest score, with its value and expected value.
     """
-    flag = scores["flag"].to_numpy(dtype=bool)
-    pos = np.flatnonzero(flag)
-    if len(pos) == 0:  # most frames of a steady plant: a copy of the empty one is quick
+    return episodes_of_parts(
+        scores.index,
+        scores["value"].to_numpy(),
+        scores["score"].to_numpy(),
+        scores["flag"].to_numpy(dtype=bool),
+        scores["expected"].to_numpy() if "expected" in scores else None,
+        since=scores.get("since"),
+        detected_at=scores.get("detected_at"),
+        max_gap=max_gap,
+        merge_gap=merge_gap,
+        min_duration=min_duration,
+    )
+
+
+def episodes_of_parts(
+    index: pd.DatetimeIndex,
+    value: np.ndarray,
+    score: npt.ArrayLike,
+    flag: npt.ArrayLike,
+    expected: Lazy = None,
+    *,
+    since: Lazy = None,
+    detected_at: Lazy = None,
+    max_gap: int = 0,
+    merge_gap: str | pd.Timedelta | None = None,
+    min_duration: str | pd.Timedelta | None = None,
+) -> pd.DataFrame:
+    """:func:`find_episodes` of a score frame's columns, not built: the readings' ``index``
+    and ``value``, their ``score`` and ``flag``, and optionally ``expected``, ``since`` and
+    ``detected_at`` (each may be a function, called only when something is flagged). Only the
+    flagged readings are looked at, with numpy: a 1 s sensor's ongoing dropout alert has its
+    episode found again at every pass of a plant's thousand tags."""
+    pos = np.flatnonzero(np.asarray(flag, dtype=bool))
+    if len(pos) == 0:  # most calls on a steady plant: a copy of the empty frame is quick
         return no_episodes()
-    sub = scores.iloc[pos]
-    ts = sub.index
+    ts = _ns(index)[pos]  # epoch nanoseconds, UTC, of the flagged readings
     split = np.diff(pos) > max_gap + 1
     if merge_gap is not None:
-        split &= np.diff(ts.as_unit("ns").asi8) > parse_duration(merge_gap, field="merge_gap").value
-    group = np.concatenate([[0], np.cumsum(split)])
-    heads = np.flatnonzero(np.r_[True, np.diff(group) > 0])
-    tails = np.r_[heads[1:] - 1, len(pos) - 1]
-    start = ts[heads]
-    detected = ts[heads]
-    if "since" in sub:
-        start = pd.Series(sub["since"].to_numpy()).groupby(group).min().to_numpy()
-    if "detected_at" in sub:
-        detected = pd.Series(sub["detected_at"].to_numpy()).groupby(group).min().to_numpy()
-    score = sub["score"].to_numpy()
-    peak = pd.Series(score).groupby(group).idxmax().to_numpy()
-    episodes = pd.DataFrame(
-        {
-            "start": pd.DatetimeIndex(start, tz="UTC") if _naive(start) else start,
-            "end": ts[tails],
-            "detected_at": pd.DatetimeIndex(detected, tz="UTC") if _naive(detected) else detected,
-            "n_flagged": np.diff(np.r_[heads, len(pos)]),
-            "peak_ts": ts[peak],
-            "peak_score": score[peak],
-            "value": sub["value"].to_numpy()[peak],
-            "expected": sub["expected"].to_numpy()[peak],
-        }
-    )
-    if min_duration is None:
-        return episodes
-    shortest = parse_duration(min_duration, field="min_duration")
-    running = episodes["end"] >= scores.index[-1]
-    return episodes[(episodes["end"] - episodes["start"] >= shortest) | running].reset_index(
-        drop=True
-    )
+        split &= np.diff(ts) > parse_duration(merge_gap, field="merge_gap").value
+    heads = np.flatnonzero(np.r_[True, split])  # each episode's first flagged reading
+    counts = np.diff(np.r_[heads, len(pos)])
+    tails = heads + counts - 1
+    start = ts[heads] if since is None else _earliest(_ns(_called(since))[pos], heads)
+    seen = ts[heads] if detected_at is None else _earliest(_ns(_called(detected_at))[pos], heads)
+    scored = np.asarray(score, dtype=np.float64)[pos]
+    peak = _first_max(scored, heads, counts)
+    exp = _called(expected)
+    columns: dict[str, np.ndarray] = {
+        "start": start,
+        "end": ts[tails],
+        "detected_at": seen,
+        "n_flagged": counts.astype(np.int64),
+        "peak_ts": ts[peak],
+        "peak_score": scored[peak],
+        "value": np.asarray(value, dtype=np.float64)[pos][peak],
+        "expected": np.full(len(heads), np.nan)
+        if exp is None
+        else np.asarray(exp, dtype=np.float64)[pos][peak],
+    }
+    if min_duration is not None:  # too short and over (before the frame's last reading): out
+        shortest = parse_duration(min_duration, field="min_duration").value
+        ended, begun = columns["end"], columns["start"]
+        lasted = (begun != _NAT) & (ended - np.where(begun == _NAT, ended, begun) >= shortest)
+        keep = lasted | (ended >= _ns(index[-1:])[0])
+        if not keep.all():
+            columns = {name: values[keep] for name, values in columns.items()}
+    frame = {k: _utc(v) if k in _TIMES else v for k, v in columns.items()}
+    return pd.DataFrame(frame, copy=False)  # its own arrays, made here
 
 
-def _naive(values: object) -> bool:
-    return isinstance(values, np.ndarray) and values.dtype.kind == "M"
+_TIMES = ("start", "end", "detected_at", "peak_ts")
+_NAT = np.iinfo(np.int64).min  # NaT as int64
+_PER_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def _utc(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    return pd.DatetimeIndex(ns.view("M8[ns]"), tz="UTC").array
+
+
+def _called(values: Lazy) -> object:
+    return values() if callable(values) else values
+
+
+def _ns(values: object) -> np.ndarray:
+    """Timestamps (an index, a column, an array; naive ones read as UTC) as epoch nanoseconds,
+    NaT as ``_NAT``."""
+    times = values if isinstance(values, pd.DatetimeIndex) else pd.DatetimeIndex(values)
+    ns = times.asi8 * _PER_NS[times.unit]
+    return np.where(times.isna(), _NAT, ns) if times.hasnans else ns
+
+
+def _earliest(times: np.ndarray, heads: np.ndarray) -> np.ndarray:
+    """Each episode's earliest time (episodes are runs of ``times``, epoch nanoseconds, from
+    ``heads``; NaT is passed over, as a groupby's min does)."""
+    top = np.iinfo(np.int64).max
+    low = np.minimum.reduceat(np.where(times == _NAT, top, times), heads)
+    return np.where(low == top, _NAT, low)
+
+
+def _first_max(score: np.ndarray, heads: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Each episode's position of its highest score, the first where several are (NaN passed
+    over, as a groupby's idxmax does; an episode of NaN scores peaks at its start)."""
+    high = np.fmax.reduceat(score, heads)
+    top = np.flatnonzero(score == np.repeat(high, counts))
+    if len(top) == 0:
+        return heads
+    at = np.searchsorted(top, heads)
+    found = top[np.minimum(at, len(top) - 1)]
+    inside = (at < len(top)) & (found < heads + counts)
+    return np.where(inside, found, heads)
 
 
 def _dtype(column: str) -> str:

@@ -33,7 +33,7 @@ from plantcast.detect import (
     StuckDetector,
     merge_episodes,
 )
-from plantcast.detect.alerts import drop_uncorroborated, drop_unlearnt
+from plantcast.detect.alerts import drop_uncorroborated, drop_unlearnt, episode_records
 from plantcast.detect.base import DEFAULT_BUDGET, validate_series
 from plantcast.detect.calibration import allowed_exceedances
 from plantcast.detect.episodes import INCIDENT_COOLDOWN
@@ -213,13 +213,32 @@ def chunk_ranges(sensor: Sensor, start, last) -> list[tuple[pd.Timestamp, pd.Tim
 
 def scoring_context(plan: SensorPlan, fit: Fit | None, a=None) -> pd.Timedelta:
     """How far before a chunk its detectors read: the context (``context_span``), or, when
-    ``fit`` scores, only what its detectors' scores depend on (``Detector.context_points``,
-    times ``CONTEXT_MARGIN`` for missed readings) when that is shorter: a 1 s sensor's pass
-    then reads minutes, not hours. An ongoing alert's episode is scored whole, to see it go on
-    or end: the context of chunk ``a`` (default: the newest reading) then reaches that far
-    before the oldest ongoing alert's start (the scores from there on are the whole
-    context's), at most the whole context. Measured from ``a``, where it starts stays put from
-    pass to pass, so a kept context (``detection_batch.PassMemory``) still reaches it."""
+    ``fit`` scores, only what its detectors' scores depend on (``short_context``) when that is
+    shorter: a 1 s sensor's pass then reads minutes, not hours. An ongoing alert's episode is
+    scored whole, to see it go on or end: the context of chunk ``a`` (default: the newest
+    reading) then reaches that far before the oldest ongoing alert's start (the scores from
+    there on are the whole context's), at most the whole context. Measured from ``a``, where
+    it starts stays put from pass to pass, so a kept context (``detection_batch.PassMemory``)
+    still reaches it. Only the detectors that agreed on an ongoing alert score all of it
+    (``score_chunk``)."""
+    return _reaching_ongoing(plan, short_context(plan, fit), a)
+
+
+def _reaching_ongoing(plan: SensorPlan, short: pd.Timedelta, a=None) -> pd.Timedelta:
+    """``scoring_context`` from its ``short_context``."""
+    full = context_span(plan.sensor)
+    if not plan.ongoing or short == full:
+        return short
+    at = plan.last if a is None else to_utc(a)
+    if plan.ongoing_since is None or at is None:
+        return full
+    return min(full, short + max(at - plan.ongoing_since, pd.Timedelta(0)))
+
+
+def short_context(plan: SensorPlan, fit: Fit | None) -> pd.Timedelta:
+    """What ``fit``'s detectors' scores of a chunk depend on (``Detector.context_points``,
+    times ``CONTEXT_MARGIN`` for missed readings), at most the context (``context_span``):
+    the whole context when there is no fit or one of them does not say."""
     full = context_span(plan.sensor)
     if fit is None or not fit.detectors:
         return full
@@ -227,13 +246,7 @@ def scoring_context(plan: SensorPlan, fit: Fit | None, a=None) -> pd.Timedelta:
     if any(p is None for p in points):
         return full
     need = math.ceil(max(p for p in points if p is not None) * CONTEXT_MARGIN)
-    short = min(full, plan.sensor.interval * need)
-    if not plan.ongoing:
-        return short
-    at = plan.last if a is None else to_utc(a)
-    if plan.ongoing_since is None or at is None:
-        return full
-    return min(full, short + max(at - plan.ongoing_since, pd.Timedelta(0)))
+    return min(full, plan.sensor.interval * need)
 
 
 def fit_key(plan: SensorPlan, options: DetectOptions) -> FitKey:
@@ -310,6 +323,9 @@ class SensorPlan:
     ongoing: bool = True  # an alert of the sensor is ongoing (its episode is scored whole)
     # the oldest ongoing alert's start (None while ongoing: unknown, the whole context is read)
     ongoing_since: pd.Timestamp | None = None
+    # the detectors that agreed on an ongoing alert: they score it whole, the others as with
+    # none ongoing (None: unknown, every detector scores the whole context read)
+    ongoing_detectors: frozenset[str] | None = None
     patient: bool = False  # its stored fit's young refit (in-sample, growth) left to a later pass
 
 
@@ -347,7 +363,7 @@ def plan_sensor(
     chunks = tuple(chunk_ranges(sensor, start, latest[0]))
     with store.transaction(readonly=True) as tx:
         fit = from_stored(tx.get_fit(sensor.id))
-        ongoing = tx.ongoing_alert_starts([sensor.id])
+        ongoing = tx.ongoing_alerts([sensor.id]).get(sensor.id)
     feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
     return SensorPlan(
         sensor,
@@ -358,8 +374,9 @@ def plan_sensor(
         chunks,
         fit,
         feedback,
-        sensor.id in ongoing,
-        ongoing_since=ongoing.get(sensor.id),
+        ongoing is not None,
+        ongoing_since=None if ongoing is None else ongoing.since,
+        ongoing_detectors=None if ongoing is None else ongoing.detectors,
     )
 
 
@@ -389,20 +406,38 @@ def score_chunk(
         skipped = dict(fit.skipped) if fit is not None else {}  # those it could not make
     scoring = with_feedback(fit, plan.feedback.thresholds)  # false alarms; fit is stored as is
     fitted = scoring.detectors if scoring is not None else {}
-    context = scoring_context(plan, scoring, a)
-    # from the reading before the context, so a gap reaching into it is seen whole
-    window = series.iloc[max(0, series.index.searchsorted(a - context) - 1) :]
-    clean = validate_series(window)  # once for all the detectors
+    short = short_context(plan, scoring)
+    context = _reaching_ongoing(plan, short, a)  # scoring_context
+    whole = _window(series, a, context)
+    # An ongoing alert's detectors score its episode whole; the others only what their scores
+    # of the new readings depend on, as with no alert ongoing (their earlier episodes were the
+    # last passes' to see): a plant-wide dropout's thousand ongoing alerts then cost a pass
+    # one cheap detector's long window each, not every detector's.
+    quick = None
     # Episodes still open at the last run's end are seen whole, so their alerts close (the
     # context reaches back past an ongoing alert's start); read short (no alert ongoing),
     # only those reaching the new readings: the earlier ones were the last run's to see,
     # with a longer history.
     since = a - resolve_after if plan.ongoing or context >= context_span(plan.sensor) else a
     for name, det in fitted.items():
-        episodes = plan.feedback.keep(name, det.episodes_of(clean))
-        found[name] = episodes if episodes.empty else episodes[episodes["end"] >= since]
+        agreed = plan.ongoing_detectors
+        if agreed is None or name in agreed or short >= context:
+            seen = whole
+        else:
+            quick = seen = _window(series, a, short) if quick is None else quick
+        episodes = plan.feedback.keep(name, det.episodes_of(seen))
+        if not episodes.empty:
+            recent = (episodes["end"] >= since).to_numpy()
+            episodes = episodes if recent.all() else episodes[recent]
+        found[name] = episodes
     scored = len(series) - first_new if found else 0
     return ChunkScore(a, b, found, skipped, scored, fit, refitted and fit is not None)
+
+
+def _window(series: pd.Series, a, context: pd.Timedelta) -> pd.Series:
+    """The series from the reading before ``a − context`` on (so a gap reaching into the
+    context is seen whole), validated once for the detectors that score it."""
+    return validate_series(series.iloc[max(0, series.index.searchsorted(a - context) - 1) :])
 
 
 def fit_chunk(
@@ -443,8 +478,7 @@ def alert_changes(
     if fit is not None and fit.in_sample and fit.trained_until >= score.a:
         # a young sensor's readings scored by the fit made on them: what it has not learnt
         kept = drop_unlearnt(kept, in_sample_allowance(fit))
-    found = [eps.assign(detector=name) for name, eps in kept.items() if len(eps)]
-    episodes = pd.concat(found, ignore_index=True) if found else _NO_EPISODES
+    episodes = [ep for name, eps in kept.items() for ep in episode_records(eps, name)]
     return merge_episodes(
         existing,
         episodes,
@@ -474,11 +508,6 @@ def alert_record(alert: Alert) -> dict:
         "score": alert.score,
         "detectors": alert.detectors,
     }
-
-
-_NO_EPISODES = pd.DataFrame(
-    {"start": pd.Series(dtype="datetime64[ns, UTC]"), "end": pd.Series(dtype="datetime64[ns, UTC]")}
-)
 
 
 class Tally:

@@ -161,7 +161,7 @@ def plan_sensors(
             fits = {sid: from_stored(row) for sid, row in tx.fits_many(ids).items()}
         else:
             fits = memory.loaded_fits(tx, ids)
-        ongoing = tx.ongoing_alert_starts(ids)
+        ongoing = tx.ongoing_alerts(ids)
     feedback = feedback_for(store, ids)  # false-alarm labels raise floors (services.feedback)
     plans: dict[str, SensorPlan | Exception] = {}
     for name in names:
@@ -196,7 +196,8 @@ def plan_sensors(
             fit,
             said,
             sensor.id in ongoing,
-            ongoing_since=ongoing.get(sensor.id),
+            ongoing_since=ongoing[sensor.id].since if sensor.id in ongoing else None,
+            ongoing_detectors=ongoing[sensor.id].detectors if sensor.id in ongoing else None,
         )
     return _pace_young_refits(plans, growth_refits(len(plans)) if refits is None else refits)
 

@@ -24,7 +24,7 @@ from sqlalchemy import (
 
 from plantcast.core.errors import InputError, NotFound, StoreError
 from plantcast.core.timeutil import TimeLike, from_epoch_us, to_epoch_us, to_utc
-from plantcast.core.types import Alert, AlertComment, AlertLabel, AlertStatus
+from plantcast.core.types import Alert, AlertComment, AlertLabel, AlertStatus, Ongoing
 from plantcast.store import notifications as outbox
 from plantcast.store import silences
 from plantcast.store.engine import upsert
@@ -400,19 +400,22 @@ def alerts_reaching_many(
     return out
 
 
-def ongoing_alert_starts(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, pd.Timestamp]:
+def ongoing_alerts(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, Ongoing]:
     """Of these sensors, those with an alert still ongoing (no end yet), each with the start
-    of its oldest ongoing alert."""
+    of its oldest ongoing alert and the detectors that agreed on any of them."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
-    out: dict[int, pd.Timestamp] = {}
+    since: dict[int, pd.Timestamp] = {}
+    agreed: dict[int, set[str]] = {}
     for lo in range(0, len(ids), 500):
-        q = (
-            select(alerts.c.sensor_id, func.min(alerts.c.ts).label("since"))
-            .where(alerts.c.sensor_id.in_(ids[lo : lo + 500]), alerts.c.ends_at.is_(None))
-            .group_by(alerts.c.sensor_id)
+        q = select(alerts.c.sensor_id, alerts.c.ts, alerts.c.detector, alerts.c.detectors).where(
+            alerts.c.sensor_id.in_(ids[lo : lo + 500]), alerts.c.ends_at.is_(None)
         )
-        out.update((int(r.sensor_id), to_utc(r.since)) for r in conn.execute(q))
-    return out
+        for r in conn.execute(q):
+            sid, ts = int(r.sensor_id), to_utc(r.ts)
+            since[sid] = min(since.get(sid, ts), ts)
+            names = agreed.setdefault(sid, {str(r.detector)})
+            names.update(str(d["detector"]) for d in (r.detectors or []))
+    return {sid: Ongoing(ts, frozenset(agreed[sid])) for sid, ts in since.items()}
 
 
 def alerts_of_assets(

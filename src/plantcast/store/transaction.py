@@ -122,7 +122,7 @@ class Transaction:
     sensor_names = _bound(_alerts.sensor_names)
     update_alert = _bound(_alerts.update_alert)
     alerts_reaching_many = _bound(_alerts.alerts_reaching_many)
-    ongoing_alert_starts = _bound(_alerts.ongoing_alert_starts)
+    ongoing_alerts = _bound(_alerts.ongoing_alerts)
     get_scored_until = _bound(_alerts.get_scored_until)
     set_scored_until = _bound(_alerts.set_scored_until)
     scored_until_many = _bound(_alerts.scored_until_many)
