@@ -161,6 +161,7 @@ def test_api_serves_the_stored_forecast_and_says_when_stale(history):
     assert body["sensor"] == "pump_flow" and body["chosen"] == "fourier_linear"
     assert body["stale"] is True and body["age_s"] >= 3 * 3600 and body["stale_after_s"] == 7200
     assert len(body["forecast"]) == 6 and body["forecast"][0]["ts"] == (END + STEP).isoformat()
+    assert body["horizon_steps"] == 6 and body["step_s"] == STEP.total_seconds()
     assert {"mean", "lower_80", "upper_95"} <= set(body["forecast"][0])
     assert "mase" in body["backtest"]
     fresh = client.get(path, params={"stale_after": "1d"}, headers=auth).json()
@@ -215,8 +216,11 @@ def test_cli_refresh_show_list_and_on_demand_forecast_still_works(history, db_ur
     listed = runner.invoke(cli, ["forecast", "list", *db, "--format", "json"])
     rows = json.loads(listed.stdout)
     assert [r["sensor"] for r in rows] == sorted(SENSORS) and not rows[0]["stale"]
+    assert {r["step_s"] for r in rows} == {STEP.total_seconds()}  # their own 30 min steps
     table = runner.invoke(cli, ["forecast", "list", *db])
     assert table.exit_code == 0 and "2 stored forecast(s); the oldest made" in table.output
+    head, first = table.output.splitlines()[1], table.output.splitlines()[3]
+    assert "┃ step " in head and "│ 30min " in first
     stale = runner.invoke(
         cli, ["forecast", "show", *db, "--sensor", "pump_flow", "--stale-after", "0s"]
     )
@@ -369,7 +373,7 @@ def test_a_one_second_sensors_stored_forecast_has_coarse_steps(store):
     assert summary.refitted == ["fast_flow"]
     view = stored_forecast(store, "fast_flow", now=NOW)
     frame = view.frame()
-    assert len(frame) == 60 and view.row.horizon == 60
+    assert len(frame) == 60 and view.row.horizon == 60 and view.step == pd.Timedelta("10s")
     assert frame.index[0] == END + pd.Timedelta("10s")
     assert (frame.index.to_series().diff().dropna() == pd.Timedelta("10s")).all()
     assert view.row.fitted_on == 360  # the hour's 10 s means, not its 3,600 readings

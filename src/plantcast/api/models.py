@@ -122,7 +122,11 @@ class StoredForecastOut(BaseModel):
     sensor: str
     model: str
     chosen: str = Field(description="What forecast: differs from model for auto")
-    horizon_steps: int
+    horizon_steps: int = Field(description="How many points, step_s apart")
+    step_s: float | None = Field(
+        description="Seconds between points: the sensor's interval, or a coarser step when its "
+        "horizon holds more readings than the refresh's points (1 s readings, 10 min ahead: 10)"
+    )
     made_at: datetime
     trained_until: datetime = Field(description="The last reading the model was fitted on")
     age_s: float = Field(description="Seconds since the forecast was made")

@@ -194,6 +194,8 @@ def list_cmd(database_url, stale_after, fmt):
             "model": v.row.model,
             "chosen": v.row.chosen,
             "horizon_steps": v.row.horizon,
+            "step_s": None if v.step is None else v.step.total_seconds(),
+            "step": "" if v.step is None else format_duration(v.step),
             "made_at": v.row.made_at.isoformat(),
             "age": format_duration(v.age.floor("s")),
             "age_s": v.age.total_seconds(),
@@ -202,9 +204,11 @@ def list_cmd(database_url, stale_after, fmt):
         }
         for v in views
     ]
-    columns = ["sensor", "model", "chosen", "horizon_steps", "made_at", "age", "stale", "mase"]
+    columns = ["sensor", "model", "chosen", "horizon_steps", "step", "made_at", "age", "stale"]
+    columns.append("mase")
     if fmt != "table":
         columns[columns.index("age")] = "age_s"
+        columns[columns.index("step")] = "step_s"
     rows = [{c: r[c] for c in columns} for r in rows]
     if fmt == "table":
         for r in rows:

@@ -174,6 +174,7 @@ def get_stored_forecast(
         "model": row.model,
         "chosen": row.chosen,
         "horizon_steps": row.horizon,
+        "step_s": None if view.step is None else view.step.total_seconds(),
         "made_at": row.made_at.isoformat(),
         "trained_until": row.trained_until.isoformat(),
         "age_s": round(view.age.total_seconds(), 3),
