@@ -14,6 +14,12 @@ both ways, and again with the choice kept (what an hourly refresh costs between 
 Error: each forecast against the held-out readings averaged onto the coarse step (the 1 s
 forecast averaged the same way), MAE, and how often the held-out means fall within the 80 %
 band. Printed per tag and the medians; progress to stderr.
+
+``--origins N`` (default 6): the bands' calibration, both ways. Each tag's choice is kept and
+refitted at N more forecast origins, a horizon apart after the first (its history growing, as an
+hourly refresh's does), and every held-out mean is checked against its 80 % and 95 % bands:
+printed is how often it fell inside, over all tags and origins (a calibrated band holds 80 %
+and 95 % of them).
 """
 
 from __future__ import annotations
@@ -54,11 +60,7 @@ def one_way(train: pd.Series, held: pd.Series, spec: ForecastSpec, step: pd.Time
     t0 = time.perf_counter()
     refit_data(data, spec, chosen.choice)
     kept_s = time.perf_counter() - t0
-    frame = chosen.frame
-    if spec.step is None:  # the 1 s forecast, averaged onto the coarse step as the truth is
-        frame = frame.apply(lambda column: coarsen(column, step))
-    truth = coarsen(pd.concat([train.iloc[-1:], held]), step).iloc[1:]
-    both = frame.join(truth.rename("truth"), how="inner")
+    both = against(chosen.frame, train, held, spec, step)
     inside = None
     if "lower_80" in both:
         within = (both["truth"] >= both["lower_80"]) & (both["truth"] <= both["upper_80"])
@@ -67,10 +69,38 @@ def one_way(train: pd.Series, held: pd.Series, spec: ForecastSpec, step: pd.Time
         "auto_s": auto_s,
         "kept_s": kept_s,
         "chosen": chosen.chosen,
+        "choice": chosen.choice,
         "mae": float((both["mean"] - both["truth"]).abs().mean()),
         "inside_80": inside,
         "points": len(chosen.frame),
     }
+
+
+def against(
+    frame: pd.DataFrame, train: pd.Series, held: pd.Series, spec: ForecastSpec, step: pd.Timedelta
+) -> pd.DataFrame:
+    """The forecast's points beside the held-out readings' means over ``step`` (``truth``)."""
+    if spec.step is None:  # the 1 s forecast, averaged onto the coarse step as the truth is
+        frame = frame.apply(lambda column: coarsen(column, step))
+    truth = coarsen(pd.concat([train.iloc[-1:], held]), step).iloc[1:]
+    return frame.join(truth.rename("truth"), how="inner")
+
+
+def band_hits(
+    series: pd.Series, origins: list[int], steps: int, spec: ForecastSpec, choice, step
+) -> dict[str, list[bool]]:
+    """At each origin (a reading's position), the kept ``choice`` refitted on the readings
+    before it: whether each held-out mean fell within its 80 % and 95 % bands."""
+    hits: dict[str, list[bool]] = {"80": [], "95": []}
+    for at in origins:
+        train, held = series.iloc[:at], series.iloc[at : at + steps]
+        data = SensorData("tag", coarsen(train, spec.step) if spec.step is not None else train)
+        both = against(refit_data(data, spec, choice).frame, train, held, spec, step)
+        for level in hits:
+            if f"lower_{level}" in both:
+                low, high = both[f"lower_{level}"], both[f"upper_{level}"]
+                hits[level] += list((both["truth"] >= low) & (both["truth"] <= high))
+    return hits
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -80,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--horizon", default="10min")
     p.add_argument("--points", type=int, default=60)
     p.add_argument("--model", default="auto")
+    p.add_argument("--origins", type=int, default=6, help="more origins for the bands' check")
     args = p.parse_args(argv)
     history = int(pd.Timedelta(args.history) / SECOND)
     steps = horizon_in_steps(pd.Timedelta(args.horizon), SECOND)
@@ -87,19 +118,25 @@ def main(argv: list[str] | None = None) -> None:
     if step is None:
         raise SystemExit(f"--horizon {args.horizon} is {steps} readings: no coarser step needed")
     rows, fine_all, coarse_all = [], [], []
+    coarse_name = f"{int(step / SECOND)} s"
+    hits: dict[str, dict[str, list[bool]]] = {
+        f"1 s, averaged to {coarse_name}": {"80": [], "95": []},
+        coarse_name: {"80": [], "95": []},
+    }
+    later = [history + k * steps for k in range(1, args.origins + 1)]
     for tag in range(args.tags):
-        series = tag_series(tag, history + steps)
-        train, held = series.iloc[:history], series.iloc[history:]
-        fine = one_way(train, held, ForecastSpec(model=args.model, horizon=steps, periods=()), step)
-        coarse = one_way(
-            train,
-            held,
-            ForecastSpec(model=args.model, horizon=coarse_steps, periods=(), step=step),
-            step,
-        )
+        series = tag_series(tag, history + steps * (args.origins + 1))
+        train, held = series.iloc[:history], series.iloc[history : history + steps]
+        fine_spec = ForecastSpec(model=args.model, horizon=steps, periods=())
+        coarse_spec = ForecastSpec(model=args.model, horizon=coarse_steps, periods=(), step=step)
+        fine = one_way(train, held, fine_spec, step)
+        coarse = one_way(train, held, coarse_spec, step)
         fine_all.append(fine)
         coarse_all.append(coarse)
         rows.append(_row(f"tag{tag}", fine, coarse))
+        for way, spec, run in zip(hits, (fine_spec, coarse_spec), (fine, coarse), strict=True):
+            for level, got in band_hits(series, later, steps, spec, run["choice"], step).items():
+                hits[way][level] += got
         progress(f"tag {tag + 1} of {args.tags}")
     rows.append(_row("median", _median(fine_all), _median(coarse_all)))
     print_table(
@@ -120,6 +157,24 @@ def main(argv: list[str] | None = None) -> None:
         rows,
         left=1,
     )
+    if args.origins:
+        print_table(
+            f"\nThe bands at {args.origins} more origins a tag, {args.horizon} apart (the choice"
+            f" kept): how often a held-out {int(step / SECOND)} s mean fell inside",
+            ["forecast step", "points", "inside 80 %", "inside 95 %"],
+            [
+                [
+                    f"1 s, averaged to {int(step / SECOND)} s"
+                    if way == "1 s"
+                    else f"{step / SECOND:g} s",
+                    len(got["80"]),
+                    f"{np.mean(got['80']):.0%}" if got["80"] else "-",
+                    f"{np.mean(got['95']):.0%}" if got["95"] else "-",
+                ]
+                for way, got in hits.items()
+            ],
+            left=1,
+        )
 
 
 def _median(runs: list[dict]) -> dict:

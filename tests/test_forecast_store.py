@@ -333,6 +333,37 @@ def test_a_refresh_on_dask_stores_what_the_serial_one_does(sqlite_url):
             assert view.row.made_at == later and view.row.points == serial[name]
 
 
+def test_a_stop_ends_a_refresh_on_dask_keeping_the_refits_in_flight(sqlite_url):
+    """Once the stop is set (here by the first result back), no more tasks are sent: those in
+    flight come back and are stored, the others wait for the next run (``stopped``)."""
+    import threading
+
+    from plantcast.store import Store
+
+    names = [f"tag{i}" for i in range(12)]
+    with Store.open(sqlite_url) as store:
+        store.init()
+        for name in names:
+            backfill(store, name, days=4, interval=STEP, end=END)
+        stop = threading.Event()
+        summary = refresh_forecasts(
+            store,
+            model="fourier_linear",
+            now=NOW,
+            dask=1,  # one worker: each batch waits its turn, at most three are sent ahead
+            on_progress=lambda done, total, name: stop.set(),
+            stop=stop,
+            **FAST,
+        )
+        assert summary.on_dask and 0 < len(summary.refitted) < len(names)
+        assert len(summary.refitted) + summary.stopped == len(names) and not summary.failed
+        for name in names:  # what came back is stored; the rest is left for the next run
+            if name in summary.refitted:
+                assert stored_forecast(store, name, now=NOW).row.made_at == NOW
+        again = refresh_forecasts(store, model="fourier_linear", now=NOW, **FAST)
+        assert sorted(again.refitted) == sorted(set(names) - set(summary.refitted))
+
+
 def test_the_horizon_is_capped_in_steps():
     from plantcast.services.forecast_store import MAX_STEPS, horizon_in_steps
 

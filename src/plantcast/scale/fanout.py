@@ -10,6 +10,7 @@ in flight, so the client's memory stays bounded however many items there are.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -59,19 +60,35 @@ class FanOut:
         n_workers = len(client.scheduler_info().get("workers", {})) or 1
         self.max_pending = 2 * n_workers + 1
 
-    def run(self, items: Sequence[Any], cost: Callable[[Any], float]) -> None:
+    def run(
+        self,
+        items: Sequence[Any],
+        cost: Callable[[Any], float],
+        stop: threading.Event | None = None,
+    ) -> int:
+        """Every item, or, once ``stop`` is set (a shutdown), those already sent: the tasks in
+        flight are waited for and saved, no more are sent. Returns how many items were not
+        sent."""
         batch: list = []
         units = 0.0
-        for item in items:
+        for i, item in enumerate(items):
             batch.append(item)
             units += cost(item)
             if units * self.per_unit >= self.batch_seconds:
+                if stop is not None and stop.is_set():
+                    return self._drain(len(items) - i - 1 + len(batch))
                 self._submit(batch, units)
                 batch, units = [], 0.0
         if batch:
+            if stop is not None and stop.is_set():
+                return self._drain(len(batch))
             self._submit(batch, units)
+        return self._drain(0)
+
+    def _drain(self, left: int) -> int:
         while self.pending:
             self._collect()
+        return left
 
     def _submit(self, batch: list, units: float) -> None:
         while len(self.pending) >= self.max_pending:

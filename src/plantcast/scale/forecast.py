@@ -5,6 +5,7 @@ come back."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable
 
 from distributed import Client
@@ -107,13 +108,16 @@ class _Run:
                 self.done(name, exc)
 
     def ordered(self) -> dict:
-        return {name: self.results[name] for name in self.names}
+        """Each sensor's result in the asked order (those a stop left unsent have none)."""
+        return {name: self.results[name] for name in self.names if name in self.results}
 
 
-def _fan_out(client, scheduler, workers, run: _Run, compute, args, cost, batch_seconds) -> dict:
+def _fan_out(
+    client, scheduler, workers, run: _Run, compute, args, cost, batch_seconds, stop=None
+) -> dict:
     if client is None:
         with connect(scheduler, workers) as own:
-            return _fan_out(own, None, None, run, compute, args, cost, batch_seconds)
+            return _fan_out(own, None, None, run, compute, args, cost, batch_seconds, stop)
     fan = FanOut(
         client,
         load=run.load,
@@ -123,7 +127,7 @@ def _fan_out(client, scheduler, workers, run: _Run, compute, args, cost, batch_s
         args=args,
         batch_seconds=batch_seconds,
     )
-    fan.run(run.todo, cost=cost)
+    fan.run(run.todo, cost=cost, stop=stop)
     return run.ordered()
 
 
@@ -180,11 +184,16 @@ def refit_many(
     batch_seconds: float = 0.5,
     on_progress: Progress | None = None,
     on_result: Callable[[str, Refit | Exception], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> dict[str, Refit | Exception]:
     """The forecast store's refits (``refit_data``) of many sensors on a Dask cluster; ``kept``
     holds ``auto``'s choice to keep per sensor (None: choose anew). ``on_result`` is called on
-    the client with each sensor's refit (or failure) as it comes back, to store it at once."""
+    the client with each sensor's refit (or failure) as it comes back, to store it at once.
+    Once ``stop`` is set, no more tasks are sent: those in flight come back and are kept, and
+    the sensors not sent have no result."""
     run = _Run(store, list(dict.fromkeys(names)), spec_of, on_progress, on_result)
     # choosing backtests every candidate: several times the cost of refitting a kept choice
     cost = lambda name: (1 if kept.get(name) else 4) * (1 + run.specs[name].windows)  # noqa: E731
-    return _fan_out(client, scheduler, workers, run, _refit_batch, (kept,), cost, batch_seconds)
+    return _fan_out(
+        client, scheduler, workers, run, _refit_batch, (kept,), cost, batch_seconds, stop
+    )

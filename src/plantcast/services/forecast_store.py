@@ -212,7 +212,8 @@ def refresh_forecasts(
     it; without it each forecast is stamped when it is written. ``on_progress(done, total,
     sensor)`` follows the refits of the due sensors. ``points``: a stored forecast's steps
     at most (:func:`forecast_grid`). ``stop`` (a shutdown) ends the refresh between two
-    sensors, every forecast made so far stored; the rest wait for the next run (``stopped``).
+    sensors (on Dask: no more tasks are sent, those in flight are stored), every forecast made
+    so far stored; the rest wait for the next run (``stopped``).
     """
     from plantcast.forecast import available_models
 
@@ -368,15 +369,17 @@ class _Refresh:
             options["workers"] = dask
         elif dask is not True:
             options["client"] = dask
-        refit_many(
+        done = refit_many(
             self.store,
             todo,
             self.spec_of,
             self.kept,
             on_result=self.save,
             on_progress=on_progress,
+            stop=self.stop,
             **options,
         )
+        self.summary.stopped = len(todo) - len(done)
 
 
 def oldest_age(store: Store, *, now: pd.Timestamp | None = None) -> pd.Timedelta | None:
