@@ -164,9 +164,7 @@ def main(argv: list[str] | None = None) -> None:
             ["forecast step", "points", "inside 80 %", "inside 95 %"],
             [
                 [
-                    f"1 s, averaged to {int(step / SECOND)} s"
-                    if way == "1 s"
-                    else f"{step / SECOND:g} s",
+                    way,
                     len(got["80"]),
                     f"{np.mean(got['80']):.0%}" if got["80"] else "-",
                     f"{np.mean(got['95']):.0%}" if got["95"] else "-",
