@@ -107,20 +107,27 @@ def _pass(store: Store, names: list[str], memory: PassMemory | None) -> dict:
     return {"seconds": seconds, "cpu": cpu, "scored": scored}
 
 
+def _warm_plant(store: Store, names: list[str], history: int, new: int, total: int) -> Plant:
+    """The sensors with ``history`` readings each, scored up to their last ``new`` by a
+    warm-up pass (their fits stored)."""
+    store.init()
+    progress(f"{len(names):,} sensors at 1 s, {history:,} readings each")
+    plant = Plant(store, len(names), total)
+    plant.write(history)
+    with store.transaction() as tx:  # resume near the end: only the last readings are new
+        until = START + STEP * (history - new - 1)
+        tx.set_scored_until_many({(sid, d): until for sid in plant.ids for d in DETECTORS})
+    progress("warm-up pass (fits stored)")
+    _pass(store, names, None)
+    return plant
+
+
 def run(url: str, n: int, history: int, new: int, passes: int) -> list[list]:
     names = _names(n)
     total = history + new * (2 * passes + 1)
     rows = []
     with Store.open(url) as store:
-        store.init()
-        progress(f"{n:,} sensors at 1 s, {history:,} readings each")
-        plant = Plant(store, n, total)
-        plant.write(history)
-        with store.transaction() as tx:  # resume near the end: only the last readings are new
-            until = START + STEP * (history - new - 1)
-            tx.set_scored_until_many({(sid, d): until for sid in plant.ids for d in DETECTORS})
-        progress("warm-up pass (fits stored)")
-        _pass(store, names, None)
+        plant = _warm_plant(store, names, history, new, total)
         for mode in ("memory", "none"):
             memory = PassMemory() if mode == "memory" else None
             times = []
@@ -251,15 +258,7 @@ def run_dropout(
     total = history + gap + max(ages) + new * passes * (len(ages) + 2) + 2 * new
     rows: list[list] = []
     with Store.open(url) as store:
-        store.init()
-        progress(f"{n:,} sensors at 1 s, {history:,} readings each")
-        plant = Plant(store, n, total)
-        plant.write(history)
-        with store.transaction() as tx:  # resume near the end: only the last readings are new
-            until = START + STEP * (history - new - 1)
-            tx.set_scored_until_many({(sid, d): until for sid in plant.ids for d in DETECTORS})
-        progress("warm-up pass (fits stored)")
-        _pass(store, names, None)
+        plant = _warm_plant(store, names, history, new, total)
         memory = PassMemory()
         plant.write(new)
         _pass(store, names, memory)  # the memory's first pass reads everything

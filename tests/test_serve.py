@@ -15,6 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from click.testing import CliRunner
 
@@ -226,6 +227,44 @@ def test_jobs_run_once_record_their_outcome(db_url, tmp_path):
     assert "vacuum: the jobs are partitions, retention, seasons, forecasts, reports" in (
         unknown.output
     )
+
+
+def test_a_failed_job_is_tried_again_soon_not_a_period_later(db_url):
+    """An hourly job whose run fails (the database restarting, say) runs again ``retry_s``
+    later; its record says so, and once it succeeds it keeps its period."""
+    import threading
+
+    from plantcast.serve.config import PlantConfig
+    from plantcast.serve.jobs import Job, run_scheduler
+
+    calls: list[float] = []
+
+    def flaky(_store, _config, _stop) -> str:
+        calls.append(time.monotonic())
+        if len(calls) == 1:
+            raise ConnectionError("the database is restarting")
+        return "done"
+
+    config = PlantConfig.model_validate({"database": {"url": db_url}})
+    stop = threading.Event()
+    with open_store(db_url, init=True) as store:
+        thread = threading.Thread(
+            target=run_scheduler,
+            args=(store, config, stop),
+            kwargs={"jobs": [Job("flaky", 3600.0, flaky)], "retry_s": 1.0},
+        )
+        thread.start()
+        try:
+            deadline = time.monotonic() + 30
+            while len(calls) < 2 and time.monotonic() < deadline:
+                time.sleep(0.1)
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+        assert len(calls) == 2 and 0.9 < calls[1] - calls[0] < 20  # a second, not an hour
+        job = store.get_job("flaky")
+        assert (job.runs, job.failures, job.last_outcome) == (2, 1, "ok")
+        assert job.next_run_at - job.last_started_at == pd.Timedelta(hours=1)
 
 
 def test_jobs_run_at_lower_priority_and_a_sigterm_stops_a_refit_between_sensors(db_url, tmp_path):

@@ -11,10 +11,13 @@
 Each run's outcome, duration and detail (or error) is written to ``serve_jobs`` for
 ``plantcast status`` and ``/metrics``. A job runs once at start and then every period; one
 instance at a time (a run that overlaps the next is skipped, runs missed while down coalesce).
+A run that fails (the database restarting under an hourly forecast refresh, say) is tried again
+``RETRY_S`` later, not a whole period later.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -33,6 +36,9 @@ log = logging.getLogger(__name__)
 # A job is given the store, the config, and the shutdown event: a long job (the forecast
 # refits) checks it between its steps, so `serve` stops within its limit.
 JobFn = Callable[[Store, PlantConfig, threading.Event], str]
+
+
+RETRY_S = 60.0  # seconds: a failed run is tried again this soon (or its period, if shorter)
 
 
 @dataclass(frozen=True)
@@ -179,9 +185,17 @@ def _previous(store: Store, name: str) -> JobState:
         return JobState(name)
 
 
-def run_scheduler(store: Store, config: PlantConfig, stop: threading.Event) -> None:
-    """Run the plan's jobs on APScheduler until ``stop`` is set; a job running then finishes
-    first (the forecast refits stop after the sensor they are on)."""
+def run_scheduler(
+    store: Store,
+    config: PlantConfig,
+    stop: threading.Event,
+    *,
+    jobs: list[Job] | None = None,
+    retry_s: float = RETRY_S,
+) -> None:
+    """Run the plan's jobs (or ``jobs``) on APScheduler until ``stop`` is set; a job running
+    then finishes first (the forecast refits stop after the sensor they are on). A failed run
+    brings the job's next run forward to ``retry_s`` from its end."""
     from apscheduler.executors.pool import ThreadPoolExecutor
     from apscheduler.schedulers.background import BackgroundScheduler
     from apscheduler.triggers.interval import IntervalTrigger
@@ -191,18 +205,30 @@ def run_scheduler(store: Store, config: PlantConfig, stop: threading.Event) -> N
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         timezone="UTC",
     )
+
+    def attempt(job: Job) -> None:
+        state = run_job(store, config, job, stop)
+        if state.last_outcome != "failed" or stop.is_set() or job.every_s <= retry_s:
+            return
+        again = utcnow() + pd.Timedelta(seconds=retry_s)
+        scheduler.modify_job(job.name, next_run_time=again.to_pydatetime())
+        log.info("job %s: tried again at %s", job.name, again, extra={"job": job.name})
+        with contextlib.suppress(Exception):  # the database still away: the log says it
+            store.put_job(replace(state, next_run_at=again))
+
     now = utcnow().to_pydatetime()
-    for i, job in enumerate(plan(config)):
+    jobs = plan(config) if jobs is None else jobs
+    for i, job in enumerate(jobs):
         trigger = IntervalTrigger(seconds=max(job.every_s, 1.0), timezone="UTC")
         scheduler.add_job(
-            run_job,
+            attempt,
             trigger,
-            args=(store, config, job, stop),
+            args=(job,),
             id=job.name,
             name=job.name,
             next_run_time=now + pd.Timedelta(seconds=2 * i).to_pytimedelta(),
         )
     scheduler.start()
-    log.info("jobs: %s", ", ".join(f"{j.name} every {j.every_s:g} s" for j in plan(config)))
+    log.info("jobs: %s", ", ".join(f"{j.name} every {j.every_s:g} s" for j in jobs))
     stop.wait()
     scheduler.shutdown(wait=True)
