@@ -76,6 +76,19 @@ def test_dropout_reports_the_gap_as_one_episode(scenario):
     assert eps["peak_score"].iloc[0] == (event["ends_at"] - event["starts_at"]) / "30min" + 1
 
 
+@pytest.mark.parametrize("unit", ["s", "us", "ns"])
+def test_dropout_learns_the_interval_whatever_the_index_unit(unit):
+    """Fitted without ``interval``, the dropout learns the median step: the same on an index
+    in seconds, microseconds or nanoseconds (a store read, a CSV import), so only the gap is
+    flagged."""
+    idx = pd.date_range("2026-01-01", periods=600, freq="1s", tz="UTC").as_unit(unit)
+    series = pd.Series(range(600), index=idx, dtype=float).drop(idx[300:330])
+    det = DropoutDetector().fit(series.iloc[:250])
+    assert det.interval_ == pd.Timedelta("1s")
+    (episode,) = det.episodes(series.iloc[250:]).itertuples()
+    assert (episode.start, episode.end) == (idx[300], idx[330])
+
+
 def test_level_shift_is_one_episode(scenario):
     event = scenario.labels.set_index("kind").loc["level_shift"]
     eps = LevelShiftDetector().fit(scenario.train).episodes(scenario.series)

@@ -18,7 +18,7 @@ def median_interval(index: pd.DatetimeIndex) -> pd.Timedelta | None:
     """The median step between timestamps (None with fewer than two)."""
     if len(index) < 2:
         return None
-    return pd.Timedelta(int(np.median(np.diff(index.asi8))), unit="ns")
+    return pd.Timedelta(int(np.median(np.diff(index.asi8))), unit=index.unit)  # asi8: its unit
 
 
 class DropoutDetector(Detector):
