@@ -427,9 +427,8 @@ class StoredView:
     def step(self) -> pd.Timedelta | None:
         """The time between the forecast's points: the sensor's interval, or the coarser
         step a horizon holding more than ``points`` readings was forecast on (the first point
-        is a step after ``trained_until``). Read from the first two points alone; None with
-        no point."""
-        first = _leading_times(self.row.points, 2)
+        is a step after ``trained_until``); None with no point."""
+        first = [to_utc(p["ts"]) for p in json.loads(self.row.points)[:2]]
         if not first:
             return None
         before = first[0] if len(first) > 1 else self.row.trained_until
@@ -451,21 +450,6 @@ class StoredView:
         if self.stale:
             return f"STALE: {text} (older than {format_duration(self.stale_after)})"
         return text
-
-
-def _leading_times(points: str, n: int) -> list[pd.Timestamp]:
-    """The ``ts`` of the first ``n`` points of a stored forecast's JSON list, decoded one
-    point at a time: a 1,000-tag page reads it for every row, not the whole list."""
-    decoder, at = json.JSONDecoder(), points.find("[") + 1
-    out: list[pd.Timestamp] = []
-    while len(out) < n:
-        while at < len(points) and points[at] in " \t\r\n,":
-            at += 1
-        if at >= len(points) or points[at] == "]":
-            break
-        point, at = decoder.raw_decode(points, at)
-        out.append(to_utc(point["ts"]))
-    return out
 
 
 def stored_forecast(
