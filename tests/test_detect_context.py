@@ -7,7 +7,9 @@ minutes, not hours. Checked here: each detector's claim (its score of the last r
 that far back, equals its score of the whole series), and that an incremental pass of a 1 s
 sensor read short finds on its new readings what the whole context finds, catches a planted
 fault, and, while an alert is ongoing, reads from the short context before the alert's start
-and finds what the whole context finds — on SQLite and PostgreSQL.
+and finds what the whole context finds; a dropout's ongoing alert (a memoryless detector's,
+which keeps where its gap ended) is not rescored at all, and closes as a rescoring would close
+it — on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -115,14 +117,18 @@ def test_a_quiet_fast_sensor_is_read_short_and_finds_what_the_whole_context_find
 
 def test_an_ongoing_alert_is_scored_from_its_start_and_finds_what_the_whole_context_finds(store):
     """While an alert is ongoing its episode is scored whole: from the short context before
-    the alert's start, not the sensor's whole context (a plant-wide dropout would otherwise
-    make every tag's pass read hours), with the alerts the whole context gives."""
+    the alert's start, not the sensor's whole context (a plant-wide fault would otherwise
+    make every tag's pass read hours), with the alerts the whole context gives. The alert
+    here is a dropout's stored before alerts kept where their gap ended (``seen_until``
+    cleared): such an alert is rescored, as any detector's is."""
     sid, series = _fast_sensor(store)
     new = series.iloc[-120:-40].drop(series.index[-100:-70])  # the sensor silent for 30 s
     store.write_readings(sid, new)
     detect_sensor(store, "fast")
     (alert,) = store.list_alerts(sensor_id=sid)
     assert alert.detector == "dropout" and alert.ends_at is None  # ongoing: just now
+    with store.transaction() as tx:
+        tx.update_alert(alert.id, seen_until=None)
     later = series.iloc[-40:]
     store.write_readings(sid, later)
     plan = plan_sensor(store, "fast")
@@ -157,3 +163,67 @@ def test_an_ongoing_alert_is_scored_from_its_start_and_finds_what_the_whole_cont
     (closed,) = store.list_alerts(sensor_id=sid)
     assert closed.id == alert.id and closed.ends_at is not None
     assert alert.ts <= closed.ends_at <= later.index[0]
+
+
+def test_a_dropouts_ongoing_alert_is_not_rescored_and_closes_where_its_gap_ended(store):
+    """A dropout's alert keeps where its gap ended (``seen_until``): while it is ongoing the
+    pass reads only the new readings' context, as with no alert (a plant-wide dropout costs
+    no long window, and keeps none in memory), changes what a rescoring of the whole context
+    changes, and closes at the gap's end once the signal has been normal for
+    ``resolve_after``."""
+    sid, series = _fast_sensor(store)
+    new = series.iloc[-120:-40].drop(series.index[-100:-70])  # the sensor silent for 30 s
+    store.write_readings(sid, new)
+    detect_sensor(store, "fast")
+    (alert,) = store.list_alerts(sensor_id=sid)
+    assert alert.detector == "dropout" and alert.ends_at is None  # ongoing: just now
+    assert alert.seen_until == series.index[-70]  # the reading that ended the gap
+    later = series.iloc[-40:]
+    store.write_readings(sid, later)
+    plan = plan_sensor(store, "fast")
+    assert not plan.ongoing and plan.ongoing_since is None  # nothing to rescore
+    rescored = dataclasses.replace(plan, ongoing=True, ongoing_since=alert.ts)
+    assert scoring_context(plan, plan.fit) < scoring_context(rescored, rescored.fit)
+    whole = dataclasses.replace(plan, ongoing=True)  # every detector, the whole context
+    (a, b) = plan.chunks[0]
+    existing = [alert_record(x) for x in store.list_alerts(sensor_id=sid)]
+    for resolve_after, ends in (("2h", None), ("20s", alert.seen_until)):
+        options = DetectOptions(resolve_after=resolve_after)
+        read = read_chunk(store, plan, plan.fit, a, b, options)
+        read_whole = read_chunk(store, whole, whole.fit, a, b, options)
+        assert len(read) < 0.75 * len(read_whole)
+        got = score_chunk(plan, read, a, b, options, plan.fit)
+        want = score_chunk(whole, read_whole, a, b, options, whole.fit)
+        assert got is not None and want is not None and got.scored == want.scored == 40
+        assert got.found["dropout"].empty  # the gap is not scored again
+        assert len(want.found["dropout"]) == (0 if ends else 1)  # rescored while ongoing
+        resolve = pd.Timedelta(resolve_after)
+        changes = alert_changes(existing, got, resolve)
+        assert changes == alert_changes(existing, want, resolve)
+        assert changes == (([{"id": alert.id, "ends_at": ends}], []) if ends else ([], []))
+    detect_sensor(store, "fast", options=DetectOptions(resolve_after="20s"))
+    (closed,) = store.list_alerts(sensor_id=sid)
+    assert closed.id == alert.id and closed.ends_at == alert.seen_until
+
+
+def test_an_older_alerts_table_gains_seen_until_and_its_dropout_alert_is_rescored_once(store):
+    """``plantcast init`` adds ``seen_until`` to an older table; an ongoing dropout alert
+    stored before has none, so the next pass rescores its gap whole (as before) and keeps
+    where it ended: the pass after reads short."""
+    sid, series = _fast_sensor(store)
+    store.write_readings(sid, series.iloc[-120:-40].drop(series.index[-100:-70]))
+    detect_sensor(store, "fast")
+    (alert,) = store.list_alerts(sensor_id=sid)
+    with store.write() as conn:  # the table as it was before
+        conn.exec_driver_sql("ALTER TABLE alerts DROP COLUMN seen_until")
+    assert "alerts.seen_until added" in store.init() and store.init() == []
+    (old,) = store.list_alerts(sensor_id=sid)
+    assert old.id == alert.id and old.seen_until is None and old.ends_at is None
+    store.write_readings(sid, series.iloc[-40:-20])
+    plan = plan_sensor(store, "fast")
+    assert plan.ongoing_since == alert.ts and plan.ongoing_detectors == {"dropout"}
+    detect_sensor(store, "fast")
+    (now,) = store.list_alerts(sensor_id=sid)
+    assert now.ends_at is None and now.seen_until == series.index[-70]
+    store.write_readings(sid, series.iloc[-20:])
+    assert not plan_sensor(store, "fast").ongoing

@@ -294,6 +294,40 @@ def test_an_unmatched_ongoing_alert_closes_only_when_all_its_detectors_were_scor
     assert updates == [{"id": 1, "ends_at": IDX[10]}]
 
 
+def test_a_memoryless_detectors_alert_keeps_where_its_episode_ended_and_closes_from_it():
+    """A dropout's alert keeps its newest gap's end (``seen_until``): with no episode
+    continuing it (the gap was not scored again), it stays open while that end is within
+    ``resolve_after`` of the scored readings and then closes there, not where the pass began;
+    an alert another detector agreed on is rescored whole, so it closes as before."""
+    kw = {"resolve_after": "4h", "memoryless": ("dropout",), "close_unmatched_at": IDX[10]}
+    gap = pd.DataFrame([_episode(4, 4, score=30.0, detector="dropout")])
+    updates, inserts = merge_episodes([], gap, scored_until=IDX[5], **kw)
+    assert updates == [] and len(inserts) == 1
+    assert inserts[0]["ends_at"] is None and inserts[0]["seen_until"] == IDX[4]
+    stored = [dict(inserts[0], id=1)]
+    nothing = gap.iloc[:0]
+    scored = {"scored_detectors": ("dropout", "residual_z")}
+    for until in (IDX[10], IDX[12]):  # IDX[12] is 4 h after the gap: not yet resolved
+        assert merge_episodes(stored, nothing, scored_until=until, **scored, **kw) == ([], [])
+    updates, _ = merge_episodes(stored, nothing, scored_until=IDX[13], **scored, **kw)
+    assert updates == [{"id": 1, "ends_at": IDX[4]}]  # where the gap ended, not IDX[10]
+    # a later gap within the cooldown extends it and moves seen_until on
+    again = pd.DataFrame([_episode(9, 9, score=12.0, detector="dropout")])
+    updates, _ = merge_episodes(stored, again, scored_until=IDX[13], gap_tolerance="1h", **kw)
+    assert updates == [{"id": 1, "seen_until": IDX[9]}]
+    # another detector's episode that has ended joins it: still open while the gap is recent
+    blip = pd.DataFrame([_episode(3, 3, score=9.0)])  # ended over 4 h before IDX[12]
+    updates, _ = merge_episodes(stored, blip, scored_until=IDX[12], gap_tolerance="1h", **kw)
+    assert updates == [{"id": 1, "detectors": {"dropout": 30.0, "residual_z": 9.0}}]
+    # once another detector agreed, the alert is rescored whole: unmatched, it closes as before
+    both = [dict(stored[0], detectors={"dropout": 30.0, "residual_z": 9.0})]
+    updates, _ = merge_episodes(both, nothing, scored_until=IDX[11], **scored, **kw)
+    assert updates == [{"id": 1, "ends_at": IDX[10]}]
+    # without memoryless detectors named, nothing is kept: the merge is as it was
+    plain = {k: v for k, v in kw.items() if k != "memoryless"}
+    assert "seen_until" not in merge_episodes([], gap, scored_until=IDX[5], **plain)[1][0]
+
+
 def test_a_lone_reading_nothing_corroborates_alerts_only_well_past_its_threshold():
     """residual_z at threshold 5: a lone reading at 6 alone is dropped, at 8 (≥ 1.25×) kept;
     a lone reading at 6 that level_shift flags within the tolerance is kept, and so is an

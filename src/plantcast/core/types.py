@@ -95,12 +95,15 @@ class Alert:
     details: dict[str, Any] = field(default_factory=dict)  # a limit alarm's limit, level, …
     assignee: str | None = None  # who is on it (a user name), if anyone
     label: AlertLabel | None = None  # what people said it was, if they did
+    # the end of its newest episode of a memoryless detector (dropout), where one is kept
+    seen_until: pd.Timestamp | None = None
 
 
 @dataclass(frozen=True)
 class Ongoing:
     """A sensor's alerts still ongoing, as a detect pass plans around them: the oldest one's
-    start and every detector that agreed on any of them."""
+    start and every detector that agreed on any of them (those of memoryless detectors that
+    keep where their episode ended left out: they are not rescored)."""
 
     since: pd.Timestamp
     detectors: frozenset[str]

@@ -50,8 +50,10 @@ def agreeing(alert: Mapping[str, Any]) -> dict[str, float]:
     return {str(k): float(v) for k, v in dict(found).items()}
 
 
-def _alert_from(ep: Any, detector: str, ongoing: bool) -> dict[str, Any]:
-    return {
+def _alert_from(
+    ep: Any, detector: str, ongoing: bool, memoryless: Collection[str]
+) -> dict[str, Any]:
+    fields = {
         "detector": detector,
         "ts": ep.start,
         "ends_at": None if ongoing else ep.end,
@@ -60,6 +62,9 @@ def _alert_from(ep: Any, detector: str, ongoing: bool) -> dict[str, Any]:
         "expected": None if pd.isna(ep.expected) else float(ep.expected),
         "detectors": {detector: float(ep.peak_score)},
     }
+    if detector in memoryless:
+        fields["seen_until"] = ep.end
+    return fields
 
 
 def _touches(alert: dict[str, Any], ep: Any, tol: pd.Timedelta) -> bool:
@@ -69,17 +74,39 @@ def _touches(alert: dict[str, Any], ep: Any, tol: pd.Timedelta) -> bool:
     )
 
 
-def _joined(stored: dict[str, Any], seen: list[tuple[Any, str, bool]]) -> dict[str, Any]:
+def _seen_until(
+    stored: dict[str, Any], seen: list[tuple[Any, str, bool]], memoryless: Collection[str]
+) -> pd.Timestamp | None:
+    """The end of the newest episode of a memoryless detector in an alert, once the episodes
+    ``seen`` are part of it (None: it has none)."""
+    ends = [ep.end for ep, name, _ in seen if name in memoryless]
+    if stored.get("seen_until") is not None:
+        ends.append(to_utc(stored["seen_until"]))
+    return max(ends) if ends else None
+
+
+def _joined(
+    stored: dict[str, Any],
+    seen: list[tuple[Any, str, bool]],
+    memoryless: Collection[str] = (),
+    open_from: pd.Timestamp | None = None,
+) -> dict[str, Any]:
     """The fields of an alert once the episodes ``seen`` (episode, detector, ongoing) are part
-    of it: ongoing while any is; otherwise ending at the last end (an ongoing alert whose
-    episodes all ended closes there: its window was scored from the alert's start)."""
+    of it: ongoing while any is, or while its newest memoryless episode ended at or after
+    ``open_from``; otherwise ending at the last end (an ongoing alert whose episodes all
+    ended closes there: its window was scored from the alert's start)."""
     end = stored["ends_at"]
-    if any(ongoing for _, _, ongoing in seen):
+    seen_until = _seen_until(stored, seen, memoryless)
+    remembered = seen_until is not None and open_from is not None and seen_until >= open_from
+    if remembered or any(ongoing for _, _, ongoing in seen):
         new_end = None
     else:
         last = max(ep.end for ep, _, _ in seen)
+        last = last if seen_until is None else max(last, seen_until)
         new_end = last if end is None else max(to_utc(end), last)
     out: dict[str, Any] = {"ends_at": new_end}
+    if seen_until is not None:
+        out["seen_until"] = seen_until
     scores = agreeing(stored)
     for ep, name, _ in seen:
         scores[name] = max(scores.get(name, float("-inf")), float(ep.peak_score))
@@ -96,7 +123,7 @@ def _changes(stored: dict[str, Any], fields: dict[str, Any]) -> dict[str, Any]:
     changes = {}
     for key, value in fields.items():
         old = stored.get(key)
-        if key == "ends_at":
+        if key in ("ends_at", "seen_until"):
             old = None if old is None else to_utc(old)
         elif key == "detectors":
             old = agreeing(stored)
@@ -175,6 +202,7 @@ def merge_episodes(
     resolve_after: str | pd.Timedelta = "0s",
     close_unmatched_at: TimeLike | None = None,
     scored_detectors: Collection[str] | None = None,
+    memoryless: Collection[str] = (),
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Decide ``(to_update, to_insert)`` so that re-running detection adds nothing.
 
@@ -192,11 +220,17 @@ def merge_episodes(
     scored window) — only when every detector that agreed on it was scored
     (``scored_detectors``; default: ``detector``, or all when None): a detector that could
     not run leaves its alerts as they are.
+    An alert keeps the end of its newest episode of a ``memoryless`` detector (whose
+    episodes no later reading changes, ``Detector.memoryless``) as ``seen_until``. Such an
+    alert, when every detector that agreed on it is memoryless, need not be rescored whole:
+    no episode continuing it, it stays open while ``seen_until`` is within ``resolve_after``
+    of ``scored_until`` and then closes at ``seen_until`` (``close_unmatched_at`` aside).
     ``to_update`` holds ``{"id": ..., <changed fields>}``; ``to_insert`` holds full alert dicts.
     Score the window from the start of the oldest ongoing alert, so its episode is seen whole.
     """
     until = None if scored_until is None else to_utc(scored_until)
     settle = parse_duration(resolve_after, field="resolve_after")
+    open_from = None if until is None else until - settle  # an episode ending since: ongoing
     stored = [dict(a) for a in existing]
     running = [dict(a) for a in stored]  # alerts as the episodes so far have changed them
     inserts: list[dict[str, Any]] = []
@@ -208,27 +242,33 @@ def merge_episodes(
         name = ep.detector or detector
         if name is None:
             raise ValueError("episodes need a detector column or detector=")
-        ongoing = until is not None and ep.end >= until - settle
+        ongoing = open_from is not None and ep.end >= open_from
         tol = _tolerance(gap_tolerance, name)
         match = next((i for i, a in enumerate(running) if _touches(a, ep, tol)), None)
         if match is None:
-            running.append(_alert_from(ep, name, ongoing))
+            running.append(_alert_from(ep, name, ongoing, memoryless))
             inserts.append(running[-1])
             match = len(running) - 1
             base = {**running[match], "ends_at": ep.end, "detectors": {}}
             stored.append(base)
         seen.setdefault(match, []).append((ep, name, ongoing))
-        running[match].update(_joined(stored[match], seen[match]))
+        running[match].update(_joined(stored[match], seen[match], memoryless, open_from))
     updates = []
     for i, a in enumerate(stored[: len(existing)]):
         if i in seen:
-            changes = _changes(a, _joined(a, seen[i]))
+            changes = _changes(a, _joined(a, seen[i], memoryless, open_from))
         elif (
             close_unmatched_at is not None
             and a["ends_at"] is None
             and _all_scored(a, scored_detectors, detector)
         ):
-            changes = {"ends_at": max(to_utc(a["ts"]), to_utc(close_unmatched_at))}
+            if a.get("seen_until") is not None and set(agreeing(a)) <= set(memoryless):
+                seen_until = to_utc(a["seen_until"])  # its episode was not rescored
+                if open_from is None or seen_until >= open_from:
+                    continue
+                changes = {"ends_at": max(to_utc(a["ts"]), seen_until)}
+            else:
+                changes = {"ends_at": max(to_utc(a["ts"]), to_utc(close_unmatched_at))}
         else:
             continue
         if changes and "id" in a:

@@ -117,6 +117,11 @@ class Detector(ABC):
     policy: ClassVar[EpisodePolicy] = EpisodePolicy()
     calibration_block: ClassVar[str] = "6h"  # about one episode: the unit of independence
     min_train_points: ClassVar[int] = 10
+    # Each flagged reading is an episode of its own that no later reading changes (a gap ends
+    # on one reading): once seen, an episode need not be scored again to know where it ended,
+    # so its alert keeps that end (``seen_until``) and a detect pass reads only the new
+    # readings' context while it is ongoing (``services.detection.MEMORYLESS``).
+    memoryless: ClassVar[bool] = False
     train_window: str | pd.Timedelta = "14d"
     budget: float | None = None
     threshold_: float  # set in _fit_core by detectors that _calibrate a threshold

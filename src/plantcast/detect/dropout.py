@@ -45,6 +45,7 @@ class DropoutDetector(Detector):
     name = "dropout"
     policy = EpisodePolicy(cooldown="1h")
     calibration_block = "1d"
+    memoryless = True  # a gap is scored on the one reading that ends it
 
     def __init__(
         self,

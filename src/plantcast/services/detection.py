@@ -86,6 +86,10 @@ DETECTOR_CLASSES: dict[str, type[Detector]] = {
     "profile_change": ProfileChangeDetector,
     "discord": DiscordDetector,
 }
+# whose ongoing alerts close from where their newest episode ended (``alerts.seen_until``), not
+# from a rescoring of it: a plant-wide dropout's thousand ongoing alerts then cost a pass
+# nothing more than a steady one, and the pass keeps no long context in memory
+MEMORYLESS = frozenset(n for n, c in DETECTOR_CLASSES.items() if c.memoryless)
 # how close an episode must come to an alert to join it: the detector's own cooldown, at least
 # ``INCIDENT_COOLDOWN`` (one incident, one alert)
 COOLDOWN = {
@@ -363,7 +367,7 @@ def plan_sensor(
     chunks = tuple(chunk_ranges(sensor, start, latest[0]))
     with store.transaction(readonly=True) as tx:
         fit = from_stored(tx.get_fit(sensor.id))
-        ongoing = tx.ongoing_alerts([sensor.id]).get(sensor.id)
+        ongoing = tx.ongoing_alerts([sensor.id], MEMORYLESS).get(sensor.id)
     feedback = feedback_for(store, [sensor.id]).get(sensor.id, Feedback())
     return SensorPlan(
         sensor,
@@ -487,6 +491,7 @@ def alert_changes(
         resolve_after=resolve_after,
         close_unmatched_at=score.a,
         scored_detectors=tuple(score.found),
+        memoryless=MEMORYLESS,
     )
 
 
@@ -507,6 +512,7 @@ def alert_record(alert: Alert) -> dict:
         "ends_at": alert.ends_at,
         "score": alert.score,
         "detectors": alert.detectors,
+        "seen_until": alert.seen_until,
     }
 
 

@@ -32,6 +32,7 @@ import pandas as pd
 from plantcast.core.timeutil import parse_duration, to_utc
 from plantcast.services.detection import (
     DETECTORS,
+    MEMORYLESS,
     ChunkScore,
     DetectOptions,
     DetectResult,
@@ -161,7 +162,7 @@ def plan_sensors(
             fits = {sid: from_stored(row) for sid, row in tx.fits_many(ids).items()}
         else:
             fits = memory.loaded_fits(tx, ids)
-        ongoing = tx.ongoing_alerts(ids)
+        ongoing = tx.ongoing_alerts(ids, MEMORYLESS)
     feedback = feedback_for(store, ids)  # false-alarm labels raise floors (services.feedback)
     plans: dict[str, SensorPlan | Exception] = {}
     for name in names:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import pandas as pd
@@ -61,6 +61,7 @@ def _to_alert(row: Row[Any]) -> Alert:
         details=dict(row.details or {}),
         assignee=row.assignee,
         label=None if row.label is None else AlertLabel(row.label),
+        seen_until=row.seen_until,
     )
 
 
@@ -91,7 +92,7 @@ def insert_alert(
         raise ValueError("an alert names either its sensor or its asset")
     values.setdefault("detectors", {values["detector"]: values["score"]})
     _stored_detectors(values)
-    for key in ("ts", "ends_at"):
+    for key in ("ts", "ends_at", "seen_until"):
         if values.get(key) is not None:
             values[key] = to_utc(values[key])
     if not values.get("details"):
@@ -107,7 +108,7 @@ def insert_alert(
 
 def update_alert(conn: Connection, /, alert_id: int, **fields: Any) -> None:
     _stored_detectors(fields)
-    for key in ("ts", "ends_at"):
+    for key in ("ts", "ends_at", "seen_until"):
         if fields.get(key) is not None:
             fields[key] = to_utc(fields[key])
     was_ongoing = None
@@ -400,21 +401,29 @@ def alerts_reaching_many(
     return out
 
 
-def ongoing_alerts(conn: Connection, sensor_ids: Iterable[int]) -> dict[int, Ongoing]:
+def ongoing_alerts(
+    conn: Connection, sensor_ids: Iterable[int], remembered: Collection[str] = ()
+) -> dict[int, Ongoing]:
     """Of these sensors, those with an alert still ongoing (no end yet), each with the start
-    of its oldest ongoing alert and the detectors that agreed on any of them."""
+    of its oldest ongoing alert and the detectors that agreed on any of them. An alert is
+    left out when every detector that agreed on it is one of ``remembered`` and it keeps
+    where its newest episode ended (``seen_until``): its episode is not rescored whole."""
     ids = [int(i) for i in dict.fromkeys(sensor_ids)]
+    kept = frozenset(remembered)
     since: dict[int, pd.Timestamp] = {}
     agreed: dict[int, set[str]] = {}
+    cols = (alerts.c.sensor_id, alerts.c.ts, alerts.c.detector, alerts.c.detectors)
     for lo in range(0, len(ids), 500):
-        q = select(alerts.c.sensor_id, alerts.c.ts, alerts.c.detector, alerts.c.detectors).where(
+        q = select(*cols, alerts.c.seen_until).where(
             alerts.c.sensor_id.in_(ids[lo : lo + 500]), alerts.c.ends_at.is_(None)
         )
         for r in conn.execute(q):
+            names = {str(r.detector), *(str(d["detector"]) for d in (r.detectors or []))}
+            if r.seen_until is not None and names <= kept:
+                continue
             sid, ts = int(r.sensor_id), to_utc(r.ts)
             since[sid] = min(since.get(sid, ts), ts)
-            names = agreed.setdefault(sid, {str(r.detector)})
-            names.update(str(d["detector"]) for d in (r.detectors or []))
+            agreed.setdefault(sid, set()).update(names)
     return {sid: Ongoing(ts, frozenset(agreed[sid])) for sid, ts in since.items()}
 
 
@@ -493,7 +502,8 @@ def upgrade(conn: Connection) -> list[str]:
     stored before read as raised by their one detector), then ``asset_id`` and
     ``contributors`` with ``sensor_id`` made nullable (asset alerts), then ``silenced`` and
     ``details`` (alerts stored before: not silenced, no details), then the workflow's
-    ``assignee`` and ``label`` (none assigned, no label). Returns what was done.
+    ``assignee`` and ``label`` (none assigned, no label), then ``seen_until`` (none kept:
+    such an alert's episode is rescored whole, as before). Returns what was done.
 
     On SQLite a NOT NULL cannot be dropped in place: :func:`rebuild_sqlite` does that, on a
     connection of its own, before this runs."""
@@ -526,6 +536,10 @@ def upgrade(conn: Connection) -> list[str]:
         if name not in columns:
             conn.exec_driver_sql(f"ALTER TABLE alerts ADD COLUMN {name} {kind}")  # fixed names
             done.append(f"alerts.{name} added")
+    if "seen_until" not in columns:  # alerts stored before: their episodes are rescored whole
+        kind = alerts.c.seen_until.type.compile(dialect=conn.dialect)  # the schema's own type
+        conn.exec_driver_sql(f"ALTER TABLE alerts ADD COLUMN seen_until {kind}")
+        done.append("alerts.seen_until added")
     return done
 
 

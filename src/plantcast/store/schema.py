@@ -137,6 +137,11 @@ alerts = Table(
     # was (real, false_alarm, maintenance); added by `plantcast init` to older tables
     Column("assignee", String(200), nullable=True),
     Column("label", String(20), nullable=True),
+    # while ongoing, the end of its newest episode of a memoryless detector (dropout's gaps,
+    # ``Detector.memoryless``): a detect pass no longer rescores such an episode whole, it
+    # closes the alert from this once the signal has been normal for ``resolve_after``
+    # (NULL: no such episode, or stored before; then its episode is rescored whole)
+    Column("seen_until", UTCTime, nullable=True),
     Index("ix_alerts_sensor_ts", "sensor_id", "ts"),
     Index("ix_alerts_asset_ts", "asset_id", "ts"),
     Index("ix_alerts_status", "status"),
