@@ -74,7 +74,8 @@ def test_episodes_are_those_of_the_flagged_rows_walked_one_by_one(seed):
     """The grouping (numpy, on the flagged readings alone) against a plain loop: bridged by
     ``max_gap`` readings or ``merge_gap`` in time, short ones dropped unless still running,
     the peak the first highest score with NaN passed over, ``since``/``detected_at`` the
-    earliest of the episode — on random flags, scores with NaN and ties, irregular times."""
+    earliest of the episode, those ending before ``ending_from`` left out — on random flags,
+    scores with NaN and ties, irregular times."""
     rng = np.random.default_rng(seed)
     n = int(rng.integers(30, 300))
     idx = pd.DatetimeIndex(
@@ -101,6 +102,11 @@ def test_episodes_are_those_of_the_flagged_rows_walked_one_by_one(seed):
         assert tuple(row)[:5] == expected[:5]
         np.testing.assert_array_equal(tuple(row)[5:], expected[5:])
     assert str(got["start"].dt.tz) == "UTC" == str(got["detected_at"].dt.tz)
+    for cut in (idx[int(rng.integers(0, n))], idx[0], idx[-1] + pd.Timedelta("1s")):
+        late = find_episodes(
+            frame, max_gap=max_gap, merge_gap=merge_gap, min_duration=min_duration, ending_from=cut
+        )  # the same episodes, less those ending before the cut
+        pd.testing.assert_frame_equal(late, got[got["end"] >= cut].reset_index(drop=True))
 
 
 def _labels(*spans):

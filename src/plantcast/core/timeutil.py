@@ -72,6 +72,23 @@ def to_epoch_us(index: pd.DatetimeIndex | pd.Series) -> npt.NDArray[np.int64]:
     return us
 
 
+_PER_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+
+
+def to_epoch_ns(values: object) -> npt.NDArray[np.int64]:
+    """Nanoseconds since the epoch, as int64, of timestamps (an index, a column, a list; naive
+    ones read as UTC); NaT as the int64 minimum, as ``asi8`` gives it. An index is read in its
+    own unit, not converted first."""
+    if isinstance(values, pd.DatetimeIndex):
+        times = values
+    elif getattr(getattr(values, "dtype", None), "kind", "") == "M":  # a datetime column
+        times = pd.DatetimeIndex(values)
+    else:  # a list, or objects: each converted (zones may differ)
+        times = pd.DatetimeIndex(pd.to_datetime(list(values), utc=True))  # type: ignore[call-overload]
+    ns: npt.NDArray[np.int64] = times.asi8 * _PER_NS[times.unit]
+    return np.where(times.isna(), np.iinfo(np.int64).min, ns) if times.hasnans else ns
+
+
 _NS_RANGE_US = np.iinfo(np.int64).max // 1_000  # beyond: out of a nanosecond index's range
 # the wall times as given are UTC: built with the zone, not localised after (half the cost)
 _UTC_NS = pd.DatetimeTZDtype("ns", "UTC")

@@ -161,17 +161,26 @@ class Detector(ABC):
         """Flagged readings grouped into episodes by the detector's :class:`EpisodePolicy`."""
         return self.episodes_of(validate_series(series))
 
-    def episodes_of(self, series: pd.Series) -> pd.DataFrame:
+    def episodes_of(
+        self, series: pd.Series, ending_from: pd.Timestamp | None = None
+    ) -> pd.DataFrame:
         """:meth:`episodes` of a series :func:`validate_series` returned: a caller that scores
         one series with several detectors validates it once. A detector that scores through
         :meth:`_score_parts` builds no frame (``episodes.episodes_of_parts``): the episodes are
-        the same, found from its flagged readings alone."""
+        the same, found from its flagged readings alone. With ``ending_from``, only the
+        episodes that end then or later."""
         if self.requires_fit and not self.is_fitted:
             raise NotFitted(f"{type(self).__name__} is not fitted: call .fit(series) first")
         gap, merge_gap, shortest = self.episode_gap, self.policy.gap(), self.policy.shortest()
         if series.empty or type(self)._detect_core is not Detector._detect_core:
             frame = score_frame(series, [], []) if series.empty else self._detect_core(series)
-            return find_episodes(frame, max_gap=gap, merge_gap=merge_gap, min_duration=shortest)
+            return find_episodes(
+                frame,
+                max_gap=gap,
+                merge_gap=merge_gap,
+                min_duration=shortest,
+                ending_from=ending_from,
+            )
         parts = self._score_parts(series)  # no frame: only the flagged readings are looked at
         return episodes_of_parts(
             series.index,
@@ -184,6 +193,7 @@ class Detector(ABC):
             max_gap=gap,
             merge_gap=merge_gap,
             min_duration=shortest,
+            ending_from=ending_from,
         )
 
     def context_points(self) -> int | None:

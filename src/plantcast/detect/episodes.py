@@ -17,7 +17,7 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import parse_duration, to_epoch_ns
 
 # After an alert ends, a new episode of the same sensor starting within this joins it, whichever
 # detector raised either (each detector's own cooldown, if longer, still applies): one
@@ -109,6 +109,7 @@ def find_episodes(
     max_gap: int = 0,
     merge_gap: str | pd.Timedelta | None = None,
     min_duration: str | pd.Timedelta | None = None,
+    ending_from: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """Group flagged rows of a detector's frame into episodes.
 
@@ -118,6 +119,7 @@ def find_episodes(
     first flagged reading (or the earliest ``since`` of the episode when the frame has one),
     ``end`` the last flagged reading, ``detected_at`` the first flagged reading (or the earliest
     ``detected_at``); the peak is the highest score, with its value and expected value.
+    With ``ending_from``, only the episodes that end then or later.
     """
     return episodes_of_parts(
         scores.index,
@@ -130,6 +132,7 @@ def find_episodes(
         max_gap=max_gap,
         merge_gap=merge_gap,
         min_duration=min_duration,
+        ending_from=ending_from,
     )
 
 
@@ -145,24 +148,40 @@ def episodes_of_parts(
     max_gap: int = 0,
     merge_gap: str | pd.Timedelta | None = None,
     min_duration: str | pd.Timedelta | None = None,
+    ending_from: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
     """:func:`find_episodes` of a score frame's columns, not built: the readings' ``index``
     and ``value``, their ``score`` and ``flag``, and optionally ``expected``, ``since`` and
     ``detected_at`` (each may be a function, called only when something is flagged). Only the
     flagged readings are looked at, with numpy: a 1 s sensor's ongoing dropout alert has its
-    episode found again at every pass of a plant's thousand tags."""
+    episode found again at every pass of a plant's thousand tags. The episodes that end before
+    ``ending_from`` are left out before anything is made of them (a pass keeps only those
+    reaching its new readings: a gap an hour back in a 1 s tag's window is flagged at every
+    pass, and dropped there)."""
     pos = np.flatnonzero(np.asarray(flag, dtype=bool))
     if len(pos) == 0:  # most calls on a steady plant: a copy of the empty frame is quick
         return no_episodes()
-    ts = _ns(index)[pos]  # epoch nanoseconds, UTC, of the flagged readings
+    ts = to_epoch_ns(index)[pos]  # epoch nanoseconds, UTC, of the flagged readings
     split = np.diff(pos) > max_gap + 1
     if merge_gap is not None:
         split &= np.diff(ts) > parse_duration(merge_gap, field="merge_gap").value
     heads = np.flatnonzero(np.r_[True, split])  # each episode's first flagged reading
     counts = np.diff(np.r_[heads, len(pos)])
     tails = heads + counts - 1
-    start = ts[heads] if since is None else _earliest(_ns(_called(since))[pos], heads)
-    seen = ts[heads] if detected_at is None else _earliest(_ns(_called(detected_at))[pos], heads)
+    if ending_from is not None:  # the episodes' ends ascend: those kept are the last ones
+        first = int(np.searchsorted(ts[tails], to_epoch_ns(pd.DatetimeIndex([ending_from]))[0]))
+        if first == len(heads):
+            return no_episodes()
+        if first:
+            cut = heads[first]
+            pos, ts = pos[cut:], ts[cut:]
+            heads, tails, counts = heads[first:] - cut, tails[first:] - cut, counts[first:]
+    start = ts[heads] if since is None else _earliest(to_epoch_ns(_called(since))[pos], heads)
+    seen = (
+        ts[heads]
+        if detected_at is None
+        else _earliest(to_epoch_ns(_called(detected_at))[pos], heads)
+    )
     scored = np.asarray(score, dtype=np.float64)[pos]
     peak = _first_max(scored, heads, counts)
     exp = _called(expected)
@@ -182,7 +201,7 @@ def episodes_of_parts(
         shortest = parse_duration(min_duration, field="min_duration").value
         ended, begun = columns["end"], columns["start"]
         lasted = (begun != _NAT) & (ended - np.where(begun == _NAT, ended, begun) >= shortest)
-        keep = lasted | (ended >= _ns(index[-1:])[0])
+        keep = lasted | (ended >= to_epoch_ns(index[-1:])[0])
         if not keep.all():
             columns = {name: values[keep] for name, values in columns.items()}
     frame = {k: _utc(v) if k in _TIMES else v for k, v in columns.items()}
@@ -191,7 +210,6 @@ def episodes_of_parts(
 
 _TIMES = ("start", "end", "detected_at", "peak_ts")
 _NAT = np.iinfo(np.int64).min  # NaT as int64
-_PER_NS = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 
 
 def _utc(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
@@ -200,14 +218,6 @@ def _utc(ns: np.ndarray) -> pd.api.extensions.ExtensionArray:
 
 def _called(values: Lazy) -> object:
     return values() if callable(values) else values
-
-
-def _ns(values: object) -> np.ndarray:
-    """Timestamps (an index, a column, an array; naive ones read as UTC) as epoch nanoseconds,
-    NaT as ``_NAT``."""
-    times = values if isinstance(values, pd.DatetimeIndex) else pd.DatetimeIndex(values)
-    ns = times.asi8 * _PER_NS[times.unit]
-    return np.where(times.isna(), _NAT, ns) if times.hasnans else ns
 
 
 def _earliest(times: np.ndarray, heads: np.ndarray) -> np.ndarray:

@@ -429,11 +429,7 @@ def score_chunk(
             seen = whole
         else:
             quick = seen = _window(series, a, short) if quick is None else quick
-        episodes = plan.feedback.keep(name, det.episodes_of(seen))
-        if not episodes.empty:
-            recent = (episodes["end"] >= since).to_numpy()
-            episodes = episodes if recent.all() else episodes[recent]
-        found[name] = episodes
+        found[name] = plan.feedback.keep(name, det.episodes_of(seen, ending_from=since))
     scored = len(series) - first_new if found else 0
     return ChunkScore(a, b, found, skipped, scored, fit, refitted and fit is not None)
 

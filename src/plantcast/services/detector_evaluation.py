@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from plantcast.core.errors import PlantcastError
-from plantcast.core.timeutil import parse_duration
+from plantcast.core.timeutil import parse_duration, to_epoch_ns
 from plantcast.core.types import Sensor, Source
 from plantcast.detect import merge_episodes
 from plantcast.detect.evaluation import (
@@ -175,10 +175,10 @@ def baseline_chunk(
 def _as_episodes(alerts: list[dict], seen: list[pd.DataFrame], last) -> pd.DataFrame:
     if not alerts:
         return pd.DataFrame({c: pd.Series(dtype="datetime64[ns, UTC]") for c in EPISODE})
-    start = _ns([a["ts"] for a in alerts])
-    end = _ns([last if a["ends_at"] is None else a["ends_at"] for a in alerts])
+    start = to_epoch_ns([a["ts"] for a in alerts])
+    end = to_epoch_ns([last if a["ends_at"] is None else a["ends_at"] for a in alerts])
     eps = pd.concat(seen, ignore_index=True)
-    e_start, e_end, e_det = (_ns(eps[c]) for c in EPISODE)
+    e_start, e_end, e_det = (to_epoch_ns(eps[c]) for c in EPISODE)
     detected = start.copy()
     for i, (s, e) in enumerate(zip(start, end, strict=True)):
         inside = (e_start <= e) & (e_end >= s)
@@ -191,10 +191,6 @@ def _as_episodes(alerts: list[dict], seen: list[pd.DataFrame], last) -> pd.DataF
         }
     )
     return frame.sort_values("start").reset_index(drop=True)
-
-
-def _ns(values) -> np.ndarray:
-    return pd.DatetimeIndex(pd.to_datetime(list(values), utc=True)).as_unit("ns").asi8
 
 
 def _scored_part(episodes: pd.DataFrame, scored_from) -> pd.DataFrame:
