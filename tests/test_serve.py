@@ -267,6 +267,39 @@ def test_a_failed_job_is_tried_again_soon_not_a_period_later(db_url):
         assert job.next_run_at - job.last_started_at == pd.Timedelta(hours=1)
 
 
+def test_a_sensor_too_young_for_a_forecast_has_one_at_the_jobs_next_look(db_url):
+    """The forecasts job looks six times a period: a sensor too young at one run is refitted
+    at the next look, while the forecasts it made are not due before the period is over."""
+    from plantcast.ingest.backfill import backfill
+    from plantcast.serve.config import PlantConfig
+    from plantcast.serve.jobs import forecast_checks, forecasts_job, plan
+    from plantcast.services.forecast_store import list_stored
+
+    config = PlantConfig.model_validate(
+        {
+            "database": {"url": db_url},
+            "forecasting": {"model": "seasonal_naive", "horizon": "6h", "every": "1h"},
+        }
+    )
+    import threading
+
+    (job,) = [j for j in plan(config) if j.name == "forecasts"]
+    assert job.every_s == 600.0  # not 3,600: a young sensor waits 10 minutes
+    assert forecast_checks(3600.0)[1] == pd.Timedelta("50min")  # refitted before 1 h old
+    assert forecast_checks(60.0) == (60.0, pd.Timedelta("54s"))  # a short period: as before
+    with open_store(db_url, init=True) as store:
+        backfill(store, "old", days=10, interval=pd.Timedelta("30min"))
+        young = backfill(store, "young", days=0.05, interval=pd.Timedelta("30min"))
+        first = forecasts_job(store, config, threading.Event())
+        assert first.startswith("1 of 2 sensor(s) refitted") and "1 failed" in first
+        assert young.rows > 0 and [v.row.sensor for v in list_stored(store)] == ["old"]
+        backfill(store, "young", days=10, interval=pd.Timedelta("30min"))
+        second = forecasts_job(store, config, threading.Event())
+        assert second.startswith("1 of 2 sensor(s) refitted") and "1 not due" in second
+        assert "failed" not in second
+        assert sorted(v.row.sensor for v in list_stored(store)) == ["old", "young"]
+
+
 def test_jobs_run_at_lower_priority_and_a_sigterm_stops_a_refit_between_sensors(db_url, tmp_path):
     """Twenty sensors' `auto` refits take far longer than serve's 10 s stop limit: SIGTERM
     ends the running refresh after the sensor it is on, keeping what it stored."""

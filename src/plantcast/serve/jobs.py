@@ -5,7 +5,8 @@
   (``plantcast.services.seasons.maybe_refresh_seasons``);
 - ``partitions``: PostgreSQL's monthly partitions made ahead of time (``Store.init``);
 - ``forecasts``: every sensor's stored forecast refitted when due, ``auto``'s model chosen
-  again less often (``refresh_forecasts``);
+  again less often (``refresh_forecasts``); it looks ``FORECAST_CHECKS`` times a period, so
+  a sensor too young at one run has its first forecast a sixth of a period later;
 - ``reports``: a CSV of the stored forecasts' backtest scores (``jobs.reports_dir``).
 
 Each run's outcome, duration and detail (or error) is written to ``serve_jobs`` for
@@ -17,7 +18,6 @@ A run that fails (the database restarting under an hourly forecast refresh, say)
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -39,6 +39,23 @@ JobFn = Callable[[Store, PlantConfig, threading.Event], str]
 
 
 RETRY_S = 60.0  # seconds: a failed run is tried again this soon (or its period, if shorter)
+# The forecasts job looks this many times a period (``forecasting.every``), refitting the
+# forecasts that would be older than the period at its next look, and those missing: a sensor
+# too young at one run (1,000 new tags, their first refresh seconds after they began) then
+# has its first forecast a sixth of a period later, not a whole one. No look more often than
+# FORECAST_CHECK_MIN_S: a short period is looked at once a period, as before.
+FORECAST_CHECKS = 6
+FORECAST_CHECK_MIN_S = 60.0
+
+
+def forecast_checks(every_s: float) -> tuple[float, pd.Timedelta]:
+    """The forecasts job's period and the age from which it refits a forecast, for refits
+    every ``every_s`` seconds: no forecast older than that (and a run's length) at a look."""
+    look = every_s / FORECAST_CHECKS
+    if look < FORECAST_CHECK_MIN_S:
+        # due a little before the period is over, so each run refits what the last one made
+        return every_s, pd.Timedelta(seconds=0.9 * every_s)
+    return look, pd.Timedelta(seconds=every_s - look)
 
 
 @dataclass(frozen=True)
@@ -79,8 +96,7 @@ def forecasts_job(store: Store, config: PlantConfig, stop: threading.Event) -> s
     from plantcast.services.forecast_store import refresh_forecasts
 
     f = config.forecasting
-    # Due a little before the period is over, so each run refits what the last one made.
-    max_age = pd.Timedelta(seconds=0.9 * seconds(f.every))
+    _, max_age = forecast_checks(seconds(f.every))
     summary = refresh_forecasts(
         store,
         horizon=f.horizon,
@@ -141,16 +157,23 @@ def plan(config: PlantConfig) -> list[Job]:
         Job("seasons", seconds(config.jobs.seasons_every), seasons_job),
     ]
     if config.forecasting.enabled:
-        jobs.append(Job("forecasts", seconds(config.forecasting.every), forecasts_job))
+        look, _ = forecast_checks(seconds(config.forecasting.every))
+        jobs.append(Job("forecasts", look, forecasts_job))
         jobs.append(Job("reports", seconds(config.jobs.reports_every), reports_job))
     return jobs
 
 
 def run_job(
-    store: Store, config: PlantConfig, job: Job, stop: threading.Event | None = None
+    store: Store,
+    config: PlantConfig,
+    job: Job,
+    stop: threading.Event | None = None,
+    retry_s: float | None = None,
 ) -> JobState:
     """Run ``job`` once and record its outcome (the record survives a database outage only
-    if the database answers by the end of the run: otherwise the outcome is logged)."""
+    if the database answers by the end of the run: otherwise the outcome is logged). Its next
+    run is a period after this one started; with ``retry_s``, a failed run's is ``retry_s``
+    after it ended, when that is sooner."""
     started = utcnow()
     t0 = time.perf_counter()
     before = _previous(store, job.name)
@@ -160,16 +183,20 @@ def run_job(
     except Exception as exc:  # a job's failure is recorded, and the next run tries again
         detail, outcome = f"{type(exc).__name__}: {exc}", "failed"
         log.warning("job %s failed: %s", job.name, detail, extra={"job": job.name})
+    finished = utcnow()
+    next_run = started + pd.Timedelta(seconds=job.every_s)
+    if outcome == "failed" and retry_s is not None:
+        next_run = min(next_run, finished + pd.Timedelta(seconds=retry_s))
     state = replace(
         before,
         runs=before.runs + 1,
         failures=before.failures + (outcome == "failed"),
         last_started_at=started,
-        last_finished_at=utcnow(),
+        last_finished_at=finished,
         last_outcome=outcome,
         last_seconds=time.perf_counter() - t0,
         last_detail=detail[:2000],
-        next_run_at=started + pd.Timedelta(seconds=job.every_s),
+        next_run_at=next_run,
     )
     try:
         store.put_job(state)
@@ -207,14 +234,15 @@ def run_scheduler(
     )
 
     def attempt(job: Job) -> None:
-        state = run_job(store, config, job, stop)
-        if state.last_outcome != "failed" or stop.is_set() or job.every_s <= retry_s:
+        state = run_job(store, config, job, stop, retry_s)
+        period = pd.Timedelta(seconds=job.every_s)
+        if state.last_outcome != "failed" or stop.is_set() or state.next_run_at is None:
             return
-        again = utcnow() + pd.Timedelta(seconds=retry_s)
+        if state.last_started_at is None or state.next_run_at >= state.last_started_at + period:
+            return  # the period is as short: its next run comes as soon
+        again = state.next_run_at
         scheduler.modify_job(job.name, next_run_time=again.to_pydatetime())
         log.info("job %s: tried again at %s", job.name, again, extra={"job": job.name})
-        with contextlib.suppress(Exception):  # the database still away: the log says it
-            store.put_job(replace(state, next_run_at=again))
 
     now = utcnow().to_pydatetime()
     jobs = plan(config) if jobs is None else jobs
