@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner
 
 from plantcast.cli.main import cli
-from plantcast.core.errors import NotFound
+from plantcast.core.errors import InputError, NotFound
 from plantcast.core.types import Source
 from plantcast.ingest.backfill import backfill
 from plantcast.services.forecast_store import (
@@ -42,6 +42,7 @@ def test_refresh_stores_each_sensor_forecast_with_bands_and_scores(history):
         "sensors": 2,
         "refitted": 2,
         "reselected": 0,
+        "first": 0,
         "not_due": 0,
         "failed": {},
         "seconds": summary.as_dict()["seconds"],
@@ -117,6 +118,29 @@ def test_auto_keeps_its_choice_for_a_number_of_refits_or_a_time(history):
     assert refresh(NOW + 3 * hour).reselected == ["pump_flow"]  # after reselect_refits refits
     assert stored_forecast(history, "pump_flow", now=NOW).row.chosen_at == NOW + 3 * hour
     assert refresh(NOW + 4 * hour, reselect_every="30min").reselected == ["pump_flow"]  # by age
+
+
+def test_the_jobs_first_forecast_is_quick_and_auto_chooses_at_the_next_refresh(history):
+    """With ``first_model`` (the scheduled job's), a sensor without a forecast gets one of that
+    quick model at once, marked as not chosen; the next refresh finds it due however young
+    and lets ``auto`` choose; a refresh without it (the CLI's) chooses at once."""
+    kw = {"model": "auto", "first_model": "fourier_linear", **FAST}
+    first = refresh_forecasts(history, ["pump_flow"], now=NOW, **kw)
+    assert first.first == ["pump_flow"] == first.refitted and first.reselected == []
+    view = stored_forecast(history, "pump_flow", now=NOW)
+    assert (view.row.model, view.row.chosen, view.row.chosen_at) == ("auto", "fourier_linear", None)
+    assert view.choice is not None and view.choice.first and "lower_80" in view.frame()
+    minute = NOW + pd.Timedelta("1min")
+    chosen = refresh_forecasts(history, ["pump_flow"], now=minute, **kw)
+    assert chosen.reselected == ["pump_flow"] and chosen.first == []  # a minute old, yet due
+    view = stored_forecast(history, "pump_flow", now=minute)
+    assert view.row.chosen_at == minute and view.choice is not None and not view.choice.first
+    later = refresh_forecasts(history, ["pump_flow"], now=minute + pd.Timedelta("2min"), **kw)
+    assert later.refitted == [] and later.not_due == 1  # chosen: due again after max_age
+    at_once = refresh_forecasts(history, ["reservoir_pressure"], model="auto", now=NOW, **FAST)
+    assert at_once.reselected == ["reservoir_pressure"] and at_once.first == []
+    with pytest.raises(InputError, match="unknown first model 'nope'"):
+        refresh_forecasts(history, now=NOW, **{**kw, "first_model": "nope"})
 
 
 def test_one_sensors_failure_is_its_own(history):

@@ -133,7 +133,11 @@ class StoredForecastOut(BaseModel):
     stale: bool = Field(description="Older than stale_after: the refresh is not keeping up")
     stale_after_s: float
     fitted_on: int
-    chosen_at: datetime | None = Field(None, description="auto: when it chose this model")
+    chosen_at: datetime | None = Field(
+        None,
+        description="auto: when it chose this model (null under auto: not chosen yet, a "
+        "sensor's first forecast, from the scheduled refresh's first_model)",
+    )
     scores: dict[str, float] | None = Field(None, description="auto: backtest MASE of each")
     backtest: dict[str, float] = Field(description="The chosen model's backtest metrics")
     forecast: list[ForecastPoint]

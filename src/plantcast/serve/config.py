@@ -144,6 +144,11 @@ class Forecasting(Section):
     reselect_every: Duration = Field(
         default="7d", description="How often auto chooses each sensor's model again."
     )
+    first_model: str = Field(
+        default="fourier_linear",
+        description="auto: a sensor's first forecast, made at once with this quick base model; "
+        'auto chooses at the job\'s next look ("": auto chooses at the first).',
+    )
     points: int = Field(
         default=60,
         ge=1,

@@ -48,6 +48,7 @@ every = "1h"
 model = "auto"
 # horizon = "24h"                     # default: a day of each sensor's readings (24 to 1,440)
 reselect_every = "7d"                 # auto chooses each sensor's model again this often
+first_model = "fourier_linear"        # auto: a new sensor's first forecast, auto choosing next
 points = 60                           # steps a forecast at most: faster sensors on coarser steps
 dask = false
 

@@ -106,14 +106,17 @@ def forecasts_job(store: Store, config: PlantConfig, stop: threading.Event) -> s
         reselect_every=f.reselect_every,
         points=f.points,
         stop=stop,
+        first_model=f.first_model or None,
     )
     failed = f", {len(summary.failed)} failed" if summary.failed else ""
+    first = f", {len(summary.first)} first forecast(s) of {f.first_model}" if summary.first else ""
     if summary.stopped:
         failed += f", {summary.stopped} left for the next run (stopping)"
     oldest = summary.oldest_age
     return (
         f"{len(summary.refitted)} of {summary.sensors} sensor(s) refitted "
-        f"({len(summary.reselected)} model(s) chosen again), {summary.not_due} not due{failed}"
+        f"({len(summary.reselected)} model(s) chosen again{first}), "
+        f"{summary.not_due} not due{failed}"
         + ("" if oldest is None else f"; oldest forecast {int(oldest.total_seconds())} s old")
         + _limit_warnings(store)
     )

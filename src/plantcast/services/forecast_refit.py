@@ -28,13 +28,16 @@ BAND_COLUMNS = ("mean", "lower_80", "upper_80", "lower_95", "upper_95")
 @dataclass(frozen=True)
 class Choice:
     """``auto``'s choice: one base model, or a blend of a few (``members``, ``weights``,
-    ``combine``), with the backtest MASE of every candidate behind it."""
+    ``combine``), with the backtest MASE of every candidate behind it. ``first``: not a choice
+    but a sensor's first forecast, made with one quick base model before ``auto`` has chosen
+    (the next refresh chooses)."""
 
     chosen: str
     members: tuple[str, ...] = ()
     weights: tuple[float, ...] | None = None
     combine: str = "mean"
     scores: dict[str, float] = field(default_factory=dict)
+    first: bool = False
 
     def to_json(self) -> str:
         return json.dumps(
@@ -44,6 +47,7 @@ class Choice:
                 "weights": None if self.weights is None else list(self.weights),
                 "combine": self.combine,
                 "scores": finite(self.scores),
+                **({"first": True} if self.first else {}),
             }
         )
 
@@ -59,6 +63,7 @@ class Choice:
             None if weights is None else tuple(weights),
             d.get("combine", "mean"),
             dict(d.get("scores") or {}),
+            bool(d.get("first", False)),
         )
 
 

@@ -10,6 +10,8 @@ in between a refit fits only the chosen model (or blend), about a tenth of the c
 A stored forecast has at most ``points`` steps: a sensor whose horizon holds more of its
 readings is forecast on their means over a coarser step (``forecast_grid``), so a 1 s sensor's
 refit costs what a slow one's does. A ``stop`` event ends a refresh between two sensors.
+The scheduled job gives a sensor without any forecast a first one from a quick base model
+(``first_model``) and lets ``auto`` choose at its next look.
 
 ``stored_forecast`` reads one row (no fit, no readings) and says how old it is and whether it
 is stale (older than ``stale_after``): what the API, the page and the CLI show.
@@ -68,6 +70,7 @@ class RefreshSummary:
     sensors: int = 0
     refitted: list[str] = field(default_factory=list)
     reselected: list[str] = field(default_factory=list)
+    first: list[str] = field(default_factory=list)  # auto: first forecasts of ``first_model``
     not_due: int = 0
     failed: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
@@ -80,6 +83,7 @@ class RefreshSummary:
             "sensors": self.sensors,
             "refitted": len(self.refitted),
             "reselected": len(self.reselected),
+            "first": len(self.first),
             "not_due": self.not_due,
             "failed": dict(self.failed),
             "seconds": round(self.seconds, 3),
@@ -152,8 +156,11 @@ def kept_choice(
 def is_due(
     plan: ForecastPlan | None, model: str, steps: int, now: pd.Timestamp, max_age: pd.Timedelta
 ) -> bool:
-    """Refit when there is no forecast, one of another model or horizon, or one too old."""
+    """Refit when there is no forecast, one of another model or horizon, one too old, or
+    ``auto``'s first forecast, made before it chose (``refresh_forecasts(first_model=)``)."""
     if plan is None or plan.model != model or plan.horizon != steps:
+        return True
+    if model == "auto" and plan.chosen_at is None:
         return True
     return now - plan.made_at >= max_age
 
@@ -161,7 +168,7 @@ def is_due(
 def _row(
     sensor_id: int, refit: Refit, plan: ForecastPlan | None, made_at: pd.Timestamp
 ) -> dict[str, Any]:
-    if refit.choice is None:
+    if refit.choice is None or refit.choice.first:  # no choice made (yet)
         chosen_at, refits = None, 0
     elif refit.reselected or plan is None or plan.chosen_at is None:
         chosen_at, refits = made_at, 0
@@ -198,6 +205,7 @@ def refresh_forecasts(
     windows: int = 10,
     points: int = DEFAULT_POINTS,
     stop: threading.Event | None = None,
+    first_model: str | None = None,
 ) -> RefreshSummary:
     """Refit the stored forecast of every sensor (or of ``sensors``) that is due (see the
     module docstring); one sensor's failure is recorded in the summary and the rest go on
@@ -214,13 +222,23 @@ def refresh_forecasts(
     at most (:func:`forecast_grid`). ``stop`` (a shutdown) ends the refresh between two
     sensors (on Dask: no more tasks are sent, those in flight are stored), every forecast made
     so far stored; the rest wait for the next run (``stopped``).
+    ``first_model`` (for ``auto``; the scheduled job's): a sensor with no stored forecast gets
+    its first one from this quick base model at once, and ``auto`` chooses at the next
+    refresh, which finds it due: a new plant's thousand tags each have a forecast within
+    minutes, not after the tens of minutes choosing for all of them takes.
     """
     from plantcast.forecast import available_models
+    from plantcast.forecast.catalog import BASE_MODELS
 
     started = time.perf_counter()
     if model not in available_models():
         raise InputError(
             f"unknown model {model!r}; choose from {', '.join(available_models())}", field="model"
+        )
+    if first_model is not None and first_model not in BASE_MODELS:
+        raise InputError(
+            f"unknown first model {first_model!r}; choose from {', '.join(BASE_MODELS)}",
+            field="first_model",
         )
     job = _Refresh(
         store,
@@ -231,6 +249,7 @@ def refresh_forecasts(
         reselect_refits,
         points,
         stop,
+        first_model if model == "auto" else None,
     )
     job.summary.on_dask = dask is not None and dask is not False
     job.plan(
@@ -260,9 +279,10 @@ class _Refresh:
         reselect_refits: int | None,
         points: int = DEFAULT_POINTS,
         stop: threading.Event | None = None,
+        first_model: str | None = None,
     ) -> None:
         self.store, self.model, self.windows, self.clock = store, model, windows, clock
-        self.points, self.stop = points, stop
+        self.points, self.stop, self.first_model = points, stop, first_model
         self.at = clock or pd.Timestamp.now(tz="UTC")
         self.reselect_every, self.reselect_refits = reselect_every, reselect_refits
         self.summary = RefreshSummary()
@@ -318,6 +338,8 @@ class _Refresh:
             self.kept[name] = kept_choice(
                 plan, spec, self.at, self.reselect_every, self.reselect_refits
             )
+            if plan is None and self.first_model is not None:  # auto chooses next time
+                self.kept[name] = Choice(self.first_model, first=True)
             self.specs[name] = spec
         return self.specs[name]
 
@@ -333,6 +355,8 @@ class _Refresh:
         self.summary.refitted.append(name)
         if result.reselected:
             self.summary.reselected.append(name)
+        if result.choice is not None and result.choice.first:
+            self.summary.first.append(name)
 
     def serially(self, on_progress: Progress | None) -> None:
         todo = list(self.due)
