@@ -65,6 +65,27 @@ def test_every_problem_names_its_key_and_line():
     assert len(problems) == 4
 
 
+def test_a_forecast_model_is_one_plantcast_knows():
+    """``model`` and ``first_model`` are checked on load (with the line), against the names
+    the forecast registry has: the config's own list is kept equal to it."""
+    from plantcast.forecast import available_models
+    from plantcast.forecast.catalog import BASE_MODELS
+    from plantcast.serve.config import BASE_MODEL_NAMES, MODEL_NAMES
+
+    assert list(MODEL_NAMES) == available_models() and list(BASE_MODEL_NAMES) == list(BASE_MODELS)
+    problems = _problems(
+        """        [forecasting]
+        model = "prophet"
+        first_model = "auto"
+        """
+    )
+    assert problems[0].startswith("plant.toml:2: forecasting.model: unknown model 'prophet'")
+    assert problems[1].startswith("plant.toml:3: forecasting.first_model: unknown model 'auto'")
+    assert len(problems) == 2
+    none = parse_config('[forecasting]\nfirst_model = ""\n').forecasting.first_model
+    assert none == ""  # auto chooses at a sensor's first refresh
+
+
 def test_a_dotted_key_and_a_multiline_array_keep_their_lines():
     problems = _problems(
         """\

@@ -65,6 +65,31 @@ def seconds(text: str) -> float:
 
 
 Duration = Annotated[str, AfterValidator(_duration)]
+# The forecast models by name, as ``plantcast.forecast`` registers them (written out here, so a
+# config is checked without importing the models; tests/test_serve_config.py keeps them equal).
+BASE_MODEL_NAMES = (
+    "seasonal_naive",
+    "fourier_linear",
+    "svr",
+    "random_forest",
+    "mstl",
+    "ets",
+    "theta",
+    "lag_gbm",
+    "lag_linear",
+)
+MODEL_NAMES = (*BASE_MODEL_NAMES, "auto")
+
+
+def _one_of(names: tuple[str, ...], also: tuple[str, ...] = ()) -> AfterValidator:
+    def check(text: str) -> str:
+        if text not in names and text not in also:
+            raise ValueError(f"unknown model {text!r}; choose from {', '.join(names)}")
+        return text
+
+    return AfterValidator(check)
+
+
 Name = Annotated[str, Field(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$")]
 Port = Annotated[int, Field(ge=1, le=65535)]
 
@@ -136,7 +161,7 @@ class Detection(Section):
 class Forecasting(Section):
     enabled: bool = True
     every: Duration = Field(default="1h", description="How often every sensor is refitted.")
-    model: str = "auto"
+    model: Annotated[str, _one_of(MODEL_NAMES)] = "auto"
     horizon: Duration | None = Field(
         default=None,
         description="How far ahead; unset: a day of each sensor's readings (24 to 1,440).",
@@ -144,7 +169,7 @@ class Forecasting(Section):
     reselect_every: Duration = Field(
         default="7d", description="How often auto chooses each sensor's model again."
     )
-    first_model: str = Field(
+    first_model: Annotated[str, _one_of(BASE_MODEL_NAMES, ("",))] = Field(
         default="fourier_linear",
         description="auto: a sensor's first forecast, made at once with this quick base model; "
         'auto chooses at the job\'s next look ("": auto chooses at the first).',
