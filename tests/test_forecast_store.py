@@ -129,12 +129,13 @@ def test_the_jobs_first_forecast_is_quick_and_auto_chooses_at_the_next_refresh(h
     assert first.first == ["pump_flow"] == first.refitted and first.reselected == []
     view = stored_forecast(history, "pump_flow", now=NOW)
     assert (view.row.model, view.row.chosen, view.row.chosen_at) == ("auto", "fourier_linear", None)
-    assert view.choice is not None and view.choice.first and "lower_80" in view.frame()
+    assert view.first and "lower_80" in view.frame()
+    assert view.note().endswith("(a first forecast: auto chooses at the next scheduled refresh)")
     minute = NOW + pd.Timedelta("1min")
     chosen = refresh_forecasts(history, ["pump_flow"], now=minute, **kw)
     assert chosen.reselected == ["pump_flow"] and chosen.first == []  # a minute old, yet due
     view = stored_forecast(history, "pump_flow", now=minute)
-    assert view.row.chosen_at == minute and view.choice is not None and not view.choice.first
+    assert view.row.chosen_at == minute and not view.first and "first" not in view.note()
     later = refresh_forecasts(history, ["pump_flow"], now=minute + pd.Timedelta("2min"), **kw)
     assert later.refitted == [] and later.not_due == 1  # chosen: due again after max_age
     at_once = refresh_forecasts(history, ["reservoir_pressure"], model="auto", now=NOW, **FAST)

@@ -219,8 +219,10 @@ def list_cmd(database_url, stale_after, fmt):
     if views:
         oldest = max(v.age for v in views)
         stale = sum(v.stale for v in views)
+        first = sum(v.first for v in views)
+        waiting = f"; {first} first forecast(s), auto not chosen yet" if first else ""
         console.print(
             f"{len(views)} stored forecast(s); the oldest made {format_duration(oldest.floor('s'))}"
-            f" ago; {stale} stale (older than {format_duration(views[0].stale_after)})",
+            f" ago; {stale} stale (older than {format_duration(views[0].stale_after)}){waiting}",
             style="yellow" if stale else "dim",
         )

@@ -467,10 +467,18 @@ class StoredView:
         frame.index = pd.DatetimeIndex(pd.to_datetime(frame.pop("ts"), utc=True))
         return frame[[c for c in BAND_COLUMNS if c in frame]].astype(float)
 
+    @property
+    def first(self) -> bool:
+        """A sensor's first forecast, made before ``auto`` chose (``first_model``)."""
+        choice = self.choice
+        return choice is not None and choice.first
+
     def note(self) -> str:
         """One line for people: what, when, and a warning when stale."""
         made = f"made {format_duration(self.age.floor('s'))} ago"
         text = f"{self.row.chosen} forecast {made}, on readings up to {self.row.trained_until}"
+        if self.first:
+            text += " (a first forecast: auto chooses at the next scheduled refresh)"
         if self.stale:
             return f"STALE: {text} (older than {format_duration(self.stale_after)})"
         return text
