@@ -80,6 +80,17 @@ def _fast_sensor(store, *, hours: float = 3.0) -> tuple[int, pd.Series]:
     return sid, series
 
 
+def _in_a_dropout(store):
+    """``_fast_sensor`` silent for 30 s and scored: its dropout alert ongoing, just opened."""
+    sid, series = _fast_sensor(store)
+    new = series.iloc[-120:-40].drop(series.index[-100:-70])  # the sensor silent for 30 s
+    store.write_readings(sid, new)
+    detect_sensor(store, "fast")
+    (alert,) = store.list_alerts(sensor_id=sid)
+    assert alert.detector == "dropout" and alert.ends_at is None  # ongoing: just now
+    return sid, series, alert
+
+
 def test_a_quiet_fast_sensor_is_read_short_and_finds_what_the_whole_context_finds(store):
     sid, series = _fast_sensor(store)
     assert not store.list_alerts(sensor_id=sid)  # quiet: nothing ongoing
@@ -121,12 +132,7 @@ def test_an_ongoing_alert_is_scored_from_its_start_and_finds_what_the_whole_cont
     make every tag's pass read hours), with the alerts the whole context gives. The alert
     here is a dropout's stored before alerts kept where their gap ended (``seen_until``
     cleared): such an alert is rescored, as any detector's is."""
-    sid, series = _fast_sensor(store)
-    new = series.iloc[-120:-40].drop(series.index[-100:-70])  # the sensor silent for 30 s
-    store.write_readings(sid, new)
-    detect_sensor(store, "fast")
-    (alert,) = store.list_alerts(sensor_id=sid)
-    assert alert.detector == "dropout" and alert.ends_at is None  # ongoing: just now
+    sid, series, alert = _in_a_dropout(store)
     with store.transaction() as tx:
         tx.update_alert(alert.id, seen_until=None)
     later = series.iloc[-40:]
@@ -171,12 +177,7 @@ def test_a_dropouts_ongoing_alert_is_not_rescored_and_closes_where_its_gap_ended
     no long window, and keeps none in memory), changes what a rescoring of the whole context
     changes, and closes at the gap's end once the signal has been normal for
     ``resolve_after``."""
-    sid, series = _fast_sensor(store)
-    new = series.iloc[-120:-40].drop(series.index[-100:-70])  # the sensor silent for 30 s
-    store.write_readings(sid, new)
-    detect_sensor(store, "fast")
-    (alert,) = store.list_alerts(sensor_id=sid)
-    assert alert.detector == "dropout" and alert.ends_at is None  # ongoing: just now
+    sid, series, alert = _in_a_dropout(store)
     assert alert.seen_until == series.index[-70]  # the reading that ended the gap
     later = series.iloc[-40:]
     store.write_readings(sid, later)
@@ -210,10 +211,7 @@ def test_an_older_alerts_table_gains_seen_until_and_its_dropout_alert_is_rescore
     """``plantcast init`` adds ``seen_until`` to an older table; an ongoing dropout alert
     stored before has none, so the next pass rescores its gap whole (as before) and keeps
     where it ended: the pass after reads short."""
-    sid, series = _fast_sensor(store)
-    store.write_readings(sid, series.iloc[-120:-40].drop(series.index[-100:-70]))
-    detect_sensor(store, "fast")
-    (alert,) = store.list_alerts(sensor_id=sid)
+    sid, series, alert = _in_a_dropout(store)
     with store.write() as conn:  # the table as it was before
         conn.exec_driver_sql("ALTER TABLE alerts DROP COLUMN seen_until")
     assert "alerts.seen_until added" in store.init() and store.init() == []
