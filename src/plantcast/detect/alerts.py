@@ -226,7 +226,8 @@ def merge_episodes(
     no episode continuing it, it stays open while ``seen_until`` is within ``resolve_after``
     of ``scored_until`` and then closes at ``seen_until`` (``close_unmatched_at`` aside).
     ``to_update`` holds ``{"id": ..., <changed fields>}``; ``to_insert`` holds full alert dicts.
-    Score the window from the start of the oldest ongoing alert, so its episode is seen whole.
+    Score the window from the start of the oldest ongoing alert not kept by ``seen_until``,
+    so its episode is seen whole.
     """
     until = None if scored_until is None else to_utc(scored_until)
     settle = parse_duration(resolve_after, field="resolve_after")
