@@ -169,7 +169,7 @@ def episodes_of_parts(
     counts = np.diff(np.r_[heads, len(pos)])
     tails = heads + counts - 1
     if ending_from is not None:  # the episodes' ends ascend: those kept are the last ones
-        first = int(np.searchsorted(ts[tails], to_epoch_ns(pd.DatetimeIndex([ending_from]))[0]))
+        first = int(np.searchsorted(ts[tails], pd.Timestamp(ending_from).value))  # epoch ns, UTC
         if first == len(heads):
             return no_episodes()
         if first:

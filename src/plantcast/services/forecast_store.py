@@ -335,11 +335,12 @@ class _Refresh:
                 step=self.grid.get(name),
             )
             plan = self.plans.get(sensor.id)
-            self.kept[name] = kept_choice(
-                plan, spec, self.at, self.reselect_every, self.reselect_refits
-            )
             if plan is None and self.first_model is not None:  # auto chooses next time
                 self.kept[name] = Choice(self.first_model, first=True)
+            else:
+                self.kept[name] = kept_choice(
+                    plan, spec, self.at, self.reselect_every, self.reselect_refits
+                )
             self.specs[name] = spec
         return self.specs[name]
 
